@@ -1,0 +1,22 @@
+# The two set-up commands from the README, and a few helpers.
+GO ?= go
+
+.PHONY: run test build fuzz bench
+
+# Fetch the pinned socket.io-client bundle (served at /socket.io/socket.io.js), then run the server.
+run: node_modules/.package-lock.json
+	$(GO) run .
+
+# Every test: Go unit + integration tests (which drive the Node and browser suites).
+test: node_modules/.package-lock.json
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+build:
+	$(GO) build -o sockbus .
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+
+# Short fuzzing of every decoder.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzToken -fuzztime 20s ./bus/

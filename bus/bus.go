@@ -1,0 +1,277 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures the embedded bus. The zero value works: JetStream under
+// ./data, no network listener, 1 MiB messages.
+type Config struct {
+	// DataDir holds JetStream's files (in DataDir/jetstream). Default "./data".
+	DataDir string
+	// NATSAddr, when set (e.g. "127.0.0.1:4222"), makes the embedded server
+	// accept NATS clients there. Empty: in-process connections only.
+	NATSAddr string
+	// NATSUser and NATSPassword protect NATSAddr. Required off loopback.
+	NATSUser, NATSPassword string
+	// MaxPayload bounds one message. Default 1 MiB.
+	MaxPayload int
+	// History bounds what each stream keeps.
+	History HistoryConfig
+	// ReadyTimeout bounds the wait for the embedded server. Default 10s.
+	ReadyTimeout time.Duration
+	// Logger receives the bus's own log lines. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// HistoryConfig bounds every sockbus stream (one per channel or namespace).
+type HistoryConfig struct {
+	// MaxAge drops messages older than this. Default 24h.
+	MaxAge time.Duration
+	// MaxMsgs keeps at most this many messages per stream. Default unlimited.
+	MaxMsgs int64
+	// MaxBytes keeps at most this many bytes per stream. Default unlimited.
+	MaxBytes int64
+}
+
+func (c Config) withDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 1 << 20
+	}
+	if c.History.MaxAge <= 0 {
+		c.History.MaxAge = 24 * time.Hour
+	}
+	if c.History.MaxMsgs <= 0 {
+		c.History.MaxMsgs = -1
+	}
+	if c.History.MaxBytes <= 0 {
+		c.History.MaxBytes = -1
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Bus is a running embedded NATS server and the node's connection to it.
+// All methods are safe for concurrent use.
+type Bus struct {
+	cfg    Config
+	ns     *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	log    *slog.Logger
+	nodeID string
+
+	streams sync.Map // stream name → *Stream
+	ready   atomic.Bool
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// Start runs the embedded server, waits until it accepts connections and
+// connects to it in-process.
+func Start(ctx context.Context, cfg Config) (*Bus, error) {
+	cfg = cfg.withDefaults()
+	opts := &server.Options{
+		ServerName:         "sockbus",
+		JetStream:          true,
+		StoreDir:           filepath.Join(cfg.DataDir, "jetstream"),
+		NoSigs:             true,
+		NoLog:              true,
+		MaxPayload:         int32(cfg.MaxPayload + 64<<10), // room for headers around a max-size message
+		DontListen:         true,
+		JetStreamMaxMemory: 64 << 20,
+	}
+	if cfg.NATSAddr != "" {
+		host, port, err := splitHostPort(cfg.NATSAddr)
+		if err != nil {
+			return nil, err
+		}
+		if !isLoopback(host) && (cfg.NATSUser == "" || cfg.NATSPassword == "") {
+			return nil, ErrAuthRequired
+		}
+		if (cfg.NATSUser == "") != (cfg.NATSPassword == "") {
+			return nil, fmt.Errorf("bus: set both --nats-user and --nats-password, or neither")
+		}
+		opts.DontListen = false
+		opts.Host, opts.Port = host, port
+		if cfg.NATSUser != "" {
+			// Plain Users with no system account: the server adds no
+			// credential-less fallback user (see NATS-GWS-NOTES, auth trap).
+			opts.Users = []*server.User{{Username: cfg.NATSUser, Password: cfg.NATSPassword}}
+		}
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("failed to configure embedded NATS: %w", err)
+	}
+	ns.SetLoggerV2(slogAdapter{cfg.Logger.With("component", "nats")}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(cfg.ReadyTimeout) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, ErrNotReady
+	}
+	b := &Bus{cfg: cfg, ns: ns, log: cfg.Logger, nodeID: ns.ID()}
+	connOpts := []nats.Option{
+		nats.InProcessServer(ns),
+		nats.Name("sockbus-node"),
+		nats.MaxReconnects(-1),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			b.log.Warn("bus subscription error", "subject", subj, "err", err)
+		}),
+	}
+	if cfg.NATSUser != "" {
+		connOpts = append(connOpts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
+	}
+	nc, err := nats.Connect("", connOpts...)
+	if err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			b.log.Warn("bus publish not stored", "subject", m.Subject, "err", err)
+		}))
+	if err != nil {
+		nc.Close()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("failed to open JetStream: %w", err)
+	}
+	b.nc, b.js = nc, js
+	if err := b.waitJetStream(ctx); err != nil {
+		b.Close(context.Background())
+		return nil, err
+	}
+	b.ready.Store(true)
+	return b, nil
+}
+
+// waitJetStream polls the JetStream API until it answers.
+func (b *Bus) waitJetStream(ctx context.Context) error {
+	deadline := time.Now().Add(b.cfg.ReadyTimeout)
+	for {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := b.js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("failed to reach JetStream: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Conn is the node's in-process NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream is the node's JetStream handle.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// NodeID identifies this node's embedded server.
+func (b *Bus) NodeID() string { return b.nodeID }
+
+// DataDir is where JetStream keeps its files.
+func (b *Bus) DataDir() string { return b.cfg.DataDir }
+
+// History is the retention applied to streams.
+func (b *Bus) History() HistoryConfig { return b.cfg.History }
+
+// Ready reports whether the bus and JetStream are usable.
+func (b *Bus) Ready() bool {
+	return b.ready.Load() && b.nc.IsConnected() && b.ns.JetStreamEnabled()
+}
+
+// ClientURL is the NATS URL clients reach the server at ("" when it takes no
+// network connections).
+func (b *Bus) ClientURL() string {
+	if b.cfg.NATSAddr == "" {
+		return ""
+	}
+	return b.ns.ClientURL()
+}
+
+// Close drains the node's subscriptions and publishes, then shuts the
+// embedded server down and waits for it. It is idempotent.
+func (b *Bus) Close(ctx context.Context) error {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.ready.Store(false)
+	var errs []error
+	if b.nc != nil {
+		select {
+		case <-b.js.PublishAsyncComplete():
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("failed to flush publishes: %w", ctx.Err()))
+		}
+		closed := make(chan struct{})
+		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := b.nc.Drain(); err != nil {
+			b.nc.Close()
+		}
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			b.nc.Close()
+			errs = append(errs, fmt.Errorf("failed to drain bus: %w", ctx.Err()))
+		}
+	}
+	b.ns.Shutdown()
+	b.ns.WaitForShutdown()
+	return errors.Join(errs...)
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("bus: bad NATS address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bus: bad NATS port in %q", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,132 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func startBus(t *testing.T, cfg Config) *Bus {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	b, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return b
+}
+
+func TestStreamRepublishesWithSequence(t *testing.T) {
+	b := startBus(t, Config{})
+	if !b.Ready() {
+		t.Fatal("bus not ready after Start")
+	}
+	ctx := context.Background()
+	tok, _ := EncodeToken("room.1")
+	s, err := b.EnsureStream(ctx, KindChannel, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *nats.Msg, 10)
+	sub, err := b.Subscribe(Live(ChannelSubject(tok)), func(m *nats.Msg) { got <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for i := 1; i <= 3; i++ {
+		m := nats.NewMsg(ChannelSubject(tok))
+		m.Data = []byte(strconv.Itoa(i))
+		if _, err := b.Publish(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		select {
+		case m := <-got:
+			if string(m.Data) != strconv.Itoa(i) || m.Header.Get(HeaderSequence) != strconv.Itoa(i) {
+				t.Fatalf("message %d: data %q seq %q", i, m.Data, m.Header.Get(HeaderSequence))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("message %d not republished", i)
+		}
+	}
+	again, err := b.EnsureStream(ctx, KindChannel, tok)
+	if err != nil || again.Epoch != s.Epoch || s.Epoch == "" {
+		t.Fatalf("epoch changed or empty: %q vs %q (%v)", s.Epoch, again.Epoch, err)
+	}
+}
+
+func TestEpochSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	b, err := Start(context.Background(), Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := b.EnsureStream(context.Background(), KindNamespace, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBus(t, Config{DataDir: dir})
+	s2, err := b2.EnsureStream(context.Background(), KindNamespace, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.Epoch != s2.Epoch {
+		t.Fatalf("epoch %q became %q after restart", s1.Epoch, s2.Epoch)
+	}
+}
+
+func TestNATSListenerRequiresCredentials(t *testing.T) {
+	if _, err := Start(context.Background(), Config{DataDir: t.TempDir(), NATSAddr: "0.0.0.0:0"}); !errors.Is(err, ErrAuthRequired) {
+		t.Fatalf("non-loopback without auth: err = %v", err)
+	}
+	b := startBus(t, Config{NATSAddr: "127.0.0.1:0", NATSUser: "u", NATSPassword: "p"})
+	url := b.ClientURL()
+	if url == "" {
+		t.Fatal("no client URL")
+	}
+	if nc, err := nats.Connect(url, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("credential-less TCP connection was accepted")
+	}
+	nc, err := nats.Connect(url, nats.UserInfo("u", "p"))
+	if err != nil {
+		t.Fatalf("with credentials: %v", err)
+	}
+	nc.Close()
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	b, err := Start(context.Background(), Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b.Ready() {
+		t.Fatal("ready after close")
+	}
+}

@@ -1,0 +1,11 @@
+// Package bus runs sockbus's event bus: an embedded nats-server with
+// JetStream on disk, one in-process client connection to it, and the subject
+// scheme every other package uses.
+//
+// Start it with [Start] and stop it with [Bus.Close]. Client-chosen names
+// become subject tokens through [EncodeToken], which no name can use to
+// inject '.', '*', '>' or whitespace. Streams for channels and namespaces are
+// created on first use by [Bus.EnsureStream]; JetStream republishes every
+// stored message under the "sockbus.live." prefix with its sequence, which is
+// what nodes subscribe to for live delivery.
+package bus

@@ -1,0 +1,14 @@
+package bus
+
+import "errors"
+
+var (
+	// ErrNameTooLong reports a client-chosen name over MaxNameLen bytes.
+	ErrNameTooLong = errors.New("bus: name too long")
+	// ErrBadToken reports a subject token that EncodeToken cannot have produced.
+	ErrBadToken = errors.New("bus: malformed name token")
+	// ErrAuthRequired reports a NATS listen address off loopback without credentials.
+	ErrAuthRequired = errors.New("bus: --nats-user and --nats-password are required for a NATS address that is not loopback")
+	// ErrNotReady reports that the embedded server did not become ready in time.
+	ErrNotReady = errors.New("bus: embedded NATS server not ready")
+)

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/wstest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testServer is a running sockbus (run) on 127.0.0.1:0 with a temp data dir.
+type testServer struct {
+	addr    string
+	bus     *bus.Bus
+	cancel  context.CancelFunc
+	done    chan error
+	dataDir string
+}
+
+func (s *testServer) ws(path string) string { return "ws://" + s.addr + path }
+
+func startServer(t *testing.T, mutate ...func(*config)) *testServer {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.LogLevel = "warn"
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	ready := make(chan *testServer, 1)
+	cfg.onListen = func(addr string, b *bus.Bus) {
+		ready <- &testServer{addr: addr, bus: b}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg) }()
+	var s *testServer
+	select {
+	case s = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("server did not start")
+	}
+	s.cancel, s.done, s.dataDir = cancel, done, cfg.DataDir
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop shuts the server down (once) and checks run returned cleanly.
+func (s *testServer) stop(t *testing.T) {
+	t.Helper()
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("run did not return after cancel")
+	}
+}
+
+const wait = 5 * time.Second
+
+func TestHealthz(t *testing.T) {
+	s := startServer(t)
+	resp, err := http.Get("http://" + s.addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz = %d", resp.StatusCode)
+	}
+}
+
+func TestEcho(t *testing.T) {
+	s := startServer(t)
+	c := wstest.Dial(t, s.ws("/ws"))
+	c.SendText(t, "hello")
+	if got := c.NextText(t, wait); got != "hello" {
+		t.Fatalf("echo = %q", got)
+	}
+}
+
+func TestBroadcastToHundredClientsInOrder(t *testing.T) {
+	s := startServer(t)
+	const clients, msgs = 100, 50
+	cs := make([]*wstest.Client, clients)
+	for i := range cs {
+		cs[i] = wstest.Dial(t, s.ws("/ws/room"))
+	}
+	for i := 0; i < msgs; i++ {
+		cs[0].SendText(t, strconv.Itoa(i))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, clients)
+	for ci, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < msgs; i++ {
+				select {
+				case m := <-nextMsg(c):
+					if string(m.Data) != strconv.Itoa(i) {
+						errs <- fmt.Sprintf("client %d: message %d = %q", ci, i, m.Data)
+						return
+					}
+				case <-time.After(10 * time.Second):
+					errs <- fmt.Sprintf("client %d: message %d missing", ci, i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// nextMsg adapts Client.Next for use in goroutines (no t.Fatal off the test goroutine).
+func nextMsg(c *wstest.Client) <-chan wstest.Msg {
+	ch := make(chan wstest.Msg, 1)
+	go func() {
+		defer func() { recover() }()
+		ch <- c.Next(&quietTB{}, 10*time.Second)
+	}()
+	return ch
+}
+
+// quietTB turns Fatal into a panic recovered by nextMsg.
+type quietTB struct{ testing.TB }
+
+func (quietTB) Helper()                 {}
+func (quietTB) Fatalf(string, ...any)   { panic("fatal") }
+
+func TestChannelIsolationAndHostileNames(t *testing.T) {
+	s := startServer(t)
+	// Paths and the channel each one must land on.
+	paths := []struct{ path, channel string }{
+		{"/ws/a", "a"}, {"/ws/b", "b"},
+		{"/ws/*", "*"}, {"/ws/%2A", "*"},
+		{"/ws/%3E", ">"}, {"/ws/>", ">"},
+		{"/ws/a.b", "a.b"}, {"/ws/a%2Eb", "a.b"},
+		{"/ws/a.%3E", "a.>"},
+		{"/ws/%2E%2E", ".."},
+		{"/ws/a%20b", "a b"},
+	}
+	clients := make([]*wstest.Client, len(paths))
+	for i, p := range paths {
+		clients[i] = wstest.Dial(t, s.ws(p.path))
+	}
+	// Each client sends its own path; every client must receive exactly the
+	// messages of the clients on its own channel, and nothing else.
+	for i, p := range paths {
+		clients[i].SendText(t, p.path)
+	}
+	for i, p := range paths {
+		want := map[string]bool{}
+		for _, q := range paths {
+			if q.channel == p.channel {
+				want[q.path] = true
+			}
+		}
+		got := map[string]bool{}
+		for len(got) < len(want) {
+			m := clients[i].NextText(t, wait)
+			if !want[m] {
+				t.Fatalf("client on %s (channel %q) got %q from another channel", p.path, p.channel, m)
+			}
+			got[m] = true
+		}
+	}
+	// Nothing else is pending: a marker sent now is the next message.
+	for i, p := range paths {
+		clients[i].SendText(t, "marker "+p.path)
+		for {
+			m := clients[i].NextText(t, wait)
+			if m == "marker "+p.path {
+				break
+			}
+			if !strings.HasPrefix(m, "marker ") {
+				t.Fatalf("client on %s got a stray %q", p.path, m)
+			}
+			// a marker from a same-channel peer is fine
+		}
+	}
+}
+
+func TestBinaryIntact(t *testing.T) {
+	s := startServer(t)
+	a := wstest.Dial(t, s.ws("/ws/bin"))
+	b := wstest.Dial(t, s.ws("/ws/bin"))
+	payload := make([]byte, 64<<10)
+	rand.Read(payload)
+	a.SendBinary(t, payload)
+	for _, c := range []*wstest.Client{a, b} {
+		m := c.Next(t, wait)
+		if !m.Binary || !bytes.Equal(m.Data, payload) {
+			t.Fatalf("binary = %v, %d bytes; want binary %d bytes intact", m.Binary, len(m.Data), len(payload))
+		}
+	}
+	a.SendText(t, "text stays text")
+	if m := b.Next(t, wait); m.Binary || string(m.Data) != "text stays text" {
+		t.Fatalf("text became %+v", m)
+	}
+}
+
+func TestOversizedFrameAndBadUTF8CloseOnlyThatClient(t *testing.T) {
+	s := startServer(t, func(c *config) { c.MaxMessageBytes = 1024 })
+	bystander := wstest.Dial(t, s.ws("/ws/x"))
+	big := wstest.Dial(t, s.ws("/ws/x"))
+	big.SendBinary(t, make([]byte, 2048))
+	if code, _ := big.WaitClose(t, wait); code != 1009 {
+		t.Fatalf("oversized frame closed with %d, want 1009", code)
+	}
+	bad := wstest.Dial(t, s.ws("/ws/x"))
+	if err := bad.Conn.WriteMessage(1, []byte{0xff, 0xfe}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := bad.WaitClose(t, wait); code != 1007 {
+		t.Fatalf("invalid UTF-8 closed with %d, want 1007", code)
+	}
+	bystander.SendText(t, "still here")
+	if got := bystander.NextText(t, wait); got != "still here" {
+		t.Fatalf("bystander got %q", got)
+	}
+}
+
+func TestBackendPublishOverTCPReachesChannel(t *testing.T) {
+	s := startServer(t, func(c *config) {
+		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "backend", "secret"
+	})
+	c := wstest.Dial(t, s.ws("/ws/news"))
+	nc, err := nats.Connect(s.bus.ClientURL(), nats.UserInfo("backend", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// Observe client traffic as a backend would.
+	seen, err := nc.SubscribeSync("sockbus.ws.news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("sockbus.ws.news", []byte("from backend")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.NextText(t, wait); got != "from backend" {
+		t.Fatalf("client got %q", got)
+	}
+	c.SendText(t, "from client")
+	for {
+		m, err := seen.NextMsg(wait)
+		if err != nil {
+			t.Fatalf("backend did not see client traffic: %v", err)
+		}
+		if string(m.Data) == "from client" {
+			if m.Header.Get(bus.HeaderFrom) == "" {
+				t.Fatal("client message carries no sender header")
+			}
+			break
+		}
+	}
+	if _, err := nats.Connect(s.bus.ClientURL(), nats.MaxReconnects(0)); err == nil {
+		t.Fatal("NATS accepted a connection without credentials")
+	}
+}
+
+// natsCLI finds the nats CLI; CI installs it (.ci/run), elsewhere the test
+// skips with the install command.
+func natsCLI(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats"); err == nil {
+		return p
+	}
+	gobin := os.Getenv("GOBIN")
+	if gobin == "" {
+		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+			gobin = filepath.Join(strings.TrimSpace(string(out)), "bin")
+		}
+	}
+	if p := filepath.Join(gobin, "nats"); fileExists(p) {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("nats CLI missing in CI (go install github.com/nats-io/natscli/nats@v0.5.0)")
+	}
+	t.Skip("nats CLI not installed: go install github.com/nats-io/natscli/nats@v0.5.0")
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// lockedBuffer collects a subprocess's output safely.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestNATSCLISeesClientTraffic(t *testing.T) {
+	cli := natsCLI(t)
+	s := startServer(t, func(c *config) {
+		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "ops", "pw"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out lockedBuffer
+	cmd := exec.CommandContext(ctx, cli, "--server", s.bus.ClientURL(), "--user", "ops", "--password", "pw", "sub", "sockbus.>")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), "Subscribing on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("nats sub did not start: %s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a subprocess's output
+	}
+	c := wstest.Dial(t, s.ws("/ws/lobby"))
+	// The subscription may take a moment to register; resend until seen.
+	for i := 0; !strings.Contains(out.String(), "hello nats"); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("nats sub never showed the client's message:\n%s", out.String())
+		}
+		if i%25 == 0 {
+			c.SendText(t, "hello nats")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "sockbus.ws.lobby") {
+		t.Fatalf("nats sub output lacks the channel subject:\n%s", out.String())
+	}
+}
+
+func TestShutdownClosesClientsWith1001(t *testing.T) {
+	s := startServer(t)
+	cs := []*wstest.Client{wstest.Dial(t, s.ws("/ws")), wstest.Dial(t, s.ws("/ws/other"))}
+	cs[0].SendText(t, "up")
+	cs[0].NextText(t, wait)
+	s.stop(t)
+	for _, c := range cs {
+		if code, reason := c.WaitClose(t, wait); code != 1001 {
+			t.Fatalf("shutdown close = %d %q, want 1001", code, reason)
+		}
+	}
+	// Nothing of the server is left running (the clients' read loops ended
+	// with their connections; goleak retries while goroutines wind down).
+	if err := goleak.Find(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,216 @@
+// Command sockbus is a realtime server: plain WebSocket channels and the
+// Socket.IO protocol on an embedded NATS bus with JetStream history.
+//
+// main.go only wires things: flags → bus → edges → http.Server, signals, and
+// an ordered shutdown (stop accepting, tell clients, drain the bus, stop NATS).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge"
+)
+
+// config is everything the flags set. The zero value is not used directly:
+// defaultConfig gives the documented defaults.
+type config struct {
+	Addr            string
+	DataDir         string
+	NATSAddr        string
+	NATSUser        string
+	NATSPassword    string
+	MaxMessageBytes int
+	LogLevel        string
+	ShutdownTimeout time.Duration
+
+	// onListen, when set, is called with the bound HTTP address (tests).
+	onListen func(addr string, b *bus.Bus)
+	// pingInterval/pingTimeout override the keepalive (tests).
+	pingInterval, pingTimeout time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		Addr:            ":3000",
+		DataDir:         "./data",
+		MaxMessageBytes: 1 << 20,
+		LogLevel:        "info",
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// parseFlags reads flags; each flag --x-y has an environment twin SOCKBUS_X_Y
+// that sets its default.
+func parseFlags(args []string, getenv func(string) string) (config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("sockbus", flag.ContinueOnError)
+	str := func(p *string, name, usage string) {
+		if v := getenv(envName(name)); v != "" {
+			*p = v
+		}
+		fs.StringVar(p, name, *p, usage+" (env "+envName(name)+")")
+	}
+	str(&cfg.Addr, "addr", "HTTP listen address for WebSocket, Socket.IO and /healthz")
+	str(&cfg.DataDir, "data-dir", "directory for JetStream storage")
+	str(&cfg.NATSAddr, "nats-addr", "also accept NATS clients here, e.g. 127.0.0.1:4222 (empty: in-process only)")
+	str(&cfg.NATSUser, "nats-user", "NATS user (required with a non-loopback --nats-addr)")
+	str(&cfg.NATSPassword, "nats-password", "NATS password (required with a non-loopback --nats-addr)")
+	str(&cfg.LogLevel, "log-level", "debug, info, warn or error")
+	if v := getenv(envName("max-message-bytes")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return cfg, fmt.Errorf("bad %s: %w", envName("max-message-bytes"), err)
+		}
+		cfg.MaxMessageBytes = n
+	}
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", cfg.MaxMessageBytes, "largest message a client may send (env SOCKBUS_MAX_MESSAGE_BYTES)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		return cfg, errors.New("--max-message-bytes must be positive")
+	}
+	return cfg, nil
+}
+
+func envName(flagName string) string {
+	return "SOCKBUS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sockbus:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "sockbus:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done, then shuts down in order.
+func run(ctx context.Context, cfg config) error {
+	logger, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+
+	b, err := bus.Start(ctx, bus.Config{
+		DataDir:      cfg.DataDir,
+		NATSAddr:     cfg.NATSAddr,
+		NATSUser:     cfg.NATSUser,
+		NATSPassword: cfg.NATSPassword,
+		MaxPayload:   cfg.MaxMessageBytes,
+		Logger:       logger,
+	})
+	if err != nil {
+		return fmt.Errorf("failed to start bus: %w", err)
+	}
+	defer b.Close(context.Background()) // no-op after the ordered close below
+
+	channels := wsedge.NewChannels(b, wsedge.ChannelsConfig{
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		PingInterval:    cfg.pingInterval,
+		PingTimeout:     cfg.pingTimeout,
+		Logger:          logger,
+	})
+	srv := &http.Server{
+		Handler:           newRouter(b, channels),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	natsWhere := "in-process only"
+	if u := b.ClientURL(); u != "" {
+		natsWhere = u
+	}
+	fmt.Printf("sockbus listening on http://%s (WebSocket /ws/{channel}), data in %s, NATS %s\n",
+		ln.Addr(), cfg.DataDir, natsWhere)
+	if cfg.onListen != nil {
+		cfg.onListen(ln.Addr().String(), b)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		channels.Close(context.Background())
+		return fmt.Errorf("http server stopped: %w", err)
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	// 1. Stop accepting: Shutdown closes the listener at once, then waits
+	// for in-flight HTTP requests while we close the WebSocket edges.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(sctx) }()
+	// 2. Tell clients: close every WebSocket with 1001.
+	var errs []error
+	if err := channels.Close(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := <-httpDone; err != nil {
+		errs = append(errs, fmt.Errorf("failed to stop http server: %w", err))
+	}
+	<-serveErr
+	// 3. Drain the bus, 4. stop NATS.
+	if err := b.Close(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// newRouter routes by path prefix. It does not use http.ServeMux because the
+// mux cleans paths ("/ws/%2E%2E" would redirect) and channel names are
+// taken verbatim from the escaped path.
+func newRouter(b *bus.Bus, channels *wsedge.Channels) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case p == "/healthz":
+			if b.Ready() {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				_, _ = w.Write([]byte("ok\n"))
+				return
+			}
+			http.Error(w, "bus not ready", http.StatusServiceUnavailable)
+		case p == "/ws" || strings.HasPrefix(p, "/ws/"):
+			channels.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}

@@ -1,0 +1,451 @@
+package wsedge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lxzan/gws"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+)
+
+// DefaultChannel is the channel of a client connecting to /ws.
+const DefaultChannel = "default"
+
+// ChannelsConfig configures plain WebSocket channels. The zero value works.
+type ChannelsConfig struct {
+	// MaxMessageBytes bounds one frame from a client; a bigger one closes
+	// the connection with 1009. Default 1 MiB.
+	MaxMessageBytes int
+	// PingInterval is how often the server pings each connection. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long past a ping interval a silent connection
+	// lives before it is reaped. Default 20s.
+	PingTimeout time.Duration
+	// ReadBufferSize is gws's per-connection read buffer. Default 2 KiB.
+	ReadBufferSize int
+	// Queue bounds each connection's outbound queue.
+	Queue outq.Config
+	// History serves ?history=N. Nil: the parameter is refused.
+	History History
+	// Logger receives connection errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c ChannelsConfig) withDefaults() ChannelsConfig {
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 1 << 20
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = 2048
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Channels serves plain WebSocket channels at /ws and /ws/{channel}. It is
+// an http.Handler; all methods are safe for concurrent use.
+type Channels struct {
+	bus      *bus.Bus
+	cfg      ChannelsConfig
+	log      *slog.Logger
+	upgrader *gws.Upgrader
+	idPrefix string
+	nextID   atomic.Uint64
+
+	mu      sync.Mutex
+	hubs    map[string]*channelHub // by channel token
+	conns   map[*channelConn]struct{}
+	closing bool
+
+	wg       sync.WaitGroup // read loops, closers and the pinger
+	stopPing chan struct{}
+}
+
+// channelHub is one channel's bus subscription and its local members.
+type channelHub struct {
+	tok     string
+	subject string
+	sub     *nats.Subscription
+
+	mu      sync.RWMutex
+	members []*channelConn
+}
+
+// channelConn is one client connection.
+type channelConn struct {
+	id        string
+	ws        *gws.Conn
+	q         *outq.Queue
+	hub       *channelHub
+	closeOnce sync.Once
+}
+
+// NewChannels returns the plain WebSocket handler publishing on b.
+func NewChannels(b *bus.Bus, cfg ChannelsConfig) *Channels {
+	cfg = cfg.withDefaults()
+	c := &Channels{
+		bus:      b,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		idPrefix: randomTag(),
+		hubs:     map[string]*channelHub{},
+		conns:    map[*channelConn]struct{}{},
+		stopPing: make(chan struct{}),
+	}
+	c.upgrader = gws.NewUpgrader(channelEvents{c}, &gws.ServerOption{
+		ReadMaxPayloadSize: cfg.MaxMessageBytes,
+		ReadBufferSize:     cfg.ReadBufferSize,
+		CheckUtf8Enabled:   true,
+		HandshakeTimeout:   10 * time.Second,
+		NewSession:         func() gws.SessionStorage { return &oneValue{} },
+	})
+	c.wg.Add(1)
+	go c.pingLoop()
+	return c
+}
+
+// ChannelName extracts the channel from a request path: "/ws" and "/ws/"
+// are DefaultChannel, "/ws/{name}" is name, percent-decoded.
+func ChannelName(escapedPath string) (string, error) {
+	rest, ok := strings.CutPrefix(escapedPath, "/ws")
+	if !ok || (rest != "" && rest[0] != '/') {
+		return "", fmt.Errorf("wsedge: %q is not a channel path", escapedPath)
+	}
+	rest = strings.TrimPrefix(rest, "/")
+	if rest == "" {
+		return DefaultChannel, nil
+	}
+	name, err := url.PathUnescape(rest)
+	if err != nil {
+		return "", fmt.Errorf("wsedge: bad channel name: %w", err)
+	}
+	return name, nil
+}
+
+// ServeHTTP upgrades a request to a WebSocket connection on its channel.
+func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name, err := ChannelName(r.URL.EscapedPath())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	tok, err := bus.EncodeToken(name)
+	if err != nil {
+		http.Error(w, "channel name longer than 255 bytes", http.StatusBadRequest)
+		return
+	}
+	history := 0
+	if h := r.URL.Query().Get("history"); h != "" {
+		history, err = strconv.Atoi(h)
+		if err != nil || history < 0 {
+			http.Error(w, "history must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		if c.cfg.History == nil {
+			http.Error(w, "history is not enabled", http.StatusBadRequest)
+			return
+		}
+	}
+	stream, err := c.bus.EnsureStream(r.Context(), bus.KindChannel, tok)
+	if err != nil {
+		c.log.Error("channel unavailable", "channel", name, "err", err)
+		http.Error(w, "channel unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	c.mu.Lock()
+	closing := c.closing
+	if !closing {
+		c.wg.Add(1)
+	}
+	c.mu.Unlock()
+	if closing {
+		http.Error(w, ReasonShutdown, http.StatusServiceUnavailable)
+		return
+	}
+	defer c.wg.Done()
+
+	ws, err := c.upgrader.Upgrade(w, r)
+	if err != nil {
+		c.log.Debug("websocket upgrade failed", "err", err)
+		return
+	}
+	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), ws: ws}
+	cc.q = outq.New(ws.NetConn(), c.cfg.Queue, func(err error) {
+		c.log.Debug("write failed", "conn", cc.id, "err", err)
+		_ = ws.NetConn().Close()
+	})
+	ws.Session().Store("", cc)
+	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.PingInterval + c.cfg.PingTimeout))
+
+	if !c.track(cc) {
+		cc.closeWith(CloseGoingAway, ReasonShutdown)
+		return
+	}
+	if history > 0 {
+		// Old messages first, then live: join after the replay is queued so
+		// nothing live overtakes it (a message landing in between is in
+		// neither, which ?history accepts; recovery is the exact path).
+		if err := c.cfg.History.ChannelHistory(r.Context(), stream, history, func(binary bool, data []byte) error {
+			return cc.q.Push(outq.NewFrame(binary, data))
+		}); err != nil {
+			c.log.Warn("history replay failed", "channel", name, "err", err)
+		}
+	}
+	if err := c.join(tok, cc); err != nil {
+		c.log.Error("channel subscribe failed", "channel", name, "err", err)
+		cc.closeWith(CloseInternalError, ReasonBusError)
+	}
+	// The read loop runs on this (hijacked) request goroutine, owned by c.wg.
+	ws.ReadLoop()
+}
+
+// track registers a connection unless the handler is shutting down.
+func (c *Channels) track(cc *channelConn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.conns[cc] = struct{}{}
+	return true
+}
+
+// join adds cc to its channel's hub, subscribing on the channel's first
+// local member.
+func (c *Channels) join(tok string, cc *channelConn) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.hubs[tok]
+	if h == nil {
+		h = &channelHub{tok: tok, subject: bus.ChannelSubject(tok)}
+		sub, err := c.bus.Subscribe(bus.Live(h.subject), h.deliver(c))
+		if err != nil {
+			return err
+		}
+		h.sub = sub
+		c.hubs[tok] = h
+	}
+	h.mu.Lock()
+	h.members = append(h.members, cc)
+	h.mu.Unlock()
+	cc.hub = h
+	return nil
+}
+
+// leave removes cc, unsubscribing on the channel's last local member.
+func (c *Channels) leave(cc *channelConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.conns, cc)
+	h := cc.hub
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	for i, m := range h.members {
+		if m == cc {
+			last := len(h.members) - 1
+			h.members[i] = h.members[last]
+			h.members[last] = nil
+			h.members = h.members[:last]
+			break
+		}
+	}
+	empty := len(h.members) == 0
+	h.mu.Unlock()
+	if empty && c.hubs[h.tok] == h {
+		delete(c.hubs, h.tok)
+		_ = h.sub.Unsubscribe()
+	}
+}
+
+// deliver fans one bus message out to the hub's local members: the frame is
+// built once and queued by pointer; a member whose queue overflows is cut off.
+func (h *channelHub) deliver(c *Channels) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		binary := m.Header.Get(bus.HeaderBinary) == "1" || !utf8.Valid(m.Data)
+		f := outq.NewFrame(binary, m.Data)
+		h.mu.RLock()
+		for _, cc := range h.members {
+			if err := cc.q.Push(f); errors.Is(err, outq.ErrFull) {
+				c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
+			}
+		}
+		h.mu.RUnlock()
+	}
+}
+
+// closeAsync closes a connection without blocking the caller (a bus
+// delivery goroutine must never wait on one client's socket).
+func (c *Channels) closeAsync(cc *channelConn, code CloseCode, reason string) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		cc.closeWith(code, reason)
+	}()
+}
+
+// closeWith discards what is queued, sends a close frame (bounded by a short
+// write deadline: the client may not be reading) and closes the socket.
+func (cc *channelConn) closeWith(code CloseCode, reason string) {
+	cc.closeOnce.Do(func() {
+		cc.q.Close()
+		_ = cc.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+		_ = cc.ws.WriteClose(uint16(code), []byte(reason))
+		_ = cc.ws.NetConn().Close()
+	})
+}
+
+func (c *Channels) pingLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.PingInterval)
+	defer t.Stop()
+	ping := outq.NewPingFrame(nil)
+	for {
+		select {
+		case <-c.stopPing:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		conns := make([]*channelConn, 0, len(c.conns))
+		for cc := range c.conns {
+			conns = append(conns, cc)
+		}
+		c.mu.Unlock()
+		for _, cc := range conns {
+			if err := cc.q.Push(ping); errors.Is(err, outq.ErrFull) {
+				c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
+			}
+		}
+	}
+}
+
+// Len reports the number of open connections.
+func (c *Channels) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.conns)
+}
+
+// Close refuses new connections, closes every open one with 1001 and waits
+// (bounded by ctx) for their goroutines to end. It is idempotent.
+func (c *Channels) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing = true
+		close(c.stopPing)
+	}
+	conns := make([]*channelConn, 0, len(c.conns))
+	for cc := range c.conns {
+		conns = append(conns, cc)
+	}
+	c.mu.Unlock()
+	for _, cc := range conns {
+		c.closeAsync(cc, CloseGoingAway, ReasonShutdown)
+	}
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("failed to close websocket channels: %w", ctx.Err())
+	}
+}
+
+// channelEvents adapts gws callbacks to Channels. gws calls them on each
+// connection's read goroutine; none of them blocks.
+type channelEvents struct{ c *Channels }
+
+func connOf(ws *gws.Conn) *channelConn {
+	v, _ := ws.Session().Load("")
+	cc, _ := v.(*channelConn)
+	return cc
+}
+
+func (e channelEvents) alive(ws *gws.Conn) {
+	_ = ws.SetReadDeadline(time.Now().Add(e.c.cfg.PingInterval + e.c.cfg.PingTimeout))
+}
+
+func (e channelEvents) OnOpen(*gws.Conn) {}
+
+func (e channelEvents) OnClose(ws *gws.Conn, err error) {
+	cc := connOf(ws)
+	if cc == nil {
+		return
+	}
+	cc.closeOnce.Do(func() {}) // the peer or gws closed it: nothing left to send
+	cc.q.Close()
+	e.c.leave(cc)
+	if code := CloseStatus(err); code != -1 && code != int(CloseNormal) && code != int(CloseGoingAway) {
+		e.c.log.Debug("websocket closed", "conn", cc.id, "code", code, "err", err)
+	}
+}
+
+func (e channelEvents) OnPing(ws *gws.Conn, payload []byte) {
+	e.alive(ws)
+	if cc := connOf(ws); cc != nil {
+		_ = cc.q.Push(outq.NewPongFrame(append([]byte(nil), payload...)))
+	}
+}
+
+func (e channelEvents) OnPong(ws *gws.Conn, _ []byte) { e.alive(ws) }
+
+func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	e.alive(ws)
+	cc := connOf(ws)
+	if cc == nil || cc.hub == nil {
+		return
+	}
+	m := nats.NewMsg(cc.hub.subject)
+	m.Data = append([]byte(nil), msg.Bytes()...) // gws reuses msg's buffer
+	m.Header.Set(bus.HeaderFrom, cc.id)
+	if msg.Opcode == gws.OpcodeBinary {
+		m.Header.Set(bus.HeaderBinary, "1")
+	}
+	if _, err := e.c.bus.Publish(m); err != nil {
+		e.c.log.Warn("publish failed", "conn", cc.id, "err", err)
+		e.c.closeAsync(cc, CloseInternalError, ReasonBusError)
+	}
+}
+
+// oneValue is a SessionStorage holding the connection's one value: gws's
+// default is a map per connection, which idle connections pay for.
+type oneValue struct{ v any }
+
+func (s *oneValue) Len() int                       { return 1 }
+func (s *oneValue) Load(string) (any, bool)        { return s.v, s.v != nil }
+func (s *oneValue) Delete(string)                  { s.v = nil }
+func (s *oneValue) Store(_ string, v any)          { s.v = v }
+func (s *oneValue) Range(f func(string, any) bool) { f("", s.v) }
+
+func randomTag() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]) + "-"
+}

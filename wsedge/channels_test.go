@@ -1,0 +1,124 @@
+package wsedge
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/wstest"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startChannels serves Channels on 127.0.0.1:0 over a fresh bus.
+func startChannels(t *testing.T, cfg ChannelsConfig) (*Channels, *bus.Bus, string) {
+	t.Helper()
+	b, err := bus.Start(context.Background(), bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := NewChannels(b, cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: ch}}
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ch.Close(ctx); err != nil {
+			t.Error(err)
+		}
+		srv.Close()
+		if err := b.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return ch, b, "ws://" + ln.Addr().String()
+}
+
+func TestChannelName(t *testing.T) {
+	cases := map[string]string{"/ws": "default", "/ws/": "default", "/ws/a": "a", "/ws/a%2Eb": "a.b", "/ws/a/b": "a/b", "/ws/%2A": "*"}
+	for path, want := range cases {
+		if got, err := ChannelName(path); err != nil || got != want {
+			t.Errorf("ChannelName(%q) = %q, %v; want %q", path, got, err, want)
+		}
+	}
+	for _, bad := range []string{"/wsx", "/", "/ws/%zz"} {
+		if _, err := ChannelName(bad); err == nil {
+			t.Errorf("ChannelName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
+	ch, b, url := startChannels(t, ChannelsConfig{Queue: outq.Config{MaxBytes: 64 << 10, WriteTimeout: 500 * time.Millisecond}})
+	fast := wstest.Dial(t, url+"/ws/flood")
+	// A client that completes the handshake and then never reads.
+	slow, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	_, _ = slow.Write([]byte("GET /ws/flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for ch.Len() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("slow client never connected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Flood through the bus as a backend would; the fast client keeps up.
+	payload := strings.Repeat("x", 4096)
+	for i := 0; ch.Len() == 2; i++ {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatal("slow consumer never cut off")
+		}
+		if err := b.Conn().Publish(bus.ChannelSubject("flood"), []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+		fast.Next(t, 5*time.Second)
+	}
+	if ch.Len() != 1 {
+		t.Fatalf("%d connections left, want only the fast one", ch.Len())
+	}
+	fast.SendText(t, "alive")
+	for {
+		if m := fast.NextText(t, 5*time.Second); m == "alive" {
+			break
+		}
+	}
+}
+
+func TestSilentPeerIsReaped(t *testing.T) {
+	ch, _, url := startChannels(t, ChannelsConfig{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+	alive := wstest.Dial(t, url+"/ws/k")
+	silent := wstest.DialSilent(t, url+"/ws/k")
+	select {
+	case <-silent.Closed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a peer that never answers pings was not reaped")
+	}
+	// The answering peer outlives several intervals.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-alive.Closed():
+			t.Fatal("a peer answering pings was closed")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if ch.Len() != 1 {
+		t.Fatalf("Len = %d, want 1", ch.Len())
+	}
+}

@@ -1,0 +1,192 @@
+package outq
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// readFrame parses one unmasked server frame (the subset this package writes).
+func readFrame(r *bufio.Reader) (op byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err = io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	if h[0]&0x80 == 0 || h[1]&0x80 != 0 {
+		return 0, nil, fmt.Errorf("bad header %x", h)
+	}
+	n := uint64(h[1] & 0x7F)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err = io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err = io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	payload = make([]byte, n)
+	_, err = io.ReadFull(r, payload)
+	return h[0] & 0x0F, payload, err
+}
+
+func TestFramesArriveInOrderAndIntact(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	q := New(server, Config{}, nil)
+	sizes := []int{0, 1, 125, 126, 65535, 65536, 70000}
+	var want []*Frame
+	for i, n := range sizes {
+		p := bytes.Repeat([]byte{byte('a' + i)}, n)
+		f := NewFrame(i%2 == 1, p)
+		want = append(want, f)
+		if err := q.Push(f); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	r := bufio.NewReader(client)
+	for i, f := range want {
+		op, p, err := readFrame(r)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		wantOp := byte(opText)
+		if f.Binary() {
+			wantOp = opBinary
+		}
+		if op != wantOp || !bytes.Equal(p, f.Payload()) {
+			t.Fatalf("frame %d: op %d len %d, want op %d len %d", i, op, len(p), wantOp, len(f.Payload()))
+		}
+	}
+	q.Close()
+	server.Close()
+	q.Wait()
+}
+
+func TestSharedFrameManyQueues(t *testing.T) {
+	f := NewFrame(false, []byte("hello"))
+	for i := 0; i < 3; i++ {
+		server, client := net.Pipe()
+		q := New(server, Config{}, nil)
+		if err := q.Push(f, f); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(client)
+		for j := 0; j < 2; j++ {
+			if _, p, err := readFrame(r); err != nil || string(p) != "hello" {
+				t.Fatalf("got %q, %v", p, err)
+			}
+		}
+		q.Close()
+		server.Close()
+		client.Close()
+		q.Wait()
+	}
+}
+
+func TestFullQueueRefusesAndStaysClosed(t *testing.T) {
+	server, client := net.Pipe() // nobody reads client: writes block
+	defer client.Close()
+	q := New(server, Config{MaxFrames: 4, MaxBytes: 1 << 20}, nil)
+	f := NewFrame(false, []byte("x"))
+	var err error
+	pushed := 0
+	for i := 0; i < 100 && err == nil; i++ {
+		if err = q.Push(f); err == nil {
+			pushed++
+		}
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("err = %v, want ErrFull", err)
+	}
+	if pushed > 5 { // 4 queued plus at most one taken by the blocked writer
+		t.Fatalf("pushed %d frames past a bound of 4", pushed)
+	}
+	if err := q.Push(f); !errors.Is(err, ErrClosed) {
+		t.Fatalf("push after full: %v, want ErrClosed", err)
+	}
+	server.Close()
+	q.Wait()
+}
+
+func TestByteBound(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	q := New(server, Config{MaxBytes: 1000}, nil)
+	if err := q.Push(NewFrame(true, make([]byte, 2000))); !errors.Is(err, ErrFull) {
+		t.Fatalf("err = %v, want ErrFull", err)
+	}
+	server.Close()
+	q.Wait()
+}
+
+func TestWriteTimeoutReportsError(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	errc := make(chan error, 1)
+	q := New(server, Config{WriteTimeout: 50 * time.Millisecond}, func(err error) { errc <- err })
+	if err := q.Push(NewFrame(false, []byte("stuck"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("err = %v, want a deadline error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no write error reported")
+	}
+	if err := q.Push(NewFrame(false, []byte("x"))); !errors.Is(err, ErrClosed) {
+		t.Fatalf("push after failure: %v", err)
+	}
+	server.Close()
+	q.Wait()
+}
+
+func TestControlFrames(t *testing.T) {
+	c := NewCloseFrame(1009, "message too big")
+	if got := c.WSBytes(); got[0] != 0x88 || got[2] != 0x03 || got[3] != 0xF1 || string(got[4:]) != "message too big" {
+		t.Fatalf("close frame % x", got)
+	}
+	p := NewPingFrame(make([]byte, 200))
+	if len(p.Payload()) != 125 || p.WSHeader()[0] != 0x89 {
+		t.Fatal("ping frame not trimmed to 125 bytes")
+	}
+}
+
+func BenchmarkPushWrite(b *testing.B) {
+	server, client := net.Pipe()
+	go io.Copy(io.Discard, client)
+	q := New(server, Config{}, nil)
+	f := NewFrame(false, bytes.Repeat([]byte("x"), 100))
+	b.ReportAllocs()
+	for b.Loop() {
+		for q.Len() > 256<<10 { // stay under the bound: measure the write path, not ErrFull
+			runtime.Gosched()
+		}
+		if err := q.Push(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q.Close()
+	server.Close()
+	client.Close()
+	q.Wait()
+}
