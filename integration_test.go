@@ -394,3 +394,61 @@ func TestShutdownClosesClientsWith1001(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNodeClients runs the JavaScript suite (test/node: the official
+// socket.io-client, raw ws and headless Chromium) against the real server.
+func TestNodeClients(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil || !fileExists("node_modules/socket.io-client/package.json") {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node or node_modules missing in CI (run npm ci)")
+		}
+		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
+	}
+	// Recovery off: the suite compares arguments byte for byte, and with
+	// recovery every event carries its offset as an extra last argument
+	// (socket.io's behaviour). Recovery has its own suite.
+	s := startServer(t, func(c *config) { c.RecoveryWindow = 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=dot", "test/node/")
+	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node tests failed: %v\n%s", err, out)
+	}
+	t.Logf("node tests passed:\n%s", lastLines(string(out), 12))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestNodeRecovery runs the recovery suite (test/recovery): real sockbus
+// processes, killed with -9 and restarted, and the official client.
+func TestNodeRecovery(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil || !fileExists("node_modules/socket.io-client/package.json") {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node or node_modules missing in CI (run npm ci)")
+		}
+		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
+	}
+	bin := filepath.Join(t.TempDir(), "sockbus")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/recovery/")
+	cmd.Env = append(os.Environ(), "SOCKBUS_BIN="+bin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("recovery tests failed: %v\n%s", err, out)
+	}
+	t.Logf("recovery tests passed:\n%s", lastLines(string(out), 12))
+}

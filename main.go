@@ -21,7 +21,10 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/handlers"
+	"github.com/sockbus/sockbus/replay"
 	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/engine"
 )
 
 // config is everything the flags set. The zero value is not used directly:
@@ -34,6 +37,13 @@ type config struct {
 	NATSPassword    string
 	MaxMessageBytes int
 	LogLevel        string
+	SocketIOPath    string
+	CORSOrigins     string
+	ClientDir       string
+	HistoryMaxAge   time.Duration
+	HistoryMaxMsgs  int64
+	HistoryMaxBytes int64
+	RecoveryWindow  time.Duration
 	ShutdownTimeout time.Duration
 
 	// onListen, when set, is called with the bound HTTP address (tests).
@@ -48,6 +58,10 @@ func defaultConfig() config {
 		DataDir:         "./data",
 		MaxMessageBytes: 1 << 20,
 		LogLevel:        "info",
+		SocketIOPath:    "/socket.io/",
+		ClientDir:       "node_modules/socket.io-client/dist",
+		HistoryMaxAge:   24 * time.Hour,
+		RecoveryWindow:  2 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -69,17 +83,43 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.NATSUser, "nats-user", "NATS user (required with a non-loopback --nats-addr)")
 	str(&cfg.NATSPassword, "nats-password", "NATS password (required with a non-loopback --nats-addr)")
 	str(&cfg.LogLevel, "log-level", "debug, info, warn or error")
-	if v := getenv(envName("max-message-bytes")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return cfg, fmt.Errorf("bad %s: %w", envName("max-message-bytes"), err)
+	str(&cfg.SocketIOPath, "socketio-path", "where Socket.IO (Engine.IO) is served")
+	str(&cfg.CORSOrigins, "cors-origins", "comma-separated origins allowed to reach Socket.IO cross-origin, or * (empty: none)")
+	str(&cfg.ClientDir, "client-dir", "directory of the socket.io-client bundle served at <socketio-path>socket.io.js")
+	var envErr error
+	num := func(p *int64, name, usage string) {
+		if v := getenv(envName(name)); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				envErr = fmt.Errorf("bad %s: %w", envName(name), err)
+			}
+			*p = n
 		}
-		cfg.MaxMessageBytes = n
+		fs.Int64Var(p, name, *p, usage+" (env "+envName(name)+")")
 	}
-	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", cfg.MaxMessageBytes, "largest message a client may send (env SOCKBUS_MAX_MESSAGE_BYTES)")
+	dur := func(p *time.Duration, name, usage string) {
+		if v := getenv(envName(name)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				envErr = fmt.Errorf("bad %s: %w", envName(name), err)
+			}
+			*p = d
+		}
+		fs.DurationVar(p, name, *p, usage+" (env "+envName(name)+")")
+	}
+	maxMsg := int64(cfg.MaxMessageBytes)
+	num(&maxMsg, "max-message-bytes", "largest message a client may send")
+	dur(&cfg.HistoryMaxAge, "history-max-age", "drop stored events older than this")
+	num(&cfg.HistoryMaxMsgs, "history-max-msgs", "keep at most this many events per namespace or channel (0: no limit)")
+	num(&cfg.HistoryMaxBytes, "history-max-bytes", "keep at most this many bytes per namespace or channel (0: no limit)")
+	dur(&cfg.RecoveryWindow, "recovery-window", "how long a dropped Socket.IO session stays recoverable (0: recovery off)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
+	if envErr != nil {
+		return cfg, envErr
+	}
+	cfg.MaxMessageBytes = int(maxMsg)
 	if cfg.MaxMessageBytes <= 0 {
 		return cfg, errors.New("--max-message-bytes must be positive")
 	}
@@ -133,21 +173,51 @@ func run(ctx context.Context, cfg config) error {
 		NATSUser:     cfg.NATSUser,
 		NATSPassword: cfg.NATSPassword,
 		MaxPayload:   cfg.MaxMessageBytes,
-		Logger:       logger,
+		History: bus.HistoryConfig{
+			MaxAge:   cfg.HistoryMaxAge,
+			MaxMsgs:  cfg.HistoryMaxMsgs,
+			MaxBytes: cfg.HistoryMaxBytes,
+		},
+		Logger: logger,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to start bus: %w", err)
 	}
 	defer b.Close(context.Background()) // no-op after the ordered close below
 
+	history := replay.NewReader(b)
+	var sessions wsedge.SessionStore
+	if cfg.RecoveryWindow > 0 {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := replay.OpenSessions(sctx, b, cfg.RecoveryWindow)
+		cancel()
+		if err != nil {
+			return err
+		}
+		sessions = st
+	}
 	channels := wsedge.NewChannels(b, wsedge.ChannelsConfig{
+		History:         history,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		PingInterval:    cfg.pingInterval,
 		PingTimeout:     cfg.pingTimeout,
 		Logger:          logger,
 	})
+	io := wsedge.NewServer(b, wsedge.Config{
+		Path:           cfg.SocketIOPath,
+		ClientDir:      cfg.ClientDir,
+		History:        history,
+		Sessions:       sessions,
+		RecoveryWindow: cfg.RecoveryWindow,
+		Engine:         engine.Config{MaxPayload: cfg.MaxMessageBytes, CORS: corsConfig(cfg.CORSOrigins)},
+		Logger:         logger,
+	})
+	handlers.Relay(io, logger)
+	if ok, msg := io.ClientBundleReady(); !ok {
+		logger.Warn(msg)
+	}
 	srv := &http.Server{
-		Handler:           newRouter(b, channels),
+		Handler:           newRouter(b, channels, io),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
@@ -158,8 +228,8 @@ func run(ctx context.Context, cfg config) error {
 	if u := b.ClientURL(); u != "" {
 		natsWhere = u
 	}
-	fmt.Printf("sockbus listening on http://%s (WebSocket /ws/{channel}), data in %s, NATS %s\n",
-		ln.Addr(), cfg.DataDir, natsWhere)
+	fmt.Printf("sockbus listening on http://%s (Socket.IO %s, WebSocket /ws/{channel}), data in %s, NATS %s\n",
+		ln.Addr(), io.Path(), cfg.DataDir, natsWhere)
 	if cfg.onListen != nil {
 		cfg.onListen(ln.Addr().String(), b)
 	}
@@ -168,6 +238,7 @@ func run(ctx context.Context, cfg config) error {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		channels.Close(context.Background())
+		io.Close(context.Background())
 		return fmt.Errorf("http server stopped: %w", err)
 	}
 	logger.Info("shutting down")
@@ -177,9 +248,13 @@ func run(ctx context.Context, cfg config) error {
 	// for in-flight HTTP requests while we close the WebSocket edges.
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Shutdown(sctx) }()
-	// 2. Tell clients: close every WebSocket with 1001.
+	// 2. Tell clients: close every WebSocket with 1001 and every Socket.IO
+	// connection (Engine.IO close packet, reason "server shutting down").
 	var errs []error
 	if err := channels.Close(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := io.Close(sctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := <-httpDone; err != nil {
@@ -193,10 +268,16 @@ func run(ctx context.Context, cfg config) error {
 	return errors.Join(errs...)
 }
 
+// replay plugs into wsedge through the interfaces wsedge declares.
+var (
+	_ wsedge.History      = (*replay.Reader)(nil)
+	_ wsedge.SessionStore = (*replay.Sessions)(nil)
+)
+
 // newRouter routes by path prefix. It does not use http.ServeMux because the
 // mux cleans paths ("/ws/%2E%2E" would redirect) and channel names are
 // taken verbatim from the escaped path.
-func newRouter(b *bus.Bus, channels *wsedge.Channels) http.Handler {
+func newRouter(b *bus.Bus, channels *wsedge.Channels, io *wsedge.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
@@ -209,8 +290,21 @@ func newRouter(b *bus.Bus, channels *wsedge.Channels) http.Handler {
 			http.Error(w, "bus not ready", http.StatusServiceUnavailable)
 		case p == "/ws" || strings.HasPrefix(p, "/ws/"):
 			channels.ServeHTTP(w, r)
+		case strings.HasPrefix(p, io.Path()):
+			io.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
 	})
+}
+
+// corsConfig turns --cors-origins into the engine's CORS settings.
+func corsConfig(origins string) engine.CORS {
+	var c engine.CORS
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	return c
 }

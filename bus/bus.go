@@ -83,6 +83,7 @@ type Bus struct {
 	nodeID string
 
 	streams sync.Map // stream name → *Stream
+	stored  storedWaiter
 	ready   atomic.Bool
 	closeMu sync.Mutex
 	closed  bool
@@ -165,6 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("failed to open JetStream: %w", err)
 	}
 	b.nc, b.js = nc, js
+	b.stored.start()
 	if err := b.waitJetStream(ctx); err != nil {
 		b.Close(context.Background())
 		return nil, err
@@ -236,6 +238,7 @@ func (b *Bus) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("failed to flush publishes: %w", ctx.Err()))
 		}
+		b.stored.stop(ctx)
 		closed := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := b.nc.Drain(); err != nil {
@@ -274,4 +277,11 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// HasInterest reports whether any subscriber, on this node or (through
+// routes) another one, listens on subject. It costs a subscription-list
+// lookup, so publishes nobody hears can be skipped.
+func (b *Bus) HasInterest(subject string) bool {
+	return b.ns.GlobalAccount().SubscriptionInterest(subject)
 }

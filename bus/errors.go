@@ -12,3 +12,7 @@ var (
 	// ErrNotReady reports that the embedded server did not become ready in time.
 	ErrNotReady = errors.New("bus: embedded NATS server not ready")
 )
+
+// ErrHistoryGone reports a replay position the stream no longer holds
+// (trimmed by retention, or from the future of a recreated stream).
+var ErrHistoryGone = errors.New("bus: history no longer holds that position")

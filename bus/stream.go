@@ -150,3 +150,11 @@ func (b *Bus) Subscribe(subject string, h nats.MsgHandler) (*nats.Subscription, 
 	}
 	return sub, nil
 }
+
+// StoredMsg is one message read back from a stream.
+type StoredMsg struct {
+	Seq     uint64
+	Subject string
+	Header  nats.Header
+	Data    []byte
+}

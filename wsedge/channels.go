@@ -21,6 +21,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
+	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
 )
 
 // DefaultChannel is the channel of a client connecting to /ws.
@@ -187,13 +188,13 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.wg.Done()
 
-	ws, err := c.upgrader.Upgrade(w, r)
+	ws, raw, err := wsconn.Upgrade(c.upgrader, w, r, c.cfg.ReadBufferSize)
 	if err != nil {
 		c.log.Debug("websocket upgrade failed", "err", err)
 		return
 	}
 	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), ws: ws}
-	cc.q = outq.New(ws.NetConn(), c.cfg.Queue, func(err error) {
+	cc.q = outq.New(raw, c.cfg.Queue, func(err error) {
 		c.log.Debug("write failed", "conn", cc.id, "err", err)
 		_ = ws.NetConn().Close()
 	})

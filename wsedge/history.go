@@ -6,10 +6,26 @@ import (
 	"github.com/sockbus/sockbus/bus"
 )
 
-// History reads stored messages for late joiners. It is implemented by
-// package replay and plugged in by main.
+// History reads stored messages back. It is implemented by package replay
+// and plugged in by main (wsedge never reads JetStream itself).
 type History interface {
 	// ChannelHistory calls emit with the last n messages of a channel's
 	// stream, oldest first.
 	ChannelHistory(ctx context.Context, s *bus.Stream, n int, emit func(binary bool, data []byte) error) error
+	// Since calls fn in order for every message stored after sequence
+	// after and returns the last sequence it covered; bus.ErrHistoryGone
+	// (and no call to fn) when those messages were already dropped.
+	Since(ctx context.Context, s *bus.Stream, after uint64, fn func(bus.StoredMsg) error) (uint64, error)
+	// Last calls fn for the last n messages of the stream, oldest first.
+	Last(ctx context.Context, s *bus.Stream, n int, fn func(bus.StoredMsg) error) (uint64, error)
+}
+
+// SessionStore keeps recoverable-session records where every node can
+// read them and a crash does not lose them; records expire one recovery
+// window after their last Save. Implemented by replay.Sessions.
+type SessionStore interface {
+	Save(ctx context.Context, pid string, record []byte) error
+	// Load returns nil when the session is unknown or expired.
+	Load(ctx context.Context, pid string) ([]byte, error)
+	Delete(ctx context.Context, pid string) error
 }

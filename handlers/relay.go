@@ -1,0 +1,39 @@
+package handlers
+
+import (
+	"encoding/json"
+	"log/slog"
+
+	"github.com/sockbus/sockbus/wsedge"
+)
+
+// Relay makes srv the binary's default app: every namespace is accepted;
+// every event a client emits goes to every other socket of its namespace,
+// on every node (socket.broadcast.emit); a client that asks for an ack gets
+// it once JetStream stored the event, unless a NATS handler subscribed to
+// the event's sockbus.in subject answers it instead.
+func Relay(srv *wsedge.Server, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	relay := func(s *wsedge.Socket) {
+		s.OnAny(func(e *wsedge.Event) {
+			var onStored func(error)
+			if e.WantsAck() && !e.AckForwarded() {
+				onStored = func(err error) {
+					if err != nil {
+						// No ack: the client's timeout tells it the event may be lost.
+						log.Warn("event not stored; not acknowledging", "event", e.Name, "err", err)
+						return
+					}
+					_ = e.Ack()
+				}
+			}
+			if err := s.Broadcast().EmitRaw(e.Name, e.Args, e.Attachments, onStored); err != nil {
+				log.Debug("relay emit failed", "event", e.Name, "err", err)
+			}
+		})
+	}
+	srv.Of("/").OnConnection(relay)
+	srv.OfFunc(func(string, json.RawMessage) bool { return true }).OnConnection(relay)
+}

@@ -1,0 +1,9 @@
+// Package replay reads sockbus's history back from JetStream: the events a
+// reconnecting client missed (Since), the last events of a stream for a late
+// joiner (Last), and the recoverable-session records of Socket.IO
+// connection state recovery (Sessions).
+//
+// Positions are stream sequences qualified by the stream's epoch (see
+// bus.Stream); a position the stream no longer holds is reported as
+// bus.ErrHistoryGone and nothing is delivered, never a partial replay.
+package replay

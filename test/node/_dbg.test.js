@@ -1,0 +1,2 @@
+import './robustness.test.js';
+setInterval(() => console.log('ACTIVE', JSON.stringify(process.getActiveResourcesInfo())), 3000).unref();

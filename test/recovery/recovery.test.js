@@ -1,0 +1,231 @@
+// Connection state recovery and history against real sockbus processes, with the official
+// socket.io-client: a dropped transport, kill -9 and restart, unrecoverable cases, retention,
+// late joiners. No sleeps: every wait is an event with a deadline.
+
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
+import { Server } from './server.js';
+
+const DEADLINE = 10000;
+const cleanups = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()();
+});
+
+function deadline(promise, what, ms = DEADLINE) {
+  let t;
+  return Promise.race([
+    promise.finally(() => clearTimeout(t)),
+    new Promise((_, reject) => (t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms))),
+  ]);
+}
+
+async function server(args = []) {
+  const s = new Server(args);
+  cleanups.push(() => s.destroy());
+  await s.start();
+  return s;
+}
+
+function client(s, opts = {}) {
+  const c = io(s.url, { forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 200, ...opts });
+  cleanups.push(async () => c.disconnect());
+  return c;
+}
+
+const connected = (c, what = 'connect') => deadline(new Promise((r) => (c.connected ? r() : c.once('connect', r))), what);
+const next = (c, ev, what) => deadline(new Promise((r) => c.once(ev, (...a) => r(a))), what || ev);
+
+/** Collects ('n', value, offset) events: the value list, in arrival order. */
+function recorder(c) {
+  const got = [];
+  const waiters = [];
+  c.on('n', (v) => {
+    got.push(v);
+    for (const w of waiters.splice(0)) w();
+  });
+  return {
+    got,
+    until: (pred, what) =>
+      deadline(
+        new Promise((r) => {
+          const check = () => (pred(got) ? r() : waiters.push(check));
+          check();
+        }),
+        what,
+      ),
+  };
+}
+
+async function emitAcked(c, values) {
+  for (const v of values) await c.timeout(DEADLINE).emitWithAck('n', v);
+}
+
+async function dropAndRecover(transports) {
+  const s = await server();
+  const a = client(s, { transports });
+  const b = client(s, { transports: ['websocket'] });
+  await Promise.all([connected(a), connected(b)]);
+  if (transports.length > 1) await deadline(new Promise((r) => (a.io.engine.transport.name === 'websocket' ? r() : a.io.engine.once('upgrade', r))), 'upgrade');
+  const idBefore = a.id;
+  const rec = recorder(a);
+  await emitAcked(b, [1]);
+  await rec.until((g) => g.length === 1, 'first live event');
+
+  // Drop A's transport; B sends while A is away; A comes back on its own.
+  a.io.opts.reconnectionDelay = a.io.opts.reconnectionDelayMax = 500;
+  a.io.reconnectionDelay(500);
+  a.io.reconnectionDelayMax(500);
+  const back = next(a, 'connect', 'reconnect');
+  a.io.engine.close();
+  await emitAcked(b, [2, 3, 4, 5]);
+  await back;
+  assert.equal(a.recovered, true, 'socket.recovered');
+  assert.equal(a.id, idBefore, 'same socket id');
+  await emitAcked(b, [6]);
+  await rec.until((g) => g.includes(6), 'live event after recovery');
+  assert.deepEqual(rec.got, [1, 2, 3, 4, 5, 6], 'missed events once, in order, then live, no duplicates');
+}
+
+test('a dropped websocket recovers: same id, missed events in order, once, then live', async () => {
+  await dropAndRecover(['websocket']);
+});
+
+test('a dropped polling-then-upgraded connection recovers', async () => {
+  await dropAndRecover(['polling', 'websocket']);
+});
+
+test('recovery after the server is killed with -9 and restarted on the same data', async () => {
+  const s = await server();
+  const a = client(s, { transports: ['websocket'] });
+  const b = client(s, { transports: ['websocket'] });
+  await Promise.all([connected(a), connected(b)]);
+  const idBefore = a.id;
+  const rec = recorder(a);
+  await emitAcked(b, [1]);
+  await rec.until((g) => g.length === 1, 'first event');
+  // A goes away for longer than the outage; B's events are acknowledged, so stored.
+  a.io.reconnection(false);
+  const gone = next(a, 'disconnect', 'A disconnect');
+  a.io.engine.close();
+  await gone;
+  await emitAcked(b, [2, 3, 4]);
+  await s.kill9();
+  await s.start();
+  a.io.reconnection(true);
+  const back = next(a, 'connect', 'reconnect after restart');
+  a.connect();
+  await back;
+  assert.equal(a.recovered, true, 'recovered after kill -9');
+  assert.equal(a.id, idBefore);
+  await rec.until((g) => g.length >= 4, 'replayed events');
+  assert.deepEqual(rec.got, [1, 2, 3, 4]);
+});
+
+test('500 acknowledged events survive kill -9 in order', async () => {
+  const s = await server();
+  const a = client(s, { transports: ['websocket'] });
+  await connected(a);
+  const values = Array.from({ length: 500 }, (_, i) => i);
+  // Pipelined: all 500 in flight, each acknowledged once stored.
+  await deadline(Promise.all(values.map((v) => a.timeout(DEADLINE * 2).emitWithAck('n', v))), '500 acks', DEADLINE * 3);
+  await s.kill9();
+  await s.start();
+  const late = client(s, { transports: ['websocket'], auth: { history: 500 } });
+  const rec = recorder(late);
+  await connected(late);
+  await rec.until((g) => g.length === 500, '500 events from history');
+  assert.deepEqual(rec.got, values);
+});
+
+test('late joiner: auth.history N gets the last N events first; asking nothing gets nothing old', async () => {
+  const s = await server();
+  const b = client(s, { transports: ['websocket'] });
+  await connected(b);
+  await emitAcked(b, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const late = client(s, { transports: ['websocket'], auth: { history: 4 } });
+  const plain = client(s, { transports: ['websocket'] });
+  const rl = recorder(late);
+  const rp = recorder(plain);
+  await Promise.all([connected(late), connected(plain)]);
+  await emitAcked(b, [11]);
+  await rl.until((g) => g.includes(11), 'live event for the late joiner');
+  await rp.until((g) => g.includes(11), 'live event for the plain client');
+  assert.deepEqual(rl.got, [7, 8, 9, 10, 11], 'last 4, oldest first, then live');
+  assert.deepEqual(rp.got, [11], 'no history unasked');
+});
+
+test('unrecoverable: history trimmed by retention gives a fresh session and nothing partial', async () => {
+  const s = await server(['--history-max-msgs', '3']);
+  const a = client(s, { transports: ['websocket'] });
+  const b = client(s, { transports: ['websocket'] });
+  await Promise.all([connected(a), connected(b)]);
+  const idBefore = a.id;
+  const rec = recorder(a);
+  await emitAcked(b, [1]);
+  await rec.until((g) => g.length === 1, 'first event');
+  a.io.reconnection(false);
+  const gone = next(a, 'disconnect', 'disconnect');
+  a.io.engine.close();
+  await gone;
+  await emitAcked(b, [2, 3, 4, 5, 6]); // only 4, 5, 6 are kept: 2 and 3 are trimmed
+  a.io.reconnection(true);
+  const back = next(a, 'connect', 'reconnect');
+  a.connect();
+  await back;
+  assert.equal(a.recovered, false);
+  assert.notEqual(a.id, idBefore, 'a fresh id');
+  await emitAcked(b, [7]);
+  await rec.until((g) => g.includes(7), 'live event');
+  assert.deepEqual(rec.got, [1, 7], 'nothing partial replayed');
+});
+
+test('unrecoverable: a recreated stream (new data dir, new epoch) gives a fresh session', async () => {
+  const s = await server();
+  const a = client(s, { transports: ['websocket'] });
+  const b = client(s, { transports: ['websocket'] });
+  await Promise.all([connected(a), connected(b)]);
+  const rec = recorder(a);
+  await emitAcked(b, [1]);
+  await rec.until((g) => g.length === 1, 'first event');
+  a.io.reconnection(false);
+  b.io.reconnection(false);
+  const gone = next(a, 'disconnect', 'disconnect');
+  await s.kill9();
+  await gone;
+  const fresh = new Server();
+  cleanups.push(() => fresh.destroy());
+  fresh.addr = s.addr; // same address, new data: the namespace stream has a new epoch
+  await fresh.start();
+  a.io.reconnection(true);
+  const back = next(a, 'connect', 'reconnect');
+  a.connect();
+  await back;
+  assert.equal(a.recovered, false);
+});
+
+test('unrecoverable: past the recovery window the session is gone', async () => {
+  const s = await server(['--recovery-window', '1s']);
+  const a = client(s, { transports: ['websocket'] });
+  const b = client(s, { transports: ['websocket'] });
+  await Promise.all([connected(a), connected(b)]);
+  const idBefore = a.id;
+  const rec = recorder(a);
+  await emitAcked(b, [1]);
+  await rec.until((g) => g.length === 1, 'first event');
+  a.io.reconnection(false);
+  const gone = next(a, 'disconnect', 'disconnect');
+  a.io.engine.close();
+  await gone;
+  await emitAcked(b, [2]);
+  // Wait out the window by polling a clock, not by sleeping on a guess.
+  const until = Date.now() + 2500;
+  await deadline(new Promise((r) => { const t = setInterval(() => Date.now() > until && (clearInterval(t), r()), 50); }), 'window');
+  a.io.reconnection(true);
+  const back = next(a, 'connect', 'reconnect');
+  a.connect();
+  await back;
+  assert.equal(a.recovered, false);
+  assert.notEqual(a.id, idBefore);
+});

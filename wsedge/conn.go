@@ -1,0 +1,322 @@
+package wsedge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+	"github.com/sockbus/sockbus/wsedge/sio"
+)
+
+// clientConn is one Engine.IO session and the sockets multiplexed on it
+// (one per namespace). Packets are handled on the session's message
+// goroutine, in order; the socket map is also touched by Disconnect and the
+// close callback, hence the mutex.
+type clientConn struct {
+	srv     *Server
+	session *engine.Session
+
+	mu           sync.Mutex
+	sockets      map[string]*Socket // by namespace name
+	connectTimer *time.Timer
+
+	// Binary packet being reassembled (message goroutine only).
+	pending *sio.Packet
+	atts    [][]byte
+}
+
+func (s *Server) onSession(es *engine.Session) {
+	c := &clientConn{srv: s, session: es, sockets: map[string]*Socket{}}
+	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
+		c.mu.Lock()
+		idle := len(c.sockets) == 0
+		c.mu.Unlock()
+		if idle {
+			es.Close(ReasonForcedClose)
+		}
+	})
+	es.OnMessage(c.onMessage)
+	es.OnClose(c.onClose)
+}
+
+func (c *clientConn) send(frames ...*outq.Frame) {
+	if err := c.session.Send(frames...); err != nil && !errors.Is(err, outq.ErrClosed) {
+		c.srv.log.Debug("send failed", "session", c.session.ID(), "err", err)
+	}
+}
+
+// fail closes the whole connection, as socket.io does on any protocol error.
+func (c *clientConn) fail(why string, err error) {
+	c.srv.log.Debug("closing connection on bad input", "session", c.session.ID(), "why", why, "err", err)
+	c.session.Close(ReasonParseError)
+}
+
+func (c *clientConn) onMessage(data []byte, binary bool) {
+	if binary {
+		if c.pending == nil {
+			c.fail("binary message without a binary packet", nil)
+			return
+		}
+		c.atts = append(c.atts, data)
+		if len(c.atts) == c.pending.Attachments {
+			p, atts := *c.pending, c.atts
+			c.pending, c.atts = nil, nil
+			c.handle(p, atts)
+		}
+		return
+	}
+	if c.pending != nil {
+		c.fail("text packet while reassembling a binary packet", nil)
+		return
+	}
+	p, err := c.srv.decoder.Decode(data)
+	if err != nil {
+		c.fail("undecodable packet", err)
+		return
+	}
+	if p.Type.Binary() {
+		if err := sio.CheckPlaceholders(p.Data, p.Attachments); err != nil {
+			c.fail("bad placeholders", err)
+			return
+		}
+		c.pending, c.atts = &p, make([][]byte, 0, p.Attachments)
+		return
+	}
+	c.handle(p, nil)
+}
+
+func (c *clientConn) socket(ns string) *Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sockets[ns]
+}
+
+// detach removes s from the connection; false if it was not attached.
+func (c *clientConn) detach(s *Socket) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sockets[s.ns.name] != s {
+		return false
+	}
+	delete(c.sockets, s.ns.name)
+	return true
+}
+
+func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
+	if p.Type == sio.Connect {
+		c.connect(p)
+		return
+	}
+	s := c.socket(p.Namespace)
+	if s == nil || p.Type == sio.ConnectError {
+		c.fail("packet for a namespace not joined", nil)
+		return
+	}
+	switch p.Type {
+	case sio.Disconnect:
+		if c.detach(s) {
+			s.left(ReasonClientNamespaceDisconnect)
+		}
+	case sio.Event, sio.BinaryEvent:
+		name, args, err := sio.SplitEvent(p.Data)
+		if err != nil || sio.IsReserved(name) {
+			c.fail("bad event", err)
+			return
+		}
+		e := &Event{Name: name, Args: args, Attachments: atts, socket: s, ackID: p.ID}
+		c.srv.forwardToBus(s, e)
+		s.dispatch(e)
+	case sio.Ack, sio.BinaryAck:
+		s.onAck(p.ID, p.Data, atts)
+	}
+}
+
+// connect handles a CONNECT: namespace, recovery or history plan,
+// middleware, replay (before the CONNECT reply), then the connection handlers.
+func (c *clientConn) connect(p sio.Packet) {
+	c.mu.Lock()
+	_, dup := c.sockets[p.Namespace]
+	c.mu.Unlock()
+	if dup {
+		c.fail("second CONNECT to a joined namespace", nil)
+		return
+	}
+	auth := json.RawMessage(p.Data)
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	var n *Namespace
+	if len(p.Namespace) <= bus.MaxNameLen {
+		n = c.srv.lookup(p.Namespace, auth)
+	}
+	if n == nil {
+		c.connectError(p.Namespace, "Invalid namespace", nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := n.ensureStream(ctx)
+	cancel()
+	if err != nil {
+		c.srv.log.Error("namespace unavailable", "namespace", n.name, "err", err)
+		c.connectError(n.name, "namespace unavailable", nil)
+		return
+	}
+	s := c.newSocket(n, auth)
+	plan := c.planRecovery(n, s, auth)
+	mw, onConn := n.chain()
+	for _, m := range mw {
+		if err := m(s); err != nil {
+			var ce *ConnectError
+			if errors.As(err, &ce) {
+				c.connectError(n.name, ce.Message, ce.Data)
+			} else {
+				c.connectError(n.name, err.Error(), nil)
+			}
+			return
+		}
+	}
+	replaying := plan.restore || plan.history > 0
+	if replaying {
+		s.holdLive()
+	}
+	if err := n.add(s); err != nil {
+		c.srv.log.Error("namespace unavailable", "namespace", n.name, "err", err)
+		n.remove(s)
+		c.connectError(n.name, "namespace unavailable", nil)
+		return
+	}
+	var last uint64
+	if replaying {
+		last, err = c.replay(n, s, plan)
+		switch {
+		case err == nil:
+			s.recovered = plan.restore
+		case plan.restore && errors.Is(err, bus.ErrHistoryGone):
+			// Cannot be honoured: a fresh session, nothing replayed.
+			n.remove(s)
+			s = c.newSocket(n, auth)
+			if err := n.add(s); err != nil {
+				n.remove(s)
+				c.connectError(n.name, "namespace unavailable", nil)
+				return
+			}
+			replaying = false
+		default:
+			// Part of the replay may have gone out, each event with its
+			// offset: closing lets the client resume from the last one.
+			c.srv.log.Warn("replay failed", "namespace", n.name, "err", err)
+			n.remove(s)
+			c.session.Close(ReasonTransportError)
+			return
+		}
+	}
+	c.mu.Lock()
+	c.sockets[n.name] = s
+	c.connectTimer.Stop()
+	c.mu.Unlock()
+	body := `{"sid":` + strconv.Quote(s.id)
+	if s.pid != "" {
+		body += `,"pid":` + strconv.Quote(s.pid)
+	}
+	reply := sio.Packet{Type: sio.Connect, Namespace: n.name, ID: sio.NoID, Data: []byte(body + "}")}
+	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, reply)))
+	if replaying {
+		s.release(last)
+	}
+	s.saveSession()
+	for _, h := range onConn {
+		h(s)
+	}
+}
+
+// newSocket returns a fresh socket (new id, new pid when recovery is on).
+func (c *clientConn) newSocket(n *Namespace, auth json.RawMessage) *Socket {
+	s := &Socket{id: newSocketID(), ns: n, conn: c, rooms: map[string]struct{}{}}
+	if c.srv.recoveryOn() {
+		s.pid = newSocketID()
+	}
+	s.hs = Handshake{Handshake: *c.session.Handshake(), Auth: append(json.RawMessage(nil), auth...)}
+	return s
+}
+
+func (c *clientConn) connectError(ns, message string, data any) {
+	body := map[string]any{"message": message}
+	if data != nil {
+		body["data"] = data
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		raw = []byte(`{"message":` + strconv.Quote(message) + `}`)
+	}
+	p := sio.Packet{Type: sio.ConnectError, Namespace: ns, ID: sio.NoID, Data: raw}
+	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, p)))
+}
+
+// onClose runs once when the Engine.IO session ends.
+func (c *clientConn) onClose(reason string) {
+	c.mu.Lock()
+	c.connectTimer.Stop()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	clear(c.sockets)
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.left(reason)
+	}
+}
+
+// forwardToBus publishes a client event on sockbus.in.<ns>.<event> when
+// anyone (a NATS handler on any node) listens there; when the client wants
+// an ack the publish is a request and the first reply answers it.
+func (s *Server) forwardToBus(sock *Socket, e *Event) {
+	evTok, err := bus.EncodeToken(e.Name)
+	if err != nil {
+		return
+	}
+	subject := "sockbus.in." + sock.ns.tok + "." + evTok
+	if !s.bus.HasInterest(subject) {
+		return
+	}
+	m := &nats.Msg{Subject: subject, Header: nats.Header{HeaderSocket: []string{sock.id}}}
+	m.Data = e.Args
+	if len(e.Attachments) > 0 {
+		sizes := make([]string, len(e.Attachments))
+		data := append([]byte(nil), e.Args...)
+		for i, a := range e.Attachments {
+			sizes[i] = strconv.Itoa(len(a))
+			data = append(data, a...)
+		}
+		m.Data = data
+		m.Header[HeaderAttachments] = []string{strings.Join(sizes, ",")}
+	}
+	if e.WantsAck() {
+		reply, err := s.replies.register(s.cfg.BusAckTimeout, func(r *nats.Msg) {
+			args, atts, err := splitAttachments(r)
+			if err != nil || !json.Valid(args) || len(args) == 0 || args[0] != '[' {
+				args, atts = []byte("[]"), nil
+				if len(r.Data) > 0 && json.Valid(r.Data) {
+					args = sio.AppendArg(nil, r.Data) // a bare value answers as one argument
+				}
+			}
+			_ = e.AckRaw(args, atts)
+		})
+		if err == nil {
+			m.Reply = reply
+			e.forwarded = true
+		}
+	}
+	if err := s.bus.PublishLive(m); err != nil {
+		s.log.Debug("forward to bus failed", "subject", subject, "err", err)
+	}
+}

@@ -1,0 +1,425 @@
+package wsedge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+	"github.com/sockbus/sockbus/wsedge/sio"
+)
+
+// Headers of Socket.IO messages on the bus.
+const (
+	// HeaderExcept lists room tokens (comma-separated) whose sockets must
+	// not receive the message; a socket id counts as a room.
+	HeaderExcept = "Sockbus-Except"
+	// HeaderRooms lists the room tokens of a message sent to several rooms.
+	HeaderRooms = "Sockbus-Rooms"
+	// HeaderAttachments lists the byte sizes of the binary attachments
+	// appended, in order, after the JSON arguments.
+	HeaderAttachments = "Sockbus-Attachments"
+	// HeaderSocket names the socket a client event came from (sockbus.in.>).
+	HeaderSocket = "Sockbus-Socket"
+)
+
+// Operator is an emit being built: To/In/Except/Volatile narrow it, Emit
+// sends it. Operators are values: each method returns a new one.
+type Operator struct {
+	ns       *Namespace
+	rooms    []string
+	except   []string
+	from     string
+	volatile bool
+}
+
+// To targets the sockets in any of rooms (a socket id targets that socket).
+func (n *Namespace) To(rooms ...string) Operator { return Operator{ns: n}.To(rooms...) }
+
+// In is To.
+func (n *Namespace) In(rooms ...string) Operator { return n.To(rooms...) }
+
+// Except leaves out the sockets in any of rooms.
+func (n *Namespace) Except(rooms ...string) Operator { return Operator{ns: n}.Except(rooms...) }
+
+// Volatile emits without storing: no history, no recovery, no offset.
+func (n *Namespace) Volatile() Operator { return Operator{ns: n, volatile: true} }
+
+// Emit sends an event to every socket of the namespace, on every node.
+func (n *Namespace) Emit(event string, args ...any) error {
+	return Operator{ns: n}.Emit(event, args...)
+}
+
+// To adds target rooms.
+func (o Operator) To(rooms ...string) Operator {
+	o.rooms = append(append([]string(nil), o.rooms...), rooms...)
+	return o
+}
+
+// In is To.
+func (o Operator) In(rooms ...string) Operator { return o.To(rooms...) }
+
+// Except adds rooms whose sockets are left out.
+func (o Operator) Except(rooms ...string) Operator {
+	o.except = append(append([]string(nil), o.except...), rooms...)
+	return o
+}
+
+// Volatile makes the emit live-only: not stored, not replayed.
+func (o Operator) Volatile() Operator {
+	o.volatile = true
+	return o
+}
+
+// Emit encodes args and publishes the event. A []byte argument becomes a
+// binary attachment, a json.RawMessage is sent as is, anything else is
+// JSON-encoded. It returns once the event is handed to the bus; it never
+// waits on a client.
+func (o Operator) Emit(event string, args ...any) error {
+	array, atts, err := encodeArgs(args)
+	if err != nil {
+		return err
+	}
+	return o.EmitRaw(event, array, atts, nil)
+}
+
+// EmitRaw publishes an event whose arguments are already a JSON array
+// (binary placeholders in place, attachments in order). onStored, if not
+// nil, is called once JetStream stored the event (err nil) or failed to; a
+// volatile emit calls it at once. onStored runs on the bus's goroutine and
+// must not block.
+func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onStored func(error)) error {
+	if sio.IsReserved(event) {
+		return fmt.Errorf("wsedge: %q is a reserved event name", event)
+	}
+	m, err := o.message(event, args, attachments)
+	if err != nil {
+		return err
+	}
+	b := o.ns.srv.bus
+	if o.volatile {
+		m.Subject = bus.Live(m.Subject)
+		err := b.PublishLive(m)
+		if onStored != nil {
+			onStored(err)
+		}
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err = o.ns.ensureStream(ctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	f, err := b.Publish(m)
+	if err != nil {
+		return err
+	}
+	if onStored != nil {
+		b.OnStored(f, onStored)
+	}
+	return nil
+}
+
+// message builds the bus message for an emit.
+func (o Operator) message(event string, args []byte, attachments [][]byte) (*nats.Msg, error) {
+	n := o.ns
+	if n.match != nil {
+		return nil, fmt.Errorf("wsedge: emit on a dynamic namespace parent is not supported; emit on a child")
+	}
+	evTok, err := bus.EncodeToken(event)
+	if err != nil {
+		return nil, fmt.Errorf("failed to emit %q: %w", event, err)
+	}
+	var subject string
+	m := &nats.Msg{Header: nats.Header{}}
+	switch {
+	case len(o.rooms) == 0:
+		subject = n.subjBase + "all." + evTok
+	case len(o.rooms) == 1 && !looksLikeSocketID(o.rooms[0]):
+		tok, err := bus.EncodeToken(o.rooms[0])
+		if err != nil {
+			return nil, fmt.Errorf("failed to emit to room: %w", err)
+		}
+		subject = n.subjBase + "room." + tok + "." + evTok
+	case len(o.rooms) == 1:
+		subject = n.subjBase + "sock." + o.rooms[0] + "." + evTok
+	default:
+		list, err := tokenList(o.rooms)
+		if err != nil {
+			return nil, err
+		}
+		m.Header[HeaderRooms] = []string{list}
+		subject = n.subjBase + "rooms." + evTok
+	}
+	m.Subject = subject
+	if len(o.except) > 0 {
+		list, err := tokenList(o.except)
+		if err != nil {
+			return nil, err
+		}
+		m.Header[HeaderExcept] = []string{list}
+	}
+	if o.from != "" {
+		m.Header[bus.HeaderFrom] = []string{o.from}
+	}
+	if len(args) == 0 {
+		args = []byte("[]")
+	}
+	if len(attachments) == 0 {
+		m.Data = args
+		return m, nil
+	}
+	size := len(args)
+	sizes := make([]string, len(attachments))
+	for i, a := range attachments {
+		size += len(a)
+		sizes[i] = strconv.Itoa(len(a))
+	}
+	data := make([]byte, 0, size)
+	data = append(data, args...)
+	for _, a := range attachments {
+		data = append(data, a...)
+	}
+	m.Data = data
+	m.Header[HeaderAttachments] = []string{strings.Join(sizes, ",")}
+	return m, nil
+}
+
+func tokenList(names []string) (string, error) {
+	toks := make([]string, len(names))
+	for i, r := range names {
+		t, err := bus.EncodeToken(r)
+		if err != nil {
+			return "", fmt.Errorf("failed to emit: room %q: %w", r, err)
+		}
+		toks[i] = t
+	}
+	return strings.Join(toks, ","), nil
+}
+
+// looksLikeSocketID reports whether a room name has the shape of a socket
+// id (20 base64url characters); such a target goes to that socket.
+func looksLikeSocketID(name string) bool {
+	if len(name) != 20 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeArgs turns Go values into a JSON array and binary attachments.
+func encodeArgs(args []any) ([]byte, [][]byte, error) {
+	var buf bytes.Buffer
+	var atts [][]byte
+	buf.WriteByte('[')
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for i, a := range args {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		switch v := a.(type) {
+		case []byte:
+			fmt.Fprintf(&buf, `{"_placeholder":true,"num":%d}`, len(atts))
+			atts = append(atts, v)
+		case json.RawMessage:
+			if !json.Valid(v) {
+				return nil, nil, fmt.Errorf("wsedge: argument %d is not valid JSON", i)
+			}
+			buf.Write(v)
+		default:
+			if err := enc.Encode(v); err != nil {
+				return nil, nil, fmt.Errorf("failed to encode argument %d: %w", i, err)
+			}
+			buf.Truncate(buf.Len() - 1) // Encode's newline
+		}
+	}
+	buf.WriteByte(']')
+	return buf.Bytes(), atts, nil
+}
+
+// splitAttachments separates a bus payload into JSON arguments and attachments.
+func splitAttachments(m *nats.Msg) ([]byte, [][]byte, error) {
+	h := m.Header[HeaderAttachments]
+	if len(h) == 0 || h[0] == "" {
+		return m.Data, nil, nil
+	}
+	parts := strings.Split(h[0], ",")
+	atts := make([][]byte, len(parts))
+	end := len(m.Data)
+	for i := len(parts) - 1; i >= 0; i-- {
+		n, err := strconv.Atoi(parts[i])
+		if err != nil || n < 0 || n > end {
+			return nil, nil, fmt.Errorf("wsedge: bad %s header %q", HeaderAttachments, h[0])
+		}
+		atts[i] = m.Data[end-n : end]
+		end -= n
+	}
+	return m.Data[:end], atts, nil
+}
+
+// eventFrames encodes an event once into the Engine.IO frames every
+// receiving socket shares: the text packet, then one frame per attachment.
+func (n *Namespace) eventFrames(event string, args []byte, atts [][]byte, ackID int64, offset string) []*outq.Frame {
+	if offset != "" {
+		args = sio.AppendArg(args, strconv.AppendQuote(nil, offset))
+	}
+	p := sio.Packet{Type: sio.Event, Namespace: n.name, ID: ackID}
+	if len(atts) > 0 {
+		p.Type, p.Attachments = sio.BinaryEvent, len(atts)
+	}
+	p.Data = sio.JoinEvent(make([]byte, 0, len(args)+len(event)+8), event, args)
+	text := sio.Append([]byte{'4'}, p)
+	frames := make([]*outq.Frame, 0, 1+len(atts))
+	frames = append(frames, outq.NewFrame(false, text))
+	for _, a := range atts {
+		frames = append(frames, outq.NewFrame(true, a))
+	}
+	return frames
+}
+
+// msgTarget is what a Socket.IO subject addresses, after its namespace prefix.
+type msgTarget struct {
+	kind   string // all, room, rooms or sock
+	target string // room name or socket id for room/sock
+	event  string
+}
+
+// parseTarget reads "all.<event>", "rooms.<event>", "room.<room>.<event>"
+// or "sock.<id>.<event>".
+func (n *Namespace) parseTarget(rest string) (msgTarget, bool) {
+	var t msgTarget
+	t.kind, rest, _ = strings.Cut(rest, ".")
+	switch t.kind {
+	case "all", "rooms":
+	case "room", "sock":
+		t.target, rest, _ = strings.Cut(rest, ".")
+		if t.kind == "room" {
+			name, err := bus.DecodeToken(t.target)
+			if err != nil {
+				return t, false
+			}
+			t.target = name
+		}
+	default:
+		return t, false
+	}
+	event, err := bus.DecodeToken(rest)
+	if err != nil || sio.IsReserved(event) {
+		return t, false
+	}
+	t.event = event
+	return t, true
+}
+
+// deliver fans one live bus message out to the local sockets it targets.
+// It runs on the subscription's goroutine and never blocks on a client.
+func (n *Namespace) deliver(m *nats.Msg) {
+	t, ok := n.parseTarget(strings.TrimPrefix(m.Subject, n.liveBase))
+	if !ok {
+		n.srv.log.Debug("dropping bus message with a bad subject", "subject", m.Subject)
+		return
+	}
+	var seq uint64
+	if h := m.Header[bus.HeaderSequence]; len(h) > 0 {
+		seq, _ = strconv.ParseUint(h[0], 10, 64)
+	}
+	except := decodeList(m.Header[HeaderExcept])
+	var targets []string
+	if t.kind == "rooms" {
+		targets = decodeList(m.Header[HeaderRooms])
+	}
+	var frames []*outq.Frame
+	send := func(s *Socket) {
+		if frames == nil {
+			args, atts, err := splitAttachments(m)
+			if err != nil {
+				n.srv.log.Debug("dropping bus message", "subject", m.Subject, "err", err)
+				frames = []*outq.Frame{}
+				return
+			}
+			frames = n.eventFrames(t.event, args, atts, sio.NoID, n.srv.offsetFor(n, m))
+		}
+		if len(frames) > 0 {
+			s.deliverLive(seq, frames)
+		}
+	}
+	excluded := func(s *Socket) bool {
+		for _, e := range except {
+			if inRoomLocked(s, e) {
+				return true
+			}
+		}
+		return false
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	switch t.kind {
+	case "all":
+		for _, s := range n.sockets {
+			if !excluded(s) {
+				send(s)
+			}
+		}
+	case "room":
+		if r := n.rooms[t.target]; r != nil {
+			for s := range r.members {
+				if !excluded(s) {
+					send(s)
+				}
+			}
+		}
+	case "sock":
+		if s := n.sockets[t.target]; s != nil && !excluded(s) {
+			send(s)
+		}
+	case "rooms":
+		seen := func(s *Socket, upto int) bool {
+			for _, r := range targets[:upto] {
+				if inRoomLocked(s, r) {
+					return true
+				}
+			}
+			return false
+		}
+		for i, r := range targets {
+			if s := n.sockets[r]; s != nil && !excluded(s) && !seen(s, i) {
+				send(s)
+			}
+			if rm := n.rooms[r]; rm != nil {
+				for s := range rm.members {
+					if s.id != r && !excluded(s) && !seen(s, i) {
+						send(s)
+					}
+				}
+			}
+		}
+	}
+}
+
+func decodeList(h []string) []string {
+	if len(h) == 0 || h[0] == "" {
+		return nil
+	}
+	parts := strings.Split(h[0], ",")
+	out := parts[:0]
+	for _, p := range parts {
+		if name, err := bus.DecodeToken(p); err == nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}

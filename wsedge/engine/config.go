@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+)
+
+// Transport names, as they appear in the transport query parameter.
+const (
+	TransportPolling   = "polling"
+	TransportWebSocket = "websocket"
+)
+
+// Config configures a Server. The zero value is ready to use; NewServer
+// copies it and never modifies the caller's value.
+type Config struct {
+	// PingInterval is how often the server pings each client. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong answering a ping
+	// before it closes the session with ReasonPingTimeout. Default 20s.
+	PingTimeout time.Duration
+	// MaxPayload bounds, in bytes, one polling POST body and one WebSocket
+	// message from a client (a larger POST gets 413, a larger frame close
+	// code 1009). It is announced to clients. Default 1,000,000.
+	MaxPayload int
+	// Transports lists the enabled transports, TransportPolling and/or
+	// TransportWebSocket; other names are ignored. Default both.
+	Transports []string
+	// DisableUpgrades stops polling sessions from upgrading to WebSocket
+	// (the open packet then announces no upgrades). Default false.
+	DisableUpgrades bool
+	// UpgradeTimeout bounds an upgrade from its WebSocket connection to the
+	// client's upgrade packet; the WebSocket is then closed and the session
+	// stays on polling. Default 10s.
+	UpgradeTimeout time.Duration
+	// CORS, when it names allowed origins, adds CORS headers to every
+	// response and answers preflight requests. Default none: no CORS headers.
+	CORS CORS
+	// AllowRequest, if set, vets each handshake request (not later requests
+	// of a session). A non-nil error refuses it with HTTP 403, code 4
+	// (Forbidden) and the error's text as message.
+	AllowRequest func(r *http.Request) error
+	// Queue bounds each session's outbound frames: the WebSocket queue and
+	// the polling buffer alike. A session past the bounds is closed with
+	// ReasonSlowConsumer. Zero fields take outq's defaults (8 MiB, 16384
+	// frames, 10s write timeout).
+	Queue outq.Config
+	// Logger receives debug records of session life and warnings. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults of Config fields and of the outq bounds mirrored for polling.
+const (
+	DefaultPingInterval   = 25 * time.Second
+	DefaultPingTimeout    = 20 * time.Second
+	DefaultMaxPayload     = 1_000_000
+	DefaultUpgradeTimeout = 10 * time.Second
+
+	defaultQueueBytes  = 8 << 20
+	defaultQueueFrames = 16384
+)
+
+// Inbound bounds: how much a session buffers for its OnMessage callback
+// before the reader (WebSocket read loop or POST handler) waits for room.
+const (
+	inboxMaxMessages = 1024
+	inboxMaxBytes    = 4 << 20
+)
+
+// settings is a Config with defaults applied.
+type settings struct {
+	pingInterval   time.Duration
+	pingTimeout    time.Duration
+	upgradeTimeout time.Duration
+	maxPayload     int
+	polling        bool
+	websocket      bool
+	upgrades       bool
+	cors           CORS
+	corsOn         bool
+	allowRequest   func(*http.Request) error
+	queue          outq.Config
+	maxFrames      int
+	maxBytes       int
+	log            *slog.Logger
+}
+
+func (c Config) settings() settings {
+	s := settings{
+		pingInterval:   c.PingInterval,
+		pingTimeout:    c.PingTimeout,
+		upgradeTimeout: c.UpgradeTimeout,
+		maxPayload:     c.MaxPayload,
+		cors:           c.CORS.clone(),
+		allowRequest:   c.AllowRequest,
+		queue:          c.Queue,
+		maxFrames:      c.Queue.MaxFrames,
+		maxBytes:       c.Queue.MaxBytes,
+		log:            c.Logger,
+	}
+	if s.pingInterval <= 0 {
+		s.pingInterval = DefaultPingInterval
+	}
+	if s.pingTimeout <= 0 {
+		s.pingTimeout = DefaultPingTimeout
+	}
+	if s.upgradeTimeout <= 0 {
+		s.upgradeTimeout = DefaultUpgradeTimeout
+	}
+	if s.maxPayload <= 0 {
+		s.maxPayload = DefaultMaxPayload
+	}
+	if len(c.Transports) == 0 {
+		s.polling, s.websocket = true, true
+	}
+	for _, t := range c.Transports {
+		switch t {
+		case TransportPolling:
+			s.polling = true
+		case TransportWebSocket:
+			s.websocket = true
+		}
+	}
+	s.upgrades = s.polling && s.websocket && !c.DisableUpgrades
+	s.corsOn = s.cors.enabled()
+	if s.maxFrames <= 0 {
+		s.maxFrames = defaultQueueFrames
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = defaultQueueBytes
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}

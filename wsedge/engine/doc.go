@@ -1,0 +1,21 @@
+// Package engine is an Engine.IO v4 server, the transport under Socket.IO:
+// sessions over HTTP long-polling and WebSocket (gws), the upgrade from one
+// to the other, the heartbeat, CORS and engine.io's HTTP errors. It is
+// compatible with the official engine.io-client and socket.io-client.
+//
+// Start with [NewServer]: mount the [Server] at a path prefix and handle
+// each [Session] in the onSession callback, where [Session.OnMessage] and
+// [Session.OnClose] are set. Send with [Session.Send], which takes frames
+// built once with outq.NewFrame and shared by any number of sessions; it
+// never blocks, and a client that lets its bounded queue overflow is closed
+// with [ReasonSlowConsumer]. End with [Server.Close].
+//
+// Received messages reach OnMessage on a goroutine the server owns, in
+// order, never concurrently for one session; OnClose follows the last one.
+//
+// Wire behaviour follows the reference server (socket.io's
+// packages/engine.io) where the protocol leaves a choice, with these
+// differences: a POST that is too large (413) or undecodable (400) also
+// closes the session; a close packet over WebSocket closes the session at
+// once; a WebSocket ping is answered; a handshake after Close gets 503.
+package engine

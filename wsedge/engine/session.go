@@ -1,0 +1,475 @@
+package engine
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sockbus/sockbus/wsedge/eio"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+)
+
+type sessionState uint8
+
+const (
+	stateOpen sessionState = iota
+	// stateClosing: a graceful close of a polling session waits for the
+	// client's next GET to hand it the buffered frames and a close packet.
+	stateClosing
+	stateClosed
+)
+
+// closeKind says what a closing session does with its transport.
+type closeKind uint8
+
+const (
+	// closeAbort drops queued frames; a pending poll gets a close packet.
+	closeAbort closeKind = iota
+	// closeGraceful delivers queued frames first, then closes.
+	closeGraceful
+	// closeByClient: the client sent a close packet; a pending poll gets noop.
+	closeByClient
+	// closeFlush is closeGraceful without waiting for a poll: a polling
+	// session with no GET pending is aborted (Server.Close uses it).
+	closeFlush
+)
+
+// Frames every session shares.
+var (
+	framePing  = outq.NewFrame(false, []byte{byte(eio.Ping)})
+	frameProbe = outq.NewFrame(false, []byte("3probe"))
+)
+
+// Session is one Engine.IO connection, on polling or WebSocket, across an
+// upgrade.
+//
+// ID, Transport, Handshake, Send and Close are safe to call from any
+// goroutine. OnMessage and OnClose are meant to be called inside the
+// server's onSession callback.
+//
+// Callbacks: for one session they never run concurrently and always run on
+// a goroutine the server owns, distinct from the one reading the network:
+// every OnMessage in receive order, then OnClose exactly once. A callback
+// that blocks delays that session only; while it does, up to 1024 messages
+// (4 MiB) are buffered, after which the session stops reading from its
+// client until there is room again.
+type Session struct {
+	srv *Server
+	id  string
+	hs  Handshake
+
+	mu           sync.Mutex
+	state        sessionState
+	reason       string
+	registered   bool
+	ws           *wsConn // the WebSocket transport once in use
+	probe        *wsConn // a WebSocket being upgraded to
+	probed       bool    // probe answered: polls get noop until it ends
+	upgradeTimer *time.Timer
+	buf          []*outq.Frame // polling: frames for the next GET
+	bufBytes     int
+	get          *pollWaiter // polling: the GET waiting for frames
+	posting      bool        // polling: a POST is being read
+	drainTimer   *time.Timer
+	pingTimer    *time.Timer
+	pongTimer    *time.Timer
+	pingSeq      uint64
+	awaitingPong bool
+	beatAt       time.Time     // heartbeat start or last pong
+	lingering    bool          // closed by the client, still answering a racing GET
+	done         chan struct{} // closed when the session closes
+
+	in inbox
+}
+
+func (srv *Server) newSession(hs Handshake) *Session {
+	s := &Session{srv: srv, id: newID(), hs: hs, done: make(chan struct{})}
+	s.in.s = s
+	return s
+}
+
+// ID returns the session id (the sid query parameter).
+func (s *Session) ID() string { return s.id }
+
+// Handshake returns the request that opened the session. Do not modify it.
+func (s *Session) Handshake() *Handshake { return &s.hs }
+
+// Transport returns the transport in use: TransportPolling or
+// TransportWebSocket (after an upgrade, or from the start).
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ws != nil {
+		return TransportWebSocket
+	}
+	return TransportPolling
+}
+
+// OnMessage sets the callback receiving each message the client sends:
+// data is the message (without the Engine.IO type byte) and belongs to the
+// callee; binary tells a binary message from a text one.
+func (s *Session) OnMessage(fn func(data []byte, binary bool)) {
+	s.in.mu.Lock()
+	s.in.onMessage = fn
+	s.in.mu.Unlock()
+}
+
+// OnClose sets the callback told, once, why the session closed: one of the
+// Reason constants or the reason given to Close. It runs after the last
+// OnMessage callback.
+func (s *Session) OnClose(fn func(reason string)) {
+	s.in.mu.Lock()
+	s.in.onClose = fn
+	s.in.mu.Unlock()
+}
+
+// Send queues frames for the client, contiguously and in order, and never
+// blocks. Each frame is a whole WebSocket message payload: binary, or text
+// starting with the message type '4'. Frames are shared and must not be
+// modified. Send returns ErrSessionClosed once the session is closing,
+// ErrInvalidFrame for a bad frame (nothing is sent), and ErrSlowConsumer when
+// the frames would pass the outbound bounds, in which case nothing is sent
+// and the session closes with ReasonSlowConsumer.
+func (s *Session) Send(frames ...*outq.Frame) error {
+	for _, f := range frames {
+		if f == nil || !f.Binary() && (len(f.Payload()) == 0 || eio.Type(f.Payload()[0]) != eio.Message) {
+			return ErrInvalidFrame
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return ErrSessionClosed
+	}
+	return s.pushLocked(frames...)
+}
+
+// Close closes the session with reason (conventionally ReasonForcedClose)
+// after handing the client what is already queued: over WebSocket the queue
+// drains before the close frame; over polling the next GET gets the buffered
+// frames and a close packet. Send fails from now on. Close never blocks.
+func (s *Session) Close(reason string) { s.closeWith(reason, closeGraceful) }
+
+func (s *Session) closeWith(reason string, kind closeKind) {
+	s.mu.Lock()
+	s.closeLocked(reason, kind)
+	s.mu.Unlock()
+}
+
+// pushLocked queues frames on the current transport.
+func (s *Session) pushLocked(frames ...*outq.Frame) error {
+	if s.ws != nil {
+		switch err := s.ws.q.Push(frames...); {
+		case err == nil:
+			return nil
+		case err == outq.ErrFull:
+			s.closeLocked(ReasonSlowConsumer, closeAbort)
+			return ErrSlowConsumer
+		default: // a write failed; the queue's error callback closes s
+			return ErrSessionClosed
+		}
+	}
+	n := 0
+	for _, f := range frames {
+		n += len(f.Payload())
+	}
+	if len(s.buf)+len(frames) > s.srv.cfg.maxFrames || s.bufBytes+n > s.srv.cfg.maxBytes {
+		s.closeLocked(ReasonSlowConsumer, closeAbort)
+		return ErrSlowConsumer
+	}
+	s.buf = append(s.buf, frames...)
+	s.bufBytes += n
+	s.flushPollLocked()
+	return nil
+}
+
+// takeBufLocked empties the polling buffer and returns its frames.
+func (s *Session) takeBufLocked() []*outq.Frame {
+	frames := s.buf
+	s.buf, s.bufBytes = nil, 0
+	return frames
+}
+
+// closeLocked closes s (see closeKind). The first reason given wins.
+func (s *Session) closeLocked(reason string, kind closeKind) {
+	switch s.state {
+	case stateClosed:
+		return
+	case stateClosing:
+		if kind == closeGraceful {
+			return
+		}
+		if kind == closeFlush {
+			kind = closeAbort
+		}
+	case stateOpen:
+		s.reason = reason
+	}
+	s.stopTimersLocked()
+	if s.probe != nil {
+		s.probe.abort()
+		s.probe, s.probed = nil, false
+	}
+	if kind == closeGraceful && s.ws == nil && s.get == nil && s.state == stateOpen {
+		s.state = stateClosing
+		s.drainTimer = time.AfterFunc(s.srv.cfg.pingTimeout, func() { s.closeWith(reason, closeAbort) })
+		return
+	}
+	s.state = stateClosed
+	answered := s.get != nil
+	if g := s.get; g != nil {
+		s.get = nil
+		switch kind {
+		case closeGraceful, closeFlush:
+			g.answer(pollReply{frames: s.takeBufLocked(), tail: eio.Close})
+		case closeByClient:
+			g.answer(pollReply{tail: eio.Noop})
+		default:
+			g.answer(pollReply{tail: eio.Close})
+		}
+	}
+	s.buf, s.bufBytes = nil, 0
+	if s.ws != nil {
+		if kind == closeGraceful || kind == closeFlush {
+			code := uint16(1000)
+			if s.reason == ReasonServerShutdown {
+				code = 1001
+			}
+			s.ws.closeGracefully(code)
+		} else {
+			s.ws.abort()
+		}
+	}
+	close(s.done)
+	s.in.close(s.reason) // before unregister: Server.Close waits for OnClose
+	switch {
+	case !s.registered:
+	case kind == closeByClient && s.ws == nil && !answered:
+		// The client's GET may be racing its close POST: keep answering
+		// that poll with noop, as if it had been pending, for a moment.
+		s.lingering = true
+		s.drainTimer = time.AfterFunc(clientCloseLinger, s.endLinger)
+	default:
+		s.srv.unregister(s)
+	}
+	s.srv.cfg.log.Debug("engine: session closed", "sid", s.id, "reason", s.reason)
+}
+
+// clientCloseLinger is how long a session closed by its client's POST keeps
+// its id for a GET sent alongside.
+const clientCloseLinger = time.Second
+
+// endLinger forgets a session closed by its client.
+func (s *Session) endLinger() {
+	s.mu.Lock()
+	s.endLingerLocked()
+	s.mu.Unlock()
+}
+
+func (s *Session) endLingerLocked() {
+	if s.lingering {
+		s.lingering = false
+		s.drainTimer.Stop()
+		s.srv.unregister(s)
+	}
+}
+
+func (s *Session) stopTimersLocked() {
+	for _, t := range []*time.Timer{s.pingTimer, s.pongTimer, s.upgradeTimer, s.drainTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+// Heartbeat: the server pings pingInterval after the handshake or the last
+// pong and closes the session when no pong comes pingTimeout later.
+
+func (s *Session) startHeartbeat() {
+	s.mu.Lock()
+	if s.state == stateOpen {
+		s.beatAt = time.Now()
+		s.pingTimer = time.AfterFunc(s.srv.cfg.pingInterval, s.ping)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) ping() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || s.awaitingPong {
+		return
+	}
+	if s.pushLocked(framePing) != nil {
+		return
+	}
+	s.pingSeq++
+	seq := s.pingSeq
+	s.awaitingPong = true
+	// The deadline counts from the last beat, not from this (maybe late) timer.
+	wait := max(time.Until(s.beatAt.Add(s.srv.cfg.pingInterval+s.srv.cfg.pingTimeout)), 0)
+	s.pongTimer = time.AfterFunc(wait, func() { s.pingTimedOut(seq) })
+}
+
+// checkBeatLocked closes s when its pong deadline has passed, in case the
+// timer that should have done it runs late (a busy machine): a request
+// arriving after the deadline must not find the session alive.
+func (s *Session) checkBeatLocked() {
+	if s.state == stateOpen && !s.beatAt.IsZero() &&
+		time.Since(s.beatAt) > s.srv.cfg.pingInterval+s.srv.cfg.pingTimeout {
+		s.closeLocked(ReasonPingTimeout, closeAbort)
+	}
+}
+
+func (s *Session) pingTimedOut(seq uint64) {
+	s.mu.Lock()
+	if s.awaitingPong && s.pingSeq == seq {
+		s.closeLocked(ReasonPingTimeout, closeAbort)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) onPong() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return
+	}
+	s.beatAt = time.Now()
+	if s.awaitingPong {
+		s.awaitingPong = false
+		s.pongTimer.Stop()
+	}
+	if s.pingTimer != nil {
+		s.pingTimer.Reset(s.srv.cfg.pingInterval)
+	}
+}
+
+// onPacket handles a control or message packet from the client's current
+// transport. It may block in deliver (see inbox).
+func (s *Session) onPacket(p eio.Packet) {
+	switch p.Type {
+	case eio.Message:
+		s.in.deliver(p.Data, p.Binary)
+	case eio.Pong:
+		s.onPong()
+	case eio.Ping: // v4 clients never ping
+		s.closeWith(ReasonTransportError, closeAbort)
+	case eio.Close:
+		s.closeWith(ReasonTransportClose, closeByClient)
+	}
+	// open, upgrade and noop from the client mean nothing here
+}
+
+// inbox hands received messages to the callbacks on a goroutine that runs
+// while there is something to hand over.
+type inbox struct {
+	s         *Session
+	mu        sync.Mutex
+	q         []inMsg
+	spare     []inMsg
+	bytes     int
+	running   bool
+	space     chan struct{} // closed when a waiting reader may retry
+	closed    bool
+	notified  bool
+	reason    string
+	onMessage func([]byte, bool)
+	onClose   func(string)
+}
+
+type inMsg struct {
+	data   []byte
+	binary bool
+}
+
+// deliver queues a message, waiting while the inbox is full. data must
+// already belong to the session. It drops the message once s is closed.
+func (in *inbox) deliver(data []byte, binary bool) {
+	for {
+		in.mu.Lock()
+		if in.closed {
+			in.mu.Unlock()
+			return
+		}
+		if len(in.q) == 0 || len(in.q) < inboxMaxMessages && in.bytes+len(data) <= inboxMaxBytes {
+			in.q = append(in.q, inMsg{data, binary})
+			in.bytes += len(data)
+			in.startLocked()
+			in.mu.Unlock()
+			return
+		}
+		if in.space == nil {
+			in.space = make(chan struct{})
+		}
+		space := in.space
+		in.mu.Unlock()
+		select {
+		case <-space:
+		case <-in.s.done:
+			return
+		}
+	}
+}
+
+// close makes the dispatcher call OnClose once the queue is empty.
+func (in *inbox) close(reason string) {
+	in.mu.Lock()
+	in.closed, in.reason = true, reason
+	in.startLocked()
+	in.mu.Unlock()
+}
+
+func (in *inbox) startLocked() {
+	if !in.running {
+		in.running = true
+		in.s.srv.busy.add()
+		go in.dispatch()
+	}
+}
+
+func (in *inbox) dispatch() {
+	defer in.s.srv.busy.done()
+	in.mu.Lock()
+	for {
+		if len(in.q) == 0 {
+			if in.closed && !in.notified {
+				fn, reason := in.onClose, in.reason
+				in.notified, in.onClose, in.onMessage = true, nil, nil
+				in.mu.Unlock()
+				if fn != nil {
+					fn(reason)
+				}
+				in.mu.Lock()
+				continue
+			}
+			in.running = false
+			if cap(in.q) > spareCap {
+				in.q = nil
+			}
+			in.mu.Unlock()
+			return
+		}
+		batch := in.q
+		in.q, in.spare = in.spare[:0], nil // never let q and the batch share an array
+		for i := range batch {
+			fn := in.onMessage
+			in.mu.Unlock()
+			if fn != nil {
+				fn(batch[i].data, batch[i].binary)
+			}
+			in.mu.Lock()
+			in.bytes -= len(batch[i].data)
+			batch[i] = inMsg{}
+			if in.space != nil {
+				close(in.space)
+				in.space = nil
+			}
+		}
+		if cap(batch) <= spareCap {
+			in.spare = batch[:0]
+		}
+	}
+}
+
+// spareCap bounds the queue capacity an idle inbox keeps.
+const spareCap = 64

@@ -1,0 +1,321 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/sockbus/sockbus/wsedge/eio"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+)
+
+// wsConn is one WebSocket connection: gws reads it, an outq.Queue writes it.
+type wsConn struct {
+	srv  *Server
+	sess *Session // nil for a connection refused after the upgrade
+	conn *gws.Conn
+	nc   net.Conn
+	q    *outq.Queue
+}
+
+func (srv *Server) newWSConn(conn *gws.Conn) *wsConn {
+	c := &wsConn{srv: srv, conn: conn, nc: conn.NetConn()}
+	c.q = outq.New(c.nc, srv.cfg.queue, c.onWriteError)
+	conn.Session().(*wsSlot).c = c
+	return c
+}
+
+// serveWebSocketHandshake opens a WebSocket-only session.
+func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request, hs Handshake) {
+	conn, err := srv.upgrader.Upgrade(w, r)
+	if err != nil {
+		srv.cfg.log.Debug("engine: websocket upgrade failed", "err", err)
+		return
+	}
+	c := srv.newWSConn(conn)
+	s := srv.newSession(hs)
+	s.ws, c.sess = c, s
+	_ = c.q.Push(outq.NewFrame(false, srv.openPacket(s.id, true)))
+	if srv.onSession != nil {
+		srv.onSession(s)
+	}
+	srv.startReadLoop(c)
+	if !srv.register(s) {
+		s.closeWith(ReasonServerShutdown, closeAbort)
+	}
+	srv.cfg.log.Debug("engine: session opened", "sid", s.id, "transport", TransportWebSocket)
+	s.startHeartbeat()
+}
+
+// serveUpgrade takes a WebSocket offered to upgrade polling session s. One
+// that cannot be an upgrade (s already upgraded or upgrading, upgrades off)
+// is accepted and closed at once, as engine.io does.
+func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Session) {
+	conn, err := srv.upgrader.Upgrade(w, r)
+	if err != nil {
+		srv.cfg.log.Debug("engine: websocket upgrade failed", "sid", s.id, "err", err)
+		return
+	}
+	c := srv.newWSConn(conn)
+	if !srv.cfg.upgrades || !s.beginUpgrade(c) {
+		_ = conn.WriteClose(1000, nil)
+		conn.ReadLoop() // returns at once; releases gws's buffers
+		return
+	}
+	srv.startReadLoop(c)
+}
+
+// startReadLoop runs c's gws read loop on a goroutine the server owns. The
+// caller must hold a count in srv.busy (an entered request).
+func (srv *Server) startReadLoop(c *wsConn) {
+	srv.busy.add()
+	srv.mu.Lock()
+	srv.conns[c] = struct{}{}
+	srv.mu.Unlock()
+	go srv.readLoop(c)
+}
+
+func (srv *Server) readLoop(c *wsConn) {
+	defer srv.busy.done()
+	c.conn.ReadLoop()
+	c.q.Close()
+	c.q.Wait()
+	srv.mu.Lock()
+	delete(srv.conns, c)
+	srv.mu.Unlock()
+}
+
+// abort discards c's queue and cuts the connection.
+func (c *wsConn) abort() {
+	c.q.Close()
+	_ = c.nc.Close()
+}
+
+// closeGracefully writes what c has queued, then a close frame, and closes
+// the connection. No frame may be pushed after it is called.
+func (c *wsConn) closeGracefully(code uint16) {
+	c.srv.busy.add()
+	go func() {
+		defer c.srv.busy.done()
+		c.q.Wait() // the queue's write timeout bounds a stuck client
+		c.q.Close()
+		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = c.conn.WriteClose(code, nil)
+		_ = c.nc.Close()
+	}()
+}
+
+func (c *wsConn) onWriteError(err error) {
+	if c.sess != nil {
+		c.sess.onWSGone(c, ReasonTransportError)
+	}
+}
+
+func (c *wsConn) onFrame(binary bool, data []byte) {
+	s := c.sess
+	if s == nil {
+		return
+	}
+	var p eio.Packet
+	if binary {
+		p = eio.DecodeBinary(data)
+	} else {
+		var err error
+		if p, err = eio.DecodeText(data); err != nil {
+			s.onWSParseError(c)
+			return
+		}
+	}
+	if p.Type == eio.Message {
+		p.Data = append([]byte(nil), p.Data...)
+	}
+	s.onWSPacket(c, p)
+}
+
+// onWSPacket routes a packet from WebSocket c: to the upgrade logic while c
+// is being upgraded to, to the session once c is its transport.
+func (s *Session) onWSPacket(c *wsConn, p eio.Packet) {
+	s.mu.Lock()
+	if c == s.probe {
+		s.onProbePacketLocked(c, p)
+		s.mu.Unlock()
+		return
+	}
+	ok := c == s.ws && s.state == stateOpen
+	s.mu.Unlock()
+	if ok {
+		s.onPacket(p)
+	}
+}
+
+func (s *Session) onWSParseError(c *wsConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch c {
+	case s.probe:
+		s.cancelUpgradeLocked()
+	case s.ws:
+		s.closeLocked(ReasonParseError, closeAbort)
+	}
+}
+
+// pong queues a WebSocket pong on c if c is s's transport or upgrade probe.
+func (s *Session) pong(c *wsConn, f *outq.Frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || c != s.ws && c != s.probe {
+		return
+	}
+	if c.q.Push(f) == outq.ErrFull {
+		if c == s.probe {
+			s.cancelUpgradeLocked()
+		} else {
+			s.closeLocked(ReasonSlowConsumer, closeAbort)
+		}
+	}
+}
+
+// onWSGone handles the end of WebSocket c (read or write side).
+func (s *Session) onWSGone(c *wsConn, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch c {
+	case s.probe:
+		s.cancelUpgradeLocked()
+	case s.ws:
+		s.closeLocked(reason, closeAbort)
+	}
+}
+
+// Upgrade from polling: the client opens a WebSocket with the sid, sends
+// "2probe" (answered "3probe"; the pending poll gets noop so the client can
+// pause polling, and later polls get noop after probeNoopDelay), then "5";
+// the WebSocket then carries everything, buffered frames first. Any other
+// packet, a close or the upgrade timeout ends the attempt and the session
+// stays on polling.
+
+func (s *Session) beginUpgrade(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || s.ws != nil || s.probe != nil {
+		return false
+	}
+	c.sess = s
+	s.probe = c
+	s.upgradeTimer = time.AfterFunc(s.srv.cfg.upgradeTimeout, func() {
+		s.mu.Lock()
+		if s.probe == c {
+			s.cancelUpgradeLocked()
+		}
+		s.mu.Unlock()
+	})
+	return true
+}
+
+func (s *Session) onProbePacketLocked(c *wsConn, p eio.Packet) {
+	switch {
+	case p.Type == eio.Ping && string(p.Data) == "probe":
+		if c.q.Push(frameProbe) != nil {
+			s.cancelUpgradeLocked()
+			return
+		}
+		s.probed = true
+		if g := s.get; g != nil {
+			s.get = nil
+			g.answer(pollReply{tail: eio.Noop})
+		}
+	case p.Type == eio.Upgrade:
+		s.upgradeTimer.Stop()
+		s.probe, s.probed = nil, false
+		s.ws = c
+		if g := s.get; g != nil {
+			s.get = nil
+			g.answer(pollReply{tail: eio.Noop, upgraded: g.afterProbe})
+		}
+		if frames := s.takeBufLocked(); len(frames) > 0 {
+			if c.q.Push(frames...) == outq.ErrFull {
+				s.closeLocked(ReasonSlowConsumer, closeAbort)
+				return
+			}
+		}
+		s.srv.cfg.log.Debug("engine: session upgraded", "sid", s.id)
+	default:
+		s.cancelUpgradeLocked()
+	}
+}
+
+func (s *Session) cancelUpgradeLocked() {
+	c := s.probe
+	if c == nil {
+		return
+	}
+	s.upgradeTimer.Stop()
+	s.probe, s.probed = nil, false
+	c.abort()
+	s.flushPollLocked()
+}
+
+// wsEvents receives gws's callbacks for every connection; wsSlot, the
+// connection's gws session storage, leads to our wsConn.
+type wsEvents struct{}
+
+func (wsEvents) OnOpen(*gws.Conn) {}
+
+func (wsEvents) OnClose(conn *gws.Conn, err error) {
+	c := slotOf(conn)
+	if c == nil || c.sess == nil {
+		return
+	}
+	reason := ReasonTransportError
+	var ce *gws.CloseError
+	if errors.As(err, &ce) || errors.Is(err, io.EOF) {
+		reason = ReasonTransportClose
+	}
+	c.sess.onWSGone(c, reason)
+}
+
+// OnPing answers a WebSocket-level ping (browsers do not send them) through
+// the connection's queue, while the connection is in use.
+func (wsEvents) OnPing(conn *gws.Conn, payload []byte) {
+	if c := slotOf(conn); c != nil && c.sess != nil {
+		c.sess.pong(c, outq.NewPongFrame(append([]byte(nil), payload...)))
+	}
+}
+
+func (wsEvents) OnPong(*gws.Conn, []byte) {}
+
+// OnMessage runs on the connection's read loop: it decodes, copies what it
+// keeps and hands off (see inbox for the only wait).
+func (wsEvents) OnMessage(conn *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	if c := slotOf(conn); c != nil {
+		c.onFrame(msg.Opcode == gws.OpcodeBinary, msg.Bytes())
+	}
+}
+
+func slotOf(conn *gws.Conn) *wsConn {
+	if s, ok := conn.Session().(*wsSlot); ok {
+		return s.c
+	}
+	return nil
+}
+
+// wsSlot is the gws.SessionStorage of our connections: it only leads back
+// to the wsConn, set right after the upgrade and before the read loop.
+type wsSlot struct{ c *wsConn }
+
+func (*wsSlot) Len() int                     { return 0 }
+func (*wsSlot) Load(string) (any, bool)      { return nil, false }
+func (*wsSlot) Delete(string)                {}
+func (*wsSlot) Store(string, any)            {}
+func (*wsSlot) Range(func(string, any) bool) {}
+
+// gwsLogger passes gws's error logs to slog.
+type gwsLogger struct{ l *slog.Logger }
+
+func (g gwsLogger) Error(v ...any) { g.l.Warn("engine: gws", "msg", fmt.Sprint(v...)) }

@@ -1,0 +1,70 @@
+// Package wsconn upgrades HTTP requests to gws connections whose Close
+// lingers: it half-closes, drains what the client still sends, then closes.
+//
+// Closing a socket that still has unread input makes the kernel send a TCP
+// reset, and a client that gets the reset before it read our close frame
+// reports 1006 instead of the code we sent (1009 for an oversized frame,
+// whose unread payload is exactly such input). Draining first lets the
+// close frame and its code arrive.
+package wsconn
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// LingerTimeout bounds the drain on Close.
+const LingerTimeout = time.Second
+
+// Upgrade hijacks r's connection and upgrades it with u. It returns the gws
+// connection and the raw network connection, on which writes may be issued
+// directly (with writev) as long as each Write carries whole frames.
+func Upgrade(u *gws.Upgrader, w http.ResponseWriter, r *http.Request, readBufferSize int) (*gws.Conn, net.Conn, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "websocket upgrade not supported", http.StatusInternalServerError)
+		return nil, nil, http.ErrNotSupported
+	}
+	raw, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	lc := &lingerConn{Conn: raw}
+	var src io.Reader = lc
+	if n := rw.Reader.Buffered(); n > 0 {
+		// Bytes the HTTP server read past the request (a pipelined first frame).
+		early, _ := rw.Reader.Peek(n)
+		src = io.MultiReader(bytes.NewReader(append([]byte(nil), early...)), lc)
+	}
+	ws, err := u.UpgradeFromConn(lc, bufio.NewReaderSize(src, readBufferSize), r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ws, raw, nil
+}
+
+// lingerConn is a net.Conn whose Close half-closes and drains first.
+type lingerConn struct {
+	net.Conn
+	once sync.Once
+	err  error
+}
+
+func (c *lingerConn) Close() error {
+	c.once.Do(func() {
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+			_ = tc.SetReadDeadline(time.Now().Add(LingerTimeout))
+			_, _ = io.Copy(io.Discard, io.LimitReader(tc, 1<<20))
+		}
+		c.err = c.Conn.Close()
+	})
+	return c.err
+}

@@ -1,0 +1,279 @@
+package wsedge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/bus"
+)
+
+// Middleware runs when a socket asks to join a namespace, before it joins.
+// Returning an error refuses it: the client's connect_error carries the
+// error's text, and the data of a *ConnectError.
+type Middleware func(s *Socket) error
+
+// ConnectError refuses a connection with data for the client's
+// connect_error (err.data in socket.io-client).
+type ConnectError struct {
+	Message string
+	Data    any
+}
+
+func (e *ConnectError) Error() string { return e.Message }
+
+// Namespace is a Socket.IO namespace on this node: its handlers, its local
+// sockets and rooms, and its bus subscriptions (one per namespace and one
+// per locally joined room, whatever the number of sockets). All methods are
+// safe for concurrent use.
+type Namespace struct {
+	srv    *Server
+	name   string
+	parent *Namespace                         // for children of OfFunc
+	match  func(string, json.RawMessage) bool // parents of OfFunc only
+
+	tok      string // name without its leading '/', encoded
+	subjBase string // "sockbus.io.<tok>."
+	liveBase string // "sockbus.live.io.<tok>."
+
+	hmu        sync.RWMutex
+	middleware []Middleware
+	onConn     []func(*Socket)
+	children   []*Namespace
+
+	mu      sync.RWMutex // guards the index below
+	sockets map[string]*Socket
+	rooms   map[string]*room
+	subs    []*nats.Subscription
+	stream  *bus.Stream
+}
+
+type room struct {
+	name    string
+	members map[*Socket]struct{}
+	sub     *nats.Subscription
+}
+
+func newNamespace(s *Server, name string, match func(string, json.RawMessage) bool) *Namespace {
+	n := &Namespace{srv: s, name: name, match: match, sockets: map[string]*Socket{}, rooms: map[string]*room{}}
+	if match == nil {
+		tok, err := bus.EncodeToken(strings.TrimPrefix(name, "/"))
+		if err != nil {
+			tok = "~" // unreachable: CONNECT names are bounded before lookup
+		}
+		n.tok = tok
+		n.subjBase = "sockbus.io." + tok + "."
+		n.liveBase = bus.Live(n.subjBase)
+	}
+	return n
+}
+
+// Name is the namespace's name, e.g. "/chat" ("" for an OfFunc parent).
+func (n *Namespace) Name() string { return n.name }
+
+// Use adds a middleware. On an OfFunc parent it applies to every child.
+func (n *Namespace) Use(m Middleware) *Namespace {
+	n.hmu.Lock()
+	n.middleware = append(n.middleware, m)
+	n.hmu.Unlock()
+	return n
+}
+
+// OnConnection adds a handler called for every socket that joins, on the
+// socket's connection goroutine. On an OfFunc parent it applies to every child.
+func (n *Namespace) OnConnection(h func(*Socket)) *Namespace {
+	n.hmu.Lock()
+	n.onConn = append(n.onConn, h)
+	n.hmu.Unlock()
+	return n
+}
+
+func (n *Namespace) addChild(c *Namespace) {
+	n.hmu.Lock()
+	n.children = append(n.children, c)
+	n.hmu.Unlock()
+}
+
+// chain returns the middleware and connection handlers that apply: the
+// parent's first, then the namespace's own.
+func (n *Namespace) chain() ([]Middleware, []func(*Socket)) {
+	var mw []Middleware
+	var oc []func(*Socket)
+	for _, x := range []*Namespace{n.parent, n} {
+		if x == nil {
+			continue
+		}
+		x.hmu.RLock()
+		mw = append(mw, x.middleware...)
+		oc = append(oc, x.onConn...)
+		x.hmu.RUnlock()
+	}
+	return mw, oc
+}
+
+// Len returns the number of sockets connected to this namespace on this node.
+func (n *Namespace) Len() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.sockets)
+}
+
+// Socket returns a socket connected to this node, or nil.
+func (n *Namespace) Socket(id string) *Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.sockets[id]
+}
+
+// ensureStream creates the namespace's stream on first use.
+func (n *Namespace) ensureStream(ctx context.Context) (*bus.Stream, error) {
+	n.mu.RLock()
+	st := n.stream
+	n.mu.RUnlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := n.srv.bus.EnsureStream(ctx, bus.KindNamespace, n.tok)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.stream = st
+	n.mu.Unlock()
+	return st, nil
+}
+
+// add indexes a socket, subscribing the namespace on its first local socket.
+func (n *Namespace) add(s *Socket) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.sockets) == 0 && len(n.subs) == 0 {
+		for _, kind := range []string{"all.*", "rooms.*", "sock.*.*"} {
+			sub, err := n.srv.bus.Subscribe(n.liveBase+kind, n.deliver)
+			if err != nil {
+				n.unsubscribeLocked()
+				return err
+			}
+			n.subs = append(n.subs, sub)
+		}
+	}
+	n.sockets[s.id] = s
+	for r := range s.rooms {
+		if err := n.joinLocked(s, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove drops a socket from the index and its rooms, unsubscribing what no
+// local socket needs any more.
+func (n *Namespace) remove(s *Socket) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sockets[s.id] != s {
+		return
+	}
+	delete(n.sockets, s.id)
+	for r := range s.rooms {
+		n.leaveLocked(s, r, false)
+	}
+	if len(n.sockets) == 0 {
+		n.unsubscribeLocked()
+	}
+}
+
+func (n *Namespace) unsubscribeLocked() {
+	for _, sub := range n.subs {
+		_ = sub.Unsubscribe()
+	}
+	n.subs = nil
+}
+
+func (n *Namespace) unsubscribeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.unsubscribeLocked()
+	for name, r := range n.rooms {
+		if r.sub != nil {
+			_ = r.sub.Unsubscribe()
+		}
+		delete(n.rooms, name)
+	}
+}
+
+func (n *Namespace) join(s *Socket, rooms ...string) error {
+	for _, r := range rooms {
+		if _, err := bus.EncodeToken(r); err != nil {
+			return fmt.Errorf("failed to join room: %w", err)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, live := n.sockets[s.id]
+	for _, r := range rooms {
+		if _, in := s.rooms[r]; in {
+			continue
+		}
+		s.rooms[r] = struct{}{}
+		if live {
+			if err := n.joinLocked(s, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (n *Namespace) joinLocked(s *Socket, name string) error {
+	r := n.rooms[name]
+	if r == nil {
+		tok, err := bus.EncodeToken(name)
+		if err != nil {
+			return fmt.Errorf("failed to join room: %w", err)
+		}
+		sub, err := n.srv.bus.Subscribe(n.liveBase+"room."+tok+".*", n.deliver)
+		if err != nil {
+			return err
+		}
+		r = &room{name: name, members: map[*Socket]struct{}{}, sub: sub}
+		n.rooms[name] = r
+	}
+	r.members[s] = struct{}{}
+	return nil
+}
+
+func (n *Namespace) leave(s *Socket, name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.leaveLocked(s, name, true)
+}
+
+func (n *Namespace) leaveLocked(s *Socket, name string, forget bool) {
+	if forget {
+		delete(s.rooms, name)
+	}
+	r := n.rooms[name]
+	if r == nil {
+		return
+	}
+	delete(r.members, s)
+	if len(r.members) == 0 {
+		_ = r.sub.Unsubscribe()
+		delete(n.rooms, name)
+	}
+}
+
+// inRoomLocked reports whether s is in room name; a socket's id is a room
+// holding only that socket.
+func inRoomLocked(s *Socket, name string) bool {
+	if name == s.id {
+		return true
+	}
+	_, ok := s.rooms[name]
+	return ok
+}

@@ -1,0 +1,365 @@
+package wsedge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+	"github.com/sockbus/sockbus/wsedge/sio"
+)
+
+// Connection state recovery, compatible with socket.io-client >= 4.6.
+//
+// Every stored event reaches a client with an offset "<epoch>.<seq>" as its
+// last argument; the CONNECT reply carries a private pid. A client coming
+// back sends {pid, offset}: the session record (rooms, data, id) is read
+// from the bus's key-value store and the events stored after offset that the
+// socket would have received are sent before the CONNECT reply. A record
+// that is gone, an offset from another epoch or a position the stream has
+// dropped give a fresh session instead, with nothing replayed.
+
+func (s *Server) recoveryOn() bool {
+	return s.cfg.Sessions != nil && s.cfg.History != nil && s.cfg.RecoveryWindow > 0
+}
+
+// offsetFor returns the offset appended to an event delivered from m, or ""
+// when recovery is off or m was not stored (volatile).
+func (s *Server) offsetFor(n *Namespace, m *nats.Msg) string {
+	if !s.recoveryOn() {
+		return ""
+	}
+	seq := m.Header[bus.HeaderSequence]
+	if len(seq) == 0 || n.stream == nil {
+		return ""
+	}
+	return n.stream.Epoch + "." + seq[0]
+}
+
+func offsetString(epoch string, seq uint64) string {
+	return epoch + "." + strconv.FormatUint(seq, 10)
+}
+
+func parseOffset(off string) (epoch string, seq uint64, ok bool) {
+	epoch, num, found := strings.Cut(off, ".")
+	if !found || epoch == "" {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(num, 10, 64)
+	return epoch, seq, err == nil
+}
+
+// sessionRecord is what the store keeps for a recoverable socket.
+type sessionRecord struct {
+	PID       string         `json:"pid"`
+	SID       string         `json:"sid"`
+	Namespace string         `json:"nsp"`
+	Rooms     []string       `json:"rooms,omitempty"`
+	Data      map[string]any `json:"data,omitempty"`
+}
+
+func (s *Socket) record() []byte {
+	r := sessionRecord{PID: s.pid, SID: s.id, Namespace: s.ns.name}
+	s.ns.mu.RLock()
+	for room := range s.rooms {
+		r.Rooms = append(r.Rooms, room)
+	}
+	s.ns.mu.RUnlock()
+	s.dmu.Lock()
+	if len(s.data) > 0 {
+		r.Data = s.data
+	}
+	raw, err := json.Marshal(r)
+	s.dmu.Unlock()
+	if err != nil { // data that cannot be JSON: keep id and rooms
+		r.Data = nil
+		raw, _ = json.Marshal(r)
+	}
+	return raw
+}
+
+// recoverable reports whether a socket that left for reason may come back.
+func recoverable(reason string) bool {
+	switch reason {
+	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeoutEngine, ReasonForcedClose, ReasonServerShuttingDown, "forced server close":
+		return true
+	}
+	return false
+}
+
+// recoveryAuth is what socket.io-client adds to the CONNECT payload.
+type recoveryAuth struct {
+	PID     string `json:"pid"`
+	Offset  string `json:"offset"`
+	History *int   `json:"history"`
+}
+
+// replayPlan is what a CONNECT asks to be replayed.
+type replayPlan struct {
+	restore bool // recover a session: events after afterSeq
+	after   uint64
+	history int // late joiner: the last n events
+}
+
+// planRecovery reads the session a CONNECT refers to, if any, and fills s
+// (id, pid, rooms, data) from it.
+func (c *clientConn) planRecovery(n *Namespace, s *Socket, auth json.RawMessage) replayPlan {
+	srv := c.srv
+	var ra recoveryAuth
+	if srv.cfg.History == nil || json.Unmarshal(auth, &ra) != nil {
+		return replayPlan{}
+	}
+	plan := replayPlan{}
+	if ra.History != nil && *ra.History > 0 {
+		plan.history = min(*ra.History, srv.cfg.MaxHistory)
+	}
+	if !srv.recoveryOn() || ra.PID == "" || ra.Offset == "" {
+		return plan
+	}
+	epoch, seq, ok := parseOffset(ra.Offset)
+	if !ok || n.stream == nil || epoch != n.stream.Epoch {
+		return plan
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	raw, err := srv.cfg.Sessions.Load(ctx, ra.PID)
+	cancel()
+	if err != nil || raw == nil {
+		return plan
+	}
+	var rec sessionRecord
+	if json.Unmarshal(raw, &rec) != nil || rec.Namespace != n.name || rec.PID != ra.PID || rec.SID == "" {
+		return plan
+	}
+	s.id, s.pid = rec.SID, rec.PID
+	clear(s.rooms)
+	for _, r := range rec.Rooms {
+		s.rooms[r] = struct{}{}
+	}
+	if len(rec.Data) > 0 {
+		s.data = rec.Data
+	}
+	return replayPlan{restore: true, after: seq}
+}
+
+// replay sends s the stored events the plan asks for, before its CONNECT
+// reply, while live deliveries are held. It reports whether a restore
+// succeeded; on bus.ErrHistoryGone the caller starts a fresh session.
+func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, error) {
+	h := c.srv.cfg.History
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	send := func(m bus.StoredMsg) error {
+		if !n.visibleStored(s, m) {
+			return nil
+		}
+		t, ok := n.parseTarget(strings.TrimPrefix(m.Subject, n.subjBase))
+		if !ok {
+			return nil
+		}
+		args, atts, err := splitAttachments(&nats.Msg{Header: m.Header, Data: m.Data})
+		if err != nil {
+			return nil
+		}
+		s.sendFrames(n.eventFrames(t.event, args, atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
+		return nil
+	}
+	if plan.restore {
+		return h.Since(ctx, n.stream, plan.after, send)
+	}
+	return h.Last(ctx, n.stream, plan.history, send)
+}
+
+func (s *Server) storedOffset(n *Namespace, seq uint64) string {
+	if !s.recoveryOn() {
+		return ""
+	}
+	return offsetString(n.stream.Epoch, seq)
+}
+
+// visibleStored reports whether s would have received a stored message.
+func (n *Namespace) visibleStored(s *Socket, m bus.StoredMsg) bool {
+	t, ok := n.parseTarget(strings.TrimPrefix(m.Subject, n.subjBase))
+	if !ok {
+		return false
+	}
+	except := decodeList(m.Header[HeaderExcept])
+	var targets []string
+	if t.kind == "rooms" {
+		targets = decodeList(m.Header[HeaderRooms])
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for _, e := range except {
+		if inRoomLocked(s, e) {
+			return false
+		}
+	}
+	switch t.kind {
+	case "all":
+		return true
+	case "room":
+		_, in := s.rooms[t.target]
+		return in
+	case "sock":
+		return t.target == s.id
+	case "rooms":
+		for _, r := range targets {
+			if inRoomLocked(s, r) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// holdLive makes live deliveries to s wait (with their sequences) until
+// release, so a replay and the live stream join without gap or duplicate.
+func (s *Socket) holdLive() {
+	s.qmu.Lock()
+	s.held = []heldFrames{}
+	s.qmu.Unlock()
+}
+
+// release sends the held live events after sequence last and resumes
+// direct delivery.
+func (s *Socket) release(last uint64) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for _, h := range s.held {
+		if h.seq == 0 || h.seq > last {
+			s.sendFrames(h.frames)
+		}
+	}
+	s.held = nil
+}
+
+type heldFrames struct {
+	seq    uint64
+	frames []*outq.Frame
+}
+
+// deliverLive sends a live event, or holds it during a replay.
+func (s *Socket) deliverLive(seq uint64, frames []*outq.Frame) {
+	s.qmu.Lock()
+	if s.held != nil {
+		s.held = append(s.held, heldFrames{seq, frames})
+		s.qmu.Unlock()
+		return
+	}
+	s.qmu.Unlock()
+	s.sendFrames(frames)
+}
+
+// sessionSaver writes session records in the background, coalescing
+// repeated saves of one socket, and refreshes live sockets' records every
+// third of the recovery window so a crashed node's sockets stay recoverable.
+type sessionSaver struct {
+	srv  *Server
+	mu   sync.Mutex
+	dirt map[string]*Socket // pid → socket to save; nil value = delete
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func newSessionSaver(s *Server) *sessionSaver {
+	w := &sessionSaver{srv: s, dirt: map[string]*Socket{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+func (w *sessionSaver) save(s *Socket) { w.mark(s.pid, s) }
+
+func (w *sessionSaver) forget(pid string) { w.mark(pid, nil) }
+
+func (w *sessionSaver) mark(pid string, s *Socket) {
+	w.mu.Lock()
+	w.dirt[pid] = s
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *sessionSaver) run() {
+	defer close(w.done)
+	t := time.NewTicker(w.srv.cfg.RecoveryWindow / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			w.flush()
+			return
+		case <-w.wake:
+		case <-t.C:
+			for _, s := range w.srv.liveSockets() {
+				w.mu.Lock()
+				if _, pending := w.dirt[s.pid]; !pending {
+					w.dirt[s.pid] = s
+				}
+				w.mu.Unlock()
+			}
+		}
+		w.flush()
+	}
+}
+
+func (w *sessionSaver) flush() {
+	w.mu.Lock()
+	batch := w.dirt
+	w.dirt = map[string]*Socket{}
+	w.mu.Unlock()
+	store := w.srv.cfg.Sessions
+	for pid, s := range batch {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var err error
+		if s == nil {
+			err = store.Delete(ctx, pid)
+		} else {
+			err = store.Save(ctx, pid, s.record())
+		}
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			w.srv.log.Warn("session store failed", "err", err)
+		}
+	}
+}
+
+func (w *sessionSaver) close(ctx context.Context) {
+	w.once.Do(func() { close(w.stop) })
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+	}
+}
+
+// liveSockets lists every socket connected to this node.
+func (s *Server) liveSockets() []*Socket {
+	s.mu.Lock()
+	ns := make([]*Namespace, 0, len(s.static)+len(s.children))
+	for _, n := range s.static {
+		ns = append(ns, n)
+	}
+	for _, n := range s.children {
+		ns = append(ns, n)
+	}
+	s.mu.Unlock()
+	var out []*Socket
+	for _, n := range ns {
+		n.mu.RLock()
+		for _, so := range n.sockets {
+			out = append(out, so)
+		}
+		n.mu.RUnlock()
+	}
+	return out
+}

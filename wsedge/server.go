@@ -1,0 +1,234 @@
+package wsedge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/sio"
+)
+
+// Config configures a Socket.IO server. The zero value works.
+type Config struct {
+	// Path is where Engine.IO is mounted, with its trailing slash.
+	// Default "/socket.io/".
+	Path string
+	// Engine configures Engine.IO (heartbeat, transports, CORS, payload and
+	// queue bounds). Its zero value is socket.io's defaults.
+	Engine engine.Config
+	// ConnectTimeout closes a connection that joins no namespace in time.
+	// Default 45s, as socket.io.
+	ConnectTimeout time.Duration
+	// MaxAttachments bounds the binary attachments of one packet. Default 10.
+	MaxAttachments int
+	// BusAckTimeout bounds how long a NATS handler may take to answer a
+	// client's ack request. Default 30s.
+	BusAckTimeout time.Duration
+	// ClientDir holds the socket.io-client bundle served at
+	// <Path>socket.io.js. Default "node_modules/socket.io-client/dist".
+	ClientDir string
+	// History reads stored events for connection state recovery and for
+	// late joiners (auth.history). Nil: neither is offered.
+	History History
+	// Sessions keeps recoverable sessions. Recovery is on when both
+	// Sessions and History are set and RecoveryWindow is not negative.
+	Sessions SessionStore
+	// RecoveryWindow is how long a dropped session stays recoverable; the
+	// store's expiry must match it. Default 2 minutes.
+	RecoveryWindow time.Duration
+	// MaxHistory bounds what auth.history may ask for. Default 1000.
+	MaxHistory int
+	// Logger receives connection errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Path == "" {
+		c.Path = "/socket.io/"
+	}
+	if !strings.HasSuffix(c.Path, "/") {
+		c.Path += "/"
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 45 * time.Second
+	}
+	if c.MaxAttachments <= 0 {
+		c.MaxAttachments = sio.DefaultMaxAttachments
+	}
+	if c.BusAckTimeout <= 0 {
+		c.BusAckTimeout = 30 * time.Second
+	}
+	if c.RecoveryWindow == 0 {
+		c.RecoveryWindow = 2 * time.Minute
+	}
+	if c.MaxHistory <= 0 {
+		c.MaxHistory = 1000
+	}
+	if c.ClientDir == "" {
+		c.ClientDir = "node_modules/socket.io-client/dist"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Engine.Logger == nil {
+		c.Engine.Logger = c.Logger
+	}
+	return c
+}
+
+// Server is a Socket.IO v5 server whose emits travel on the bus. It is an
+// http.Handler for Config.Path. All methods are safe for concurrent use.
+type Server struct {
+	bus     *bus.Bus
+	cfg     Config
+	log     *slog.Logger
+	engine  *engine.Server
+	decoder sio.Decoder
+	bundle  *clientBundle
+	replies *replyMux
+	saver   *sessionSaver
+
+	mu       sync.Mutex
+	static   map[string]*Namespace
+	dynamic  []*Namespace // parents created by OfFunc, in registration order
+	children map[string]*Namespace
+	closing  bool
+}
+
+// NewServer returns a Socket.IO server publishing on b.
+func NewServer(b *bus.Bus, cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		bus:      b,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		decoder:  sio.Decoder{MaxAttachments: cfg.MaxAttachments},
+		static:   map[string]*Namespace{},
+		children: map[string]*Namespace{},
+	}
+	s.bundle = newClientBundle(cfg.ClientDir)
+	s.replies = newReplyMux(b, s.log)
+	if s.recoveryOn() {
+		s.saver = newSessionSaver(s)
+	}
+	s.engine = engine.NewServer(cfg.Engine, s.onSession)
+	s.Of("/")
+	return s
+}
+
+// Path is where the server is mounted.
+func (s *Server) Path() string { return s.cfg.Path }
+
+// ClientBundleReady reports whether the socket.io-client bundle was found,
+// and if not, what to do about it.
+func (s *Server) ClientBundleReady() (bool, string) { return s.bundle.status() }
+
+// ServeHTTP serves Engine.IO requests and the client bundle.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, s.cfg.Path)
+	if rest != "" && rest != r.URL.Path && s.bundle.serves(rest) {
+		s.bundle.serveHTTP(w, r, rest)
+		return
+	}
+	s.engine.ServeHTTP(w, r)
+}
+
+// Of returns the namespace called name ("/chat"; a missing leading slash is
+// added), creating it on first use.
+func (s *Server) Of(name string) *Namespace {
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.static[name]; n != nil {
+		return n
+	}
+	n := newNamespace(s, name, nil)
+	s.static[name] = n
+	return n
+}
+
+// OfFunc registers dynamic namespaces: a client connecting to a name no
+// static namespace has is accepted when match returns true, in a child
+// namespace that runs the returned parent's middleware and connection
+// handlers. It is socket.io's io.of(regexp or function).
+func (s *Server) OfFunc(match func(name string, auth json.RawMessage) bool) *Namespace {
+	p := newNamespace(s, "", match)
+	s.mu.Lock()
+	s.dynamic = append(s.dynamic, p)
+	s.mu.Unlock()
+	return p
+}
+
+// lookup finds or creates the namespace a CONNECT asks for; nil if none.
+func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.static[name]; n != nil {
+		return n
+	}
+	if n := s.children[name]; n != nil {
+		return n
+	}
+	for _, p := range s.dynamic {
+		if p.match(name, auth) {
+			n := newNamespace(s, name, nil)
+			n.parent = p
+			s.children[name] = n
+			p.addChild(n)
+			return n
+		}
+	}
+	return nil
+}
+
+// Emit sends an event to every socket of the main namespace "/".
+func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(event, args...) }
+
+// Close disconnects every client (reason "server shutting down") and waits,
+// bounded by ctx, for their goroutines. It is idempotent.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	var errs []error
+	if err := s.engine.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("failed to close engine: %w", err))
+	}
+	s.replies.close()
+	if s.saver != nil {
+		s.saver.close(ctx)
+	}
+	s.mu.Lock()
+	all := make([]*Namespace, 0, len(s.static)+len(s.children))
+	for _, n := range s.static {
+		all = append(all, n)
+	}
+	for _, n := range s.children {
+		all = append(all, n)
+	}
+	s.mu.Unlock()
+	for _, n := range all {
+		n.unsubscribeAll()
+	}
+	return errors.Join(errs...)
+}
+
+// newSocketID returns a random 20-character id that is also a valid
+// subject token (base64url), unique across nodes.
+func newSocketID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

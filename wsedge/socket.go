@@ -1,0 +1,384 @@
+package wsedge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+	"github.com/sockbus/sockbus/wsedge/sio"
+)
+
+// ErrAckTimeout is returned by EmitWithAck when the client did not answer in time.
+var ErrAckTimeout = errors.New("wsedge: ack timeout")
+
+// ErrDisconnected is returned when the socket went away before an answer.
+var ErrDisconnected = errors.New("wsedge: socket disconnected")
+
+// Disconnect reasons, as socket.io names them.
+const (
+	ReasonClientNamespaceDisconnect = "client namespace disconnect"
+	ReasonServerNamespaceDisconnect = "server namespace disconnect"
+	ReasonTransportClose            = "transport close"
+	ReasonTransportError            = "transport error"
+	ReasonPingTimeoutEngine         = "ping timeout"
+	ReasonParseError                = "parse error"
+	ReasonForcedClose               = "forced close"
+	ReasonServerShuttingDown        = "server shutting down"
+)
+
+// Handshake is what a socket's client sent when it connected.
+type Handshake struct {
+	engine.Handshake
+	// Auth is the CONNECT payload (socket.io-client's auth option), `{}` when absent.
+	Auth json.RawMessage
+}
+
+// Event is one event a client emitted.
+type Event struct {
+	// Name is the event name.
+	Name string
+	// Args is the raw JSON array of arguments, byte for byte as the client
+	// sent it; binary arguments are {"_placeholder":true,"num":i}.
+	Args json.RawMessage
+	// Attachments are the binary arguments, in placeholder order.
+	Attachments [][]byte
+
+	socket    *Socket
+	ackID     int64
+	acked     atomic.Bool
+	forwarded bool
+}
+
+// Socket is the socket the event came from.
+func (e *Event) Socket() *Socket { return e.socket }
+
+// WantsAck reports whether the client waits for an acknowledgement.
+func (e *Event) WantsAck() bool { return e.ackID != sio.NoID }
+
+// AckForwarded reports whether a NATS handler was asked to answer the ack
+// (someone subscribes to the event's sockbus.in subject); the first answer wins.
+func (e *Event) AckForwarded() bool { return e.forwarded }
+
+// Arg decodes argument i into v.
+func (e *Event) Arg(i int, v any) error {
+	elems, err := sio.Elements(e.Args)
+	if err != nil {
+		return err
+	}
+	if i < 0 || i >= len(elems) {
+		return fmt.Errorf("wsedge: event %q has no argument %d", e.Name, i)
+	}
+	return json.Unmarshal(elems[i], v)
+}
+
+// Ack answers the client's acknowledgement with args (encoded as by Emit).
+// Only the first call sends anything; it is a no-op when no ack was asked.
+func (e *Event) Ack(args ...any) error {
+	array, atts, err := encodeArgs(args)
+	if err != nil {
+		return err
+	}
+	return e.AckRaw(array, atts)
+}
+
+// AckRaw answers with an already encoded JSON array and attachments.
+func (e *Event) AckRaw(args []byte, attachments [][]byte) error {
+	if !e.WantsAck() || !e.acked.CompareAndSwap(false, true) {
+		return nil
+	}
+	return e.socket.sendAck(e.ackID, args, attachments)
+}
+
+// Socket is one client's connection to one namespace. Its methods are safe
+// for concurrent use; its handlers run on the client connection's
+// goroutine, in the order packets arrived, and must not block.
+type Socket struct {
+	id        string
+	pid       string // private session id for recovery ("" when off)
+	recovered bool
+	ns        *Namespace
+	conn      *clientConn
+	hs        Handshake
+
+	qmu  sync.Mutex
+	held []heldFrames // live events held during a replay; nil otherwise
+
+	rooms map[string]struct{} // guarded by ns.mu
+
+	hmu      sync.RWMutex
+	handlers map[string][]func(*Event)
+	any      []func(*Event)
+	onDisc   []func(reason string)
+
+	amu     sync.Mutex
+	nextAck int64
+	acks    map[int64]chan ackReply
+
+	dmu  sync.Mutex
+	data map[string]any
+
+	gone atomic.Bool
+}
+
+type ackReply struct {
+	args json.RawMessage
+	atts [][]byte
+}
+
+// ID is the socket's id: random, unique across nodes, not the Engine.IO id.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace is the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.ns }
+
+// Recovered reports whether the socket is a recovered session: same id,
+// rooms and data, with the events it missed replayed.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// Handshake is what the client sent when connecting.
+func (s *Socket) Handshake() Handshake { return s.hs }
+
+// Connected reports whether the socket is still connected.
+func (s *Socket) Connected() bool { return !s.gone.Load() }
+
+// On registers a handler for an event.
+func (s *Socket) On(event string, h func(*Event)) {
+	s.hmu.Lock()
+	if s.handlers == nil {
+		s.handlers = map[string][]func(*Event){}
+	}
+	s.handlers[event] = append(s.handlers[event], h)
+	s.hmu.Unlock()
+}
+
+// OnAny registers a handler for every event.
+func (s *Socket) OnAny(h func(*Event)) {
+	s.hmu.Lock()
+	s.any = append(s.any, h)
+	s.hmu.Unlock()
+}
+
+// OnDisconnect registers a handler called once when the socket leaves.
+func (s *Socket) OnDisconnect(h func(reason string)) {
+	s.hmu.Lock()
+	s.onDisc = append(s.onDisc, h)
+	s.hmu.Unlock()
+}
+
+// Set stores a value with the socket.
+func (s *Socket) Set(key string, v any) {
+	s.dmu.Lock()
+	if s.data == nil {
+		s.data = map[string]any{}
+	}
+	s.data[key] = v
+	s.dmu.Unlock()
+	s.saveSession()
+}
+
+// saveSession schedules a write of the socket's recoverable state.
+func (s *Socket) saveSession() {
+	if w := s.ns.srv.saver; w != nil && s.pid != "" && !s.gone.Load() {
+		w.save(s)
+	}
+}
+
+// Get returns a value stored with Set.
+func (s *Socket) Get(key string) (any, bool) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	v, ok := s.data[key]
+	return v, ok
+}
+
+// Emit sends an event to this socket, through the bus (so it is stored and
+// recoverable).
+func (s *Socket) Emit(event string, args ...any) error {
+	return s.ns.To(s.id).Emit(event, args...)
+}
+
+// EmitWithAck sends an event to this socket and waits, bounded by ctx, for
+// the client's acknowledgement. Events with acks go straight to the client
+// (not stored), as in socket.io.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (json.RawMessage, [][]byte, error) {
+	if sio.IsReserved(event) {
+		return nil, nil, fmt.Errorf("wsedge: %q is a reserved event name", event)
+	}
+	array, atts, err := encodeArgs(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := make(chan ackReply, 1)
+	s.amu.Lock()
+	if s.acks == nil {
+		s.acks = map[int64]chan ackReply{}
+	}
+	id := s.nextAck
+	s.nextAck++
+	s.acks[id] = ch
+	s.amu.Unlock()
+	defer func() {
+		s.amu.Lock()
+		delete(s.acks, id)
+		s.amu.Unlock()
+	}()
+	s.sendFrames(s.ns.eventFrames(event, array, atts, id, ""))
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return nil, nil, ErrDisconnected
+		}
+		return r.args, r.atts, nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, nil, ErrAckTimeout
+		}
+		return nil, nil, ctx.Err()
+	}
+}
+
+// EmitWithAckTimeout is EmitWithAck with a timeout instead of a context.
+func (s *Socket) EmitWithAckTimeout(d time.Duration, event string, args ...any) (json.RawMessage, [][]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return s.EmitWithAck(ctx, event, args...)
+}
+
+// Broadcast targets every other socket of the namespace (and narrows with
+// To/Except like any Operator).
+func (s *Socket) Broadcast() Operator {
+	o := Operator{ns: s.ns, from: s.id}
+	return o.Except(s.id)
+}
+
+// To targets rooms, leaving out this socket (socket.to(room) in socket.io).
+func (s *Socket) To(rooms ...string) Operator { return s.Broadcast().To(rooms...) }
+
+// In is To.
+func (s *Socket) In(rooms ...string) Operator { return s.To(rooms...) }
+
+// Except targets every other socket except those in rooms.
+func (s *Socket) Except(rooms ...string) Operator { return s.Broadcast().Except(rooms...) }
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) error {
+	if err := s.ns.join(s, rooms...); err != nil {
+		return err
+	}
+	s.saveSession()
+	return nil
+}
+
+// Leave removes the socket from a room.
+func (s *Socket) Leave(room string) {
+	s.ns.leave(s, room)
+	s.saveSession()
+}
+
+// Rooms returns the socket's rooms, its own id included, as socket.io does.
+func (s *Socket) Rooms() []string {
+	s.ns.mu.RLock()
+	defer s.ns.mu.RUnlock()
+	out := make([]string, 0, len(s.rooms)+1)
+	out = append(out, s.id)
+	for r := range s.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Disconnect makes the socket leave its namespace (the client gets a
+// DISCONNECT packet); with closeConn it closes the whole connection.
+func (s *Socket) Disconnect(closeConn bool) {
+	if closeConn {
+		s.conn.session.Close(ReasonForcedClose)
+		return
+	}
+	if s.conn.detach(s) {
+		p := sio.Packet{Type: sio.Disconnect, Namespace: s.ns.name, ID: sio.NoID}
+		s.conn.send(outq.NewFrame(false, sio.Append([]byte{'4'}, p)))
+		s.left(ReasonServerNamespaceDisconnect)
+	}
+}
+
+func (s *Socket) sendFrames(frames []*outq.Frame) {
+	if s.gone.Load() {
+		return
+	}
+	s.conn.send(frames...)
+}
+
+func (s *Socket) sendAck(id int64, args []byte, atts [][]byte) error {
+	if s.gone.Load() {
+		return ErrDisconnected
+	}
+	p := sio.Packet{Type: sio.Ack, Namespace: s.ns.name, ID: id, Data: args}
+	if len(atts) > 0 {
+		p.Type, p.Attachments = sio.BinaryAck, len(atts)
+	}
+	frames := make([]*outq.Frame, 0, 1+len(atts))
+	frames = append(frames, outq.NewFrame(false, sio.Append([]byte{'4'}, p)))
+	for _, a := range atts {
+		frames = append(frames, outq.NewFrame(true, a))
+	}
+	s.conn.send(frames...)
+	return nil
+}
+
+// onAck resolves a pending EmitWithAck; unknown ids are ignored.
+func (s *Socket) onAck(id int64, args []byte, atts [][]byte) {
+	s.amu.Lock()
+	ch := s.acks[id]
+	delete(s.acks, id)
+	s.amu.Unlock()
+	if ch != nil {
+		ch <- ackReply{args: append(json.RawMessage(nil), args...), atts: atts}
+	}
+}
+
+// dispatch runs the socket's handlers for a client event.
+func (s *Socket) dispatch(e *Event) {
+	s.hmu.RLock()
+	hs := s.handlers[e.Name]
+	anys := s.any
+	s.hmu.RUnlock()
+	for _, h := range anys {
+		h(e)
+	}
+	for _, h := range hs {
+		h(e)
+	}
+}
+
+// left runs once when the socket leaves: index, pending acks, handlers.
+func (s *Socket) left(reason string) {
+	if !s.gone.CompareAndSwap(false, true) {
+		return
+	}
+	s.ns.remove(s)
+	if w := s.ns.srv.saver; w != nil && s.pid != "" {
+		if recoverable(reason) {
+			w.save(s) // the window starts now
+		} else {
+			w.forget(s.pid)
+		}
+	}
+	s.amu.Lock()
+	for id, ch := range s.acks {
+		close(ch)
+		delete(s.acks, id)
+	}
+	s.amu.Unlock()
+	s.hmu.RLock()
+	hs := s.onDisc
+	s.hmu.RUnlock()
+	for _, h := range hs {
+		h(reason)
+	}
+}
