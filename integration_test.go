@@ -408,11 +408,15 @@ func TestNodeClients(t *testing.T) {
 	// Recovery off: the suite compares arguments byte for byte, and with
 	// recovery every event carries its offset as an extra last argument
 	// (socket.io's behaviour). Recovery has its own suite.
-	s := startServer(t, func(c *config) { c.RecoveryWindow = 0 })
+	s := startServer(t, func(c *config) {
+		c.RecoveryWindow = 0
+		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "backend", "pw"
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=dot", "test/node/")
-	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr)
+	natsURL := strings.Replace(s.bus.ClientURL(), "nats://", "nats://backend:pw@", 1)
+	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr, "SOCKBUS_NATS_URL="+natsURL, "NATS_CLI="+natsCLI(t))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node tests failed: %v\n%s", err, out)

@@ -27,8 +27,8 @@ type ConnectError struct {
 func (e *ConnectError) Error() string { return e.Message }
 
 // Namespace is a Socket.IO namespace on this node: its handlers, its local
-// sockets and rooms, and its bus subscriptions (one per namespace and one
-// per locally joined room, whatever the number of sockets). All methods are
+// sockets and rooms, and one bus subscription (held while the namespace has
+// local sockets, whatever their number) fanned out locally. All methods are
 // safe for concurrent use.
 type Namespace struct {
 	srv    *Server
@@ -48,14 +48,13 @@ type Namespace struct {
 	mu      sync.RWMutex // guards the index below
 	sockets map[string]*Socket
 	rooms   map[string]*room
-	subs    []*nats.Subscription
+	sub     *nats.Subscription
 	stream  *bus.Stream
 }
 
 type room struct {
 	name    string
 	members map[*Socket]struct{}
-	sub     *nats.Subscription
 }
 
 func newNamespace(s *Server, name string, match func(string, json.RawMessage) bool) *Namespace {
@@ -151,15 +150,16 @@ func (n *Namespace) ensureStream(ctx context.Context) (*bus.Stream, error) {
 func (n *Namespace) add(s *Socket) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(n.sockets) == 0 && len(n.subs) == 0 {
-		for _, kind := range []string{"all.*", "rooms.*", "sock.*.*"} {
-			sub, err := n.srv.bus.Subscribe(n.liveBase+kind, n.deliver)
-			if err != nil {
-				n.unsubscribeLocked()
-				return err
-			}
-			n.subs = append(n.subs, sub)
+	if len(n.sockets) == 0 && n.sub == nil {
+		// One subscription for the whole namespace, delivered by one
+		// goroutine in the order the server sent: per-room subscriptions
+		// would be delivered by several goroutines and could reorder a
+		// socket's events (and its recovery offsets).
+		sub, err := n.srv.bus.Subscribe(n.liveBase+">", n.deliver)
+		if err != nil {
+			return err
 		}
+		n.sub = sub
 	}
 	n.sockets[s.id] = s
 	for r := range s.rooms {
@@ -188,22 +188,17 @@ func (n *Namespace) remove(s *Socket) {
 }
 
 func (n *Namespace) unsubscribeLocked() {
-	for _, sub := range n.subs {
-		_ = sub.Unsubscribe()
+	if n.sub != nil {
+		_ = n.sub.Unsubscribe()
+		n.sub = nil
 	}
-	n.subs = nil
 }
 
 func (n *Namespace) unsubscribeAll() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.unsubscribeLocked()
-	for name, r := range n.rooms {
-		if r.sub != nil {
-			_ = r.sub.Unsubscribe()
-		}
-		delete(n.rooms, name)
-	}
+	clear(n.rooms)
 }
 
 func (n *Namespace) join(s *Socket, rooms ...string) error {
@@ -232,15 +227,7 @@ func (n *Namespace) join(s *Socket, rooms ...string) error {
 func (n *Namespace) joinLocked(s *Socket, name string) error {
 	r := n.rooms[name]
 	if r == nil {
-		tok, err := bus.EncodeToken(name)
-		if err != nil {
-			return fmt.Errorf("failed to join room: %w", err)
-		}
-		sub, err := n.srv.bus.Subscribe(n.liveBase+"room."+tok+".*", n.deliver)
-		if err != nil {
-			return err
-		}
-		r = &room{name: name, members: map[*Socket]struct{}{}, sub: sub}
+		r = &room{name: name, members: map[*Socket]struct{}{}}
 		n.rooms[name] = r
 	}
 	r.members[s] = struct{}{}
@@ -263,7 +250,6 @@ func (n *Namespace) leaveLocked(s *Socket, name string, forget bool) {
 	}
 	delete(r.members, s)
 	if len(r.members) == 0 {
-		_ = r.sub.Unsubscribe()
 		delete(n.rooms, name)
 	}
 }

@@ -168,3 +168,13 @@ func (c *Client) Close() {
 	_ = c.Conn.WriteClose(1000, nil)
 	<-c.closed
 }
+
+// TryNext returns the next message if one arrives within d.
+func (c *Client) TryNext(d time.Duration) (Msg, bool) {
+	select {
+	case m := <-c.msgs:
+		return m, true
+	case <-time.After(d):
+		return Msg{}, false
+	}
+}

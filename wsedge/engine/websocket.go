@@ -260,6 +260,12 @@ func (s *Session) cancelUpgradeLocked() {
 	s.flushPollLocked()
 }
 
+var (
+	_ gws.Event          = wsEvents{}
+	_ gws.SessionStorage = (*wsSlot)(nil)
+	_ http.Handler       = (*Server)(nil)
+)
+
 // wsEvents receives gws's callbacks for every connection; wsSlot, the
 // connection's gws session storage, leads to our wsConn.
 type wsEvents struct{}

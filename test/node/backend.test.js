@@ -1,0 +1,48 @@
+// A backend outside the process answers a client's ack over NATS request/reply, with the
+// real `nats` CLI as the backend: sockbus publishes the client's event on
+// sockbus.in.<namespace>.<event> as a request, and the first reply is the ack.
+// Needs SOCKBUS_NATS_URL and NATS_CLI (the Go test TestNodeClients sets both); skipped
+// against the reference relay, which has no bus.
+
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { connect, closeAll, withDeadline } from './helpers.js';
+
+afterEach(closeAll);
+
+const natsURL = process.env.SOCKBUS_NATS_URL;
+const natsCLI = process.env.NATS_CLI;
+
+test('a NATS backend answers a client ack (nats reply)', { skip: !natsURL || !natsCLI ? 'no NATS (reference relay)' : false }, async () => {
+  const socket = await connect({ transports: ['websocket'] });
+  // `nats reply` answers every request on the subject with a fixed body: a JSON array is
+  // the ack's argument list. "~" is the subject token of the main namespace "/".
+  const backend = spawn(natsCLI, ['--server', natsURL, 'reply', 'sockbus.in.~.question', '["forty-two",42]'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  backend.stdout.on('data', (d) => (out += d));
+  backend.stderr.on('data', (d) => (out += d));
+  try {
+    // Until the backend's subscription is registered the relay answers (empty ack once
+    // stored); keep asking, bounded, until the backend's answer arrives.
+    const deadline = Date.now() + 15000;
+    let answer;
+    for (;;) {
+      // emitWithAck resolves with the first argument only: collect them all.
+      answer = await withDeadline(
+        new Promise((resolve, reject) =>
+          socket.timeout(5000).emit('question', 'what?', (err, ...args) => (err ? reject(err) : resolve(args))),
+        ),
+        6000,
+        'ack',
+      );
+      if (answer.length > 0 || Date.now() > deadline) break;
+      await withDeadline(new Promise((r) => setTimeout(r, 50)), 1000, 'retry pause');
+    }
+    assert.deepEqual(answer, ['forty-two', 42], `backend answer (nats reply output: ${out})`);
+  } finally {
+    backend.kill('SIGTERM');
+  }
+});
