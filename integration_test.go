@@ -456,3 +456,29 @@ func TestNodeRecovery(t *testing.T) {
 	}
 	t.Logf("recovery tests passed:\n%s", lastLines(string(out), 12))
 }
+
+func TestChannelHistoryForLateJoiners(t *testing.T) {
+	s := startServer(t)
+	sender := wstest.Dial(t, s.ws("/ws/hist"))
+	for i := 1; i <= 5; i++ {
+		sender.SendText(t, strconv.Itoa(i))
+		if got := sender.NextText(t, wait); got != strconv.Itoa(i) { // echoed: stored by now
+			t.Fatalf("echo %q", got)
+		}
+	}
+	late := wstest.Dial(t, s.ws("/ws/hist?history=3"))
+
+	plain := wstest.Dial(t, s.ws("/ws/hist"))
+	sender.SendText(t, "live")
+	for _, want := range []string{"3", "4", "5", "live"} {
+		if got := late.NextText(t, wait); got != want {
+			t.Fatalf("late joiner got %q, want %q", got, want)
+		}
+	}
+	if got := plain.NextText(t, wait); got != "live" {
+		t.Fatalf("a client that asked for no history got %q first", got)
+	}
+	if _, resp, err := wstest.TryDial(s.ws("/ws/hist?history=-1")); err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("history=-1 accepted (%v)", err)
+	}
+}

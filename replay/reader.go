@@ -62,11 +62,10 @@ func (r *Reader) Last(ctx context.Context, s *bus.Stream, n int, fn func(bus.Sto
 
 // ChannelHistory calls emit with the last n messages of a plain WebSocket
 // channel, oldest first (it implements wsedge.History for channels).
-func (r *Reader) ChannelHistory(ctx context.Context, s *bus.Stream, n int, emit func(binary bool, data []byte) error) error {
-	_, err := r.Last(ctx, s, n, func(m bus.StoredMsg) error {
+func (r *Reader) ChannelHistory(ctx context.Context, s *bus.Stream, n int, emit func(binary bool, data []byte) error) (uint64, error) {
+	return r.Last(ctx, s, n, func(m bus.StoredMsg) error {
 		return emit(m.Header.Get(bus.HeaderBinary) == "1", m.Data)
 	})
-	return err
 }
 
 func (r *Reader) state(ctx context.Context, s *bus.Stream) (jetstream.StreamState, error) {

@@ -102,6 +102,38 @@ type channelConn struct {
 	q         *outq.Queue
 	hub       *channelHub
 	closeOnce sync.Once
+
+	hmu  sync.Mutex
+	held []heldChannelMsg // live messages held during a history replay; nil otherwise
+}
+
+type heldChannelMsg struct {
+	seq   uint64
+	frame *outq.Frame
+}
+
+// push queues a live message, or holds it while history is being sent.
+func (cc *channelConn) push(seq uint64, f *outq.Frame) error {
+	cc.hmu.Lock()
+	if cc.held != nil {
+		cc.held = append(cc.held, heldChannelMsg{seq, f})
+		cc.hmu.Unlock()
+		return nil
+	}
+	cc.hmu.Unlock()
+	return cc.q.Push(f)
+}
+
+// release queues the held messages stored after last and resumes live delivery.
+func (cc *channelConn) release(last uint64) {
+	cc.hmu.Lock()
+	defer cc.hmu.Unlock()
+	for _, h := range cc.held {
+		if h.seq == 0 || h.seq > last {
+			_ = cc.q.Push(h.frame)
+		}
+	}
+	cc.held = nil
 }
 
 // NewChannels returns the plain WebSocket handler publishing on b.
@@ -206,18 +238,25 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if history > 0 {
-		// Old messages first, then live: join after the replay is queued so
-		// nothing live overtakes it (a message landing in between is in
-		// neither, which ?history accepts; recovery is the exact path).
-		if err := c.cfg.History.ChannelHistory(r.Context(), stream, history, func(binary bool, data []byte) error {
-			return cc.q.Push(outq.NewFrame(binary, data))
-		}); err != nil {
-			c.log.Warn("history replay failed", "channel", name, "err", err)
-		}
+		// Join first with live messages held, then replay, then release
+		// the held ones past the replay: no gap, no duplicate.
+		cc.held = []heldChannelMsg{}
 	}
 	if err := c.join(tok, cc); err != nil {
 		c.log.Error("channel subscribe failed", "channel", name, "err", err)
 		cc.closeWith(CloseInternalError, ReasonBusError)
+	}
+	if history > 0 {
+		// Not r.Context(): the request is hijacked.
+		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		last, err := c.cfg.History.ChannelHistory(hctx, stream, history, func(binary bool, data []byte) error {
+			return cc.q.Push(outq.NewFrame(binary, data))
+		})
+		cancel()
+		if err != nil {
+			c.log.Warn("history replay failed", "channel", name, "err", err)
+		}
+		cc.release(last)
 	}
 	// The read loop runs on this (hijacked) request goroutine, owned by c.wg.
 	ws.ReadLoop()
@@ -289,9 +328,13 @@ func (h *channelHub) deliver(c *Channels) nats.MsgHandler {
 	return func(m *nats.Msg) {
 		binary := m.Header.Get(bus.HeaderBinary) == "1" || !utf8.Valid(m.Data)
 		f := outq.NewFrame(binary, m.Data)
+		var seq uint64
+		if v := m.Header[bus.HeaderSequence]; len(v) > 0 {
+			seq, _ = strconv.ParseUint(v[0], 10, 64)
+		}
 		h.mu.RLock()
 		for _, cc := range h.members {
-			if err := cc.q.Push(f); errors.Is(err, outq.ErrFull) {
+			if err := cc.push(seq, f); errors.Is(err, outq.ErrFull) {
 				c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
 			}
 		}

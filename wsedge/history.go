@@ -10,8 +10,8 @@ import (
 // and plugged in by main (wsedge never reads JetStream itself).
 type History interface {
 	// ChannelHistory calls emit with the last n messages of a channel's
-	// stream, oldest first.
-	ChannelHistory(ctx context.Context, s *bus.Stream, n int, emit func(binary bool, data []byte) error) error
+	// stream, oldest first, and returns the last sequence it covered.
+	ChannelHistory(ctx context.Context, s *bus.Stream, n int, emit func(binary bool, data []byte) error) (uint64, error)
 	// Since calls fn in order for every message stored after sequence
 	// after and returns the last sequence it covered; bus.ErrHistoryGone
 	// (and no call to fn) when those messages were already dropped.

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
@@ -88,7 +89,8 @@ func (s *Socket) record() []byte {
 // recoverable reports whether a socket that left for reason may come back.
 func recoverable(reason string) bool {
 	switch reason {
-	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeoutEngine, ReasonForcedClose, ReasonServerShuttingDown, "forced server close":
+	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeoutEngine, ReasonForcedClose, ReasonServerShuttingDown, "forced server close",
+		engine.ReasonSlowConsumer: // the replay is exactly what a slow reader needs
 		return true
 	}
 	return false

@@ -69,8 +69,15 @@ async function openClientPage(browser, options = {}) {
       window.received = [];
       window.markers = [];
       window.socket = io(base, { reconnection: false, ...options });
-      window.socket.on('chat', (...args) => window.received.push(args));
-      window.socket.on('marker', (...args) => window.markers.push(args));
+      // With connection state recovery on (the CONNECT reply had a pid), the server appends an
+      // offset string to every event: check it and keep the application's arguments only.
+      const appArgs = (args) => {
+        if (!window.socket._pid) return args;
+        const offset = args[args.length - 1];
+        return typeof offset === 'string' && offset !== '' ? args.slice(0, -1) : ['NO OFFSET', ...args];
+      };
+      window.socket.on('chat', (...args) => window.received.push(appArgs(args)));
+      window.socket.on('marker', (...args) => window.markers.push(appArgs(args)));
       window.connectError = null;
       window.socket.on('connect_error', (err) => (window.connectError = String(err)));
     },

@@ -6,11 +6,18 @@
 //   - nothing waits by sleeping: every wait is an event or a promise raced against a deadline,
 //     and a missed deadline rejects with an error that says what was awaited;
 //   - everything opened through them (clients, managers, raw WebSockets, long polls) is
-//     registered and released by closeAll(); test files call `afterEach(closeAll)`.
+//     registered and released by closeAll(); test files call `afterEach(closeAll)`;
+//   - events are seen as the application sent them: with connection state recovery on (sockbus's
+//     default; the reference relay with RECOVERY=1) the server appends an offset string to every
+//     event, which once()/collect()/record()/recordAny() check and remove (see appArgs).
+//
+// Run the files one at a time (`node --test --test-concurrency=1 test/node/`; that is already
+// the default on a 2-core machine): the relay broadcasts to every socket of a namespace, so two
+// files running at once against one server would see each other's events.
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { io, Manager } from 'socket.io-client';
+import { io, Manager, Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 
 /** Default deadline for one wait (ms). Generous for a loaded 2-core CI machine. */
@@ -69,16 +76,55 @@ function listen(emitter, event, fn) {
   return () => (emitter.off ?? emitter.removeListener).call(emitter, event, fn);
 }
 
+// Events the client emits itself; they never carry an offset.
+const RESERVED_EVENTS = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
+
+/** True when the server enabled connection state recovery for this socket (its CONNECT reply had a pid). */
+export function recoveryOn(socket) {
+  // `_pid` is socket.io-client's own (4.6+) record of the CONNECT reply's pid; the client is
+  // pinned to an exact version in package.json.
+  return socket instanceof Socket && typeof socket._pid === 'string' && socket._pid !== '';
+}
+
+/**
+ * The arguments of a received event as the emitting application passed them. With recovery on,
+ * the server appends an offset string to every event; it must be there (else this throws) and
+ * is removed. Without recovery, or for non-Socket emitters and reserved events, `args` as is.
+ */
+export function appArgs(emitter, event, args) {
+  if (RESERVED_EVENTS.has(event) || !recoveryOn(emitter)) return args;
+  const offset = args[args.length - 1];
+  if (typeof offset !== 'string' || offset === '') {
+    throw new assert.AssertionError({
+      message: `connection state recovery is on but event "${event}" carries no offset string as its last argument: ${describe(args)}`,
+    });
+  }
+  return args.slice(0, -1);
+}
+
+function describe(args) {
+  try {
+    return JSON.stringify(args, (_, v) => (Buffer.isBuffer(v) || v instanceof ArrayBuffer || ArrayBuffer.isView(v) ? `<${v.byteLength} bytes>` : v));
+  } catch {
+    return String(args);
+  }
+}
+
 /**
  * Resolves with the argument array of the next `event` on `emitter` (a socket.io-client Socket,
- * Manager, engine, `ws` socket or any EventEmitter); rejects after `ms`.
+ * Manager, engine, `ws` socket or any EventEmitter); rejects after `ms`. Socket events are
+ * passed through appArgs().
  */
 export function once(emitter, event, ms = DEADLINE_MS) {
   let off;
-  const p = new Promise((resolve) => {
+  const p = new Promise((resolve, reject) => {
     off = listen(emitter, event, (...args) => {
       off();
-      resolve(args);
+      try {
+        resolve(appArgs(emitter, event, args));
+      } catch (err) {
+        reject(err);
+      }
     });
   });
   return withDeadline(p, ms, `event "${event}"`).finally(() => off());
@@ -88,19 +134,25 @@ export function once(emitter, event, ms = DEADLINE_MS) {
  * Starts recording every `event` on `socket` at once (so nothing that arrives meanwhile is
  * missed) and resolves when at least `n` have arrived, with the live array of argument arrays:
  * it keeps growing if more arrive later, which is how tests prove "exactly once". Rejects after
- * `ms` saying how many arrived.
+ * `ms` saying how many arrived, or as soon as an event fails appArgs().
  */
 export function collect(socket, event, n, ms = DEADLINE_MS) {
   const items = [];
   let wake = () => {};
+  let fail = () => {};
   const off = listen(socket, event, (...args) => {
-    items.push(args);
+    try {
+      items.push(appArgs(socket, event, args));
+    } catch (err) {
+      fail(err);
+      return;
+    }
     if (items.length >= n) wake();
   });
   registry.add({ close: off });
-  const p = new Promise((resolve) => {
-    if (items.length >= n) resolve(items);
+  const p = new Promise((resolve, reject) => {
     wake = () => resolve(items);
+    fail = reject;
   });
   return withDeadline(p, ms, `${n} x "${event}"`).catch((err) => {
     err.message += ` (got ${items.length})`;
@@ -108,11 +160,35 @@ export function collect(socket, event, n, ms = DEADLINE_MS) {
   });
 }
 
-/** Records every `event` on `socket` into a live array (no waiting). */
+/**
+ * Records every `event` on `socket` into a live array (no waiting). An event that fails
+ * appArgs() is recorded as the Error, so assertions on the array show it.
+ */
 export function record(socket, event) {
   const items = [];
-  const off = listen(socket, event, (...args) => items.push(args));
+  const off = listen(socket, event, (...args) => {
+    try {
+      items.push(appArgs(socket, event, args));
+    } catch (err) {
+      items.push(err);
+    }
+  });
   registry.add({ close: off });
+  return items;
+}
+
+/** Like record() for every event: a live array of [event, ...args]. */
+export function recordAny(socket) {
+  const items = [];
+  const fn = (event, ...args) => {
+    try {
+      items.push([event, ...appArgs(socket, event, args)]);
+    } catch (err) {
+      items.push([event, err]);
+    }
+  };
+  socket.onAny(fn);
+  registry.add({ close: () => socket.offAny(fn) });
   return items;
 }
 
@@ -159,7 +235,8 @@ function trackSocket(socket) {
  */
 export function manager(opts = {}) {
   const m = new Manager(url(), { reconnection: false, autoConnect: false, ...opts });
-  registry.add({ close: () => m.disconnect?.() ?? m.engine?.close() });
+  // Manager#disconnect() closes the engine and cancels any reconnection timer.
+  registry.add({ close: () => m.disconnect() });
   return m;
 }
 
@@ -217,15 +294,19 @@ export function connectMany(n, opts = {}) {
 }
 
 /**
- * Proves the server still works for a brand-new official client: two fresh clients connect,
- * A emits with an ack (the relay acknowledges everything) and B receives the event.
+ * Proves the server still works for brand-new official clients: two fresh clients connect and
+ * an event goes A → B and back B → A (no acks involved, so ack bugs do not masquerade here).
  */
 export async function assertServerAlive(what = 'server') {
   const [a, b] = await connectMany(2, { transports: ['websocket'] });
-  const token = nonce('alive');
-  const got = once(b, 'alive');
-  await a.timeout(DEADLINE_MS).emitWithAck('alive', token);
-  assert.deepEqual(await got, [token], `${what}: relayed event`);
+  const there = nonce('alive');
+  const back = nonce('alive-back');
+  const atB = once(b, 'alive');
+  a.emit('alive', there);
+  assert.deepEqual(await atB, [there], `${what}: A → B`);
+  const atA = once(a, 'alive-back');
+  b.emit('alive-back', back);
+  assert.deepEqual(await atA, [back], `${what}: B → A`);
   a.disconnect();
   b.disconnect();
 }

@@ -9,6 +9,7 @@ import { afterEach, test } from 'node:test';
 import {
   DEADLINE_MS,
   assertServerAlive,
+  bytes,
   closeAll,
   connect,
   enginePollURL,
@@ -103,13 +104,23 @@ test('websocket: a frame over maxPayload closes the connection with 1009', async
   await assertServerAlive();
 });
 
-test('websocket: a valid BINARY_EVENT header followed by text instead of the attachment', async () => {
+test('websocket: a BINARY_EVENT header followed by text instead of its attachment closes the connection', async () => {
   const { ws } = await rawSocketIO();
   ws.send('451-["x",{"_placeholder":true,"num":0}]');
-  ws.send('42["not-an-attachment"]');
-  // Either the text is rejected (close) or taken as the attachment; the server must survive.
-  await Promise.race([ws.closed, ws.next(1000).catch(() => {})]);
+  ws.send('42["not-an-attachment"]'); // a decode error: text while an attachment is expected
+  await withDeadline(ws.closed, DEADLINE_MS, 'server closing the connection');
   await assertServerAlive();
+});
+
+test('websocket: a complete BINARY_EVENT sent by hand is relayed with its bytes', async () => {
+  const peer = await connect({ transports: ['websocket'] });
+  const { ws } = await rawSocketIO();
+  const got = once(peer, 'by-hand');
+  ws.send('451-["by-hand",{"_placeholder":true,"num":0},"tail"]');
+  ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+  const [buf, tail] = await got;
+  assert.deepEqual([...bytes(buf)], [0xde, 0xad, 0xbe, 0xef]);
+  assert.equal(tail, 'tail');
 });
 
 // ---------------------------------------------------------------------------------------------

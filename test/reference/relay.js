@@ -9,8 +9,10 @@
 //   - every event a socket emits is broadcast to every other socket of its namespace,
 //     and acknowledged with no arguments when the client asked for an ack;
 //   - GET /healthz answers 200 "ok" (the browser test needs a same-origin page);
-//   - path /socket.io/, no CORS configuration, connection state recovery off,
-//     the client bundle served at /socket.io/socket.io.js (socket.io's default).
+//   - path /socket.io/, no CORS configuration, the client bundle served at
+//     /socket.io/socket.io.js (socket.io's default);
+//   - connection state recovery off, or on with RECOVERY=1 (sockbus's default is on: the
+//     server then appends an offset string to every event, which the suite must cope with).
 
 import http from 'node:http';
 import { Server } from 'socket.io';
@@ -34,7 +36,11 @@ const httpServer = http.createServer((req, res) => {
   res.end('not found');
 });
 
-const io = new Server(httpServer, { path: '/socket.io/' });
+const recovery = process.env.RECOVERY === '1';
+const io = new Server(httpServer, {
+  path: '/socket.io/',
+  ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000 } } : {}),
+});
 
 function relay(socket) {
   socket.onAny((event, ...args) => {
@@ -50,6 +56,7 @@ io.of(/.*/).on('connection', relay);
 httpServer.listen(port, host, () => {
   const { port: bound } = httpServer.address();
   console.log(`listening http://${host}:${bound}`);
+  console.error(`relay: socket.io, connection state recovery ${recovery ? 'on' : 'off'}`);
 });
 
 let closing = false;

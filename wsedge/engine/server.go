@@ -44,6 +44,7 @@ func NewServer(cfg Config, onSession func(*Session)) *Server {
 	}
 	srv.upgrader = gws.NewUpgrader(wsEvents{}, &gws.ServerOption{
 		ReadMaxPayloadSize: srv.cfg.maxPayload,
+		ReadBufferSize:     wsReadBufferSize,
 		CheckUtf8Enabled:   true,
 		ParallelEnabled:    false,
 		Logger:             gwsLogger{srv.cfg.log},

@@ -143,6 +143,15 @@ func (s *Session) Send(frames ...*outq.Frame) error {
 	return s.pushLocked(frames...)
 }
 
+// SendMessage sends one Engine.IO message: text (the '4' is added) or binary.
+// It is Send for callers outside sockbus's packages, which cannot build frames.
+func (s *Session) SendMessage(data []byte, binary bool) error {
+	if binary {
+		return s.Send(outq.NewFrame(true, append([]byte(nil), data...)))
+	}
+	return s.Send(outq.NewFrame(false, append([]byte{'4'}, data...)))
+}
+
 // Close closes the session with reason (conventionally ReasonForcedClose)
 // after handing the client what is already queued: over WebSocket the queue
 // drains before the close frame; over polling the next GET gets the buffered

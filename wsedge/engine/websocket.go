@@ -12,7 +12,12 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/sockbus/sockbus/wsedge/eio"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
+	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
 )
+
+// wsReadBufferSize is gws's per-connection read buffer: small, because idle
+// connections pay for it (frames larger than it are read in full anyway).
+const wsReadBufferSize = 2048
 
 // wsConn is one WebSocket connection: gws reads it, an outq.Queue writes it.
 type wsConn struct {
@@ -23,8 +28,8 @@ type wsConn struct {
 	q    *outq.Queue
 }
 
-func (srv *Server) newWSConn(conn *gws.Conn) *wsConn {
-	c := &wsConn{srv: srv, conn: conn, nc: conn.NetConn()}
+func (srv *Server) newWSConn(conn *gws.Conn, raw net.Conn) *wsConn {
+	c := &wsConn{srv: srv, conn: conn, nc: raw}
 	c.q = outq.New(c.nc, srv.cfg.queue, c.onWriteError)
 	conn.Session().(*wsSlot).c = c
 	return c
@@ -32,12 +37,12 @@ func (srv *Server) newWSConn(conn *gws.Conn) *wsConn {
 
 // serveWebSocketHandshake opens a WebSocket-only session.
 func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request, hs Handshake) {
-	conn, err := srv.upgrader.Upgrade(w, r)
+	conn, raw, err := wsconn.Upgrade(srv.upgrader, w, r, wsReadBufferSize)
 	if err != nil {
 		srv.cfg.log.Debug("engine: websocket upgrade failed", "err", err)
 		return
 	}
-	c := srv.newWSConn(conn)
+	c := srv.newWSConn(conn, raw)
 	s := srv.newSession(hs)
 	s.ws, c.sess = c, s
 	_ = c.q.Push(outq.NewFrame(false, srv.openPacket(s.id, true)))
@@ -56,12 +61,12 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 // that cannot be an upgrade (s already upgraded or upgrading, upgrades off)
 // is accepted and closed at once, as engine.io does.
 func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Session) {
-	conn, err := srv.upgrader.Upgrade(w, r)
+	conn, raw, err := wsconn.Upgrade(srv.upgrader, w, r, wsReadBufferSize)
 	if err != nil {
 		srv.cfg.log.Debug("engine: websocket upgrade failed", "sid", s.id, "err", err)
 		return
 	}
-	c := srv.newWSConn(conn)
+	c := srv.newWSConn(conn, raw)
 	if !srv.cfg.upgrades || !s.beginUpgrade(c) {
 		_ = conn.WriteClose(1000, nil)
 		conn.ReadLoop() // returns at once; releases gws's buffers

@@ -1,0 +1,179 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/sockbus/sockbus/bus"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func startBus(t testing.TB, h bus.HistoryConfig) *bus.Bus {
+	t.Helper()
+	b, err := bus.Start(context.Background(), bus.Config{DataDir: t.TempDir(), History: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
+}
+
+// fill stores n messages "0".."n-1" on a channel stream and waits for the acks.
+func fill(t testing.TB, b *bus.Bus, tok string, n int) *bus.Stream {
+	t.Helper()
+	s, err := b.EnsureStream(context.Background(), bus.KindChannel, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		m := nats.NewMsg(bus.ChannelSubject(tok))
+		m.Data = []byte(strconv.Itoa(i))
+		if _, err := b.Publish(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-b.JetStream().PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+		t.Fatal("publishes not acknowledged")
+	}
+	return s
+}
+
+func collect(t *testing.T, f func(func(bus.StoredMsg) error) (uint64, error)) ([]string, uint64, error) {
+	t.Helper()
+	var got []string
+	last, err := f(func(m bus.StoredMsg) error {
+		got = append(got, string(m.Data))
+		return nil
+	})
+	return got, last, err
+}
+
+func TestSinceAndLast(t *testing.T) {
+	b := startBus(t, bus.HistoryConfig{})
+	s := fill(t, b, "c", 10)
+	r := NewReader(b)
+	ctx := context.Background()
+	got, last, err := collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Since(ctx, s, 7, fn) })
+	if err != nil || last != 10 || len(got) != 3 || got[0] != "7" || got[2] != "9" {
+		t.Fatalf("Since(7) = %v, last %d, %v", got, last, err)
+	}
+	got, _, err = collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Since(ctx, s, 10, fn) })
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Since(last) = %v, %v; want nothing", got, err)
+	}
+	got, _, err = collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Last(ctx, s, 4, fn) })
+	if err != nil || len(got) != 4 || got[0] != "6" || got[3] != "9" {
+		t.Fatalf("Last(4) = %v, %v", got, err)
+	}
+	got, _, err = collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Last(ctx, s, 50, fn) })
+	if err != nil || len(got) != 10 {
+		t.Fatalf("Last(50) = %d messages, %v; want all 10", len(got), err)
+	}
+	if _, err := r.Since(ctx, s, 11, func(bus.StoredMsg) error { return nil }); !errors.Is(err, bus.ErrHistoryGone) {
+		t.Fatalf("a position past the end: %v, want ErrHistoryGone", err)
+	}
+}
+
+func TestTrimmedHistoryIsGoneNotPartial(t *testing.T) {
+	b := startBus(t, bus.HistoryConfig{MaxMsgs: 5})
+	s := fill(t, b, "trim", 12) // keeps 8..12 (sequences), "7".."11"
+	r := NewReader(b)
+	calls := 0
+	_, err := r.Since(context.Background(), s, 3, func(bus.StoredMsg) error { calls++; return nil })
+	if !errors.Is(err, bus.ErrHistoryGone) || calls != 0 {
+		t.Fatalf("trimmed position: err %v after %d messages; want ErrHistoryGone and none", err, calls)
+	}
+	got, _, err := collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Since(context.Background(), s, 7, fn) })
+	if err != nil || len(got) != 5 || got[0] != "7" {
+		t.Fatalf("Since(first-1) = %v, %v", got, err)
+	}
+}
+
+func TestChannelHistoryKeepsBinaryFlag(t *testing.T) {
+	b := startBus(t, bus.HistoryConfig{})
+	s, err := b.EnsureStream(context.Background(), bus.KindChannel, "bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(bus.ChannelSubject("bin"))
+	m.Data = []byte{0, 1, 2}
+	m.Header.Set(bus.HeaderBinary, "1")
+	if _, err := b.Publish(m); err != nil {
+		t.Fatal(err)
+	}
+	<-b.JetStream().PublishAsyncComplete()
+	var binary bool
+	if _, err := NewReader(b).ChannelHistory(context.Background(), s, 1, func(bin bool, _ []byte) error { binary = bin; return nil }); err != nil || !binary {
+		t.Fatalf("binary = %v, %v", binary, err)
+	}
+}
+
+func TestSessionsExpireAfterWindow(t *testing.T) {
+	b := startBus(t, bus.HistoryConfig{})
+	ctx := context.Background()
+	st, err := OpenSessions(ctx, b, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(ctx, "pid-1", []byte(`{"sid":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.Load(ctx, "pid-1"); err != nil || string(v) != `{"sid":"x"}` {
+		t.Fatalf("Load = %q, %v", v, err)
+	}
+	if v, err := st.Load(ctx, "unknown"); err != nil || v != nil {
+		t.Fatalf("unknown pid = %q, %v", v, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := st.Load(ctx, "pid-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session did not expire")
+		}
+		time.Sleep(50 * time.Millisecond) // polling the store's expiry
+	}
+	if err := st.Save(ctx, "pid-2", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, "pid-2"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.Load(ctx, "pid-2"); v != nil {
+		t.Fatal("deleted session still loads")
+	}
+}
+
+// BenchmarkSince10k measures replaying 10,000 missed events from JetStream
+// (the read side of a recovery; the end-to-end figure is in bench/).
+func BenchmarkSince10k(b *testing.B) {
+	bb := startBus(b, bus.HistoryConfig{})
+	s := fill(b, bb, "bench", 10000)
+	r := NewReader(bb)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if _, err := r.Since(context.Background(), s, 0, func(bus.StoredMsg) error { n++; return nil }); err != nil || n != 10000 {
+			b.Fatalf("replayed %d, %v", n, err)
+		}
+	}
+}
