@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
 
@@ -159,8 +160,8 @@ func nextMsg(c *wstest.Client) <-chan wstest.Msg {
 // quietTB turns Fatal into a panic recovered by nextMsg.
 type quietTB struct{ testing.TB }
 
-func (quietTB) Helper()                 {}
-func (quietTB) Fatalf(string, ...any)   { panic("fatal") }
+func (quietTB) Helper()               {}
+func (quietTB) Fatalf(string, ...any) { panic("fatal") }
 
 func TestChannelIsolationAndHostileNames(t *testing.T) {
 	s := startServer(t)
@@ -379,7 +380,9 @@ func TestNATSCLISeesClientTraffic(t *testing.T) {
 
 func TestShutdownClosesClientsWith1001(t *testing.T) {
 	s := startServer(t)
-	cs := []*wstest.Client{wstest.Dial(t, s.ws("/ws")), wstest.Dial(t, s.ws("/ws/other"))}
+	io := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	io.ConnectID(t, "/", "")
+	cs := []*wstest.Client{wstest.Dial(t, s.ws("/ws")), wstest.Dial(t, s.ws("/ws/other")), io.WS}
 	cs[0].SendText(t, "up")
 	cs[0].NextText(t, wait)
 	s.stop(t)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -44,6 +45,7 @@ type config struct {
 	HistoryMaxMsgs  int64
 	HistoryMaxBytes int64
 	RecoveryWindow  time.Duration
+	PprofAddr       string
 	ShutdownTimeout time.Duration
 
 	// onListen, when set, is called with the bound HTTP address (tests).
@@ -85,6 +87,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.LogLevel, "log-level", "debug, info, warn or error")
 	str(&cfg.SocketIOPath, "socketio-path", "where Socket.IO (Engine.IO) is served")
 	str(&cfg.CORSOrigins, "cors-origins", "comma-separated origins allowed to reach Socket.IO cross-origin, or * (empty: none)")
+	str(&cfg.PprofAddr, "pprof-addr", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)")
 	str(&cfg.ClientDir, "client-dir", "directory of the socket.io-client bundle served at <socketio-path>socket.io.js")
 	var envErr error
 	num := func(p *int64, name, usage string) {
@@ -223,6 +226,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	natsWhere := "in-process only"
 	if u := b.ClientURL(); u != "" {
@@ -307,4 +317,22 @@ func corsConfig(origins string) engine.CORS {
 		}
 	}
 	return c
+}
+
+// servePprof serves net/http/pprof on its own listener (never on --addr).
+func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on --pprof-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ps := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = ps.Serve(ln) }()
+	logger.Info("pprof listening", "addr", ln.Addr().String())
+	return func() { _ = ps.Close() }, nil
 }

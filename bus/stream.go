@@ -142,10 +142,17 @@ func (b *Bus) PublishLive(msg *nats.Msg) error {
 }
 
 // Subscribe delivers every message on subject to h, one at a time, in order,
-// on a goroutine owned by the connection. h must not block.
+// on a goroutine owned by the connection. h must not block. When it returns,
+// the server has registered the subscription.
 func (b *Bus) Subscribe(subject string, h nats.MsgHandler) (*nats.Subscription, error) {
 	sub, err := b.nc.Subscribe(subject, h)
 	if err != nil {
+		return nil, fmt.Errorf("failed to subscribe to %s: %w", subject, err)
+	}
+	// A round trip, so the server has the interest before we tell a client
+	// it is connected: a publish right after must reach it.
+	if err := b.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("failed to subscribe to %s: %w", subject, err)
 	}
 	return sub, nil

@@ -220,12 +220,22 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.wg.Done()
 
+	// Subscribe before the upgrade answers: once the client sees its
+	// connection open, a message published on the channel reaches it. Live
+	// messages are held until the connection (and any history) is ready.
+	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), held: []heldChannelMsg{}}
+	if err := c.join(tok, cc); err != nil {
+		c.log.Error("channel subscribe failed", "channel", name, "err", err)
+		http.Error(w, "channel unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	ws, raw, err := wsconn.Upgrade(c.upgrader, w, r, c.cfg.ReadBufferSize)
 	if err != nil {
 		c.log.Debug("websocket upgrade failed", "err", err)
+		c.leave(cc)
 		return
 	}
-	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), ws: ws}
+	cc.ws = ws
 	cc.q = outq.New(raw, c.cfg.Queue, func(err error) {
 		c.log.Debug("write failed", "conn", cc.id, "err", err)
 		_ = ws.NetConn().Close()
@@ -234,30 +244,23 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.PingInterval + c.cfg.PingTimeout))
 
 	if !c.track(cc) {
+		c.leave(cc)
 		cc.closeWith(CloseGoingAway, ReasonShutdown)
 		return
 	}
-	if history > 0 {
-		// Join first with live messages held, then replay, then release
-		// the held ones past the replay: no gap, no duplicate.
-		cc.held = []heldChannelMsg{}
-	}
-	if err := c.join(tok, cc); err != nil {
-		c.log.Error("channel subscribe failed", "channel", name, "err", err)
-		cc.closeWith(CloseInternalError, ReasonBusError)
-	}
+	var last uint64
 	if history > 0 {
 		// Not r.Context(): the request is hijacked.
 		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		last, err := c.cfg.History.ChannelHistory(hctx, stream, history, func(binary bool, data []byte) error {
+		last, err = c.cfg.History.ChannelHistory(hctx, stream, history, func(binary bool, data []byte) error {
 			return cc.q.Push(outq.NewFrame(binary, data))
 		})
 		cancel()
 		if err != nil {
 			c.log.Warn("history replay failed", "channel", name, "err", err)
 		}
-		cc.release(last)
 	}
+	cc.release(last)
 	// The read loop runs on this (hijacked) request goroutine, owned by c.wg.
 	ws.ReadLoop()
 }

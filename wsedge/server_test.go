@@ -143,9 +143,9 @@ func TestRoomsExceptAndBroadcast(t *testing.T) {
 		{"e", `{"text":"4"}`, "abcde"},
 		{"a", `{"broadcast":true,"text":"5"}`, "bcde"},
 		{"b", `{"broadcast":true,"to":["x"],"text":"6"}`, "a"},
-		{"e", `{"to":["a"],"text":"7"}`, ""},         // no room "a": "a.>" must not match
-		{"e", `{"to":["a.>"],"text":"8"}`, "d"},      // the hostile name is just a name
-		{"e", `{"to":["a.*"],"text":"9"}`, ""},       // nor does a wildcard reach it
+		{"e", `{"to":["a"],"text":"7"}`, ""},    // no room "a": "a.>" must not match
+		{"e", `{"to":["a.>"],"text":"8"}`, "d"}, // the hostile name is just a name
+		{"e", `{"to":["a.*"],"text":"9"}`, ""},  // nor does a wildcard reach it
 		{"e", `{"except":["x","a.>"],"text":"10"}`, "ce"},
 	}
 	got := map[string][]string{} // client → texts received, in order
