@@ -17,6 +17,11 @@ build:
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
-# Short fuzzing of every decoder.
+# Fuzz every decoder for FUZZTIME each (the seeds also run in `make test`).
+FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzToken -fuzztime 20s ./bus/
+	$(GO) test -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) ./bus/
+	for f in FuzzDecodeText FuzzDecodePayload FuzzAppendPayload; do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./wsedge/eio/ || exit 1; done
+	for f in FuzzDecode FuzzSplitEvent FuzzValid FuzzCheckPlaceholders; do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./wsedge/sio/ || exit 1; done

@@ -2,9 +2,6 @@ package handlers
 
 import (
 	"context"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/siotest"
+	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/wsedge"
 )
 
@@ -24,26 +22,10 @@ const wait = 5 * time.Second
 
 func startRelay(t *testing.T) (*bus.Bus, string) {
 	t.Helper()
-	b, err := bus.Start(context.Background(), bus.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testutil.StartBus(t, bus.Config{})
 	srv := wsedge.NewServer(b, wsedge.Config{})
 	Relay(srv, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv}}
-	hs.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-		hs.Close()
-		_ = b.Close(ctx)
-	})
-	return b, "http://" + ln.Addr().String()
+	return b, "http://" + testutil.Serve(t, srv, srv.Close)
 }
 
 func TestRelayBroadcastsToOthersInAnyNamespace(t *testing.T) {

@@ -11,22 +11,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func startBus(t testing.TB, h bus.HistoryConfig) *bus.Bus {
-	t.Helper()
-	b, err := bus.Start(context.Background(), bus.Config{DataDir: t.TempDir(), History: h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return b
+	return testutil.StartBus(t, bus.Config{History: h})
 }
 
 // fill stores n messages "0".."n-1" on a channel stream and waits for the acks.

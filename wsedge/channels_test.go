@@ -1,10 +1,7 @@
 package wsedge
 
 import (
-	"context"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
@@ -21,29 +19,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // startChannels serves Channels on 127.0.0.1:0 over a fresh bus.
 func startChannels(t *testing.T, cfg ChannelsConfig) (*Channels, *bus.Bus, string) {
 	t.Helper()
-	b, err := bus.Start(context.Background(), bus.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testutil.StartBus(t, bus.Config{})
 	ch := NewChannels(b, cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: ch}}
-	srv.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := ch.Close(ctx); err != nil {
-			t.Error(err)
-		}
-		srv.Close()
-		if err := b.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return ch, b, "ws://" + ln.Addr().String()
+	return ch, b, "ws://" + testutil.Serve(t, ch, ch.Close)
 }
 
 func TestChannelName(t *testing.T) {

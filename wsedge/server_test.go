@@ -1,17 +1,14 @@
 package wsedge
 
 import (
-	"context"
 	"encoding/json"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/siotest"
+	"github.com/sockbus/sockbus/internal/testutil"
 )
 
 const wait = 5 * time.Second
@@ -19,29 +16,9 @@ const wait = 5 * time.Second
 // startIO serves a Socket.IO server on 127.0.0.1:0 over a fresh bus.
 func startIO(t *testing.T, cfg Config) (*Server, *bus.Bus, string) {
 	t.Helper()
-	b, err := bus.Start(context.Background(), bus.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testutil.StartBus(t, bus.Config{})
 	srv := NewServer(b, cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv}}
-	hs.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Error(err)
-		}
-		hs.Close()
-		if err := b.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return srv, b, "http://" + ln.Addr().String()
+	return srv, b, "http://" + testutil.Serve(t, srv, srv.Close)
 }
 
 func TestConnectReplyAndInvalidNamespace(t *testing.T) {

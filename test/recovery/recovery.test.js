@@ -58,6 +58,33 @@ function recorder(c) {
   };
 }
 
+/** A and B connected to a fresh server; A has received event 1 from B (so it holds an offset). */
+async function pairWithOffset(args = []) {
+  const s = await server(args);
+  const a = client(s, { transports: ['websocket'] });
+  const b = client(s, { transports: ['websocket'] });
+  await Promise.all([connected(a), connected(b)]);
+  const rec = recorder(a);
+  await emitAcked(b, [1]);
+  await rec.until((g) => g.length === 1, 'first event');
+  return { s, a, b, rec, idBefore: a.id };
+}
+
+/** Drops A's transport and keeps it away until comeBack. */
+async function dropAway(a) {
+  a.io.reconnection(false);
+  const gone = next(a, 'disconnect', 'disconnect');
+  a.io.engine.close();
+  await gone;
+}
+
+async function comeBack(a) {
+  a.io.reconnection(true);
+  const back = next(a, 'connect', 'reconnect');
+  a.connect();
+  await back;
+}
+
 async function emitAcked(c, values) {
   for (const v of values) await c.timeout(DEADLINE).emitWithAck('n', v);
 }
@@ -97,26 +124,13 @@ test('a dropped polling-then-upgraded connection recovers', async () => {
 });
 
 test('recovery after the server is killed with -9 and restarted on the same data', async () => {
-  const s = await server();
-  const a = client(s, { transports: ['websocket'] });
-  const b = client(s, { transports: ['websocket'] });
-  await Promise.all([connected(a), connected(b)]);
-  const idBefore = a.id;
-  const rec = recorder(a);
-  await emitAcked(b, [1]);
-  await rec.until((g) => g.length === 1, 'first event');
+  const { s, a, b, rec, idBefore } = await pairWithOffset();
   // A goes away for longer than the outage; B's events are acknowledged, so stored.
-  a.io.reconnection(false);
-  const gone = next(a, 'disconnect', 'A disconnect');
-  a.io.engine.close();
-  await gone;
+  await dropAway(a);
   await emitAcked(b, [2, 3, 4]);
   await s.kill9();
   await s.start();
-  a.io.reconnection(true);
-  const back = next(a, 'connect', 'reconnect after restart');
-  a.connect();
-  await back;
+  await comeBack(a);
   assert.equal(a.recovered, true, 'recovered after kill -9');
   assert.equal(a.id, idBefore);
   await rec.until((g) => g.length >= 4, 'replayed events');
@@ -157,23 +171,10 @@ test('late joiner: auth.history N gets the last N events first; asking nothing g
 });
 
 test('unrecoverable: history trimmed by retention gives a fresh session and nothing partial', async () => {
-  const s = await server(['--history-max-msgs', '3']);
-  const a = client(s, { transports: ['websocket'] });
-  const b = client(s, { transports: ['websocket'] });
-  await Promise.all([connected(a), connected(b)]);
-  const idBefore = a.id;
-  const rec = recorder(a);
-  await emitAcked(b, [1]);
-  await rec.until((g) => g.length === 1, 'first event');
-  a.io.reconnection(false);
-  const gone = next(a, 'disconnect', 'disconnect');
-  a.io.engine.close();
-  await gone;
+  const { a, b, rec, idBefore } = await pairWithOffset(['--history-max-msgs', '3']);
+  await dropAway(a);
   await emitAcked(b, [2, 3, 4, 5, 6]); // only 4, 5, 6 are kept: 2 and 3 are trimmed
-  a.io.reconnection(true);
-  const back = next(a, 'connect', 'reconnect');
-  a.connect();
-  await back;
+  await comeBack(a);
   assert.equal(a.recovered, false);
   assert.notEqual(a.id, idBefore, 'a fresh id');
   await emitAcked(b, [7]);
@@ -182,13 +183,7 @@ test('unrecoverable: history trimmed by retention gives a fresh session and noth
 });
 
 test('unrecoverable: a recreated stream (new data dir, new epoch) gives a fresh session', async () => {
-  const s = await server();
-  const a = client(s, { transports: ['websocket'] });
-  const b = client(s, { transports: ['websocket'] });
-  await Promise.all([connected(a), connected(b)]);
-  const rec = recorder(a);
-  await emitAcked(b, [1]);
-  await rec.until((g) => g.length === 1, 'first event');
+  const { s, a, b } = await pairWithOffset();
   a.io.reconnection(false);
   b.io.reconnection(false);
   const gone = next(a, 'disconnect', 'disconnect');
@@ -198,34 +193,18 @@ test('unrecoverable: a recreated stream (new data dir, new epoch) gives a fresh 
   cleanups.push(() => fresh.destroy());
   fresh.addr = s.addr; // same address, new data: the namespace stream has a new epoch
   await fresh.start();
-  a.io.reconnection(true);
-  const back = next(a, 'connect', 'reconnect');
-  a.connect();
-  await back;
+  await comeBack(a);
   assert.equal(a.recovered, false);
 });
 
 test('unrecoverable: past the recovery window the session is gone', async () => {
-  const s = await server(['--recovery-window', '1s']);
-  const a = client(s, { transports: ['websocket'] });
-  const b = client(s, { transports: ['websocket'] });
-  await Promise.all([connected(a), connected(b)]);
-  const idBefore = a.id;
-  const rec = recorder(a);
-  await emitAcked(b, [1]);
-  await rec.until((g) => g.length === 1, 'first event');
-  a.io.reconnection(false);
-  const gone = next(a, 'disconnect', 'disconnect');
-  a.io.engine.close();
-  await gone;
+  const { a, b, idBefore } = await pairWithOffset(['--recovery-window', '1s']);
+  await dropAway(a);
   await emitAcked(b, [2]);
   // Wait out the window by polling a clock, not by sleeping on a guess.
   const until = Date.now() + 2500;
   await deadline(new Promise((r) => { const t = setInterval(() => Date.now() > until && (clearInterval(t), r()), 50); }), 'window');
-  a.io.reconnection(true);
-  const back = next(a, 'connect', 'reconnect');
-  a.connect();
-  await back;
+  await comeBack(a);
   assert.equal(a.recovered, false);
   assert.notEqual(a.id, idBefore);
 });
