@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -484,4 +486,121 @@ func TestChannelHistoryForLateJoiners(t *testing.T) {
 	if _, resp, err := wstest.TryDial(s.ws("/ws/hist?history=-1")); err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("history=-1 accepted (%v)", err)
 	}
+}
+
+// freePorts reserves n loopback ports for route listeners (a cluster's
+// nodes must know each other's route addresses before they start).
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	return addrs
+}
+
+// TestRecoveryOnAnotherNode: three sockbus nodes in one NATS cluster; a
+// client drops from node A and comes back to node B, which recovers its
+// session and replays what it missed, because sessions and history live on
+// the bus, not in a process.
+func TestRecoveryOnAnotherNode(t *testing.T) {
+	routes := freePorts(t, 3)
+	var urls []string
+	for _, r := range routes {
+		urls = append(urls, "nats-route://"+r)
+	}
+	servers := make([]*testServer, 3)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Add(1)
+		go func() { // a cluster needs a quorum: start the nodes together
+			defer wg.Done()
+			servers[i] = startServer(t, func(c *config) {
+				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
+				c.Routes = strings.Join(urls, ",")
+			})
+		}()
+	}
+	wg.Wait()
+	for _, s := range servers {
+		if s == nil {
+			t.FailNow()
+		}
+	}
+	a, b := "http://"+servers[0].addr, "http://"+servers[1].addr
+	x := siotest.Dial(t, a, "/socket.io/")
+	reply := x.Connect(t, "/", "")
+	var hello struct{ Sid, Pid string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(reply, "0")), &hello); err != nil || hello.Pid == "" {
+		t.Fatalf("CONNECT reply %q has no pid", reply)
+	}
+	y := siotest.Dial(t, b, "/socket.io/")
+	y.ConnectID(t, "/", "")
+
+	// Route interest propagates asynchronously: resend until X hears Y.
+	var offset string
+	deadline := time.Now().Add(20 * time.Second)
+	for offset == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("node A never delivered node B's event")
+		}
+		y.Emit(t, "/", "e", "0")
+		select {
+		case p := <-nextPacket(x):
+			var args []any
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(p, "2")), &args); err != nil || len(args) != 3 {
+				t.Fatalf("event %q: want name, value, offset", p)
+			}
+			offset, _ = args[2].(string)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	x.WS.Close() // transport close: recoverable
+	for i := 1; i <= 3; i++ {
+		y.Send(t, siotest.Event("/", i, "e", strconv.Itoa(i)))
+		for {
+			if p := y.NextText(t, wait); strings.HasPrefix(p, "3"+strconv.Itoa(i)) {
+				break // acknowledged: stored
+			}
+		}
+	}
+	x2 := siotest.Dial(t, b, "/socket.io/")
+	x2.Send(t, `0{"pid":"`+hello.Pid+`","offset":"`+offset+`"}`)
+	var got []string
+	for {
+		p := x2.NextText(t, wait)
+		if strings.HasPrefix(p, "0") {
+			var back struct{ Sid, Pid string }
+			if err := json.Unmarshal([]byte(p[1:]), &back); err != nil || back.Sid != hello.Sid || back.Pid != hello.Pid {
+				t.Fatalf("CONNECT reply %q: want the same sid %s and pid", p, hello.Sid)
+			}
+			break
+		}
+		var args []any
+		_ = json.Unmarshal([]byte(strings.TrimPrefix(p, "2")), &args)
+		got = append(got, fmt.Sprint(args[1]))
+	}
+	// Events 0 (one or more resends) may precede the drop; after the offset
+	// come exactly 1, 2, 3.
+	for len(got) > 0 && got[0] == "0" {
+		got = got[1:]
+	}
+	if strings.Join(got, ",") != "1,2,3" {
+		t.Fatalf("replayed on node B: %v, want 1,2,3", got)
+	}
+}
+
+// nextPacket reads one text packet without failing the test on a timeout.
+func nextPacket(c *siotest.Client) <-chan string {
+	ch := make(chan string, 1)
+	go func() {
+		defer func() { recover() }()
+		ch <- c.NextText(&quietTB{}, 200*time.Millisecond)
+	}()
+	return ch
 }

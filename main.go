@@ -46,6 +46,11 @@ type config struct {
 	HistoryMaxBytes int64
 	RecoveryWindow  time.Duration
 	PprofAddr       string
+	ClusterName     string
+	ClusterAddr     string
+	Routes          string
+	NodeName        string
+	Replicas        int64
 	ShutdownTimeout time.Duration
 
 	// onListen, when set, is called with the bound HTTP address (tests).
@@ -87,6 +92,10 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.LogLevel, "log-level", "debug, info, warn or error")
 	str(&cfg.SocketIOPath, "socketio-path", "where Socket.IO (Engine.IO) is served")
 	str(&cfg.CORSOrigins, "cors-origins", "comma-separated origins allowed to reach Socket.IO cross-origin, or * (empty: none)")
+	str(&cfg.ClusterName, "cluster-name", "join a NATS cluster of sockbus nodes with this name (empty: single node)")
+	str(&cfg.ClusterAddr, "cluster-addr", "route listen address for the cluster, e.g. 127.0.0.1:6222")
+	str(&cfg.Routes, "routes", "comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222")
+	str(&cfg.NodeName, "node-name", "this node's name in the cluster: unique and stable across restarts")
 	str(&cfg.PprofAddr, "pprof-addr", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)")
 	str(&cfg.ClientDir, "client-dir", "directory of the socket.io-client bundle served at <socketio-path>socket.io.js")
 	var envErr error
@@ -115,6 +124,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	dur(&cfg.HistoryMaxAge, "history-max-age", "drop stored events older than this")
 	num(&cfg.HistoryMaxMsgs, "history-max-msgs", "keep at most this many events per namespace or channel (0: no limit)")
 	num(&cfg.HistoryMaxBytes, "history-max-bytes", "keep at most this many bytes per namespace or channel (0: no limit)")
+	num(&cfg.Replicas, "replicas", "copies of each stream and of the session bucket in a cluster (1, or 3)")
 	dur(&cfg.RecoveryWindow, "recovery-window", "how long a dropped Socket.IO session stays recoverable (0: recovery off)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -181,7 +191,14 @@ func run(ctx context.Context, cfg config) error {
 			MaxMsgs:  cfg.HistoryMaxMsgs,
 			MaxBytes: cfg.HistoryMaxBytes,
 		},
-		Logger: logger,
+		Cluster: bus.ClusterConfig{
+			Name:     cfg.ClusterName,
+			Listen:   cfg.ClusterAddr,
+			Routes:   splitList(cfg.Routes),
+			NodeName: cfg.NodeName,
+		},
+		Replicas: int(cfg.Replicas),
+		Logger:   logger,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to start bus: %w", err)
@@ -310,13 +327,18 @@ func newRouter(b *bus.Bus, channels *wsedge.Channels, io *wsedge.Server) http.Ha
 
 // corsConfig turns --cors-origins into the engine's CORS settings.
 func corsConfig(origins string) engine.CORS {
-	var c engine.CORS
-	for _, o := range strings.Split(origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.AllowedOrigins = append(c.AllowedOrigins, o)
+	return engine.CORS{AllowedOrigins: splitList(origins)}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
 		}
 	}
-	return c
+	return out
 }
 
 // servePprof serves net/http/pprof on its own listener (never on --addr).

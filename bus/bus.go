@@ -2,12 +2,15 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,10 +34,29 @@ type Config struct {
 	MaxPayload int
 	// History bounds what each stream keeps.
 	History HistoryConfig
+	// Cluster joins this node to other sockbus nodes in one NATS cluster.
+	Cluster ClusterConfig
+	// Replicas is how many copies of each stream and of the session bucket
+	// the cluster keeps (1, or 3 in a cluster of three or more). Default 1.
+	Replicas int
 	// ReadyTimeout bounds the wait for the embedded server. Default 10s.
 	ReadyTimeout time.Duration
 	// Logger receives the bus's own log lines. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// ClusterConfig joins several sockbus nodes into one NATS cluster sharing
+// JetStream. The zero value means a single node.
+type ClusterConfig struct {
+	// Name is the cluster's name, the same on every node. Empty: no cluster.
+	Name string
+	// Listen is this node's route address (host:port) the others connect to.
+	Listen string
+	// Routes are the route URLs of the other nodes (nats-route://host:port).
+	Routes []string
+	// NodeName names this node in the cluster: unique, and the same across
+	// restarts (JetStream's consensus knows peers by it).
+	NodeName string
 }
 
 // HistoryConfig bounds every sockbus stream (one per channel or namespace).
@@ -65,6 +87,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 10 * time.Second
+		if c.Cluster.Name != "" {
+			c.ReadyTimeout = time.Minute // a quorum of nodes must come up
+		}
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -116,11 +144,16 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		}
 		opts.DontListen = false
 		opts.Host, opts.Port = host, port
-		if cfg.NATSUser != "" {
-			// Plain Users with no system account: the server adds no
-			// credential-less fallback user (see NATS-GWS-NOTES, auth trap).
-			opts.Users = []*server.User{{Username: cfg.NATSUser, Password: cfg.NATSPassword}}
+	}
+	if cfg.Cluster.Name != "" {
+		if err := clusterOptions(opts, &cfg); err != nil {
+			return nil, err
 		}
+	}
+	if cfg.NATSUser != "" {
+		// Plain Users with no system account: the server adds no
+		// credential-less fallback user (see NATS-GWS-NOTES, auth trap).
+		opts.Users = []*server.User{{Username: cfg.NATSUser, Password: cfg.NATSPassword}}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -255,6 +288,40 @@ func (b *Bus) Close(ctx context.Context) error {
 	b.ns.WaitForShutdown()
 	return errors.Join(errs...)
 }
+
+// clusterOptions configures routes. A clustered server cannot run with
+// DontListen (routes wait for the client listener), so without --nats-addr
+// it listens on a random loopback port behind generated credentials.
+func clusterOptions(opts *server.Options, cfg *Config) error {
+	c := cfg.Cluster
+	if c.Listen == "" || c.NodeName == "" {
+		return errors.New("bus: a cluster needs a route listen address and a node name")
+	}
+	host, port, err := splitHostPort(c.Listen)
+	if err != nil {
+		return err
+	}
+	opts.ServerName = c.NodeName
+	opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = c.Name, host, port
+	opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
+	if opts.DontListen {
+		opts.DontListen = false
+		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+		if cfg.NATSUser == "" {
+			cfg.NATSUser, cfg.NATSPassword = "sockbus-"+randomHex(6), randomHex(16)
+		}
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Replicas is how many copies of each stream the cluster keeps.
+func (b *Bus) Replicas() int { return b.cfg.Replicas }
 
 func splitHostPort(addr string) (string, int, error) {
 	host, p, err := net.SplitHostPort(addr)

@@ -2,7 +2,7 @@ package bus
 
 import (
 	"context"
-	"crypto/rand"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -79,6 +79,7 @@ func (b *Bus) EnsureStream(ctx context.Context, kind Kind, tok string) (*Stream,
 		MaxMsgs:     h.MaxMsgs,
 		MaxBytes:    h.MaxBytes,
 		AllowDirect: true,
+		Replicas:    b.cfg.Replicas,
 		RePublish:   &jetstream.RePublish{Source: filter, Destination: Live(filter)},
 		Metadata:    map[string]string{epochKey: newEpoch()},
 	}
@@ -119,7 +120,7 @@ func (b *Bus) Forget(name string) { b.streams.Delete(name) }
 
 func newEpoch() string {
 	var p [6]byte
-	_, _ = rand.Read(p[:])
+	_, _ = cryptorand.Read(p[:])
 	return hex.EncodeToString(p[:])
 }
 

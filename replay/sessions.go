@@ -26,10 +26,11 @@ type Sessions struct {
 // living window after their last write.
 func OpenSessions(ctx context.Context, b *bus.Bus, window time.Duration) (*Sessions, error) {
 	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  SessionsBucket,
-		TTL:     window,
-		History: 1,
-		Storage: jetstream.FileStorage,
+		Bucket:   SessionsBucket,
+		TTL:      window,
+		History:  1,
+		Storage:  jetstream.FileStorage,
+		Replicas: b.Replicas(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to open sessions bucket: %w", err)
