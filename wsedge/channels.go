@@ -37,7 +37,7 @@ type ChannelsConfig struct {
 	// PingTimeout is how long past a ping interval a silent connection
 	// lives before it is reaped. Default 20s.
 	PingTimeout time.Duration
-	// ReadBufferSize is gws's per-connection read buffer. Default 2 KiB.
+	// ReadBufferSize is gws's per-connection read buffer. Default 1 KiB.
 	ReadBufferSize int
 	// Queue bounds each connection's outbound queue.
 	Queue outq.Config
@@ -58,7 +58,7 @@ func (c ChannelsConfig) withDefaults() ChannelsConfig {
 		c.PingTimeout = 20 * time.Second
 	}
 	if c.ReadBufferSize <= 0 {
-		c.ReadBufferSize = 2048
+		c.ReadBufferSize = 1024
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -17,7 +17,7 @@ import (
 
 // wsReadBufferSize is gws's per-connection read buffer: small, because idle
 // connections pay for it (frames larger than it are read in full anyway).
-const wsReadBufferSize = 2048
+const wsReadBufferSize = 1024
 
 // wsConn is one WebSocket connection: gws reads it, an outq.Queue writes it.
 type wsConn struct {
