@@ -190,3 +190,94 @@ func BenchmarkPushWrite(b *testing.B) {
 	client.Close()
 	q.Wait()
 }
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t testing.TB) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server, client
+}
+
+// Over TCP, with a reader that stalls while frames pile up (partial writes
+// included), everything still arrives in order, intact, once it reads.
+func TestInlineAndQueuedWritesKeepOrderOverTCP(t *testing.T) {
+	server, client := tcpPair(t)
+	defer client.Close()
+	q := New(server, Config{MaxBytes: 64 << 20, MaxFrames: 1 << 20}, nil)
+	var want [][]byte
+	for i := 0; i < 1000; i++ {
+		p := bytes.Repeat([]byte{byte(i)}, 1+(i*7919)%70000) // sizes across header forms, ~35 MB in all
+		want = append(want, p)
+		if err := q.Push(NewFrame(true, p)); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	r := bufio.NewReader(client)
+	for i, p := range want {
+		_, got, err := readFrame(r)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(got, p) {
+			t.Fatalf("frame %d: %d bytes, want %d intact", i, len(got), len(p))
+		}
+	}
+	q.Close()
+	server.Close()
+	q.Wait()
+}
+
+func TestWriteErrorReportsOnce(t *testing.T) {
+	server, client := tcpPair(t)
+	client.Close()
+	errc := make(chan error, 4)
+	q := New(server, Config{}, func(err error) { errc <- err })
+	deadline := time.Now().Add(5 * time.Second)
+	for q.Push(NewFrame(false, []byte("x"))) == nil { // the peer's reset surfaces after a write or two
+		if time.Now().After(deadline) {
+			t.Fatal("writes to a closed peer never failed")
+		}
+	}
+	select {
+	case <-errc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no error reported")
+	}
+	server.Close()
+	q.Wait()
+	if len(errc) != 0 {
+		t.Fatal("error reported more than once")
+	}
+}
+
+func BenchmarkPushTCP(b *testing.B) {
+	server, client := tcpPair(b)
+	go io.Copy(io.Discard, client)
+	q := New(server, Config{}, nil)
+	f := NewFrame(false, bytes.Repeat([]byte("x"), 100))
+	b.ReportAllocs()
+	for b.Loop() {
+		for q.Len() > 256<<10 {
+			runtime.Gosched()
+		}
+		if err := q.Push(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q.Close()
+	server.Close()
+	client.Close()
+	q.Wait()
+}
