@@ -2,12 +2,10 @@ package wsedge
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -112,10 +110,7 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 		}
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_, err = o.ns.ensureStream(ctx)
-	cancel()
-	if err != nil {
+	if err := o.ns.ensureStreamOnce(); err != nil {
 		return err
 	}
 	f, err := b.Publish(m)
@@ -222,6 +217,9 @@ func looksLikeSocketID(name string) bool {
 
 // encodeArgs turns Go values into a JSON array and binary attachments.
 func encodeArgs(args []any) ([]byte, [][]byte, error) {
+	if len(args) == 0 {
+		return []byte("[]"), nil, nil
+	}
 	var buf bytes.Buffer
 	var atts [][]byte
 	buf.WriteByte('[')

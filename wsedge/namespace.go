@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -144,6 +145,21 @@ func (n *Namespace) ensureStream(ctx context.Context) (*bus.Stream, error) {
 	n.stream = st
 	n.mu.Unlock()
 	return st, nil
+}
+
+// ensureStreamOnce is ensureStream for the emit path: no context (and no
+// timer) once the stream is known.
+func (n *Namespace) ensureStreamOnce() error {
+	n.mu.RLock()
+	known := n.stream != nil
+	n.mu.RUnlock()
+	if known {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := n.ensureStream(ctx)
+	return err
 }
 
 // add indexes a socket, subscribing the namespace on its first local socket.

@@ -35,7 +35,7 @@ func newHandshake(r *http.Request, q url.Values) Handshake {
 		host = r.RemoteAddr
 	}
 	return Handshake{
-		Header:     r.Header.Clone(),
+		Header:     r.Header, // net/http never touches a request's headers after its handler: no copy per connection
 		Query:      q,
 		RemoteAddr: r.RemoteAddr,
 		Address:    host,
