@@ -59,6 +59,7 @@ type Queue struct {
 
 	inflight []*Frame    // owned by the writer goroutine
 	bufs     net.Buffers // owned by the writer goroutine
+	deadline time.Time   // the conn's write deadline, owned by the writer goroutine
 }
 
 // New returns a queue writing to conn. onError, if not nil, is called once,
@@ -162,8 +163,13 @@ func (q *Queue) write(batch []*Frame) (int, error) {
 		n += f.size()
 	}
 	q.bufs = bufs
-	if err := q.conn.SetWriteDeadline(time.Now().Add(q.cfg.WriteTimeout)); err != nil {
-		return n, err
+	// Moving a deadline costs a timer update per write; keep one until half
+	// of it is used, so a write always has at least WriteTimeout/2.
+	if now := time.Now(); q.deadline.Sub(now) < q.cfg.WriteTimeout/2 {
+		q.deadline = now.Add(q.cfg.WriteTimeout)
+		if err := q.conn.SetWriteDeadline(q.deadline); err != nil {
+			return n, err
+		}
 	}
 	w := bufs // WriteTo consumes its receiver; keep q.bufs' backing array
 	_, err := w.WriteTo(q.conn)
