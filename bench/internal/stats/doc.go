@@ -1,0 +1,4 @@
+// Package stats holds the measuring tools of the benchmark harness: a
+// concurrent latency histogram and readers of a server process's CPU time and
+// resident memory from /proc.
+package stats

@@ -1,0 +1,172 @@
+package suite
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/sockbus/sockbus/bench/internal/scenario"
+)
+
+// Servers says how to start each kind.
+type Servers struct {
+	// Sockbus is the sockbus binary.
+	Sockbus string
+	// SockbusEnv is added to sockbus's environment (the pprof address).
+	SockbusEnv []string
+	// GWSRelay is the gwsrelay binary.
+	GWSRelay string
+	// NodeDir holds relay.js and its node_modules.
+	NodeDir string
+	// Node is the node binary. Default "node".
+	Node string
+}
+
+// server is one running server process.
+type server struct {
+	kind    string
+	cmd     *exec.Cmd
+	url     string
+	dataDir string
+	log     *os.File
+	exited  chan struct{}
+}
+
+var urlLine = regexp.MustCompile(`http://(127\.0\.0\.1:[0-9]+)`)
+
+// start runs a server of kind on a random loopback port and waits until its
+// /healthz answers 200. Its output goes to logPath.
+func (s Servers) start(ctx context.Context, kind, logPath string) (*server, error) {
+	srv := &server{kind: kind, exited: make(chan struct{})}
+	var cmd *exec.Cmd
+	switch kind {
+	case scenario.KindSockbus:
+		dir, err := os.MkdirTemp("", "sockbus-bench-data-")
+		if err != nil {
+			return nil, err
+		}
+		srv.dataDir = dir
+		cmd = exec.Command(s.Sockbus, "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), s.SockbusEnv...)
+	case scenario.KindGWS:
+		// The same 1 KiB read buffer sockbus uses: the floor with equal buffers.
+		cmd = exec.Command(s.GWSRelay, "--addr", "127.0.0.1:0", "--read-buffer", "1024")
+	case scenario.KindSocketIO:
+		node := s.Node
+		if node == "" {
+			node = "node"
+		}
+		cmd = exec.Command(node, filepath.Join(s.NodeDir, "relay.js"))
+		cmd.Dir = s.NodeDir
+		cmd.Env = append(os.Environ(), "PORT=0", "HOST=127.0.0.1", "NODE_ENV=production")
+	default:
+		return nil, fmt.Errorf("unknown server kind %q", kind)
+	}
+	lf, err := os.Create(logPath)
+	if err != nil {
+		srv.cleanup()
+		return nil, err
+	}
+	srv.log = lf
+	cmd.Stderr = lf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		srv.cleanup()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		srv.cleanup()
+		return nil, fmt.Errorf("failed to start %s: %w", kind, err)
+	}
+	srv.cmd = cmd
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		found := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(lf, line)
+			if m := urlLine.FindStringSubmatch(line); m != nil && !found {
+				found = true
+				urls <- "http://" + m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+		_ = cmd.Wait()
+		close(srv.exited)
+	}()
+	select {
+	case srv.url = <-urls:
+	case <-srv.exited:
+		srv.stop()
+		return nil, fmt.Errorf("%s exited at start (see %s)", kind, logPath)
+	case <-time.After(30 * time.Second):
+		srv.stop()
+		return nil, fmt.Errorf("%s printed no URL in 30 s (see %s)", kind, logPath)
+	case <-ctx.Done():
+		srv.stop()
+		return nil, ctx.Err()
+	}
+	if err := waitHealthy(ctx, srv.url, 30*time.Second); err != nil {
+		srv.stop()
+		return nil, fmt.Errorf("%s: %w (see %s)", kind, err, logPath)
+	}
+	return srv, nil
+}
+
+func waitHealthy(ctx context.Context, base string, d time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(d)
+	for {
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("/healthz not ready in %v", d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (srv *server) pid() int { return srv.cmd.Process.Pid }
+
+// stop sends SIGTERM, waits up to 10 s, then kills; it removes the data dir.
+func (srv *server) stop() {
+	if srv.cmd != nil && srv.cmd.Process != nil {
+		_ = srv.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-srv.exited:
+		case <-time.After(10 * time.Second):
+			_ = srv.cmd.Process.Kill()
+			<-srv.exited
+		}
+	}
+	srv.cleanup()
+}
+
+func (srv *server) cleanup() {
+	if srv.log != nil {
+		_ = srv.log.Close()
+	}
+	if srv.dataDir != "" {
+		_ = os.RemoveAll(srv.dataDir)
+	}
+}

@@ -1,0 +1,208 @@
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sockbus/sockbus/bench/internal/scenario"
+)
+
+// Plan sizes every scenario.
+type Plan struct {
+	Mode      string
+	Rounds    int
+	Receivers int
+	Rate      float64
+	Window    int
+	Warmup    time.Duration
+	Measure   time.Duration
+	AckConns  int
+	IdleConns int
+	Settle    time.Duration
+	Missed    int
+	Replays   int
+}
+
+// QuickPlan is the smoke mode: small and short (the whole suite in well
+// under two minutes).
+func QuickPlan() Plan {
+	return Plan{Mode: "quick", Rounds: 1, Receivers: 200, Rate: 50, Window: 32,
+		Warmup: time.Second, Measure: 2 * time.Second, AckConns: 50,
+		IdleConns: 1000, Settle: 500 * time.Millisecond, Missed: 10000, Replays: 3}
+}
+
+// FullPlan is the sizes: 1,000 receivers, 10,000 idle connections,
+// 10,000 missed events, three rounds.
+func FullPlan() Plan {
+	return Plan{Mode: "full", Rounds: 3, Receivers: 1000, Rate: 50, Window: 32,
+		Warmup: 2 * time.Second, Measure: 10 * time.Second, AckConns: 50,
+		IdleConns: 10000, Settle: 2 * time.Second, Missed: 10000, Replays: 3}
+}
+
+// Scenarios in the order they run.
+var Scenarios = []string{"fanout", "acks", "idle", "replay", "ws"}
+
+// Kinds in the order of the table's columns.
+var Kinds = []string{scenario.KindSocketIO, scenario.KindGWS, scenario.KindSockbus}
+
+// Config is one suite run.
+type Config struct {
+	Plan    Plan
+	Servers Servers
+	// Out is the directory for results.jsonl, table.md and server logs.
+	Out string
+	// Scenarios and Kinds restrict the run (nil: all).
+	Scenarios, Kinds []string
+	// PprofAddr, when set, is sockbus's pprof listener: CPU profiles of
+	// the measurement windows and a heap profile of the idle one are saved
+	// in Out.
+	PprofAddr string
+	// Command is how the run was started, for the table's header.
+	Command string
+	Log     io.Writer
+}
+
+// Run runs the suite and returns its results; it writes them to
+// Out/results.jsonl as they come and the table to Out/table.md.
+func Run(ctx context.Context, cfg Config) ([]scenario.Result, error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	scens := cfg.Scenarios
+	if len(scens) == 0 {
+		scens = Scenarios
+	}
+	kinds := cfg.Kinds
+	if len(kinds) == 0 {
+		kinds = Kinds
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Out, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	jf, err := os.Create(filepath.Join(cfg.Out, "results.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer jf.Close()
+	enc := json.NewEncoder(jf)
+	var results []scenario.Result
+	var profiles sync.WaitGroup
+	defer profiles.Wait()
+	started := time.Now()
+	for round := 1; round <= cfg.Plan.Rounds; round++ {
+		// Rotate the server order each round so no server always runs
+		// first (or right after another's teardown).
+		order := append(append([]string(nil), kinds[(round-1)%len(kinds):]...), kinds[:(round-1)%len(kinds)]...)
+		for _, sc := range scens {
+			for _, kind := range order {
+				if ctx.Err() != nil {
+					return results, ctx.Err()
+				}
+				fmt.Fprintf(cfg.Log, "[%6.1fs] round %d/%d  %-7s %-9s ", time.Since(started).Seconds(), round, cfg.Plan.Rounds, sc, kind)
+				t0 := time.Now()
+				r := runOne(ctx, cfg, sc, kind, round, &profiles)
+				r.Round = round
+				results = append(results, r)
+				_ = enc.Encode(r)
+				status := "ok"
+				switch {
+				case r.Error != "":
+					status = "ERROR: " + r.Error
+				case r.Pending != "":
+					status = r.Pending
+				}
+				fmt.Fprintf(cfg.Log, "%5.1fs  %s\n", time.Since(t0).Seconds(), status)
+			}
+		}
+	}
+	return results, nil
+}
+
+func runOne(ctx context.Context, cfg Config, sc, kind string, round int, profiles *sync.WaitGroup) scenario.Result {
+	fail := func(err error) scenario.Result {
+		return scenario.Result{Scenario: sc, Kind: kind, Error: err.Error(), Metrics: map[string]float64{}}
+	}
+	logPath := filepath.Join(cfg.Out, "logs", fmt.Sprintf("r%d-%s-%s.log", round, sc, kind))
+	srv, err := cfg.Servers.start(ctx, kind, logPath)
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.stop()
+	t := scenario.Target{Kind: kind, URL: srv.url, PID: srv.pid()}
+	if kind == scenario.KindSockbus && cfg.PprofAddr != "" {
+		t.OnWindow = func(name string, d time.Duration) {
+			profiles.Add(1)
+			defer profiles.Done()
+			saveProfile(cfg, round, name, d)
+		}
+	}
+	p := cfg.Plan
+	// Bound each scenario: generous, but never endless.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	var r *scenario.Result
+	switch sc {
+	case "fanout", "ws":
+		name := sc
+		r, err = scenario.Fanout(ctx, t, scenario.FanoutConfig{
+			Plain: sc == "ws", Room: "fan", Receivers: p.Receivers,
+			Phases: []scenario.Phase{
+				{Name: name + "50", Rate: p.Rate, Warmup: p.Warmup, Measure: p.Measure},
+				{Name: name + "sat", Window: p.Window, Warmup: p.Warmup, Measure: p.Measure},
+			},
+		})
+	case "acks":
+		r, err = scenario.Acks(ctx, t, scenario.AcksConfig{Clients: p.AckConns, Warmup: p.Warmup, Measure: p.Measure})
+	case "idle":
+		r, err = scenario.Idle(ctx, t, scenario.IdleConfig{Conns: p.IdleConns, Settle: p.Settle, DialConcurrency: 64})
+	case "replay":
+		r, err = scenario.Replay(ctx, t, scenario.ReplayConfig{Missed: p.Missed, Rounds: p.Replays})
+	default:
+		return fail(fmt.Errorf("unknown scenario %q", sc))
+	}
+	if r == nil {
+		r = &scenario.Result{Scenario: sc, Kind: kind, Metrics: map[string]float64{}}
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	select {
+	case <-srv.exited:
+		r.Error = strings.TrimSpace(r.Error + " (server exited during the run; see " + logPath + ")")
+	default:
+	}
+	return *r
+}
+
+// saveProfile fetches a CPU profile of length d (a heap profile for d == 0)
+// from sockbus's pprof listener into Out.
+func saveProfile(cfg Config, round int, name string, d time.Duration) {
+	url := "http://" + cfg.PprofAddr + "/debug/pprof/heap?gc=1"
+	file := fmt.Sprintf("sockbus-r%d-%s.heap.pprof", round, name)
+	if d > 0 {
+		secs := max(1, int(d.Seconds()))
+		url = fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", cfg.PprofAddr, secs)
+		file = fmt.Sprintf("sockbus-r%d-%s.cpu.pprof", round, name)
+	}
+	client := &http.Client{Timeout: d + 30*time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintf(cfg.Log, "\n  profile %s: %v\n", file, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(cfg.Out, file))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+}
