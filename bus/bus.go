@@ -111,7 +111,7 @@ type Bus struct {
 	nodeID string
 
 	streams sync.Map // stream name → *Stream
-	stored  storedWaiter
+	acks    *ackMux
 	ready   atomic.Bool
 	closeMu sync.Mutex
 	closed  bool
@@ -199,7 +199,7 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("failed to open JetStream: %w", err)
 	}
 	b.nc, b.js = nc, js
-	b.stored.start()
+	b.acks = newAckMux(b)
 	if err := b.waitJetStream(ctx); err != nil {
 		b.Close(context.Background())
 		return nil, err
@@ -271,7 +271,7 @@ func (b *Bus) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("failed to flush publishes: %w", ctx.Err()))
 		}
-		b.stored.stop(ctx)
+		b.acks.close(ctx)
 		closed := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := b.nc.Drain(); err != nil {

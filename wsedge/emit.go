@@ -91,8 +91,8 @@ func (o Operator) Emit(event string, args ...any) error {
 // EmitRaw publishes an event whose arguments are already a JSON array
 // (binary placeholders in place, attachments in order). onStored, if not
 // nil, is called once JetStream stored the event (err nil) or failed to; a
-// volatile emit calls it at once. onStored runs on the bus's goroutine and
-// must not block.
+// volatile emit calls it at once. onStored runs on the bus's acknowledgement
+// goroutine and must not block.
 func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onStored func(error)) error {
 	if sio.IsReserved(event) {
 		return fmt.Errorf("wsedge: %q is a reserved event name", event)
@@ -113,14 +113,11 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 	if err := o.ns.ensureStreamOnce(); err != nil {
 		return err
 	}
-	f, err := b.Publish(m)
-	if err != nil {
-		return err
-	}
 	if onStored != nil {
-		b.OnStored(f, onStored)
+		return b.PublishStored(m, onStored)
 	}
-	return nil
+	_, err = b.Publish(m)
+	return err
 }
 
 // message builds the bus message for an emit.
