@@ -10,8 +10,10 @@
 // never blocks, and a client that lets its bounded queue overflow is closed
 // with [ReasonSlowConsumer]. End with [Server.Close].
 //
-// Received messages reach OnMessage on a goroutine the server owns, in
-// order, never concurrently for one session; OnClose follows the last one.
+// Received messages reach OnMessage in order, never concurrently for one
+// session, on a goroutine the server owns: over WebSocket usually the
+// connection's read loop itself (no hand-off per message), otherwise one
+// started while messages wait. OnClose follows the last one.
 //
 // Wire behaviour follows the reference server (socket.io's
 // packages/engine.io) where the protocol leaves a choice, with these

@@ -274,7 +274,7 @@ func (srv *Server) readPayload(s *Session, body []byte) error {
 		case eio.Message:
 			p.Data = bytes.Clone(p.Data)
 		}
-		s.onPacket(p)
+		s.onPacket(p, false)
 		return nil
 	})
 }

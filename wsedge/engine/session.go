@@ -106,7 +106,10 @@ func (s *Session) Transport() string {
 
 // OnMessage sets the callback receiving each message the client sends:
 // data is the message (without the Engine.IO type byte) and belongs to the
-// callee; binary tells a binary message from a text one.
+// callee; binary tells a binary message from a text one. Callbacks of one
+// session never overlap and come in order. Over WebSocket they usually run
+// on the connection's read loop (no hand-off), so a callback that blocks
+// holds up that client's reads, pongs included: keep them short.
 func (s *Session) OnMessage(fn func(data []byte, binary bool)) {
 	s.in.mu.Lock()
 	s.in.onMessage = fn
@@ -354,11 +357,17 @@ func (s *Session) onPong() {
 }
 
 // onPacket handles a control or message packet from the client's current
-// transport. It may block in deliver (see inbox).
-func (s *Session) onPacket(p eio.Packet) {
+// transport. It may block in deliver (see inbox). With inline, the caller
+// (the WebSocket read loop) runs the message callbacks itself when no
+// dispatcher is running.
+func (s *Session) onPacket(p eio.Packet, inline bool) {
 	switch p.Type {
 	case eio.Message:
-		s.in.deliver(p.Data, p.Binary)
+		if inline {
+			s.in.deliverInline(p.Data, p.Binary)
+		} else {
+			s.in.deliver(p.Data, p.Binary)
+		}
 	case eio.Pong:
 		s.onPong()
 	case eio.Ping: // v4 clients never ping
@@ -418,6 +427,25 @@ func (in *inbox) deliver(data []byte, binary bool) {
 			return
 		}
 	}
+}
+
+// deliverInline is deliver for a caller that may run the callbacks itself:
+// when no dispatcher runs, the caller becomes the dispatcher until the queue
+// is empty, which saves a goroutine start and a hand-off per message. The
+// callbacks stay sequential and in order, and OnClose still comes last.
+func (in *inbox) deliverInline(data []byte, binary bool) {
+	in.mu.Lock()
+	if in.closed || in.running {
+		in.mu.Unlock()
+		in.deliver(data, binary)
+		return
+	}
+	in.q = append(in.q, inMsg{data, binary})
+	in.bytes += len(data)
+	in.running = true
+	in.s.srv.busy.add()
+	in.mu.Unlock()
+	in.dispatch()
 }
 
 // close makes the dispatcher call OnClose once the queue is empty.

@@ -154,7 +154,7 @@ func (s *Session) onWSPacket(c *wsConn, p eio.Packet) {
 	ok := c == s.ws && s.state == stateOpen
 	s.mu.Unlock()
 	if ok {
-		s.onPacket(p)
+		s.onPacket(p, true)
 	}
 }
 
