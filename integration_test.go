@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
@@ -357,23 +358,17 @@ func TestNATSCLISeesClientTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); _ = cmd.Wait() }()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(out.String(), "Subscribing on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("nats sub did not start: %s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a subprocess's output
-	}
+	eventually.True(t, 15*time.Second, "nats sub to start", func() bool {
+		return strings.Contains(out.String(), "Subscribing on")
+	})
 	c := wstest.Dial(t, s.ws("/ws/lobby"))
-	// The subscription may take a moment to register; resend until seen.
-	for i := 0; !strings.Contains(out.String(), "hello nats"); i++ {
+	// The CLI's subscription may take a moment to register: resend until seen.
+	seen := func() bool { return strings.Contains(out.String(), "hello nats") }
+	deadline := time.Now().Add(15 * time.Second)
+	for c.SendText(t, "hello nats"); !eventually.Within(500*time.Millisecond, seen); c.SendText(t, "hello nats") {
 		if time.Now().After(deadline) {
 			t.Fatalf("nats sub never showed the client's message:\n%s", out.String())
 		}
-		if i%25 == 0 {
-			c.SendText(t, "hello nats")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if !strings.Contains(out.String(), "sockbus.ws.lobby") {
 		t.Fatalf("nats sub output lacks the channel subject:\n%s", out.String())

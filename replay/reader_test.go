@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/testutil"
 )
 
@@ -128,20 +129,13 @@ func TestSessionsExpireAfterWindow(t *testing.T) {
 	if v, err := st.Load(ctx, "unknown"); err != nil || v != nil {
 		t.Fatalf("unknown pid = %q, %v", v, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.True(t, 10*time.Second, "the session to expire", func() bool {
 		v, err := st.Load(ctx, "pid-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("session did not expire")
-		}
-		time.Sleep(50 * time.Millisecond) // polling the store's expiry
-	}
+		return v == nil
+	})
 	if err := st.Save(ctx, "pid-2", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}

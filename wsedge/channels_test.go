@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
@@ -49,13 +50,8 @@ func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
 	defer slow.Close()
 	_, _ = slow.Write([]byte("GET /ws/flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	eventually.True(t, 5*time.Second, "the slow client to connect", func() bool { return ch.Len() == 2 })
 	deadline := time.Now().Add(5 * time.Second)
-	for ch.Len() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("slow client never connected")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	// Flood through the bus as a backend would; the fast client keeps up.
 	payload := strings.Repeat("x", 4096)
 	for i := 0; ch.Len() == 2; i++ {
@@ -88,13 +84,10 @@ func TestSilentPeerIsReaped(t *testing.T) {
 		t.Fatal("a peer that never answers pings was not reaped")
 	}
 	// The answering peer outlives several intervals.
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-alive.Closed():
-			t.Fatal("a peer answering pings was closed")
-		case <-time.After(50 * time.Millisecond):
-		}
+	select {
+	case <-alive.Closed():
+		t.Fatal("a peer answering pings was closed")
+	case <-time.After(time.Second):
 	}
 	if ch.Len() != 1 {
 		t.Fatalf("Len = %d, want 1", ch.Len())

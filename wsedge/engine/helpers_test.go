@@ -222,16 +222,4 @@ func (r *rec) waitClosed(t *testing.T) string {
 	return ""
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timeout: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func frame(s string) *outq.Frame { return outq.NewFrame(false, []byte("4"+s)) }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,7 +86,7 @@ func TestPollingLongPollWakes(t *testing.T) {
 		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
 		got <- body
 	}()
-	eventually(t, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
 	bin := outq.NewFrame(true, []byte{0xff, 0})
 	if err := r.s.Send(frame(`2["ev",{"_placeholder":true,"num":0}]`), bin); err != nil {
 		t.Fatal(err)
@@ -103,7 +104,7 @@ func TestPollingDuplicateGet(t *testing.T) {
 		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
 		first <- body
 	}()
-	eventually(t, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
 	if code, _ := e.poll(sid); code != 400 {
 		t.Fatalf("second GET: %d", code)
 	}
@@ -135,7 +136,7 @@ func TestPollingDuplicatePost(t *testing.T) {
 		done <- resp.StatusCode
 	}()
 	_, _ = pw.Write([]byte("4a"))
-	eventually(t, "POST in progress", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.posting })
+	eventually.True(t, 5*time.Second, "POST in progress", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.posting })
 	if code, _ := e.post(sid, "4b"); code != 400 {
 		t.Fatalf("second POST: %d", code)
 	}
@@ -154,7 +155,7 @@ func TestPollingClientClose(t *testing.T) {
 		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
 		got <- body
 	}()
-	eventually(t, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
 	if code, body := e.post(sid, "4bye\x1e1\x1e4ignored"); code != 200 || body != "ok" {
 		t.Fatalf("POST: %d %q", code, body)
 	}
@@ -189,7 +190,7 @@ func TestPollingAbortedPoll(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	eventually(t, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
 	cancel()
 	<-done
 	if reason := r.waitClosed(t); reason != ReasonTransportError {
@@ -302,7 +303,7 @@ func TestPollingGracefulClose(t *testing.T) {
 		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
 		got <- body
 	}()
-	eventually(t, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
 	r.s.Close("bye")
 	if body := <-got; body != "1" {
 		t.Fatalf("pending GET got %q", body)

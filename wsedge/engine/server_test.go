@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -110,9 +111,12 @@ func TestCORS(t *testing.T) {
 func TestServerClose(t *testing.T) {
 	var mu sync.Mutex
 	reasons := map[string]string{}
+	entered := make(chan struct{}, 3)
+	release := make(chan struct{})
 	srv := NewServer(Config{}, func(s *Session) {
 		s.OnClose(func(reason string) {
-			time.Sleep(20 * time.Millisecond) // Close waits for OnClose
+			entered <- struct{}{}
+			<-release // Close must wait for this
 			mu.Lock()
 			reasons[s.ID()] = reason
 			mu.Unlock()
@@ -135,7 +139,7 @@ func TestServerClose(t *testing.T) {
 		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
 		pending <- body
 	}()
-	eventually(t, "poll pending", func() bool {
+	eventually.True(t, 5*time.Second, "poll pending", func() bool {
 		s := srv.lookup(sid)
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -145,7 +149,22 @@ func TestServerClose(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Close(ctx); err != nil {
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close(ctx) }()
+	for i := 0; i < 3; i++ {
+		select {
+		case <-entered:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of 3 sessions told of the shutdown", i)
+		}
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while OnClose handlers were still running", err)
+	default:
+	}
+	close(release)
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/sockbus/sockbus/internal/eventually"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ func TestUpgrade(t *testing.T) {
 		_, body := e.poll(sid)
 		pending <- body
 	}()
-	eventually(t, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
 
 	ws := e.dial("EIO=4&transport=websocket&sid=" + sid)
 	ws.send(t, "2probe")
@@ -44,7 +45,7 @@ func TestUpgrade(t *testing.T) {
 	if m := ws.next(t); m.data != "4during" {
 		t.Fatalf("buffered frame %q", m.data)
 	}
-	eventually(t, "transport websocket", func() bool { return r.s.Transport() == TransportWebSocket })
+	eventually.True(t, 5*time.Second, "transport websocket", func() bool { return r.s.Transport() == TransportWebSocket })
 
 	ws.send(t, "4hello")
 	if m := ws.next(t); m.data != "4hello" {
@@ -78,7 +79,7 @@ func TestUpgradePollOvertakingUpgradePacket(t *testing.T) {
 		code, _ := e.poll(sid)
 		got <- code
 	}()
-	eventually(t, "poll held", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	eventually.True(t, 5*time.Second, "poll held", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
 	ws.send(t, "5")
 	if code := <-got; code != 400 {
 		t.Fatalf("overtaking poll: %d", code)

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"errors"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"net"
 	"net/http"
 	"strings"
@@ -23,7 +24,7 @@ func (e *env) wsHandshake() (*wsClient, *rec) {
 	}
 	sid := m.data[len(`0{"sid":"`):strings.Index(m.data, `","`)]
 	// The open packet may arrive while onSession still runs.
-	eventually(e.t, "onSession called", func() bool { return e.rec(sid) != nil })
+	eventually.True(e.t, 5*time.Second, "onSession called", func() bool { return e.rec(sid) != nil })
 	return c, e.rec(sid)
 }
 
