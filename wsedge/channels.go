@@ -153,7 +153,7 @@ func NewChannels(b *bus.Bus, cfg ChannelsConfig) *Channels {
 		ReadBufferSize:     cfg.ReadBufferSize,
 		CheckUtf8Enabled:   true,
 		HandshakeTimeout:   10 * time.Second,
-		NewSession:         func() gws.SessionStorage { return &oneValue{} },
+		NewSession:         wsconn.NewSlot[*channelConn],
 	})
 	c.wg.Add(1)
 	go c.pingLoop()
@@ -240,7 +240,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.log.Debug("write failed", "conn", cc.id, "err", err)
 		_ = ws.NetConn().Close()
 	})
-	ws.Session().Store("", cc)
+	wsconn.Set(ws, cc)
 	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.PingInterval + c.cfg.PingTimeout))
 
 	if !c.track(cc) {
@@ -428,12 +428,6 @@ func (c *Channels) Close(ctx context.Context) error {
 // connection's read goroutine; none of them blocks.
 type channelEvents struct{ c *Channels }
 
-func connOf(ws *gws.Conn) *channelConn {
-	v, _ := ws.Session().Load("")
-	cc, _ := v.(*channelConn)
-	return cc
-}
-
 func (e channelEvents) alive(ws *gws.Conn) {
 	_ = ws.SetReadDeadline(time.Now().Add(e.c.cfg.PingInterval + e.c.cfg.PingTimeout))
 }
@@ -441,7 +435,7 @@ func (e channelEvents) alive(ws *gws.Conn) {
 func (e channelEvents) OnOpen(*gws.Conn) {}
 
 func (e channelEvents) OnClose(ws *gws.Conn, err error) {
-	cc := connOf(ws)
+	cc := wsconn.Of[*channelConn](ws)
 	if cc == nil {
 		return
 	}
@@ -455,7 +449,7 @@ func (e channelEvents) OnClose(ws *gws.Conn, err error) {
 
 func (e channelEvents) OnPing(ws *gws.Conn, payload []byte) {
 	e.alive(ws)
-	if cc := connOf(ws); cc != nil {
+	if cc := wsconn.Of[*channelConn](ws); cc != nil {
 		_ = cc.q.Push(outq.NewPongFrame(append([]byte(nil), payload...)))
 	}
 }
@@ -465,7 +459,7 @@ func (e channelEvents) OnPong(ws *gws.Conn, _ []byte) { e.alive(ws) }
 func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	e.alive(ws)
-	cc := connOf(ws)
+	cc := wsconn.Of[*channelConn](ws)
 	if cc == nil || cc.hub == nil {
 		return
 	}
@@ -480,16 +474,6 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 		e.c.closeAsync(cc, CloseInternalError, ReasonBusError)
 	}
 }
-
-// oneValue is a SessionStorage holding the connection's one value: gws's
-// default is a map per connection, which idle connections pay for.
-type oneValue struct{ v any }
-
-func (s *oneValue) Len() int                       { return 1 }
-func (s *oneValue) Load(string) (any, bool)        { return s.v, s.v != nil }
-func (s *oneValue) Delete(string)                  { s.v = nil }
-func (s *oneValue) Store(_ string, v any)          { s.v = v }
-func (s *oneValue) Range(f func(string, any) bool) { f("", s.v) }
 
 func randomTag() string {
 	var b [4]byte

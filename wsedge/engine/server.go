@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/lxzan/gws"
+
+	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
 )
 
 // Server is an Engine.IO v4 server: an http.Handler to mount at a path
@@ -48,7 +50,7 @@ func NewServer(cfg Config, onSession func(*Session)) *Server {
 		CheckUtf8Enabled:   true,
 		ParallelEnabled:    false,
 		Logger:             gwsLogger{srv.cfg.log},
-		NewSession:         func() gws.SessionStorage { return new(wsSlot) },
+		NewSession:         wsconn.NewSlot[*wsConn],
 	})
 	return srv
 }

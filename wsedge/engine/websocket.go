@@ -31,7 +31,7 @@ type wsConn struct {
 func (srv *Server) newWSConn(conn *gws.Conn, raw net.Conn) *wsConn {
 	c := &wsConn{srv: srv, conn: conn, nc: raw}
 	c.q = outq.New(c.nc, srv.cfg.queue, c.onWriteError)
-	conn.Session().(*wsSlot).c = c
+	wsconn.Set(conn, c)
 	return c
 }
 
@@ -266,19 +266,18 @@ func (s *Session) cancelUpgradeLocked() {
 }
 
 var (
-	_ gws.Event          = wsEvents{}
-	_ gws.SessionStorage = (*wsSlot)(nil)
-	_ http.Handler       = (*Server)(nil)
+	_ gws.Event    = wsEvents{}
+	_ http.Handler = (*Server)(nil)
 )
 
-// wsEvents receives gws's callbacks for every connection; wsSlot, the
-// connection's gws session storage, leads to our wsConn.
+// wsEvents receives gws's callbacks for every connection; the connection's
+// wsconn.Slot leads to our wsConn.
 type wsEvents struct{}
 
 func (wsEvents) OnOpen(*gws.Conn) {}
 
 func (wsEvents) OnClose(conn *gws.Conn, err error) {
-	c := slotOf(conn)
+	c := wsconn.Of[*wsConn](conn)
 	if c == nil || c.sess == nil {
 		return
 	}
@@ -293,7 +292,7 @@ func (wsEvents) OnClose(conn *gws.Conn, err error) {
 // OnPing answers a WebSocket-level ping (browsers do not send them) through
 // the connection's queue, while the connection is in use.
 func (wsEvents) OnPing(conn *gws.Conn, payload []byte) {
-	if c := slotOf(conn); c != nil && c.sess != nil {
+	if c := wsconn.Of[*wsConn](conn); c != nil && c.sess != nil {
 		c.sess.pong(c, outq.NewPongFrame(append([]byte(nil), payload...)))
 	}
 }
@@ -304,27 +303,10 @@ func (wsEvents) OnPong(*gws.Conn, []byte) {}
 // keeps and hands off (see inbox for the only wait).
 func (wsEvents) OnMessage(conn *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
-	if c := slotOf(conn); c != nil {
+	if c := wsconn.Of[*wsConn](conn); c != nil {
 		c.onFrame(msg.Opcode == gws.OpcodeBinary, msg.Bytes())
 	}
 }
-
-func slotOf(conn *gws.Conn) *wsConn {
-	if s, ok := conn.Session().(*wsSlot); ok {
-		return s.c
-	}
-	return nil
-}
-
-// wsSlot is the gws.SessionStorage of our connections: it only leads back
-// to the wsConn, set right after the upgrade and before the read loop.
-type wsSlot struct{ c *wsConn }
-
-func (*wsSlot) Len() int                     { return 0 }
-func (*wsSlot) Load(string) (any, bool)      { return nil, false }
-func (*wsSlot) Delete(string)                {}
-func (*wsSlot) Store(string, any)            {}
-func (*wsSlot) Range(func(string, any) bool) {}
 
 // gwsLogger passes gws's error logs to slog.
 type gwsLogger struct{ l *slog.Logger }
