@@ -103,37 +103,15 @@ type channelConn struct {
 	hub       *channelHub
 	closeOnce sync.Once
 
-	hmu  sync.Mutex
-	held []heldChannelMsg // live messages held during a history replay; nil otherwise
-}
-
-type heldChannelMsg struct {
-	seq   uint64
-	frame *outq.Frame
+	hold liveHold[*outq.Frame] // live messages held during a history replay
 }
 
 // push queues a live message, or holds it while history is being sent.
 func (cc *channelConn) push(seq uint64, f *outq.Frame) error {
-	cc.hmu.Lock()
-	if cc.held != nil {
-		cc.held = append(cc.held, heldChannelMsg{seq, f})
-		cc.hmu.Unlock()
+	if cc.hold.offer(seq, f) {
 		return nil
 	}
-	cc.hmu.Unlock()
 	return cc.q.Push(f)
-}
-
-// release queues the held messages stored after last and resumes live delivery.
-func (cc *channelConn) release(last uint64) {
-	cc.hmu.Lock()
-	defer cc.hmu.Unlock()
-	for _, h := range cc.held {
-		if h.seq == 0 || h.seq > last {
-			_ = cc.q.Push(h.frame)
-		}
-	}
-	cc.held = nil
 }
 
 // NewChannels returns the plain WebSocket handler publishing on b.
@@ -223,7 +201,8 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the upgrade answers: once the client sees its
 	// connection open, a message published on the channel reaches it. Live
 	// messages are held until the connection (and any history) is ready.
-	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), held: []heldChannelMsg{}}
+	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36)}
+	cc.hold.start()
 	if err := c.join(tok, cc); err != nil {
 		c.log.Error("channel subscribe failed", "channel", name, "err", err)
 		http.Error(w, "channel unavailable", http.StatusServiceUnavailable)
@@ -260,7 +239,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.log.Warn("history replay failed", "channel", name, "err", err)
 		}
 	}
-	cc.release(last)
+	cc.hold.release(last, func(f *outq.Frame) { _ = cc.q.Push(f) })
 	// The read loop runs on this (hijacked) request goroutine, owned by c.wg.
 	ws.ReadLoop()
 }

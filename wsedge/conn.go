@@ -186,7 +186,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	}
 	replaying := plan.restore || plan.history > 0
 	if replaying {
-		s.holdLive()
+		s.hold.start()
 	}
 	if err := n.add(s); err != nil {
 		c.srv.log.Error("namespace unavailable", "namespace", n.name, "err", err)
@@ -230,7 +230,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	reply := sio.Packet{Type: sio.Connect, Namespace: n.name, ID: sio.NoID, Data: []byte(body + "}")}
 	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, reply)))
 	if replaying {
-		s.release(last)
+		s.hold.release(last, s.sendFrames)
 	}
 	s.saveSession()
 	for _, h := range onConn {

@@ -221,42 +221,11 @@ func (n *Namespace) visibleStored(s *Socket, m bus.StoredMsg) bool {
 	return false
 }
 
-// holdLive makes live deliveries to s wait (with their sequences) until
-// release, so a replay and the live stream join without gap or duplicate.
-func (s *Socket) holdLive() {
-	s.qmu.Lock()
-	s.held = []heldFrames{}
-	s.qmu.Unlock()
-}
-
-// release sends the held live events after sequence last and resumes
-// direct delivery.
-func (s *Socket) release(last uint64) {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	for _, h := range s.held {
-		if h.seq == 0 || h.seq > last {
-			s.sendFrames(h.frames)
-		}
-	}
-	s.held = nil
-}
-
-type heldFrames struct {
-	seq    uint64
-	frames []*outq.Frame
-}
-
 // deliverLive sends a live event, or holds it during a replay.
 func (s *Socket) deliverLive(seq uint64, frames []*outq.Frame) {
-	s.qmu.Lock()
-	if s.held != nil {
-		s.held = append(s.held, heldFrames{seq, frames})
-		s.qmu.Unlock()
-		return
+	if !s.hold.offer(seq, frames) {
+		s.sendFrames(frames)
 	}
-	s.qmu.Unlock()
-	s.sendFrames(frames)
 }
 
 // sessionSaver writes session records in the background, coalescing

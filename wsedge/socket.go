@@ -106,8 +106,7 @@ type Socket struct {
 	conn      *clientConn
 	hs        Handshake
 
-	qmu  sync.Mutex
-	held []heldFrames // live events held during a replay; nil otherwise
+	hold liveHold[[]*outq.Frame] // live events held during a replay
 
 	rooms map[string]struct{} // guarded by ns.mu
 
