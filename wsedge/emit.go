@@ -286,44 +286,10 @@ func (n *Namespace) eventFrames(event string, args []byte, atts [][]byte, ackID 
 	return frames
 }
 
-// msgTarget is what a Socket.IO subject addresses, after its namespace prefix.
-type msgTarget struct {
-	kind   string // all, room, rooms or sock
-	target string // room name or socket id for room/sock
-	event  string
-}
-
-// parseTarget reads "all.<event>", "rooms.<event>", "room.<room>.<event>"
-// or "sock.<id>.<event>".
-func (n *Namespace) parseTarget(rest string) (msgTarget, bool) {
-	var t msgTarget
-	t.kind, rest, _ = strings.Cut(rest, ".")
-	switch t.kind {
-	case "all", "rooms":
-	case "room", "sock":
-		t.target, rest, _ = strings.Cut(rest, ".")
-		if t.kind == "room" {
-			name, err := bus.DecodeToken(t.target)
-			if err != nil {
-				return t, false
-			}
-			t.target = name
-		}
-	default:
-		return t, false
-	}
-	event, err := bus.DecodeToken(rest)
-	if err != nil || sio.IsReserved(event) {
-		return t, false
-	}
-	t.event = event
-	return t, true
-}
-
 // deliver fans one live bus message out to the local sockets it targets.
 // It runs on the subscription's goroutine and never blocks on a client.
 func (n *Namespace) deliver(m *nats.Msg) {
-	t, ok := n.parseTarget(strings.TrimPrefix(m.Subject, n.liveBase))
+	a, ok := readAddress(strings.TrimPrefix(m.Subject, n.liveBase), m.Header)
 	if !ok {
 		n.srv.log.Debug("dropping bus message with a bad subject", "subject", m.Subject)
 		return
@@ -332,13 +298,10 @@ func (n *Namespace) deliver(m *nats.Msg) {
 	if h := m.Header[bus.HeaderSequence]; len(h) > 0 {
 		seq, _ = strconv.ParseUint(h[0], 10, 64)
 	}
-	except := decodeList(m.Header[HeaderExcept])
-	var targets []string
-	if t.kind == "rooms" {
-		targets = decodeList(m.Header[HeaderRooms])
-	}
-	var frames []*outq.Frame
-	send := func(s *Socket) {
+	var frames []*outq.Frame // built for the first receiver, shared by all
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	a.eachLocked(n, func(s *Socket) {
 		if frames == nil {
 			args, atts, err := splitAttachments(m)
 			if err != nil {
@@ -346,75 +309,10 @@ func (n *Namespace) deliver(m *nats.Msg) {
 				frames = []*outq.Frame{}
 				return
 			}
-			frames = n.eventFrames(t.event, args, atts, sio.NoID, n.srv.offsetFor(n, m))
+			frames = n.eventFrames(a.event, args, atts, sio.NoID, n.srv.offsetFor(n, m))
 		}
 		if len(frames) > 0 {
 			s.deliverLive(seq, frames)
 		}
-	}
-	excluded := func(s *Socket) bool {
-		for _, e := range except {
-			if inRoomLocked(s, e) {
-				return true
-			}
-		}
-		return false
-	}
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	switch t.kind {
-	case "all":
-		for _, s := range n.sockets {
-			if !excluded(s) {
-				send(s)
-			}
-		}
-	case "room":
-		if r := n.rooms[t.target]; r != nil {
-			for s := range r.members {
-				if !excluded(s) {
-					send(s)
-				}
-			}
-		}
-	case "sock":
-		if s := n.sockets[t.target]; s != nil && !excluded(s) {
-			send(s)
-		}
-	case "rooms":
-		seen := func(s *Socket, upto int) bool {
-			for _, r := range targets[:upto] {
-				if inRoomLocked(s, r) {
-					return true
-				}
-			}
-			return false
-		}
-		for i, r := range targets {
-			if s := n.sockets[r]; s != nil && !excluded(s) && !seen(s, i) {
-				send(s)
-			}
-			if rm := n.rooms[r]; rm != nil {
-				for s := range rm.members {
-					if s.id != r && !excluded(s) && !seen(s, i) {
-						send(s)
-					}
-				}
-			}
-		}
-	}
-}
-
-func decodeList(h []string) []string {
-	if len(h) == 0 || h[0] == "" {
-		return nil
-	}
-	parts := strings.Split(h[0], ",")
-	out := parts[:0]
-	for _, p := range parts {
-		if name, err := bus.DecodeToken(p); err == nil {
-			out = append(out, name)
-		}
-	}
-	return out
+	})
 }

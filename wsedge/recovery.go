@@ -158,18 +158,18 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	send := func(m bus.StoredMsg) error {
-		if !n.visibleStored(s, m) {
-			return nil
-		}
-		t, ok := n.parseTarget(strings.TrimPrefix(m.Subject, n.subjBase))
-		if !ok {
+		a, ok := readAddress(strings.TrimPrefix(m.Subject, n.subjBase), m.Header)
+		n.mu.RLock()
+		visible := ok && a.reachesLocked(s)
+		n.mu.RUnlock()
+		if !visible {
 			return nil
 		}
 		args, atts, err := splitAttachments(&nats.Msg{Header: m.Header, Data: m.Data})
 		if err != nil {
 			return nil
 		}
-		s.sendFrames(n.eventFrames(t.event, args, atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
+		s.sendFrames(n.eventFrames(a.event, args, atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
 		return nil
 	}
 	if plan.restore {
@@ -183,42 +183,6 @@ func (s *Server) storedOffset(n *Namespace, seq uint64) string {
 		return ""
 	}
 	return offsetString(n.stream.Epoch, seq)
-}
-
-// visibleStored reports whether s would have received a stored message.
-func (n *Namespace) visibleStored(s *Socket, m bus.StoredMsg) bool {
-	t, ok := n.parseTarget(strings.TrimPrefix(m.Subject, n.subjBase))
-	if !ok {
-		return false
-	}
-	except := decodeList(m.Header[HeaderExcept])
-	var targets []string
-	if t.kind == "rooms" {
-		targets = decodeList(m.Header[HeaderRooms])
-	}
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	for _, e := range except {
-		if inRoomLocked(s, e) {
-			return false
-		}
-	}
-	switch t.kind {
-	case "all":
-		return true
-	case "room":
-		_, in := s.rooms[t.target]
-		return in
-	case "sock":
-		return t.target == s.id
-	case "rooms":
-		for _, r := range targets {
-			if inRoomLocked(s, r) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // deliverLive sends a live event, or holds it during a replay.
