@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -289,17 +288,7 @@ func (s *Server) forwardToBus(sock *Socket, e *Event) {
 		return
 	}
 	m := &nats.Msg{Subject: subject, Header: nats.Header{HeaderSocket: []string{sock.id}}}
-	m.Data = e.Args
-	if len(e.Attachments) > 0 {
-		sizes := make([]string, len(e.Attachments))
-		data := append([]byte(nil), e.Args...)
-		for i, a := range e.Attachments {
-			sizes[i] = strconv.Itoa(len(a))
-			data = append(data, a...)
-		}
-		m.Data = data
-		m.Header[HeaderAttachments] = []string{strings.Join(sizes, ",")}
-	}
+	joinAttachments(m, e.Args, e.Attachments)
 	if e.WantsAck() {
 		reply, err := s.replies.register(s.cfg.BusAckTimeout, func(r *nats.Msg) {
 			args, atts, err := splitAttachments(r)

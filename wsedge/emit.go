@@ -165,23 +165,7 @@ func (o Operator) message(event string, args []byte, attachments [][]byte) (*nat
 	if len(args) == 0 {
 		args = []byte("[]")
 	}
-	if len(attachments) == 0 {
-		m.Data = args
-		return m, nil
-	}
-	size := len(args)
-	sizes := make([]string, len(attachments))
-	for i, a := range attachments {
-		size += len(a)
-		sizes[i] = strconv.Itoa(len(a))
-	}
-	data := make([]byte, 0, size)
-	data = append(data, args...)
-	for _, a := range attachments {
-		data = append(data, a...)
-	}
-	m.Data = data
-	m.Header[HeaderAttachments] = []string{strings.Join(sizes, ",")}
+	joinAttachments(m, args, attachments)
 	return m, nil
 }
 
@@ -246,7 +230,30 @@ func encodeArgs(args []any) ([]byte, [][]byte, error) {
 	return buf.Bytes(), atts, nil
 }
 
-// splitAttachments separates a bus payload into JSON arguments and attachments.
+// joinAttachments sets m's payload: the JSON arguments, then each binary
+// attachment, their sizes in the Sockbus-Attachments header.
+func joinAttachments(m *nats.Msg, args []byte, attachments [][]byte) {
+	if len(attachments) == 0 {
+		m.Data = args
+		return
+	}
+	size := len(args)
+	sizes := make([]string, len(attachments))
+	for i, a := range attachments {
+		size += len(a)
+		sizes[i] = strconv.Itoa(len(a))
+	}
+	data := make([]byte, 0, size)
+	data = append(data, args...)
+	for _, a := range attachments {
+		data = append(data, a...)
+	}
+	m.Data = data
+	m.Header[HeaderAttachments] = []string{strings.Join(sizes, ",")}
+}
+
+// splitAttachments separates a bus payload into JSON arguments and
+// attachments (the inverse of joinAttachments).
 func splitAttachments(m *nats.Msg) ([]byte, [][]byte, error) {
 	h := m.Header[HeaderAttachments]
 	if len(h) == 0 || h[0] == "" {
