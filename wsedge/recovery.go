@@ -279,17 +279,8 @@ func (w *sessionSaver) close(ctx context.Context) {
 
 // liveSockets lists every socket connected to this node.
 func (s *Server) liveSockets() []*Socket {
-	s.mu.Lock()
-	ns := make([]*Namespace, 0, len(s.static)+len(s.children))
-	for _, n := range s.static {
-		ns = append(ns, n)
-	}
-	for _, n := range s.children {
-		ns = append(ns, n)
-	}
-	s.mu.Unlock()
 	var out []*Socket
-	for _, n := range ns {
+	for _, n := range s.namespaces() {
 		n.mu.RLock()
 		for _, so := range n.sockets {
 			out = append(out, so)

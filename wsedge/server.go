@@ -210,7 +210,17 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.saver != nil {
 		s.saver.close(ctx)
 	}
+	for _, n := range s.namespaces() {
+		n.unsubscribeAll()
+	}
+	return errors.Join(errs...)
+}
+
+// namespaces lists every namespace with sockets of its own (static ones and
+// OfFunc children; not the OfFunc parents).
+func (s *Server) namespaces() []*Namespace {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	all := make([]*Namespace, 0, len(s.static)+len(s.children))
 	for _, n := range s.static {
 		all = append(all, n)
@@ -218,11 +228,7 @@ func (s *Server) Close(ctx context.Context) error {
 	for _, n := range s.children {
 		all = append(all, n)
 	}
-	s.mu.Unlock()
-	for _, n := range all {
-		n.unsubscribeAll()
-	}
-	return errors.Join(errs...)
+	return all
 }
 
 // newSocketID returns a random 20-character id that is also a valid
