@@ -316,7 +316,7 @@ func (n *Namespace) deliver(m *nats.Msg) {
 				frames = []*outq.Frame{}
 				return
 			}
-			frames = n.eventFrames(a.event, args, atts, sio.NoID, n.srv.offsetFor(n, m))
+			frames = n.eventFrames(a.event, args, atts, sio.NoID, n.srv.storedOffset(n, seq))
 		}
 		if len(frames) > 0 {
 			s.deliverLive(seq, frames)

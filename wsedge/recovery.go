@@ -31,23 +31,6 @@ func (s *Server) recoveryOn() bool {
 	return s.cfg.Sessions != nil && s.cfg.History != nil && s.cfg.RecoveryWindow > 0
 }
 
-// offsetFor returns the offset appended to an event delivered from m, or ""
-// when recovery is off or m was not stored (volatile).
-func (s *Server) offsetFor(n *Namespace, m *nats.Msg) string {
-	if !s.recoveryOn() {
-		return ""
-	}
-	seq := m.Header[bus.HeaderSequence]
-	if len(seq) == 0 || n.stream == nil {
-		return ""
-	}
-	return n.stream.Epoch + "." + seq[0]
-}
-
-func offsetString(epoch string, seq uint64) string {
-	return epoch + "." + strconv.FormatUint(seq, 10)
-}
-
 func parseOffset(off string) (epoch string, seq uint64, ok bool) {
 	epoch, num, found := strings.Cut(off, ".")
 	if !found || epoch == "" {
@@ -178,11 +161,13 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 	return h.Last(ctx, n.stream, plan.history, send)
 }
 
+// storedOffset is the offset appended to an event stored at seq, or ""
+// when recovery is off or the event was not stored (volatile: seq 0).
 func (s *Server) storedOffset(n *Namespace, seq uint64) string {
-	if !s.recoveryOn() {
+	if !s.recoveryOn() || seq == 0 || n.stream == nil {
 		return ""
 	}
-	return offsetString(n.stream.Epoch, seq)
+	return n.stream.Epoch + "." + strconv.FormatUint(seq, 10)
 }
 
 // deliverLive sends a live event, or holds it during a replay.
