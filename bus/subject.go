@@ -16,6 +16,20 @@ func passes(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
+// IsPlain reports whether name is non-empty and made only of bytes that
+// EncodeToken passes through unchanged: its own subject token.
+func IsPlain(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !passes(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // EncodeToken turns a client-chosen name into exactly one NATS subject token.
 // Bytes A-Z a-z 0-9 - _ pass through, every other byte becomes %XX, and the
 // empty name becomes "~". Names longer than MaxNameLen are refused.
@@ -61,10 +75,8 @@ func DecodeToken(tok string) (string, error) {
 		return "", ErrBadToken
 	}
 	if strings.IndexByte(tok, '%') < 0 {
-		for i := 0; i < len(tok); i++ {
-			if !passes(tok[i]) {
-				return "", ErrBadToken
-			}
+		if !IsPlain(tok) {
+			return "", ErrBadToken
 		}
 		if len(tok) > MaxNameLen {
 			return "", ErrNameTooLong

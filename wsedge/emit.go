@@ -183,18 +183,7 @@ func tokenList(names []string) (string, error) {
 
 // looksLikeSocketID reports whether a room name has the shape of a socket
 // id (20 base64url characters); such a target goes to that socket.
-func looksLikeSocketID(name string) bool {
-	if len(name) != 20 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+func looksLikeSocketID(name string) bool { return len(name) == 20 && bus.IsPlain(name) }
 
 // encodeArgs turns Go values into a JSON array and binary attachments.
 func encodeArgs(args []any) ([]byte, [][]byte, error) {
