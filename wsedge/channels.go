@@ -240,8 +240,14 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cc.hold.release(last, func(f *outq.Frame) { _ = cc.q.Push(f) })
-	// The read loop runs on this (hijacked) request goroutine, owned by c.wg.
-	ws.ReadLoop()
+	// The read loop gets a fresh goroutine (as in the engine): the request
+	// goroutine's stack has grown through net/http and would stay that size
+	// for the connection's life.
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ws.ReadLoop()
+	}()
 }
 
 // track registers a connection unless the handler is shutting down.
