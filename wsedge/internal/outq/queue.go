@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -39,33 +40,45 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// maxBatch bounds the frames written by one writev.
+// maxBatch bounds the frames written by one writev (two buffers a frame,
+// within Linux's IOV_MAX of 1024).
 const maxBatch = 512
 
 // Queue is one connection's outbound queue. Push and Close are safe to call
-// from any goroutine. Frames are written in Push order by a goroutine the
-// queue starts when it has work and that exits when the queue is empty.
+// from any goroutine. Frames are written in Push order.
+//
+// A queue with something to write is first offered to the shared flushers
+// (one non-blocking writev); only when the socket takes less than offered
+// does the queue get a goroutine of its own, which blocks under the write
+// deadline until the queue is empty. Connections that are not sockets (no
+// syscall.Conn) always take the goroutine path.
 type Queue struct {
 	conn    net.Conn
+	raw     syscall.RawConn // nil: no non-blocking writes
 	cfg     Config
 	onError func(error)
 
 	mu      sync.Mutex
-	pending []*Frame
+	pending []*Frame // pending[0] may be partly written: skip its first head bytes
+	head    int
 	bytes   int
-	writing bool
+	writing bool // a flusher or the queue's own goroutine owns the writes
 	closed  bool
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // counts the ownership of writing
 
-	inflight []*Frame    // owned by the writer goroutine
-	bufs     net.Buffers // owned by the writer goroutine
-	deadline time.Time   // the conn's write deadline, owned by the writer goroutine
+	deadline time.Time // the conn's write deadline, owned by the writer
 }
 
 // New returns a queue writing to conn. onError, if not nil, is called once,
-// from the writer goroutine, when a write fails; the queue is closed by then.
+// from a writer goroutine, when a write fails; the queue is closed by then.
 func New(conn net.Conn, cfg Config, onError func(error)) *Queue {
-	return &Queue{conn: conn, cfg: cfg.withDefaults(), onError: onError}
+	q := &Queue{conn: conn, cfg: cfg.withDefaults(), onError: onError}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			q.raw = rc
+		}
+	}
+	return q
 }
 
 // Push queues frames to be written in order, contiguously. It never blocks.
@@ -82,19 +95,25 @@ func (q *Queue) Push(frames ...*Frame) error {
 		return ErrClosed
 	}
 	if len(q.pending)+len(frames) > q.cfg.MaxFrames || q.bytes+n > q.cfg.MaxBytes {
-		q.closed = true
-		q.pending = nil
+		q.closeLocked()
 		q.mu.Unlock()
 		return ErrFull
 	}
 	q.pending = append(q.pending, frames...)
 	q.bytes += n
-	if !q.writing {
+	start := !q.writing
+	if start {
 		q.writing = true
 		q.wg.Add(1)
-		go q.run()
 	}
 	q.mu.Unlock()
+	if start {
+		if q.raw != nil {
+			flushers.add(q)
+		} else {
+			go q.run()
+		}
+	}
 	return nil
 }
 
@@ -109,70 +128,121 @@ func (q *Queue) Len() int {
 // close the connection and does not wait for a write in progress; see Wait.
 func (q *Queue) Close() {
 	q.mu.Lock()
-	q.closed = true
-	q.pending = nil
+	q.closeLocked()
 	q.mu.Unlock()
 }
 
-// Wait blocks until the writer goroutine, if any, has exited.
+func (q *Queue) closeLocked() {
+	q.closed = true
+	q.pending, q.head = nil, 0
+}
+
+// Wait blocks until no goroutine is writing for the queue.
 func (q *Queue) Wait() { q.wg.Wait() }
 
-func (q *Queue) run() {
-	defer q.wg.Done()
-	for {
-		q.mu.Lock()
-		if q.closed || len(q.pending) == 0 {
-			q.writing = false
-			q.mu.Unlock()
-			return
-		}
-		k := min(len(q.pending), maxBatch)
-		batch := append(q.inflight[:0], q.pending[:k]...)
-		clear(q.pending[:k])
-		q.pending = q.pending[k:]
-		q.mu.Unlock()
+// take returns the frames to write next (at most maxBatch) and how much of
+// the first one is already written, or ok false, giving up ownership of the
+// writes, when there is nothing to write.
+func (q *Queue) take(batch []*Frame) (_ []*Frame, head int, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.releaseLocked() {
+		return batch, 0, false
+	}
+	k := min(len(q.pending), maxBatch)
+	return append(batch[:0], q.pending[:k]...), q.head, true
+}
 
-		n, err := q.write(batch)
-		clear(batch)
-		q.inflight = batch
+// release gives up ownership of the writes if there is nothing to write.
+func (q *Queue) release() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.releaseLocked()
+}
 
-		q.mu.Lock()
+func (q *Queue) releaseLocked() bool {
+	if !q.closed && len(q.pending) > 0 {
+		return false
+	}
+	q.writing = false
+	q.wg.Done()
+	return true
+}
+
+// consume removes n written bytes from the front of the queue. On a write
+// error it closes the queue, gives up ownership and reports the error.
+func (q *Queue) consume(n int, err error) {
+	q.mu.Lock()
+	if !q.closed {
 		q.bytes -= n
-		if err != nil {
-			q.closed = true
-			q.pending = nil
-			q.writing = false
-			q.mu.Unlock()
-			if q.onError != nil {
-				q.onError(err)
-			}
-			return
+		n += q.head
+		i := 0
+		for i < len(q.pending) && n >= q.pending[i].size() {
+			n -= q.pending[i].size()
+			i++
 		}
+		clear(q.pending[:i])
+		q.pending, q.head = q.pending[i:], n
+	}
+	if err == nil {
 		q.mu.Unlock()
+		return
+	}
+	q.closeLocked()
+	q.writing = false
+	q.mu.Unlock()
+	q.wg.Done()
+	if q.onError != nil {
+		q.onError(err)
 	}
 }
 
-func (q *Queue) write(batch []*Frame) (int, error) {
-	bufs := q.bufs[:0]
-	n := 0
-	for _, f := range batch {
-		bufs = append(bufs, f.WSHeader())
-		if len(f.payload) > 0 {
-			bufs = append(bufs, f.payload)
+// run is the queue's own writer: blocking writes, under the write
+// deadline, until the queue is empty.
+func (q *Queue) run() {
+	var batch []*Frame
+	var bufs net.Buffers
+	for {
+		var head int
+		var ok bool
+		if batch, head, ok = q.take(batch); !ok {
+			return
 		}
-		n += f.size()
+		bufs = appendBuffers(bufs[:0], batch, head)
+		n, err := q.write(bufs)
+		clear(batch)
+		clear(bufs[:cap(bufs)])
+		q.consume(n, err)
+		if err != nil {
+			return
+		}
 	}
-	q.bufs = bufs
+}
+
+func (q *Queue) write(bufs net.Buffers) (int, error) {
 	// Moving a deadline costs a timer update per write; keep one until half
 	// of it is used, so a write always has at least WriteTimeout/2.
 	if now := time.Now(); q.deadline.Sub(now) < q.cfg.WriteTimeout/2 {
 		q.deadline = now.Add(q.cfg.WriteTimeout)
 		if err := q.conn.SetWriteDeadline(q.deadline); err != nil {
-			return n, err
+			return 0, err
 		}
 	}
-	w := bufs // WriteTo consumes its receiver; keep q.bufs' backing array
-	_, err := w.WriteTo(q.conn)
-	clear(q.bufs[:cap(q.bufs)])
-	return n, err
+	n, err := bufs.WriteTo(q.conn) // consumes bufs, not its backing array
+	return int(n), err
+}
+
+// appendBuffers appends the bytes of batch, minus the first head bytes.
+func appendBuffers(bufs [][]byte, batch []*Frame, head int) [][]byte {
+	for _, f := range batch {
+		for _, b := range [2][]byte{f.WSHeader(), f.payload} {
+			if head >= len(b) {
+				head -= len(b)
+				continue
+			}
+			bufs = append(bufs, b[head:])
+			head = 0
+		}
+	}
+	return bufs
 }

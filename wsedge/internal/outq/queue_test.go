@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -280,4 +281,92 @@ func BenchmarkPushTCP(b *testing.B) {
 	server.Close()
 	client.Close()
 	q.Wait()
+}
+
+// A write deadline left in the past (as a blocking write leaves one behind
+// once it expires) must not fail the non-blocking path: the queue's own
+// writer takes over and moves it.
+func TestExpiredDeadlineDoesNotFailAWrite(t *testing.T) {
+	server, client := tcpPair(t)
+	defer client.Close()
+	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	q := New(server, Config{}, func(err error) { errc <- err })
+	if err := q.Push(NewFrame(false, []byte("after"))); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, got, err := readFrame(bufio.NewReader(client))
+	if err != nil || string(got) != "after" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	q.Close()
+	server.Close()
+	q.Wait()
+	select {
+	case err := <-errc:
+		t.Fatalf("write error reported: %v", err)
+	default:
+	}
+}
+
+// Many queues pushed from several goroutines at once share the flushers;
+// each connection still gets its own frames, in order, none twice.
+func TestManyQueuesConcurrentPushesOverTCP(t *testing.T) {
+	const conns, perConn = 50, 400
+	type pair struct {
+		q      *Queue
+		server net.Conn
+		client net.Conn
+	}
+	pairs := make([]pair, conns)
+	for i := range pairs {
+		s, c := tcpPair(t)
+		pairs[i] = pair{New(s, Config{}, nil), s, c}
+	}
+	shared := make([]*Frame, perConn)
+	for i := range shared {
+		shared[i] = NewFrame(false, fmt.Appendf(nil, "m%d-%s", i, bytes.Repeat([]byte("p"), i%300)))
+	}
+	var pushers sync.WaitGroup
+	for g := 0; g < 2; g++ { // two pushers, each owning half the connections
+		pushers.Add(1)
+		go func() {
+			defer pushers.Done()
+			for _, f := range shared {
+				for i := g; i < conns; i += 2 {
+					if err := pairs[i].q.Push(f); err != nil {
+						t.Errorf("push: %v", err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	for i := range pairs {
+		readers.Add(1)
+		go func(c net.Conn) {
+			defer readers.Done()
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			r := bufio.NewReader(c)
+			for j, f := range shared {
+				_, got, err := readFrame(r)
+				if err != nil || !bytes.Equal(got, f.Payload()) {
+					t.Errorf("frame %d: %.20q, %v", j, got, err)
+					return
+				}
+			}
+		}(pairs[i].client)
+	}
+	pushers.Wait()
+	readers.Wait()
+	for _, p := range pairs {
+		p.q.Close()
+		p.server.Close()
+		p.client.Close()
+		p.q.Wait()
+	}
 }
