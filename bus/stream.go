@@ -83,10 +83,14 @@ func (b *Bus) EnsureStream(ctx context.Context, kind Kind, tok string) (*Stream,
 		RePublish:   &jetstream.RePublish{Source: filter, Destination: Live(filter)},
 		Metadata:    map[string]string{epochKey: newEpoch()},
 	}
-	js, err := b.js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		js, err = b.adoptStream(ctx, cfg)
-	}
+	var js jetstream.Stream
+	err := Retry(ctx, func(ctx context.Context) (err error) {
+		js, err = b.js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			js, err = b.adoptStream(ctx, cfg)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to create stream %s: %w", name, err)
 	}

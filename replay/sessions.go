@@ -25,12 +25,16 @@ type Sessions struct {
 // OpenSessions opens (creating if needed) the sessions bucket with entries
 // living window after their last write.
 func OpenSessions(ctx context.Context, b *bus.Bus, window time.Duration) (*Sessions, error) {
-	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   SessionsBucket,
-		TTL:      window,
-		History:  1,
-		Storage:  jetstream.FileStorage,
-		Replicas: b.Replicas(),
+	var kv jetstream.KeyValue
+	err := bus.Retry(ctx, func(ctx context.Context) (err error) {
+		kv, err = b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   SessionsBucket,
+			TTL:      window,
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: b.Replicas(),
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to open sessions bucket: %w", err)

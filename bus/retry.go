@@ -1,0 +1,50 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// errCodeClusterNotAvail is JetStream's "temporarily unavailable" error code.
+const errCodeClusterNotAvail jetstream.ErrorCode = 10008
+
+// apiAttempt bounds one JetStream API request inside Retry.
+const apiAttempt = 2 * time.Second
+
+// Retry runs a JetStream API call until it succeeds, fails for a reason a
+// retry cannot fix, or ctx ends. While a cluster elects its meta leader,
+// API requests go unanswered or are refused as unavailable; a node starting
+// with its peers must wait that out rather than fail.
+func Retry(ctx context.Context, call func(ctx context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, apiAttempt)
+		err := call(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// transient reports errors that a cluster still forming returns.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoHeartbeat):
+		return true
+	case errors.As(err, &apiErr):
+		// 10008: JetStream system temporarily unavailable (no meta leader yet).
+		return apiErr.ErrorCode == errCodeClusterNotAvail || apiErr.Code == 503
+	}
+	return false
+}
