@@ -121,9 +121,29 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 	if s.recoveryOn() {
 		s.saver = newSessionSaver(s)
 	}
-	s.engine = engine.NewServer(cfg.Engine, s.onSession)
+	ecfg := cfg.Engine
+	if ecfg.InlineMessage == nil {
+		ecfg.InlineMessage = inlinePacket
+	}
+	s.engine = engine.NewServer(ecfg, s.onSession)
 	s.Of("/")
 	return s
+}
+
+// inlinePacket lets events, acks and attachments run on the WebSocket read
+// loop (no hand-off per message), while a namespace CONNECT or DISCONNECT,
+// whose middleware, join and recovery run deep, goes to a short-lived
+// goroutine: done inline, it doubled the stack every idle connection keeps
+// (4 to 8 KiB measured with 5,000 idle connections).
+func inlinePacket(data []byte, binary bool) bool {
+	if binary || len(data) == 0 {
+		return true
+	}
+	switch sio.Type(data[0] - '0') {
+	case sio.Event, sio.Ack, sio.BinaryEvent, sio.BinaryAck:
+		return true
+	}
+	return false
 }
 
 // Path is where the server is mounted.

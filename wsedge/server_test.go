@@ -242,3 +242,26 @@ func TestProtocolErrorsCloseOnlyThatConnection(t *testing.T) {
 		t.Fatal("server stopped answering")
 	}
 }
+
+// Events, acks and attachments run on the read loop; namespace CONNECT and
+// DISCONNECT (deep set-up work) are handed off, so idle connections keep a
+// small read-loop stack.
+func TestInlinePacketChoice(t *testing.T) {
+	for data, want := range map[string]bool{
+		`0/chat,{"token":"x"}`: false,
+		`1/chat,`:              false,
+		`2["ev",1]`:            true,
+		`3/chat,7[]`:           true,
+		`51-["ev",{"_placeholder":true,"num":0}]`: true,
+		`61-7[{"_placeholder":true,"num":0}]`:     true,
+		`4{"message":"x"}`:                        false,
+		``:                                        true,
+	} {
+		if got := inlinePacket([]byte(data), false); got != want {
+			t.Errorf("inlinePacket(%q) = %v, want %v", data, got, want)
+		}
+	}
+	if !inlinePacket([]byte{0, 1, 2}, true) {
+		t.Error("a binary attachment was handed off")
+	}
+}

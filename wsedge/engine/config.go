@@ -48,6 +48,15 @@ type Config struct {
 	// ReasonSlowConsumer. Zero fields take outq's defaults (8 MiB, 16384
 	// frames, 10s write timeout).
 	Queue outq.Config
+	// InlineMessage, if set, picks the WebSocket messages whose OnMessage
+	// callback may run on the connection's read loop (when nothing is queued
+	// ahead of them): quick work that never blocks. The others go to a
+	// goroutine that lives while there is something to hand over. Inline
+	// saves a hand-off per message, but a deep callback grows the read
+	// loop's stack for the connection's lifetime (the GC shrinks a parked
+	// stack only while it is mostly unused), so set-up work is better handed
+	// off. Default nil: every message may run inline.
+	InlineMessage func(data []byte, binary bool) bool
 	// Logger receives debug records of session life and warnings. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -83,6 +92,7 @@ type settings struct {
 	cors           CORS
 	corsOn         bool
 	allowRequest   func(*http.Request) error
+	inline         func([]byte, bool) bool
 	queue          outq.Config
 	maxFrames      int
 	maxBytes       int
@@ -97,6 +107,7 @@ func (c Config) settings() settings {
 		maxPayload:     c.MaxPayload,
 		cors:           c.CORS.clone(),
 		allowRequest:   c.AllowRequest,
+		inline:         c.InlineMessage,
 		queue:          c.Queue,
 		maxFrames:      c.Queue.MaxFrames,
 		maxBytes:       c.Queue.MaxBytes,

@@ -154,7 +154,8 @@ func (s *Session) onWSPacket(c *wsConn, p eio.Packet) {
 	ok := c == s.ws && s.state == stateOpen
 	s.mu.Unlock()
 	if ok {
-		s.onPacket(p, true)
+		inline := s.srv.cfg.inline
+		s.onPacket(p, inline == nil || p.Type != eio.Message || inline(p.Data, p.Binary))
 	}
 }
 

@@ -212,3 +212,51 @@ type pongClient struct {
 }
 
 func (c *pongClient) OnPong(_ *gws.Conn, p []byte) { c.pong <- string(p) }
+
+// A message InlineMessage declines runs off the read loop: while its
+// callback blocks, the loop still reads (a WebSocket ping is answered), and
+// an inline-eligible message behind it waits its turn, in order.
+func TestWebSocketHandedOffMessageLeavesReadLoopFree(t *testing.T) {
+	e := newEnv(t, Config{InlineMessage: func(data []byte, _ bool) bool { return string(data) != "block" }}, false)
+	pc := &pongClient{wsClient: wsClient{msgs: make(chan msg, 16), closed: make(chan error, 1)}, pong: make(chan string, 1)}
+	conn, _, err := gws.NewClient(pc, &gws.ClientOption{Addr: e.wsURL("EIO=4&transport=websocket")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); conn.ReadLoop() }()
+	defer func() { conn.NetConn().Close(); <-done }()
+	r := <-e.newSess
+	release, got := make(chan struct{}), make(chan string, 2)
+	r.s.OnMessage(func(data []byte, _ bool) {
+		if string(data) == "block" {
+			<-release
+		}
+		got <- string(data)
+	})
+	for _, m := range []string{"4block", "4after"} {
+		if err := conn.WriteString(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = conn.WritePing([]byte("free"))
+	select {
+	case p := <-pc.pong:
+		if p != "free" {
+			t.Fatalf("pong %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read loop blocked behind a handed-off callback: no pong")
+	}
+	close(release)
+	for _, want := range []string{"block", "after"} {
+		select {
+		case m := <-got:
+			if m != want {
+				t.Fatalf("got %q, want %q", m, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %q", want)
+		}
+	}
+}
