@@ -13,7 +13,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func startBus(t *testing.T, cfg Config) *Bus {
+func startBus(t testing.TB, cfg Config) *Bus {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()

@@ -1,0 +1,77 @@
+package bus
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// BenchmarkStoredAck is the bus's share of an acknowledged Socket.IO event
+// in the acks benchmark (bench/): 50 publishers, each alone in its own
+// namespace stream, each waiting until its event is stored (PublishStored)
+// before sending the next, while the node's live subscription receives every
+// RePublish. Besides ns/op it reports the whole process's CPU time per
+// stored event (embedded server, file store, nats.go): a floor under the CPU
+// any acked, persisted event costs sockbus, with no WebSocket in it.
+func BenchmarkStoredAck(b *testing.B) {
+	const publishers = 50
+	bus := startBus(b, Config{})
+	ctx := context.Background()
+	for i := range publishers {
+		tok := "ack" + strconv.Itoa(i)
+		if _, err := bus.EnsureStream(ctx, KindNamespace, tok); err != nil {
+			b.Fatal(err)
+		}
+		sub, err := bus.Subscribe(Live("sockbus.io."+tok+".>"), func(*nats.Msg) {})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+	}
+	payload := []byte(`["ev",{"n":1,"text":"hello"}]`)
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	cpu0 := cpuTime()
+	start := time.Now()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for i := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			subject := "sockbus.io.ack" + strconv.Itoa(i) + ".all.ev"
+			done := make(chan error, 1)
+			for left.Add(-1) >= 0 {
+				m := nats.NewMsg(subject)
+				m.Header.Set(HeaderFrom, "sid"+strconv.Itoa(i))
+				m.Data = payload
+				if err := bus.PublishStored(m, func(err error) { done <- err }); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := <-done; err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "stored/s")
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
