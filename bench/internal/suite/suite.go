@@ -205,4 +205,29 @@ func saveProfile(cfg Config, round int, name string, d time.Duration) {
 	}
 	defer f.Close()
 	_, _ = io.Copy(f, resp.Body)
+	if d == 0 {
+		saveMemStats(cfg, client, strings.TrimSuffix(file, ".heap.pprof")+".memstats.txt")
+	}
+}
+
+// saveMemStats keeps the runtime.MemStats lines of the heap profile's text
+// form (after a GC): Stack is goroutine stacks, which the heap profile omits.
+func saveMemStats(cfg Config, client *http.Client, file string) {
+	resp, err := client.Get("http://" + cfg.PprofAddr + "/debug/pprof/heap?debug=1&gc=1")
+	if err != nil {
+		fmt.Fprintf(cfg.Log, "\n  memstats %s: %v\n", file, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return
+	}
+	var stats []byte
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, "# ") && !strings.HasPrefix(line, "# runtime.MemStats") && !strings.HasPrefix(line, "# Pause") {
+			stats = append(stats, line...)
+		}
+	}
+	_ = os.WriteFile(filepath.Join(cfg.Out, file), stats, 0o644)
 }
