@@ -15,7 +15,11 @@ import (
 // delivery at a moderate rate (one frame per queue, nothing to batch) close
 // to the cost of its syscall. Frames that arrive while a queue waits its
 // turn are written in the same writev.
-var flushers = &flusherPool{max: runtime.GOMAXPROCS(0)}
+//
+// A flusher can still wait on a socket's write lock while another writer
+// holds it (gws writing its own close frame, bounded by wsconn to a second),
+// so there are at least four: one such wait never stops the others.
+var flushers = &flusherPool{max: max(4, runtime.GOMAXPROCS(0))}
 
 // flusherPool starts up to max goroutines while queues are ready; they exit
 // when none are left, so an idle process keeps none.

@@ -15,6 +15,9 @@ import (
 // LingerTimeout bounds the drain on Close.
 const LingerTimeout = time.Second
 
+// ControlWriteTimeout bounds each write gws makes itself (a close frame).
+const ControlWriteTimeout = time.Second
+
 // Upgrade hijacks r's connection and upgrades it with u. It returns the gws
 // connection and the raw network connection, on which writes may be issued
 // directly (with writev) as long as each Write carries whole frames.
@@ -47,6 +50,15 @@ type lingerConn struct {
 	net.Conn
 	once sync.Once
 	err  error
+}
+
+// Write carries only what gws writes itself (close frames; data goes out
+// on the raw connection). It gets a deadline: a write to a client that does
+// not read would otherwise wait forever while holding the socket's write
+// lock, which every other writer of the connection then waits for.
+func (c *lingerConn) Write(b []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(ControlWriteTimeout))
+	return c.Conn.Write(b)
 }
 
 func (c *lingerConn) Close() error {

@@ -3,6 +3,7 @@ package wsconn
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -67,4 +68,50 @@ func TestOversizedFrameCloseCodeSurvivesUnreadInput(t *testing.T) {
 	}
 	conn.Close()
 	<-done
+}
+
+// A write gws makes itself (a close frame) to a client that reads nothing
+// gives up after ControlWriteTimeout instead of holding the socket's write
+// lock, which the shared outq flushers also need, for as long as the client
+// stalls.
+func TestGwsOwnWritesAreBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close() // never read: the server's send buffer fills up
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &lingerConn{Conn: server}
+	defer server.Close()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := lc.Write(chunk); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("write ended with %v, want a timeout", err)
+		}
+		if waited := time.Since(start); waited < ControlWriteTimeout {
+			t.Fatalf("gave up after %v, before the %v bound", waited, ControlWriteTimeout)
+		}
+	case <-time.After(10 * ControlWriteTimeout):
+		t.Fatal("a write to a client that does not read never gave up")
+	}
 }
