@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,9 +44,21 @@ func (r *Reader) Since(ctx context.Context, s *bus.Stream, after uint64, fn func
 	return st.LastSeq, r.read(ctx, s, after+1, st.LastSeq, fn)
 }
 
-// Last calls fn, oldest first, for the last n messages of the stream and
-// returns the last sequence.
-func (r *Reader) Last(ctx context.Context, s *bus.Stream, n int, fn func(bus.StoredMsg) error) (uint64, error) {
+// minScan is the least number of messages Last reads looking for kept ones;
+// it reads at most max(64n, minScan), so a stream where almost nothing is
+// kept cannot keep a CONNECT reading until the context's deadline.
+const minScan = 100_000
+
+// Last calls fn, oldest first, for the last n messages of the stream that
+// keep accepts (every message when keep is nil), or for all of them if fewer
+// are stored, and returns the stream's last sequence when the call began.
+//
+// Streams are read forward only, so Last reads windows backwards from the
+// end: [last-n+1, last], then windows twice as large each time, until it
+// holds n kept messages, reaches the stream's first message or has read
+// max(64n, minScan) messages (older kept messages are then not looked for).
+// It keeps at most n messages (transiently 2n) and calls fn once done.
+func (r *Reader) Last(ctx context.Context, s *bus.Stream, n int, keep func(bus.StoredMsg) bool, fn func(bus.StoredMsg) error) (uint64, error) {
 	st, err := r.state(ctx, s)
 	if err != nil {
 		return 0, err
@@ -53,17 +66,49 @@ func (r *Reader) Last(ctx context.Context, s *bus.Stream, n int, fn func(bus.Sto
 	if n <= 0 || st.Msgs == 0 {
 		return st.LastSeq, nil
 	}
-	from := st.FirstSeq
-	if st.LastSeq >= uint64(n) && st.LastSeq-uint64(n)+1 > from {
-		from = st.LastSeq - uint64(n) + 1
+	budget := uint64(minScan)
+	if uint64(n) <= math.MaxUint64/64 {
+		budget = max(budget, 64*uint64(n))
 	}
-	return st.LastSeq, r.read(ctx, s, from, st.LastSeq, fn)
+	var got []bus.StoredMsg // kept, oldest first
+	hi, size := st.LastSeq, uint64(n)
+	for len(got) < n && budget > 0 && hi >= st.FirstSeq {
+		size = min(size, budget, hi-st.FirstSeq+1)
+		lo := hi - size + 1
+		need := n - len(got)
+		var win []bus.StoredMsg // the newest need kept messages of [lo, hi]
+		err := r.read(ctx, s, lo, hi, func(m bus.StoredMsg) error {
+			if keep != nil && !keep(m) {
+				return nil
+			}
+			win = append(win, m)
+			if len(win)-need >= need {
+				win = append(win[:0], win[len(win)-need:]...)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if len(win) > need {
+			win = win[len(win)-need:]
+		}
+		got = append(win, got...)
+		budget -= size
+		hi, size = lo-1, 2*size
+	}
+	for _, m := range got {
+		if err := fn(m); err != nil {
+			return 0, err
+		}
+	}
+	return st.LastSeq, nil
 }
 
 // ChannelHistory calls emit with the last n messages of a plain WebSocket
 // channel, oldest first (it implements wsedge.History for channels).
 func (r *Reader) ChannelHistory(ctx context.Context, s *bus.Stream, n int, emit func(binary bool, data []byte) error) (uint64, error) {
-	return r.Last(ctx, s, n, func(m bus.StoredMsg) error {
+	return r.Last(ctx, s, n, nil, func(m bus.StoredMsg) error {
 		return emit(m.Header.Get(bus.HeaderBinary) == "1", m.Data)
 	})
 }
@@ -76,7 +121,8 @@ func (r *Reader) state(ctx context.Context, s *bus.Stream) (jetstream.StreamStat
 	return info.State, nil
 }
 
-// read delivers sequences from..to (inclusive) through an ordered consumer.
+// read delivers the stored sequences from..to (inclusive), in order, through
+// an ordered consumer.
 func (r *Reader) read(ctx context.Context, s *bus.Stream, from, to uint64, fn func(bus.StoredMsg) error) error {
 	cons, err := r.js.OrderedConsumer(ctx, s.Name, jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -108,7 +154,8 @@ func (r *Reader) read(ctx context.Context, s *bus.Stream, from, to uint64, fn fu
 				return fmt.Errorf("failed to replay %s: %w", s.Name, err)
 			}
 			seq := meta.Sequence.Stream
-			if seq > to {
+			if seq > to { // past a gap (deleted or trimmed messages): done
+				next = seq
 				continue
 			}
 			next = seq + 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,16 +67,124 @@ func TestSinceAndLast(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Since(last) = %v, %v; want nothing", got, err)
 	}
-	got, _, err = collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Last(ctx, s, 4, fn) })
+	got, _, err = collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Last(ctx, s, 4, nil, fn) })
 	if err != nil || len(got) != 4 || got[0] != "6" || got[3] != "9" {
 		t.Fatalf("Last(4) = %v, %v", got, err)
 	}
-	got, _, err = collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Last(ctx, s, 50, fn) })
+	got, _, err = collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Last(ctx, s, 50, nil, fn) })
 	if err != nil || len(got) != 10 {
 		t.Fatalf("Last(50) = %d messages, %v; want all 10", len(got), err)
 	}
 	if _, err := r.Since(ctx, s, 11, func(bus.StoredMsg) error { return nil }); !errors.Is(err, bus.ErrHistoryGone) {
 		t.Fatalf("a position past the end: %v, want ErrHistoryGone", err)
+	}
+}
+
+// fillNamespace stores n events "0".."n-1" on a namespace stream: those
+// whose index is a multiple of every broadcast to the namespace, the others
+// to a room.
+func fillNamespace(t *testing.T, b *bus.Bus, tok string, n, every int) *bus.Stream {
+	t.Helper()
+	s, err := b.EnsureStream(context.Background(), bus.KindNamespace, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		m := nats.NewMsg("sockbus.io." + tok + ".room.r.e")
+		if i%every == 0 {
+			m.Subject = "sockbus.io." + tok + ".all.e"
+		}
+		m.Data = []byte(strconv.Itoa(i))
+		if _, err := b.Publish(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-b.JetStream().PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+		t.Fatal("publishes not acknowledged")
+	}
+	return s
+}
+
+func broadcasts(m bus.StoredMsg) bool { return strings.Contains(m.Subject, ".all.") }
+
+// indexes lists "from", "from+step", ... up to "to" (inclusive).
+func indexes(from, to, step int) string {
+	var out []string
+	for i := from; i <= to; i += step {
+		out = append(out, strconv.Itoa(i))
+	}
+	return strings.Join(out, " ")
+}
+
+// Late joiners: Last counts only the messages keep accepts, looking further
+// back than the last n when the newest ones are mostly not kept.
+func TestLastCountsOnlyKeptMessages(t *testing.T) {
+	b := startBus(t, bus.HistoryConfig{})
+	s := fillNamespace(t, b, "ns", 60, 5) // kept: 0, 5, ..., 55 (sequences 1, 6, ..., 56)
+	r := NewReader(b)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		{8, indexes(20, 55, 5)},  // the last 8 messages hold one kept; three windows back
+		{1, "55"},                // in the first window
+		{12, indexes(0, 55, 5)},  // exactly all kept ones, down to the first message
+		{20, indexes(0, 55, 5)},  // fewer kept than asked
+		{100, indexes(0, 55, 5)}, // more than the stream holds
+	} {
+		var seqs []uint64
+		got, last, err := collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) {
+			return r.Last(ctx, s, tc.n, broadcasts, func(m bus.StoredMsg) error {
+				seqs = append(seqs, m.Seq)
+				return fn(m)
+			})
+		})
+		if err != nil || strings.Join(got, " ") != tc.want || last != 60 {
+			t.Errorf("Last(%d) = %v, last %d, %v; want %s, last 60", tc.n, got, last, err, tc.want)
+		}
+		for i, seq := range seqs {
+			if want, _ := strconv.Atoi(got[i]); seq != uint64(want)+1 {
+				t.Errorf("Last(%d): %q at sequence %d", tc.n, got[i], seq)
+			}
+		}
+	}
+	got, last, err := collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) { return r.Last(ctx, s, 100, nil, fn) })
+	if err != nil || strings.Join(got, " ") != indexes(0, 59, 1) || last != 60 {
+		t.Fatalf("Last(100) with nil keep = %v, last %d, %v; want all 60", got, last, err)
+	}
+}
+
+// A stream trimmed by retention: Last stops at its first stored message.
+func TestLastStopsAtTrimmedStart(t *testing.T) {
+	b := startBus(t, bus.HistoryConfig{MaxMsgs: 40})
+	s := fillNamespace(t, b, "trimmed", 60, 5) // keeps "20".."59", sequences 21..60
+	got, last, err := collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) {
+		return NewReader(b).Last(context.Background(), s, 30, broadcasts, fn)
+	})
+	if err != nil || strings.Join(got, " ") != indexes(20, 55, 5) || last != 60 {
+		t.Fatalf("Last(30) = %v, last %d, %v; want %s, last 60", got, last, err, indexes(20, 55, 5))
+	}
+}
+
+// Deleted messages leave gaps in a window: the read stops at the window's
+// end, not at the next message stored after it.
+func TestLastReadsPastDeletedMessages(t *testing.T) {
+	b := startBus(t, bus.HistoryConfig{})
+	s := fillNamespace(t, b, "gaps", 60, 5)
+	for _, seq := range []uint64{31, 36} { // "30" and "35", the end of the window [5, 36]
+		if err := s.JS.DeleteMsg(context.Background(), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, last, err := collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) {
+		return NewReader(b).Last(context.Background(), s, 8, broadcasts, fn)
+	})
+	want := "10 15 20 25 40 45 50 55"
+	if err != nil || strings.Join(got, " ") != want || last != 60 {
+		t.Fatalf("Last(8) = %v, last %d, %v; want %s, last 60", got, last, err, want)
 	}
 }
 

@@ -16,8 +16,13 @@ type History interface {
 	// after and returns the last sequence it covered; bus.ErrHistoryGone
 	// (and no call to fn) when those messages were already dropped.
 	Since(ctx context.Context, s *bus.Stream, after uint64, fn func(bus.StoredMsg) error) (uint64, error)
-	// Last calls fn for the last n messages of the stream, oldest first.
-	Last(ctx context.Context, s *bus.Stream, n int, fn func(bus.StoredMsg) error) (uint64, error)
+	// Last calls fn, oldest first, for the last n messages of the stream
+	// that keep accepts (all of them if fewer are stored; nil keep accepts
+	// every message), and returns the stream's last sequence when the call
+	// began, whatever was kept. Messages keep refuses do not count toward
+	// n. The implementation may bound how far back it looks (replay.Reader:
+	// max(64n, 100,000) messages).
+	Last(ctx context.Context, s *bus.Stream, n int, keep func(bus.StoredMsg) bool, fn func(bus.StoredMsg) error) (uint64, error)
 }
 
 // SessionStore keeps recoverable-session records where every node can

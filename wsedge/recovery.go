@@ -140,25 +140,47 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 	h := c.srv.cfg.History
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	send := func(m bus.StoredMsg) error {
-		a, ok := readAddress(strings.TrimPrefix(m.Subject, n.subjBase), m.Header)
-		n.mu.RLock()
-		visible := ok && a.reachesLocked(s)
-		n.mu.RUnlock()
-		if !visible {
+	// event decodes a stored message for s; with reach, false also when s
+	// would not have received it live (both replays decide through it).
+	event := func(m bus.StoredMsg, reach bool) (e storedEvent, ok bool) {
+		e.addr, ok = readAddress(strings.TrimPrefix(m.Subject, n.subjBase), m.Header)
+		if ok && reach {
+			n.mu.RLock()
+			ok = e.addr.reachesLocked(s)
+			n.mu.RUnlock()
+		}
+		if !ok {
+			return e, false
+		}
+		var err error
+		e.args, e.atts, err = splitAttachments(&nats.Msg{Header: m.Header, Data: m.Data})
+		return e, err == nil
+	}
+	send := func(reach bool) func(bus.StoredMsg) error {
+		return func(m bus.StoredMsg) error {
+			if e, ok := event(m, reach); ok {
+				s.sendFrames(n.eventFrames(e.addr.event, e.args, e.atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
+			}
 			return nil
 		}
-		args, atts, err := splitAttachments(&nats.Msg{Header: m.Header, Data: m.Data})
-		if err != nil {
-			return nil
-		}
-		s.sendFrames(n.eventFrames(a.event, args, atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
-		return nil
 	}
 	if plan.restore {
-		return h.Since(ctx, n.stream, plan.after, send)
+		return h.Since(ctx, n.stream, plan.after, send(true))
 	}
-	return h.Last(ctx, n.stream, plan.history, send)
+	// Last has already kept only what s would have received: counted
+	// once, so a room change meanwhile cannot make the history short.
+	visible := func(m bus.StoredMsg) bool {
+		_, ok := event(m, true)
+		return ok
+	}
+	return h.Last(ctx, n.stream, plan.history, visible, send(false))
+}
+
+// storedEvent is a stored message decoded for a replay.
+type storedEvent struct {
+	addr address
+	args []byte
+	atts [][]byte
 }
 
 // storedOffset is the offset appended to an event stored at seq, or ""

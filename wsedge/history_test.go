@@ -1,0 +1,59 @@
+package wsedge
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/siotest"
+	"github.com/sockbus/sockbus/internal/testutil"
+	"github.com/sockbus/sockbus/replay"
+)
+
+// A late joiner asking for 5 events gets the last 5 it would have received,
+// though the last 20 stored are for a room it is not in, then live events.
+func TestLateJoinerHistorySkipsOthersRooms(t *testing.T) {
+	b := testutil.StartBus(t, bus.Config{})
+	srv := NewServer(b, Config{History: replay.NewReader(b)})
+	url := "http://" + testutil.Serve(t, srv, srv.Close)
+	ns := srv.Of("/h")
+	stored := make(chan error, 26)
+	emit := func(o Operator, event string, i int) {
+		t.Helper()
+		if err := o.EmitRaw(event, fmt.Appendf(nil, "[%d]", i), nil, func(err error) { stored <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 6; i++ { // "news" 0 is older than the 5 asked for
+		emit(ns.To(), "news", i)
+	}
+	for i := 0; i < 20; i++ {
+		emit(ns.To("elsewhere"), "room", i)
+	}
+	for i := 0; i < 26; i++ {
+		if err := <-stored; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := siotest.Dial(t, url, "/socket.io/")
+	c.Send(t, `0/h,{"history":5}`)
+	var got []string
+	for {
+		p := c.NextText(t, wait)
+		if strings.HasPrefix(p, "0/h,") {
+			break // the CONNECT reply follows the history
+		}
+		got = append(got, p)
+	}
+	want := `2/h,["news",1] 2/h,["news",2] 2/h,["news",3] 2/h,["news",4] 2/h,["news",5]`
+	if strings.Join(got, " ") != want {
+		t.Fatalf("history = %v, want %s", got, want)
+	}
+	emit(ns.To("elsewhere"), "room", 20)
+	emit(ns.To(), "news", 6)
+	if p := c.NextText(t, wait); p != `2/h,["news",6]` {
+		t.Fatalf("first live event %q, want news 6", p)
+	}
+}
