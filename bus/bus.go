@@ -352,3 +352,10 @@ func isLoopback(host string) bool {
 func (b *Bus) HasInterest(subject string) bool {
 	return b.ns.GlobalAccount().SubscriptionInterest(subject)
 }
+
+// Interest counts the subscriptions matching subject that this node's
+// server knows: its own clients' and, once per route, those of the other
+// nodes of the cluster.
+func (b *Bus) Interest(subject string) int {
+	return b.ns.GlobalAccount().Interest(subject)
+}

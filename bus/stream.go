@@ -146,6 +146,22 @@ func (b *Bus) PublishLive(msg *nats.Msg) error {
 	return nil
 }
 
+// SubscribeSync subscribes for NextMsg; like Subscribe, the server has
+// registered the subscription when it returns.
+func (b *Bus) SubscribeSync(subject string) (*nats.Subscription, error) {
+	sub, err := b.nc.SubscribeSync(subject)
+	if err == nil {
+		err = b.nc.Flush()
+	}
+	if err != nil {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+		return nil, fmt.Errorf("failed to subscribe to %s: %w", subject, err)
+	}
+	return sub, nil
+}
+
 // Subscribe delivers every message on subject to h, one at a time, in order,
 // on a goroutine owned by the connection. h must not block. When it returns,
 // the server has registered the subscription.

@@ -290,6 +290,10 @@ func (n *Namespace) deliver(m *nats.Msg) {
 		n.srv.log.Debug("dropping bus message with a bad subject", "subject", m.Subject)
 		return
 	}
+	if m.Reply != "" {
+		n.deliverWithAck(a, m)
+		return
+	}
 	var seq uint64
 	if h := m.Header[bus.HeaderSequence]; len(h) > 0 {
 		seq, _ = strconv.ParseUint(h[0], 10, 64)

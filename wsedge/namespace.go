@@ -46,11 +46,12 @@ type Namespace struct {
 	onConn     []func(*Socket)
 	children   []*Namespace
 
-	mu      sync.RWMutex // guards the index below
-	sockets map[string]*Socket
-	rooms   map[string]*room
-	sub     *nats.Subscription
-	stream  *bus.Stream
+	mu       sync.RWMutex // guards the index below
+	sockets  map[string]*Socket
+	rooms    map[string]*room
+	sub      *nats.Subscription
+	presence *nats.Subscription // counts this node for broadcasts with acks
+	stream   *bus.Stream
 }
 
 type room struct {
@@ -175,7 +176,13 @@ func (n *Namespace) add(s *Socket) error {
 		if err != nil {
 			return err
 		}
-		n.sub = sub
+		presence, err := n.srv.bus.SubscribeSync(presenceSubject(n.tok))
+		if err != nil {
+			_ = sub.Unsubscribe()
+			return err
+		}
+		_ = presence.SetPendingLimits(1, 1) // nothing is ever published there
+		n.sub, n.presence = sub, presence
 	}
 	n.sockets[s.id] = s
 	for r := range s.rooms {
@@ -206,7 +213,8 @@ func (n *Namespace) remove(s *Socket) {
 func (n *Namespace) unsubscribeLocked() {
 	if n.sub != nil {
 		_ = n.sub.Unsubscribe()
-		n.sub = nil
+		_ = n.presence.Unsubscribe()
+		n.sub, n.presence = nil, nil
 	}
 }
 

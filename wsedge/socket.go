@@ -117,7 +117,7 @@ type Socket struct {
 
 	amu     sync.Mutex
 	nextAck int64
-	acks    map[int64]chan ackReply
+	acks    map[int64]ackFunc
 
 	dmu  sync.Mutex
 	data map[string]any
@@ -128,6 +128,36 @@ type Socket struct {
 type ackReply struct {
 	args json.RawMessage
 	atts [][]byte
+}
+
+// ackFunc receives a client's acknowledgement (ok) or learns that none will
+// come because the socket left (not ok). It is called at most once.
+type ackFunc func(r ackReply, ok bool)
+
+// registerAck returns a new ack id whose answer goes to fn; a socket that
+// already left calls fn (not ok) at once.
+func (s *Socket) registerAck(fn ackFunc) int64 {
+	s.amu.Lock()
+	if s.gone.Load() { // left has taken, or will find empty, the pending acks
+		s.amu.Unlock()
+		fn(ackReply{}, false)
+		return -1
+	}
+	if s.acks == nil {
+		s.acks = map[int64]ackFunc{}
+	}
+	id := s.nextAck
+	s.nextAck++
+	s.acks[id] = fn
+	s.amu.Unlock()
+	return id
+}
+
+// dropAck forgets an ack id nobody waits for any more.
+func (s *Socket) dropAck(id int64) {
+	s.amu.Lock()
+	delete(s.acks, id)
+	s.amu.Unlock()
 }
 
 // ID is the socket's id: random, unique across nodes, not the Engine.IO id.
@@ -214,19 +244,17 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (js
 		return nil, nil, err
 	}
 	ch := make(chan ackReply, 1)
-	s.amu.Lock()
-	if s.acks == nil {
-		s.acks = map[int64]chan ackReply{}
+	id := s.registerAck(func(r ackReply, ok bool) {
+		if ok {
+			ch <- r
+		} else {
+			close(ch)
+		}
+	})
+	if id < 0 {
+		return nil, nil, ErrDisconnected
 	}
-	id := s.nextAck
-	s.nextAck++
-	s.acks[id] = ch
-	s.amu.Unlock()
-	defer func() {
-		s.amu.Lock()
-		delete(s.acks, id)
-		s.amu.Unlock()
-	}()
+	defer s.dropAck(id)
 	s.sendFrames(s.ns.eventFrames(event, array, atts, id, ""))
 	select {
 	case r, ok := <-ch:
@@ -333,11 +361,11 @@ func (s *Socket) sendAck(id int64, args []byte, atts [][]byte) error {
 // onAck resolves a pending EmitWithAck; unknown ids are ignored.
 func (s *Socket) onAck(id int64, args []byte, atts [][]byte) {
 	s.amu.Lock()
-	ch := s.acks[id]
+	fn := s.acks[id]
 	delete(s.acks, id)
 	s.amu.Unlock()
-	if ch != nil {
-		ch <- ackReply{args: append(json.RawMessage(nil), args...), atts: atts}
+	if fn != nil {
+		fn(ackReply{args: append(json.RawMessage(nil), args...), atts: atts}, true)
 	}
 }
 
@@ -369,11 +397,12 @@ func (s *Socket) left(reason string) {
 		}
 	}
 	s.amu.Lock()
-	for id, ch := range s.acks {
-		close(ch)
-		delete(s.acks, id)
-	}
+	pending := s.acks
+	s.acks = nil
 	s.amu.Unlock()
+	for _, fn := range pending {
+		fn(ackReply{}, false)
+	}
 	s.hmu.RLock()
 	hs := s.onDisc
 	s.hmu.RUnlock()

@@ -7,7 +7,7 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connect, closeAll, withDeadline } from './helpers.js';
+import { connect, closeAll, nonce, withDeadline } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -44,5 +44,35 @@ test('a NATS backend answers a client ack (nats reply)', { skip: !natsURL || !na
     assert.deepEqual(answer, ['forty-two', 42], `backend answer (nats reply output: ${out})`);
   } finally {
     backend.kill('SIGTERM');
+  }
+});
+
+test('a NATS backend broadcasts with acks (nats request --replies)', { skip: !natsURL || !natsCLI ? 'no NATS (reference relay)' : false }, async () => {
+  // A live Socket.IO message with a reply subject is a broadcast with acks: every client
+  // gets the event with an ack id of its own, and each node answers on the reply subject
+  // with its count (a Sockbus-Ack-Count header) and then one reply per client ack.
+  const nsp = `/${nonce('poll')}`;
+  const sockets = await Promise.all(['alice', 'bob'].map(async (name) => {
+    const s = await connect({ nsp, transports: ['websocket'] });
+    s.on('poll', (question, ack) => ack({ name, question }));
+    return s;
+  }));
+  assert.equal(sockets.length, 2);
+  const subject = `sockbus.live.io.${nsp.slice(1)}.all.poll`;
+  const deadline = String(Date.now() + 10000);
+  const backend = spawn(
+    natsCLI,
+    ['--server', natsURL, 'request', subject, '["lunch?"]', '--replies', '3', '--reply-timeout', '5s', '--timeout', '5s',
+      '-H', `Sockbus-Ack-Deadline:${deadline}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  backend.stdout.on('data', (d) => (out += d));
+  backend.stderr.on('data', (d) => (out += d));
+  const code = await withDeadline(new Promise((resolve) => backend.on('close', resolve)), 15000, 'nats request to end');
+  assert.equal(code, 0, `nats request failed:\n${out}`);
+  assert.match(out, /Sockbus-Ack-Count: 2/, `the node's count:\n${out}`);
+  for (const name of ['alice', 'bob']) {
+    assert.ok(out.includes(`[{"name":"${name}","question":"lunch?"}]`), `${name}'s ack in:\n${out}`);
   }
 });

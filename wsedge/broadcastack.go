@@ -1,0 +1,216 @@
+package wsedge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/sio"
+)
+
+// A live Socket.IO message with a reply subject is a broadcast with
+// acknowledgements (see Operator.EmitWithAck; `nats req` with --replies
+// does the same from any NATS client). Each node with sockets in the
+// namespace answers on the reply subject: first one message with
+// HeaderAckCount (and the count as its body), then one per client acknowledgement, HeaderSocket naming
+// the client and the payload its ack's arguments (attachments as in
+// HeaderAttachments).
+const (
+	// HeaderAckDeadline is when the sender stops waiting (Unix ms); nodes
+	// forget their clients' pending acks then (30 s without it, 5 min at most).
+	HeaderAckDeadline = "Sockbus-Ack-Deadline"
+	// HeaderAckCount is how many of a node's sockets got the event.
+	HeaderAckCount = "Sockbus-Ack-Count"
+)
+
+// A node keeps its clients' acks of a broadcast pending until the sender's
+// deadline, defaultAckWait when it names none, and never past maxAckWait.
+const (
+	defaultAckWait = 30 * time.Second
+	maxAckWait     = 5 * time.Minute
+)
+
+// presenceSubject is subscribed by every node with sockets in the
+// namespace and never published to: its interest count is the number of
+// nodes a broadcast with acks must hear from. It is outside sockbus.> so
+// that operators watching sockbus.> are not counted as nodes.
+func presenceSubject(tok string) string { return "_SOCKBUS.presence.io." + tok }
+
+// AckResponse is one client's answer to a broadcast with acknowledgements.
+type AckResponse struct {
+	SocketID    string
+	Args        json.RawMessage // the acknowledgement's arguments, a JSON array
+	Attachments [][]byte
+}
+
+// EmitWithAck sends event to every targeted socket, on every node, each
+// with an acknowledgement id of its own, and waits until all of them
+// answered or ctx ends, as io.timeout(ms).emitWithAck does in socket.io.
+// ctx must have a deadline. It returns the answers in arrival order; when
+// ctx ends first, it returns those that arrived with ErrAckTimeout (or
+// ctx's error when it was cancelled). Like any event with an ack, the event
+// is live only: not stored, not replayed.
+func (o Operator) EmitWithAck(ctx context.Context, event string, args ...any) ([]AckResponse, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil, errors.New("wsedge: EmitWithAck needs a context with a deadline")
+	}
+	if sio.IsReserved(event) {
+		return nil, fmt.Errorf("wsedge: %q is a reserved event name", event)
+	}
+	array, atts, err := encodeArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	m, err := o.message(event, array, atts)
+	if err != nil {
+		return nil, err
+	}
+	b := o.ns.srv.bus
+	inbox := nats.NewInbox()
+	sub, err := b.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	nodes := b.Interest(presenceSubject(o.ns.tok))
+	if nodes == 0 {
+		return nil, nil
+	}
+	m.Subject, m.Reply = bus.Live(m.Subject), inbox
+	m.Header[HeaderAckDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
+	if err := b.PublishLive(m); err != nil {
+		return nil, err
+	}
+	var out []AckResponse
+	counted, expected := 0, 0
+	for counted < nodes || len(out) < expected {
+		r, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return out, ErrAckTimeout
+			}
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			return out, fmt.Errorf("failed to collect acks: %w", err)
+		}
+		if c := r.Header.Get(HeaderAckCount); c != "" {
+			n, _ := strconv.Atoi(c)
+			counted, expected = counted+1, expected+n
+			continue
+		}
+		args, atts, err := splitAttachments(r)
+		if err != nil {
+			continue
+		}
+		out = append(out, AckResponse{SocketID: r.Header.Get(HeaderSocket), Args: json.RawMessage(args), Attachments: atts})
+	}
+	return out, nil
+}
+
+// EmitWithAck broadcasts to the whole namespace with acknowledgements; see
+// Operator.EmitWithAck.
+func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([]AckResponse, error) {
+	return Operator{ns: n}.EmitWithAck(ctx, event, args...)
+}
+
+// deliverWithAck is deliver for a broadcast with acknowledgements: each
+// local target gets the event with an ack id of its own, and the answers go
+// to the sender's inbox, after this node's count.
+func (n *Namespace) deliverWithAck(a address, m *nats.Msg) {
+	args, atts, err := splitAttachments(m)
+	wait := defaultAckWait
+	if h := m.Header.Get(HeaderAckDeadline); h != "" {
+		ms, perr := strconv.ParseInt(h, 10, 64)
+		wait = min(time.Until(time.UnixMilli(ms)), maxAckWait)
+		if perr != nil {
+			err = perr
+		}
+	}
+	if err != nil || wait <= 0 {
+		n.srv.log.Debug("dropping broadcast with acks", "subject", m.Subject, "err", err, "wait", wait)
+		return
+	}
+	var targets []*Socket
+	n.mu.RLock()
+	a.eachLocked(n, func(s *Socket) { targets = append(targets, s) })
+	n.mu.RUnlock()
+	b := n.srv.bus
+	f := &ackFanIn{b: b, inbox: m.Reply, pending: make(map[*Socket]int64, len(targets))}
+	// Register every ack before the count goes out and any frame is sent:
+	// the count then excludes sockets that already left, and no answer can
+	// overtake it (one connection publishes both, in order).
+	ids := make([]int64, len(targets))
+	live := targets[:0:0]
+	for _, s := range targets {
+		if id := s.registerAck(func(r ackReply, ok bool) { f.answered(s, r, ok) }); id >= 0 {
+			ids[len(live)] = id
+			live = append(live, s)
+		}
+	}
+	k := strconv.Itoa(len(live))
+	// The body repeats the count: NATS request tools end on an empty reply.
+	count := &nats.Msg{Subject: f.inbox, Header: nats.Header{HeaderAckCount: []string{k}}, Data: []byte(k)}
+	if err := b.PublishLive(count); err != nil {
+		for i, s := range live {
+			s.dropAck(ids[i])
+		}
+		return
+	}
+	if len(live) == 0 {
+		return
+	}
+	f.mu.Lock()
+	for i, s := range live {
+		f.pending[s] = ids[i]
+	}
+	f.timer = time.AfterFunc(wait, f.expire)
+	f.mu.Unlock()
+	for i, s := range live {
+		s.deliverLive(0, n.eventFrames(a.event, args, atts, ids[i], ""))
+	}
+}
+
+// ackFanIn forwards one node's client acknowledgements of a broadcast.
+type ackFanIn struct {
+	b     *bus.Bus
+	inbox string
+
+	mu      sync.Mutex
+	pending map[*Socket]int64
+	timer   *time.Timer
+}
+
+func (f *ackFanIn) answered(s *Socket, r ackReply, ok bool) {
+	f.mu.Lock()
+	_, waiting := f.pending[s]
+	delete(f.pending, s)
+	if len(f.pending) == 0 && f.timer != nil {
+		f.timer.Stop()
+	}
+	f.mu.Unlock()
+	if !ok || !waiting {
+		return
+	}
+	m := &nats.Msg{Subject: f.inbox, Header: nats.Header{HeaderSocket: []string{s.id}}}
+	joinAttachments(m, r.args, r.atts)
+	_ = f.b.PublishLive(m)
+}
+
+// expire forgets the acks still pending at the sender's deadline.
+func (f *ackFanIn) expire() {
+	f.mu.Lock()
+	pending := f.pending
+	f.pending = nil
+	f.mu.Unlock()
+	for s, id := range pending {
+		s.dropAck(id)
+	}
+}
