@@ -42,6 +42,7 @@ func socketIDs(rs []AckResponse) string {
 }
 
 func want(ids ...string) string {
+	ids = append([]string(nil), ids...) // callers' slices keep their order
 	sort.Strings(ids)
 	return strings.Join(ids, " ")
 }
@@ -126,7 +127,8 @@ func TestBroadcastEmitWithAckNobodyThere(t *testing.T) {
 
 // Three nodes in one NATS cluster: sockets on the first two, the emit from
 // the third, which has none. Every node's sockets answer, and the emit
-// returns as soon as they all did, not at its deadline.
+// returns as soon as they all did, not at its deadline. Then the third
+// node lists the sockets and makes one of them join a room.
 func TestBroadcastEmitWithAckAcrossNodes(t *testing.T) {
 	var routes []string
 	for range 3 {
@@ -193,5 +195,33 @@ func TestBroadcastEmitWithAckAcrossNodes(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("took %v: waited for the deadline instead of the answers", d)
+	}
+
+	// Socket operations from the node without sockets reach the others.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ns := srvs[2].Of("/")
+	list, err := ns.FetchSockets(ctx)
+	got := []string{}
+	for _, r := range list {
+		got = append(got, r.ID)
+	}
+	if err != nil || want(got...) != want(ids...) {
+		t.Fatalf("fetch across nodes: %v %v, want %v", err, got, ids)
+	}
+	if err := ns.To(ids[1]).SocketsJoin("x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.To("x").Emit("only-x", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Emit("everyone", 2); err != nil {
+		t.Fatal(err)
+	}
+	if p := clients[1].NextText(t, wait); !strings.HasPrefix(p, `2["only-x",1`) {
+		t.Fatalf("joined socket on node 1 got %q first", p)
+	}
+	if p := clients[0].NextText(t, wait); !strings.HasPrefix(p, `2["everyone",2`) {
+		t.Fatalf("socket not in x got %q first", p)
 	}
 }

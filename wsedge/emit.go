@@ -285,7 +285,12 @@ func (n *Namespace) eventFrames(event string, args []byte, atts [][]byte, ackID 
 // deliver fans one live bus message out to the local sockets it targets.
 // It runs on the subscription's goroutine and never blocks on a client.
 func (n *Namespace) deliver(m *nats.Msg) {
-	a, ok := readAddress(strings.TrimPrefix(m.Subject, n.liveBase), m.Header)
+	rest := strings.TrimPrefix(m.Subject, n.liveBase)
+	if op, ok := strings.CutPrefix(rest, ctlPrefix); ok {
+		n.control(op, m)
+		return
+	}
+	a, ok := readAddress(rest, m.Header)
 	if !ok {
 		n.srv.log.Debug("dropping bus message with a bad subject", "subject", m.Subject)
 		return

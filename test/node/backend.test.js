@@ -76,3 +76,22 @@ test('a NATS backend broadcasts with acks (nats request --replies)', { skip: !na
     assert.ok(out.includes(`[{"name":"${name}","question":"lunch?"}]`), `${name}'s ack in:\n${out}`);
   }
 });
+
+test('a NATS backend disconnects one socket (nats pub …ctl.disconnect)', { skip: !natsURL || !natsCLI ? 'no NATS (reference relay)' : false }, async () => {
+  // Socket operations are messages too: sockbus.io.<ns>.ctl.{join,leave,disconnect}, targets in
+  // the Sockbus-Rooms header (a socket id is a room). Stored, so they apply in order with events.
+  const nsp = `/${nonce('kick')}`;
+  const [target, bystander] = await Promise.all([connect({ nsp }), connect({ nsp })]);
+  const gone = new Promise((resolve) => target.on('disconnect', resolve));
+  const subject = `sockbus.io.${nsp.slice(1)}.ctl.disconnect`;
+  const backend = spawn(natsCLI, ['--server', natsURL, 'pub', subject, '{"close":false}', '-H', `Sockbus-Rooms:${target.id}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  backend.stdout.on('data', (d) => (out += d));
+  backend.stderr.on('data', (d) => (out += d));
+  const code = await withDeadline(new Promise((resolve) => backend.on('close', resolve)), 15000, 'nats pub to end');
+  assert.equal(code, 0, `nats pub failed:\n${out}`);
+  assert.equal(await withDeadline(gone, 5000, 'the target to be disconnected'), 'io server disconnect');
+  assert.ok(bystander.connected, 'the bystander stays connected');
+});
