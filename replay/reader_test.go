@@ -25,12 +25,19 @@ func startBus(t testing.TB, h bus.HistoryConfig) *bus.Bus {
 // fill stores n messages "0".."n-1" on a channel stream and waits for the acks.
 func fill(t testing.TB, b *bus.Bus, tok string, n int) *bus.Stream {
 	t.Helper()
-	s, err := b.EnsureStream(context.Background(), bus.KindChannel, tok)
+	return store(t, b, bus.KindChannel, tok, n, func(int) string { return bus.ChannelSubject(tok) })
+}
+
+// store stores n messages "0".."n-1" on subject(i) in the stream of kind and
+// tok, and waits for the acks.
+func store(t testing.TB, b *bus.Bus, kind bus.Kind, tok string, n int, subject func(i int) string) *bus.Stream {
+	t.Helper()
+	s, err := b.EnsureStream(context.Background(), kind, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		m := nats.NewMsg(bus.ChannelSubject(tok))
+		m := nats.NewMsg(subject(i))
 		m.Data = []byte(strconv.Itoa(i))
 		if _, err := b.Publish(m); err != nil {
 			t.Fatal(err)
@@ -85,26 +92,12 @@ func TestSinceAndLast(t *testing.T) {
 // to a room.
 func fillNamespace(t *testing.T, b *bus.Bus, tok string, n, every int) *bus.Stream {
 	t.Helper()
-	s, err := b.EnsureStream(context.Background(), bus.KindNamespace, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < n; i++ {
-		m := nats.NewMsg("sockbus.io." + tok + ".room.r.e")
+	return store(t, b, bus.KindNamespace, tok, n, func(i int) string {
 		if i%every == 0 {
-			m.Subject = "sockbus.io." + tok + ".all.e"
+			return "sockbus.io." + tok + ".all.e"
 		}
-		m.Data = []byte(strconv.Itoa(i))
-		if _, err := b.Publish(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-b.JetStream().PublishAsyncComplete():
-	case <-time.After(10 * time.Second):
-		t.Fatal("publishes not acknowledged")
-	}
-	return s
+		return "sockbus.io." + tok + ".room.r.e"
+	})
 }
 
 func broadcasts(m bus.StoredMsg) bool { return strings.Contains(m.Subject, ".all.") }

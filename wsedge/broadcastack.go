@@ -72,34 +72,22 @@ func (o Operator) EmitWithAck(ctx context.Context, event string, args ...any) ([
 	if err != nil {
 		return nil, err
 	}
-	b := o.ns.srv.bus
-	inbox := nats.NewInbox()
-	sub, err := b.SubscribeSync(inbox)
-	if err != nil {
+	g, err := o.ns.gather()
+	if err != nil || g.nodes == 0 {
 		return nil, err
 	}
-	defer sub.Unsubscribe()
-	nodes := b.Interest(presenceSubject(o.ns.tok))
-	if nodes == 0 {
-		return nil, nil
-	}
-	m.Subject, m.Reply = bus.Live(m.Subject), inbox
+	defer g.close()
+	m.Subject, m.Reply = bus.Live(m.Subject), g.sub.Subject
 	m.Header[HeaderAckDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
-	if err := b.PublishLive(m); err != nil {
+	if err := o.ns.srv.bus.PublishLive(m); err != nil {
 		return nil, err
 	}
 	var out []AckResponse
 	counted, expected := 0, 0
-	for counted < nodes || len(out) < expected {
-		r, err := sub.NextMsgWithContext(ctx)
+	for counted < g.nodes || len(out) < expected {
+		r, err := g.next(ctx)
 		if err != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return out, ErrAckTimeout
-			}
-			if ctx.Err() != nil {
-				return out, ctx.Err()
-			}
-			return out, fmt.Errorf("failed to collect acks: %w", err)
+			return out, err
 		}
 		if c := r.Header.Get(HeaderAckCount); c != "" {
 			n, _ := strconv.Atoi(c)
@@ -119,6 +107,44 @@ func (o Operator) EmitWithAck(ctx context.Context, event string, args ...any) ([
 // Operator.EmitWithAck.
 func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([]AckResponse, error) {
 	return Operator{ns: n}.EmitWithAck(ctx, event, args...)
+}
+
+// gatherer collects the answers of every node with sockets in a namespace
+// to one request (a broadcast with acks, a fetch): an inbox subscribed
+// before the request goes out, and how many nodes will answer.
+type gatherer struct {
+	sub   *nats.Subscription
+	nodes int
+}
+
+func (n *Namespace) gather() (*gatherer, error) {
+	b := n.srv.bus
+	sub, err := b.SubscribeSync(nats.NewInbox())
+	if err != nil {
+		return nil, err
+	}
+	g := &gatherer{sub: sub, nodes: b.Interest(presenceSubject(n.tok))}
+	if g.nodes == 0 {
+		g.close()
+	}
+	return g, nil
+}
+
+func (g *gatherer) close() { _ = g.sub.Unsubscribe() }
+
+// next waits for the next answer: ErrAckTimeout at ctx's deadline, ctx's
+// error when it is cancelled first.
+func (g *gatherer) next(ctx context.Context) (*nats.Msg, error) {
+	r, err := g.sub.NextMsgWithContext(ctx)
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return nil, ErrAckTimeout
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("failed to collect answers: %w", err)
 }
 
 // deliverWithAck is deliver for a broadcast with acknowledgements: each

@@ -3,7 +3,6 @@ package wsedge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -71,31 +70,20 @@ func (o Operator) FetchSockets(ctx context.Context) ([]RemoteSocket, error) {
 	if err := o.ns.ensureStreamOnce(); err != nil {
 		return nil, err
 	}
-	b := o.ns.srv.bus
-	sub, err := b.SubscribeSync(nats.NewInbox())
-	if err != nil {
+	g, err := o.ns.gather()
+	if err != nil || g.nodes == 0 {
 		return nil, err
 	}
-	defer sub.Unsubscribe()
-	nodes := b.Interest(presenceSubject(o.ns.tok))
-	if nodes == 0 {
-		return nil, nil
-	}
-	m.Header[HeaderReply] = []string{sub.Subject}
-	if _, err := b.Publish(m); err != nil {
+	defer g.close()
+	m.Header[HeaderReply] = []string{g.sub.Subject}
+	if _, err := o.ns.srv.bus.Publish(m); err != nil {
 		return nil, err
 	}
 	var out []RemoteSocket
-	for range nodes {
-		r, err := sub.NextMsgWithContext(ctx)
+	for range g.nodes {
+		r, err := g.next(ctx)
 		if err != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return out, ErrAckTimeout
-			}
-			if ctx.Err() != nil {
-				return out, ctx.Err()
-			}
-			return out, fmt.Errorf("failed to fetch sockets: %w", err)
+			return out, err
 		}
 		var some []RemoteSocket
 		if err := json.Unmarshal(r.Data, &some); err != nil {
