@@ -187,14 +187,7 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 
 func TestWebSocketPingAnswered(t *testing.T) {
 	e := newEnv(t, Config{}, false)
-	c := &pongClient{wsClient: wsClient{msgs: make(chan msg, 16), closed: make(chan error, 1)}, pong: make(chan string, 1)}
-	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: e.wsURL("EIO=4&transport=websocket")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); conn.ReadLoop() }()
-	defer func() { conn.NetConn().Close(); <-done }()
+	c, conn := e.dialPongClient(t)
 	_ = conn.WritePing([]byte("hi"))
 	select {
 	case p := <-c.pong:
@@ -204,6 +197,21 @@ func TestWebSocketPingAnswered(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no pong")
 	}
+}
+
+// dialPongClient opens a WebSocket session whose client records pongs; it
+// is closed when the test ends.
+func (e *env) dialPongClient(t *testing.T) (*pongClient, *gws.Conn) {
+	t.Helper()
+	c := &pongClient{wsClient: wsClient{msgs: make(chan msg, 16), closed: make(chan error, 1)}, pong: make(chan string, 1)}
+	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: e.wsURL("EIO=4&transport=websocket")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); conn.ReadLoop() }()
+	t.Cleanup(func() { conn.NetConn().Close(); <-done })
+	return c, conn
 }
 
 type pongClient struct {
@@ -218,14 +226,7 @@ func (c *pongClient) OnPong(_ *gws.Conn, p []byte) { c.pong <- string(p) }
 // an inline-eligible message behind it waits its turn, in order.
 func TestWebSocketHandedOffMessageLeavesReadLoopFree(t *testing.T) {
 	e := newEnv(t, Config{InlineMessage: func(data []byte, _ bool) bool { return string(data) != "block" }}, false)
-	pc := &pongClient{wsClient: wsClient{msgs: make(chan msg, 16), closed: make(chan error, 1)}, pong: make(chan string, 1)}
-	conn, _, err := gws.NewClient(pc, &gws.ClientOption{Addr: e.wsURL("EIO=4&transport=websocket")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); conn.ReadLoop() }()
-	defer func() { conn.NetConn().Close(); <-done }()
+	pc, conn := e.dialPongClient(t)
 	r := <-e.newSess
 	release, got := make(chan struct{}), make(chan string, 2)
 	r.s.OnMessage(func(data []byte, _ bool) {
