@@ -16,11 +16,11 @@ import (
 // the namespace's events: SocketsJoin("b") then To("b").Emit(...) reaches the
 // sockets just joined, and To("b").Emit(...) then SocketsLeave("b") reaches
 // them before they leave. Targets are in the Sockbus-Rooms (none: every
-// socket) and Sockbus-Except headers. Replays skip them. Fetch is stored
-// too, its inbox in the Sockbus-Reply header (a reply subject does not
-// survive storage), so it sees every operation published before it; a
-// plain NATS request on sockbus.live.io.<ns>.ctl.fetch works as well. Any
-// NATS client can publish these (README, Subjects).
+// socket) and Sockbus-Except headers. Replays skip them. Fetch is a plain
+// NATS request on sockbus.live.io.<ns>.ctl.fetch, not stored (a presence
+// list polled every second would otherwise fill the history): it sees the
+// operations each node has applied when it arrives. Any NATS client can
+// publish these (README, Subjects).
 const ctlPrefix = "ctl."
 
 // Control operations, the last subject token.
@@ -30,9 +30,6 @@ const (
 	ctlDisconnect = "disconnect" // body: {"close": bool}, or empty
 	ctlFetch      = "fetch"      // a request: each node replies with a JSON array of RemoteSocket
 )
-
-// HeaderReply carries a stored request's reply subject.
-const HeaderReply = "Sockbus-Reply"
 
 // RemoteSocket describes a socket on any node, as FetchSockets returns it.
 type RemoteSocket struct {
@@ -63,11 +60,8 @@ func (o Operator) DisconnectSockets(closeConn bool) error {
 // before every node with sockets in the namespace answered, it returns
 // what came with ErrAckTimeout (or ctx's error when it was cancelled).
 func (o Operator) FetchSockets(ctx context.Context) ([]RemoteSocket, error) {
-	m, err := o.controlMsg(o.ns.subjBase, ctlFetch, nil)
+	m, err := o.controlMsg(o.ns.liveBase, ctlFetch, nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := o.ns.ensureStreamOnce(); err != nil {
 		return nil, err
 	}
 	g, err := o.ns.gather()
@@ -75,8 +69,8 @@ func (o Operator) FetchSockets(ctx context.Context) ([]RemoteSocket, error) {
 		return nil, err
 	}
 	defer g.close()
-	m.Header[HeaderReply] = []string{g.sub.Subject}
-	if _, err := o.ns.srv.bus.Publish(m); err != nil {
+	m.Reply = g.sub.Subject
+	if err := o.ns.srv.bus.PublishLive(m); err != nil {
 		return nil, err
 	}
 	var out []RemoteSocket
@@ -193,9 +187,6 @@ func (n *Namespace) control(op string, m *nats.Msg) {
 		}
 	case ctlFetch:
 		reply := m.Reply
-		if reply == "" {
-			reply = m.Header.Get(HeaderReply)
-		}
 		if reply == "" {
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 )
 
@@ -68,9 +69,11 @@ func TestSocketOperationsFromTheServer(t *testing.T) {
 			t.Fatalf("lounge member got %q", p)
 		}
 	}
-	if list, err := ns.In("lounge").FetchSockets(ctx); err != nil || len(list) != 1 || list[0].ID != ids[0] {
-		t.Fatalf("after leave: %v %+v", err, list)
-	}
+	// A fetch is not ordered with stored operations: poll until applied.
+	eventually.True(t, wait, "the leave applied", func() bool {
+		list, err := ns.In("lounge").FetchSockets(ctx)
+		return err == nil && len(list) == 1 && list[0].ID == ids[0]
+	})
 
 	// Disconnect everyone outside the lounge: a DISCONNECT packet each.
 	if err := ns.Except("lounge").DisconnectSockets(false); err != nil {
@@ -81,9 +84,10 @@ func TestSocketOperationsFromTheServer(t *testing.T) {
 			t.Fatalf("disconnected socket got %q", p)
 		}
 	}
-	if list, err := ns.FetchSockets(ctx); err != nil || len(list) != 1 || list[0].ID != ids[0] {
-		t.Fatalf("after disconnect: %v %+v", err, list)
-	}
+	eventually.True(t, wait, "the disconnects applied", func() bool {
+		list, err := ns.FetchSockets(ctx)
+		return err == nil && len(list) == 1 && list[0].ID == ids[0]
+	})
 
 	// Nobody anywhere: an empty list at once.
 	if list, err := srv.Of("/empty").FetchSockets(ctx); err != nil || len(list) != 0 {
