@@ -15,12 +15,12 @@ import (
 )
 
 // A live Socket.IO message with a reply subject is a broadcast with
-// acknowledgements (see Operator.EmitWithAck; `nats req` with --replies
-// does the same from any NATS client). Each node with sockets in the
-// namespace answers on the reply subject: first one message with
-// HeaderAckCount (and the count as its body), then one per client acknowledgement, HeaderSocket naming
-// the client and the payload its ack's arguments (attachments as in
-// HeaderAttachments).
+// acknowledgements (see Operator.EmitWithAck; `nats request` with
+// --replies does the same from any NATS client). Each node with sockets in
+// the namespace answers on the reply subject: first one message with
+// HeaderAckCount (and the count as its body), then one per client
+// acknowledgement, HeaderSocket naming the client and the payload its
+// ack's arguments (attachments as in HeaderAttachments).
 const (
 	// HeaderAckDeadline is when the sender stops waiting (Unix ms); nodes
 	// forget their clients' pending acks then (30 s without it, 5 min at most).
