@@ -1,7 +1,8 @@
 // Command backend is a sockbus backend written against NATS only: it answers
 // the "question" event of the main namespace (a client's emitWithAck gets the
-// reply), logs every "chat" event, and pushes a "tick" to every client of the
-// main namespace every few seconds. Run several copies: the queue group
+// reply), logs every "chat" event, disconnects a client that emits "bye",
+// and pushes a "tick" to every client of the main namespace every few
+// seconds. Run several copies: the queue group
 // shares the questions between them.
 //
 //	go run . --nats-addr 127.0.0.1:4222 --nats-user app --nats-password secret   # sockbus
@@ -43,6 +44,19 @@ func main() {
 	}
 	if _, err := nc.Subscribe("sockbus.in.~.chat", func(m *nats.Msg) {
 		log.Printf("chat from %s: %s", m.Header.Get("Sockbus-Socket"), m.Data)
+	}); err != nil {
+		log.Fatalf("subscribe: %v", err)
+	}
+
+	// Socket operations are messages too: join, leave and disconnect on
+	// sockbus.io.<ns>.ctl.<op>, targets in Sockbus-Rooms (a socket id is a room).
+	if _, err := nc.Subscribe("sockbus.in.~.bye", func(m *nats.Msg) {
+		kick := nats.NewMsg("sockbus.io.~.ctl.disconnect")
+		kick.Header.Set("Sockbus-Rooms", m.Header.Get("Sockbus-Socket"))
+		kick.Data = []byte(`{"close":false}`)
+		if err := nc.PublishMsg(kick); err != nil {
+			log.Printf("disconnect: %v", err)
+		}
 	}); err != nil {
 		log.Fatalf("subscribe: %v", err)
 	}
