@@ -30,6 +30,7 @@ type flusherPool struct {
 	ready   []*Queue
 	running int
 	max     int
+	spare   []*flushWork // scratch space of flushers that ended, for the next
 }
 
 func (p *flusherPool) add(q *Queue) {
@@ -41,28 +42,49 @@ func (p *flusherPool) add(q *Queue) {
 	}
 	p.mu.Unlock()
 	if start {
-		go p.work()
+		go runFlusher() // no arguments: a go statement with some allocates them
 	}
 }
+
+func runFlusher() { flushers.work() }
 
 // grab bounds the queues one flusher takes at a time, so the others can share a
 // large broadcast.
 const grab = 64
 
+// keepReady bounds the ready list's capacity kept between bursts.
+const keepReady = 4096
+
 func (p *flusherPool) work() {
-	var w flushWork
+	// A flusher's goroutine ends with its burst; its buffers are kept for
+	// the next one (at most max of them exist).
+	p.mu.Lock()
+	var w *flushWork
+	if n := len(p.spare); n > 0 {
+		w, p.spare = p.spare[n-1], p.spare[:n-1]
+	}
+	p.mu.Unlock()
+	if w == nil {
+		w = new(flushWork)
+		w.writeFn = w.writeFd
+	}
 	for {
 		p.mu.Lock()
 		k := min(len(p.ready), grab)
 		if k == 0 {
 			p.running--
-			p.ready = p.ready[:0:0] // let a burst's backing array go
+			p.spare = append(p.spare, w)
+			if cap(p.ready) > keepReady {
+				p.ready = nil // let a huge burst's backing array go
+			}
 			p.mu.Unlock()
 			return
 		}
 		w.queues = append(w.queues[:0], p.ready[:k]...)
-		clear(p.ready[:k])
-		p.ready = p.ready[k:]
+		// Shift the rest down rather than reslice, so the array is reused.
+		rest := copy(p.ready, p.ready[k:])
+		clear(p.ready[rest:])
+		p.ready = p.ready[:rest]
 		p.mu.Unlock()
 		for i, q := range w.queues {
 			w.flush(q)
@@ -76,6 +98,12 @@ type flushWork struct {
 	queues []*Queue
 	batch  []*Frame
 	iov    []syscall.Iovec
+
+	// writeFn is writeFd bound once: a method value made per write would be
+	// allocated per write. n and errno are its results.
+	writeFn func(fd uintptr) bool
+	n       uintptr
+	errno   syscall.Errno
 }
 
 // flush writes what q holds with one non-blocking writev. A queue the socket
@@ -91,7 +119,7 @@ func (w *flushWork) flush(q *Queue) {
 	for _, v := range w.iov {
 		want += int(v.Len)
 	}
-	n, err := writevNonBlocking(q.raw, w.iov)
+	n, err := w.writev(q.raw)
 	clear(batch)
 	clear(w.iov)
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, os.ErrDeadlineExceeded) {
@@ -126,24 +154,23 @@ func appendIovecs(iov []syscall.Iovec, batch []*Frame, head int) []syscall.Iovec
 	return iov
 }
 
-// writevNonBlocking makes one writev on the socket without waiting for it to
+// writev makes one writev of w.iov on the socket without waiting for it to
 // become writable: EAGAIN when its send buffer is full.
-func writevNonBlocking(rc syscall.RawConn, iov []syscall.Iovec) (int, error) {
-	var n uintptr
-	var errno syscall.Errno
-	err := rc.Write(func(fd uintptr) bool {
-		for {
-			n, _, errno = syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-			if errno != syscall.EINTR {
-				return true
-			}
-		}
-	})
-	if err != nil {
+func (w *flushWork) writev(rc syscall.RawConn) (int, error) {
+	if err := rc.Write(w.writeFn); err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, errno
+	if w.errno != 0 {
+		return 0, w.errno
 	}
-	return int(n), nil
+	return int(w.n), nil
+}
+
+func (w *flushWork) writeFd(fd uintptr) bool {
+	for {
+		w.n, _, w.errno = syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+		if w.errno != syscall.EINTR {
+			return true
+		}
+	}
 }

@@ -40,6 +40,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// keepFrames bounds the pending array an emptied queue keeps.
+const keepFrames = 16
+
 // maxBatch bounds the frames written by one writev (two buffers a frame,
 // within Linux's IOV_MAX of 1024).
 const maxBatch = 512
@@ -181,8 +184,15 @@ func (q *Queue) consume(n int, err error) {
 			n -= q.pending[i].size()
 			i++
 		}
-		clear(q.pending[:i])
-		q.pending, q.head = q.pending[i:], n
+		if i == len(q.pending) && cap(q.pending) <= keepFrames {
+			// Keep a small array: a connection that gets one frame at a
+			// time would otherwise allocate one per frame.
+			clear(q.pending)
+			q.pending, q.head = q.pending[:0], n
+		} else {
+			clear(q.pending[:i])
+			q.pending, q.head = q.pending[i:], n
+		}
 	}
 	if err == nil {
 		q.mu.Unlock()

@@ -370,3 +370,32 @@ func TestManyQueuesConcurrentPushesOverTCP(t *testing.T) {
 		p.q.Wait()
 	}
 }
+
+// A frame pushed to an idle queue and written by a flusher costs no
+// allocation: at a moderate rate every delivery takes this path.
+func TestNoAllocationPerFrame(t *testing.T) {
+	server, client := tcpPair(t)
+	go io.Copy(io.Discard, client)
+	q := New(server, Config{}, nil)
+	f := NewFrame(false, bytes.Repeat([]byte("x"), 100))
+	idle := func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return !q.writing
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := q.Push(f); err != nil {
+			t.Fatal(err)
+		}
+		for !idle() {
+			runtime.Gosched()
+		}
+	})
+	q.Close()
+	server.Close()
+	client.Close()
+	q.Wait()
+	if allocs > 0 {
+		t.Fatalf("%v allocations per frame pushed to an idle queue, want 0", allocs)
+	}
+}
