@@ -72,16 +72,13 @@ func (o Operator) EmitWithAck(ctx context.Context, event string, args ...any) ([
 	if err != nil {
 		return nil, err
 	}
-	g, err := o.ns.gather()
-	if err != nil || g.nodes == 0 {
+	m.Subject = bus.Live(m.Subject)
+	m.Header[HeaderAckDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
+	g, err := o.ns.ask(m)
+	if err != nil || g == nil {
 		return nil, err
 	}
 	defer g.close()
-	m.Subject, m.Reply = bus.Live(m.Subject), g.sub.Subject
-	m.Header[HeaderAckDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
-	if err := o.ns.srv.bus.PublishLive(m); err != nil {
-		return nil, err
-	}
 	var out []AckResponse
 	counted, expected := 0, 0
 	for counted < g.nodes || len(out) < expected {
@@ -117,7 +114,10 @@ type gatherer struct {
 	nodes int
 }
 
-func (n *Namespace) gather() (*gatherer, error) {
+// ask publishes m, a live message, as a request to every node with sockets
+// in the namespace, and returns what gathers their answers: nil when no
+// node has any.
+func (n *Namespace) ask(m *nats.Msg) (*gatherer, error) {
 	b := n.srv.bus
 	sub, err := b.SubscribeSync(nats.NewInbox())
 	if err != nil {
@@ -126,6 +126,12 @@ func (n *Namespace) gather() (*gatherer, error) {
 	g := &gatherer{sub: sub, nodes: b.Interest(presenceSubject(n.tok))}
 	if g.nodes == 0 {
 		g.close()
+		return nil, nil
+	}
+	m.Reply = sub.Subject
+	if err := b.PublishLive(m); err != nil {
+		g.close()
+		return nil, err
 	}
 	return g, nil
 }

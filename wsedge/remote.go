@@ -64,15 +64,11 @@ func (o Operator) FetchSockets(ctx context.Context) ([]RemoteSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := o.ns.gather()
-	if err != nil || g.nodes == 0 {
+	g, err := o.ns.ask(m)
+	if err != nil || g == nil {
 		return nil, err
 	}
 	defer g.close()
-	m.Reply = g.sub.Subject
-	if err := o.ns.srv.bus.PublishLive(m); err != nil {
-		return nil, err
-	}
 	var out []RemoteSocket
 	for range g.nodes {
 		r, err := g.next(ctx)
