@@ -95,7 +95,9 @@ func TestBroadcastAllocationsDoNotGrowWithSockets(t *testing.T) {
 	}
 	one := measure(1)
 	many := measure(50)
-	if many > one {
+	// One allocation of slack for the embedded server's own background work;
+	// a single allocation per socket would add 49.
+	if many > one+1 {
 		t.Fatalf("a broadcast to 50 sockets allocates %v times, to 1 socket %v: want the same", many, one)
 	}
 	t.Logf("allocations per broadcast: %v (1 socket), %v (50 sockets)", one, many)
