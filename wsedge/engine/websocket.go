@@ -132,7 +132,7 @@ func (c *wsConn) onFrame(binary bool, data []byte) {
 	} else {
 		var err error
 		if p, err = eio.DecodeText(data); err != nil {
-			s.onWSParseError(c)
+			s.onWSGone(c, ReasonParseError)
 			return
 		}
 	}
@@ -159,17 +159,6 @@ func (s *Session) onWSPacket(c *wsConn, p eio.Packet) {
 	}
 }
 
-func (s *Session) onWSParseError(c *wsConn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch c {
-	case s.probe:
-		s.cancelUpgradeLocked()
-	case s.ws:
-		s.closeLocked(ReasonParseError, closeAbort)
-	}
-}
-
 // pong queues a WebSocket pong on c if c is s's transport or upgrade probe.
 func (s *Session) pong(c *wsConn, f *outq.Frame) {
 	s.mu.Lock()
@@ -186,7 +175,8 @@ func (s *Session) pong(c *wsConn, f *outq.Frame) {
 	}
 }
 
-// onWSGone handles the end of WebSocket c (read or write side).
+// onWSGone handles the end of WebSocket c (read or write side, or a packet
+// it could not decode): an upgrade probe is dropped, a transport closes s.
 func (s *Session) onWSGone(c *wsConn, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
