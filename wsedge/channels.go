@@ -340,12 +340,12 @@ func (c *Channels) closeAsync(cc *channelConn, code CloseCode, reason string) {
 	}()
 }
 
-// closeWith discards what is queued, sends a close frame (bounded by a short
-// write deadline: the client may not be reading) and closes the socket.
+// closeWith discards what is queued, sends a close frame (bounded by
+// wsconn.ControlWriteTimeout: the client may not be reading) and closes the
+// socket.
 func (cc *channelConn) closeWith(code CloseCode, reason string) {
 	cc.closeOnce.Do(func() {
 		cc.q.Close()
-		_ = cc.ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 		_ = cc.ws.WriteClose(uint16(code), []byte(reason))
 		_ = cc.ws.NetConn().Close()
 	})

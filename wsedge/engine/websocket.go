@@ -109,8 +109,7 @@ func (c *wsConn) closeGracefully(code uint16) {
 		defer c.srv.busy.done()
 		c.q.Wait() // the queue's write timeout bounds a stuck client
 		c.q.Close()
-		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_ = c.conn.WriteClose(code, nil)
+		_ = c.conn.WriteClose(code, nil) // bounded by wsconn.ControlWriteTimeout
 		_ = c.nc.Close()
 	}()
 }
