@@ -138,19 +138,11 @@ func (w *flushWork) flush(q *Queue) {
 }
 
 func appendIovecs(iov []syscall.Iovec, batch []*Frame, head int) []syscall.Iovec {
-	for _, f := range batch {
-		for _, b := range [2][]byte{f.WSHeader(), f.payload} {
-			if head >= len(b) {
-				head -= len(b)
-				continue
-			}
-			b = b[head:]
-			head = 0
-			v := syscall.Iovec{Base: &b[0]}
-			v.SetLen(len(b))
-			iov = append(iov, v)
-		}
-	}
+	eachBuffer(batch, head, func(b []byte) {
+		v := syscall.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		iov = append(iov, v)
+	})
 	return iov
 }
 

@@ -242,17 +242,23 @@ func (q *Queue) write(bufs net.Buffers) (int, error) {
 	return int(n), err
 }
 
-// appendBuffers appends the bytes of batch, minus the first head bytes.
-func appendBuffers(bufs [][]byte, batch []*Frame, head int) [][]byte {
+// eachBuffer calls fn with the bytes of batch in order (each frame's header,
+// then its payload), minus the first head bytes, skipping empty pieces.
+func eachBuffer(batch []*Frame, head int, fn func([]byte)) {
 	for _, f := range batch {
 		for _, b := range [2][]byte{f.WSHeader(), f.payload} {
 			if head >= len(b) {
 				head -= len(b)
 				continue
 			}
-			bufs = append(bufs, b[head:])
+			fn(b[head:])
 			head = 0
 		}
 	}
+}
+
+// appendBuffers appends the bytes of batch, minus the first head bytes.
+func appendBuffers(bufs [][]byte, batch []*Frame, head int) [][]byte {
+	eachBuffer(batch, head, func(b []byte) { bufs = append(bufs, b) })
 	return bufs
 }
