@@ -150,16 +150,7 @@ func (b *Bus) PublishLive(msg *nats.Msg) error {
 // registered the subscription when it returns.
 func (b *Bus) SubscribeSync(subject string) (*nats.Subscription, error) {
 	sub, err := b.nc.SubscribeSync(subject)
-	if err == nil {
-		err = b.nc.Flush()
-	}
-	if err != nil {
-		if sub != nil {
-			_ = sub.Unsubscribe()
-		}
-		return nil, fmt.Errorf("failed to subscribe to %s: %w", subject, err)
-	}
-	return sub, nil
+	return b.registered(subject, sub, err)
 }
 
 // Subscribe delivers every message on subject to h, one at a time, in order,
@@ -167,13 +158,19 @@ func (b *Bus) SubscribeSync(subject string) (*nats.Subscription, error) {
 // the server has registered the subscription.
 func (b *Bus) Subscribe(subject string, h nats.MsgHandler) (*nats.Subscription, error) {
 	sub, err := b.nc.Subscribe(subject, h)
-	if err != nil {
-		return nil, fmt.Errorf("failed to subscribe to %s: %w", subject, err)
+	return b.registered(subject, sub, err)
+}
+
+// registered completes a new subscription with a round trip, so the server
+// has the interest before we tell a client it is connected (a publish right
+// after must reach it), and wraps a failure once.
+func (b *Bus) registered(subject string, sub *nats.Subscription, err error) (*nats.Subscription, error) {
+	if err == nil {
+		if err = b.nc.Flush(); err != nil {
+			_ = sub.Unsubscribe()
+		}
 	}
-	// A round trip, so the server has the interest before we tell a client
-	// it is connected: a publish right after must reach it.
-	if err := b.nc.Flush(); err != nil {
-		_ = sub.Unsubscribe()
+	if err != nil {
 		return nil, fmt.Errorf("failed to subscribe to %s: %w", subject, err)
 	}
 	return sub, nil
