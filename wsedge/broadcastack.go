@@ -145,10 +145,8 @@ func (g *gatherer) next(ctx context.Context) (*nats.Msg, error) {
 	switch {
 	case err == nil:
 		return r, nil
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return nil, ErrAckTimeout
 	case ctx.Err() != nil:
-		return nil, ctx.Err()
+		return nil, ackWaitEnded(ctx)
 	}
 	return nil, fmt.Errorf("failed to collect answers: %w", err)
 }

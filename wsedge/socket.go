@@ -263,11 +263,17 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (js
 		}
 		return r.args, r.atts, nil
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, nil, ErrAckTimeout
-		}
-		return nil, nil, ctx.Err()
+		return nil, nil, ackWaitEnded(ctx)
 	}
+}
+
+// ackWaitEnded is why a wait for acknowledgements stopped: ErrAckTimeout at
+// ctx's deadline, ctx's error when it was cancelled.
+func ackWaitEnded(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrAckTimeout
+	}
+	return ctx.Err()
 }
 
 // EmitWithAckTimeout is EmitWithAck with a timeout instead of a context.
