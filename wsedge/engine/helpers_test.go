@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
@@ -125,6 +126,25 @@ func (e *env) poll(sid string) (int, string) {
 	e.t.Helper()
 	code, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
 	return code, body
+}
+
+// pendingPoll starts a long-poll on session r (id sid) and returns once the
+// server holds it; the channel gets the poll's body.
+func (e *env) pendingPoll(sid string, r *rec) <-chan string {
+	e.t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		_, body := e.poll(sid)
+		got <- body
+	}()
+	e.waitPollHeld(r)
+	return got
+}
+
+// waitPollHeld waits until the server holds a long-poll of session r.
+func (e *env) waitPollHeld(r *rec) {
+	e.t.Helper()
+	eventually.True(e.t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
 }
 
 func (e *env) post(sid, body string) (int, string) {

@@ -81,12 +81,7 @@ func TestPollingMessages(t *testing.T) {
 func TestPollingLongPollWakes(t *testing.T) {
 	e := newEnv(t, Config{}, false)
 	sid, r := e.handshake()
-	got := make(chan string, 1)
-	go func() {
-		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
-		got <- body
-	}()
-	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	got := e.pendingPoll(sid, r)
 	bin := outq.NewFrame(true, []byte{0xff, 0})
 	if err := r.s.Send(frame(`2["ev",{"_placeholder":true,"num":0}]`), bin); err != nil {
 		t.Fatal(err)
@@ -99,12 +94,7 @@ func TestPollingLongPollWakes(t *testing.T) {
 func TestPollingDuplicateGet(t *testing.T) {
 	e := newEnv(t, Config{}, false)
 	sid, r := e.handshake()
-	first := make(chan string, 1)
-	go func() {
-		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
-		first <- body
-	}()
-	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	first := e.pendingPoll(sid, r)
 	if code, _ := e.poll(sid); code != 400 {
 		t.Fatalf("second GET: %d", code)
 	}
@@ -150,12 +140,7 @@ func TestPollingDuplicatePost(t *testing.T) {
 func TestPollingClientClose(t *testing.T) {
 	e := newEnv(t, Config{}, false)
 	sid, r := e.handshake()
-	got := make(chan string, 1)
-	go func() {
-		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
-		got <- body
-	}()
-	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	got := e.pendingPoll(sid, r)
 	if code, body := e.post(sid, "4bye\x1e1\x1e4ignored"); code != 200 || body != "ok" {
 		t.Fatalf("POST: %d %q", code, body)
 	}
@@ -190,7 +175,7 @@ func TestPollingAbortedPoll(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	e.waitPollHeld(r)
 	cancel()
 	<-done
 	if reason := r.waitClosed(t); reason != ReasonTransportError {
@@ -298,12 +283,7 @@ func TestPollingGracefulClose(t *testing.T) {
 
 	// With a poll pending, Close answers it right away.
 	sid, r = e.handshake()
-	got := make(chan string, 1)
-	go func() {
-		_, body, _ := e.do("GET", e.url("EIO=4&transport=polling&sid="+sid), "")
-		got <- body
-	}()
-	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	got := e.pendingPoll(sid, r)
 	r.s.Close("bye")
 	if body := <-got; body != "1" {
 		t.Fatalf("pending GET got %q", body)

@@ -12,12 +12,7 @@ func TestUpgrade(t *testing.T) {
 	sid, r := e.handshake()
 
 	// A long-poll is pending when the probe arrives.
-	pending := make(chan string, 1)
-	go func() {
-		_, body := e.poll(sid)
-		pending <- body
-	}()
-	eventually.True(t, 5*time.Second, "poll pending", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	pending := e.pendingPoll(sid, r)
 
 	ws := e.dial("EIO=4&transport=websocket&sid=" + sid)
 	ws.send(t, "2probe")
