@@ -133,6 +133,16 @@ func (a *address) eachLocked(n *Namespace, fn func(*Socket)) {
 	}
 }
 
+// sockets lists the local sockets the message is for, for work that must
+// not run under n.mu (acks, joins, disconnects).
+func (a *address) sockets(n *Namespace) []*Socket {
+	var out []*Socket
+	n.mu.RLock()
+	a.eachLocked(n, func(s *Socket) { out = append(out, s) })
+	n.mu.RUnlock()
+	return out
+}
+
 // decodeList reads a comma-separated header of name tokens.
 func decodeList(h []string) []string {
 	if len(h) == 0 || h[0] == "" {

@@ -168,10 +168,7 @@ func (n *Namespace) deliverWithAck(a address, m *nats.Msg) {
 		n.srv.log.Debug("dropping broadcast with acks", "subject", m.Subject, "err", err, "wait", wait)
 		return
 	}
-	var targets []*Socket
-	n.mu.RLock()
-	a.eachLocked(n, func(s *Socket) { targets = append(targets, s) })
-	n.mu.RUnlock()
+	targets := a.sockets(n)
 	b := n.srv.bus
 	f := &ackFanIn{b: b, inbox: m.Reply, pending: make(map[*Socket]int64, len(targets))}
 	// Register every ack before the count goes out and any frame is sent:

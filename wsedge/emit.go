@@ -144,20 +144,14 @@ func (o Operator) message(event string, args []byte, attachments [][]byte) (*nat
 	case len(o.rooms) == 1:
 		subject = n.subjBase + "sock." + o.rooms[0] + "." + evTok
 	default:
-		list, err := tokenList(o.rooms)
-		if err != nil {
+		if err := setTokenList(m.Header, HeaderRooms, o.rooms); err != nil {
 			return nil, err
 		}
-		m.Header[HeaderRooms] = []string{list}
 		subject = n.subjBase + "rooms." + evTok
 	}
 	m.Subject = subject
-	if len(o.except) > 0 {
-		list, err := tokenList(o.except)
-		if err != nil {
-			return nil, err
-		}
-		m.Header[HeaderExcept] = []string{list}
+	if err := setTokenList(m.Header, HeaderExcept, o.except); err != nil {
+		return nil, err
 	}
 	if o.from != "" {
 		m.Header[bus.HeaderFrom] = []string{o.from}
@@ -169,16 +163,22 @@ func (o Operator) message(event string, args []byte, attachments [][]byte) (*nat
 	return m, nil
 }
 
-func tokenList(names []string) (string, error) {
+// setTokenList sets header key to names as comma-separated tokens; nothing
+// when names is empty.
+func setTokenList(h nats.Header, key string, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
 	toks := make([]string, len(names))
 	for i, r := range names {
 		t, err := bus.EncodeToken(r)
 		if err != nil {
-			return "", fmt.Errorf("failed to emit: room %q: %w", r, err)
+			return fmt.Errorf("failed to emit: room %q: %w", r, err)
 		}
 		toks[i] = t
 	}
-	return strings.Join(toks, ","), nil
+	h[key] = []string{strings.Join(toks, ",")}
+	return nil
 }
 
 // looksLikeSocketID reports whether a room name has the shape of a socket

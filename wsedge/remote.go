@@ -125,14 +125,11 @@ func (o Operator) controlMsg(base, op string, data []byte) (*nats.Msg, error) {
 		return nil, fmt.Errorf("wsedge: %s on a dynamic namespace parent is not supported; use a child", op)
 	}
 	m := &nats.Msg{Subject: base + ctlPrefix + op, Header: nats.Header{}, Data: data}
-	for h, names := range map[string][]string{HeaderRooms: o.rooms, HeaderExcept: o.except} {
-		if len(names) > 0 {
-			list, err := tokenList(names)
-			if err != nil {
-				return nil, err
-			}
-			m.Header[h] = []string{list}
-		}
+	if err := setTokenList(m.Header, HeaderRooms, o.rooms); err != nil {
+		return nil, err
+	}
+	if err := setTokenList(m.Header, HeaderExcept, o.except); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -144,10 +141,7 @@ func (n *Namespace) control(op string, m *nats.Msg) {
 	if len(a.targets) > 0 {
 		a.kind = "rooms"
 	}
-	var targets []*Socket
-	n.mu.RLock()
-	a.eachLocked(n, func(s *Socket) { targets = append(targets, s) })
-	n.mu.RUnlock()
+	targets := a.sockets(n)
 	bad := func(err error) { n.srv.log.Debug("dropping socket operation", "subject", m.Subject, "err", err) }
 	switch op {
 	case ctlJoin, ctlLeave:
