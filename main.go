@@ -52,6 +52,7 @@ type config struct {
 	NodeName        string
 	Replicas        int64
 	ShutdownTimeout time.Duration
+	Auth            authFlags
 
 	// onListen, when set, is called with the bound HTTP address (tests).
 	onListen func(addr string, b *bus.Bus)
@@ -126,6 +127,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	num(&cfg.HistoryMaxBytes, "history-max-bytes", "keep at most this many bytes per namespace or channel (0: no limit)")
 	num(&cfg.Replicas, "replicas", "copies of each stream and of the session bucket in a cluster (1, or 3)")
 	dur(&cfg.RecoveryWindow, "recovery-window", "how long a dropped Socket.IO session stays recoverable (0: recovery off)")
+	addAuthFlags(fs, &cfg.Auth, str, dur, getenv)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -216,7 +218,12 @@ func run(ctx context.Context, cfg config) error {
 		}
 		sessions = st
 	}
+	authz, err := newAuthorizer(cfg.Auth, b, logger)
+	if err != nil {
+		return err
+	}
 	channels := wsedge.NewChannels(b, wsedge.ChannelsConfig{
+		Authorizer:      authz,
 		History:         history,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		PingInterval:    cfg.pingInterval,
@@ -224,6 +231,7 @@ func run(ctx context.Context, cfg config) error {
 		Logger:          logger,
 	})
 	io := wsedge.NewServer(b, wsedge.Config{
+		Authorizer:     authz,
 		Path:           cfg.SocketIOPath,
 		ClientDir:      cfg.ClientDir,
 		History:        history,

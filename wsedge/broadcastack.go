@@ -227,6 +227,9 @@ func (f *ackFanIn) answered(s *Socket, r ackReply, ok bool) {
 		return
 	}
 	m := &nats.Msg{Subject: f.inbox, Header: nats.Header{HeaderSocket: []string{s.id}}}
+	if s.user != "" {
+		m.Header[HeaderUser] = []string{s.user}
+	}
 	joinAttachments(m, r.args, r.atts)
 	_ = f.b.PublishLive(m)
 }

@@ -43,6 +43,9 @@ type ChannelsConfig struct {
 	Queue outq.Config
 	// History serves ?history=N. Nil: the parameter is refused.
 	History History
+	// Authorizer admits or refuses each connection before the upgrade.
+	// Nil: everyone is admitted.
+	Authorizer Authorizer
 	// Logger receives connection errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -101,7 +104,9 @@ type channelConn struct {
 	ws        *gws.Conn
 	q         *outq.Queue
 	hub       *channelHub
+	user      string // from the Authorizer's grant, for HeaderUser
 	closeOnce sync.Once
+	expiry    atomic.Pointer[time.Timer] // closes at the grant's expiry
 
 	hold liveHold[*outq.Frame] // live messages held during a history replay
 }
@@ -180,6 +185,22 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Before the stream exists: a refused client creates nothing.
+	var grant Grant
+	if a := c.cfg.Authorizer; a != nil {
+		actx, cancel := context.WithTimeout(r.Context(), authTimeout)
+		grant, err = a.Authorize(actx, AuthRequest{
+			Kind: AuthChannel, Name: name, Token: tokenFromRequest(r),
+			Header: r.Header, Query: r.URL.Query(), RemoteAddr: r.RemoteAddr,
+		})
+		cancel()
+		if err != nil {
+			msg, _, status := refusal(err)
+			c.log.Debug("connect refused", "channel", name, "remote", r.RemoteAddr, "err", err)
+			http.Error(w, msg, status)
+			return
+		}
+	}
 	stream, err := c.bus.EnsureStream(r.Context(), bus.KindChannel, tok)
 	if err != nil {
 		c.log.Error("channel unavailable", "channel", name, "err", err)
@@ -201,7 +222,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the upgrade answers: once the client sees its
 	// connection open, a message published on the channel reaches it. Live
 	// messages are held until the connection (and any history) is ready.
-	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36)}
+	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: grant.User}
 	cc.hold.start()
 	if err := c.join(tok, cc); err != nil {
 		c.log.Error("channel subscribe failed", "channel", name, "err", err)
@@ -240,6 +261,12 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cc.hold.release(last, func(f *outq.Frame) { _ = cc.q.Push(f) })
+	if !grant.Expires.IsZero() {
+		// Its own goroutine: closeWith's wait is bounded by the write timeout.
+		cc.expiry.Store(time.AfterFunc(time.Until(grant.Expires), func() {
+			cc.closeWith(CloseTokenExpired, ReasonTokenExpired)
+		}))
+	}
 	// The read loop gets a fresh goroutine (as in the engine): the request
 	// goroutine's stack has grown through net/http and would stay that size
 	// for the connection's life.
@@ -285,6 +312,9 @@ func (c *Channels) join(tok string, cc *channelConn) error {
 
 // leave removes cc, unsubscribing on the channel's last local member.
 func (c *Channels) leave(cc *channelConn) {
+	if t := cc.expiry.Load(); t != nil {
+		t.Stop()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.conns, cc)
@@ -451,6 +481,9 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	m := nats.NewMsg(cc.hub.subject)
 	m.Data = append([]byte(nil), msg.Bytes()...) // gws reuses msg's buffer
 	m.Header.Set(bus.HeaderFrom, cc.id)
+	if cc.user != "" {
+		m.Header.Set(HeaderUser, cc.user)
+	}
 	if msg.Opcode == gws.OpcodeBinary {
 		m.Header.Set(bus.HeaderBinary, "1")
 	}

@@ -161,6 +161,24 @@ func (c *clientConn) connect(p sio.Packet) {
 		c.connectError(p.Namespace, "Invalid namespace", nil)
 		return
 	}
+	// Before the stream exists: a refused client creates nothing.
+	var grant Grant
+	if a := c.srv.cfg.Authorizer; a != nil {
+		hs := c.session.Handshake()
+		actx, cancel := context.WithTimeout(context.Background(), authTimeout)
+		g, err := a.Authorize(actx, AuthRequest{
+			Kind: AuthNamespace, Name: n.name, Token: tokenFromAuth(auth), Auth: auth,
+			Header: hs.Header, Query: hs.Query, RemoteAddr: hs.RemoteAddr,
+		})
+		cancel()
+		if err != nil {
+			msg, data, _ := refusal(err)
+			c.srv.log.Debug("connect refused", "namespace", n.name, "address", hs.Address, "err", err)
+			c.connectError(n.name, msg, data)
+			return
+		}
+		grant = g
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_, err := n.ensureStream(ctx)
 	cancel()
@@ -171,6 +189,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	}
 	s := c.newSocket(n, auth)
 	plan := c.planRecovery(n, s, auth)
+	applyGrant(s, grant)
 	mw, onConn := n.chain()
 	for _, m := range mw {
 		if err := m(s); err != nil {
@@ -203,6 +222,7 @@ func (c *clientConn) connect(p sio.Packet) {
 			// Cannot be honoured: a fresh session, nothing replayed.
 			n.remove(s)
 			s = c.newSocket(n, auth)
+			applyGrant(s, grant)
 			if err := n.add(s); err != nil {
 				n.remove(s)
 				c.connectError(n.name, "namespace unavailable", nil)
@@ -218,10 +238,21 @@ func (c *clientConn) connect(p sio.Packet) {
 			return
 		}
 	}
+	if len(grant.Rooms) > 0 {
+		if err := n.join(s, grant.Rooms...); err != nil {
+			c.srv.log.Warn("failed to join granted rooms", "namespace", n.name, "err", err)
+		}
+	}
 	c.mu.Lock()
 	c.sockets[n.name] = s
 	c.connectTimer.Stop()
 	c.mu.Unlock()
+	if !grant.Expires.IsZero() {
+		s.expiry.Store(time.AfterFunc(time.Until(grant.Expires), func() { s.disconnectWith(ReasonTokenExpired) }))
+		if s.gone.Load() { // left meanwhile: its left() may have missed the timer
+			s.expiry.Load().Stop()
+		}
+	}
 	body := `{"sid":` + strconv.Quote(s.id)
 	if s.pid != "" {
 		body += `,"pid":` + strconv.Quote(s.pid)
@@ -234,6 +265,21 @@ func (c *clientConn) connect(p sio.Packet) {
 	s.saveSession()
 	for _, h := range onConn {
 		h(s)
+	}
+}
+
+// applyGrant gives the socket the Authorizer's user and data.
+func applyGrant(s *Socket, g Grant) {
+	s.user = g.User
+	if len(g.Data) > 0 {
+		s.dmu.Lock()
+		if s.data == nil {
+			s.data = map[string]any{}
+		}
+		for k, v := range g.Data {
+			s.data[k] = v
+		}
+		s.dmu.Unlock()
 	}
 }
 
@@ -288,6 +334,9 @@ func (s *Server) forwardToBus(sock *Socket, e *Event) {
 		return
 	}
 	m := &nats.Msg{Subject: subject, Header: nats.Header{HeaderSocket: []string{sock.id}}}
+	if sock.user != "" {
+		m.Header[HeaderUser] = []string{sock.user}
+	}
 	joinAttachments(m, e.Args, e.Attachments)
 	if e.WantsAck() {
 		reply, err := s.replies.register(s.cfg.BusAckTimeout, func(r *nats.Msg) {

@@ -35,6 +35,7 @@ type Operator struct {
 	rooms    []string
 	except   []string
 	from     string
+	user     string // the sending socket's user, for HeaderUser
 	volatile bool
 }
 
@@ -155,6 +156,9 @@ func (o Operator) message(event string, args []byte, attachments [][]byte) (*nat
 	}
 	if o.from != "" {
 		m.Header[bus.HeaderFrom] = []string{o.from}
+	}
+	if o.user != "" {
+		m.Header[HeaderUser] = []string{o.user}
 	}
 	if len(args) == 0 {
 		args = []byte("[]")

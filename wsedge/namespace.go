@@ -23,6 +23,9 @@ type Middleware func(s *Socket) error
 type ConnectError struct {
 	Message string
 	Data    any
+	// Status is the HTTP status refusing a plain WebSocket (an Authorizer's
+	// refusal); 0 means 403.
+	Status int
 }
 
 func (e *ConnectError) Error() string { return e.Message }

@@ -38,6 +38,7 @@ type RemoteSocket struct {
 	Data    map[string]any  `json:"data,omitempty"`
 	Address string          `json:"address"` // the client's address (no proxy headers)
 	Auth    json.RawMessage `json:"auth,omitempty"`
+	User    string          `json:"user,omitempty"` // the Authorizer's user (Socket.User)
 }
 
 // SocketsJoin makes the targeted sockets, on every node, join rooms.
@@ -197,7 +198,7 @@ func (n *Namespace) control(op string, m *nats.Msg) {
 
 // describe is the socket as FetchSockets reports it.
 func (s *Socket) describe() RemoteSocket {
-	r := RemoteSocket{ID: s.id, Rooms: s.Rooms(), Address: s.hs.Address}
+	r := RemoteSocket{ID: s.id, Rooms: s.Rooms(), Address: s.hs.Address, User: s.user}
 	if a := strings.TrimSpace(string(s.hs.Auth)); a != "" && a != "null" {
 		r.Auth = s.hs.Auth
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	RecoveryWindow time.Duration
 	// MaxHistory bounds what auth.history may ask for. Default 1000.
 	MaxHistory int
+	// Authorizer admits or refuses each namespace CONNECT before the
+	// namespace's middleware. Nil: everyone is admitted.
+	Authorizer Authorizer
 	// Logger receives connection errors. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -105,6 +105,8 @@ type Socket struct {
 	ns        *Namespace
 	conn      *clientConn
 	hs        Handshake
+	user      string                     // from the Authorizer's grant; "" when none
+	expiry    atomic.Pointer[time.Timer] // disconnects at the grant's expiry
 
 	hold liveHold[[]*outq.Frame] // live events held during a replay
 
@@ -169,6 +171,10 @@ func (s *Socket) Namespace() *Namespace { return s.ns }
 // Recovered reports whether the socket is a recovered session: same id,
 // rooms and data, with the events it missed replayed.
 func (s *Socket) Recovered() bool { return s.recovered }
+
+// User is who the Authorizer said the client is (a token's sub); "" when
+// no Authorizer is configured or it named no one.
+func (s *Socket) User() string { return s.user }
 
 // Handshake is what the client sent when connecting.
 func (s *Socket) Handshake() Handshake { return s.hs }
@@ -286,7 +292,7 @@ func (s *Socket) EmitWithAckTimeout(d time.Duration, event string, args ...any) 
 // Broadcast targets every other socket of the namespace (and narrows with
 // To/Except like any Operator).
 func (s *Socket) Broadcast() Operator {
-	o := Operator{ns: s.ns, from: s.id}
+	o := Operator{ns: s.ns, from: s.id, user: s.user}
 	return o.Except(s.id)
 }
 
@@ -333,10 +339,16 @@ func (s *Socket) Disconnect(closeConn bool) {
 		s.conn.session.Close(ReasonForcedClose)
 		return
 	}
+	s.disconnectWith(ReasonServerNamespaceDisconnect)
+}
+
+// disconnectWith sends the client a DISCONNECT for the namespace; the
+// server-side handlers get reason.
+func (s *Socket) disconnectWith(reason string) {
 	if s.conn.detach(s) {
 		p := sio.Packet{Type: sio.Disconnect, Namespace: s.ns.name, ID: sio.NoID}
 		s.conn.send(outq.NewFrame(false, sio.Append([]byte{'4'}, p)))
-		s.left(ReasonServerNamespaceDisconnect)
+		s.left(reason)
 	}
 }
 
@@ -393,6 +405,9 @@ func (s *Socket) dispatch(e *Event) {
 func (s *Socket) left(reason string) {
 	if !s.gone.CompareAndSwap(false, true) {
 		return
+	}
+	if t := s.expiry.Load(); t != nil {
+		t.Stop()
 	}
 	s.ns.remove(s)
 	if w := s.ns.srv.saver; w != nil && s.pid != "" {

@@ -1,0 +1,172 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// HookSubject is where connect requests are published by default.
+const HookSubject = "sockbus.auth.connect"
+
+// HookConfig configures the NATS connect hook. The zero value (plus a
+// connection) works.
+type HookConfig struct {
+	// Subject is the request subject. Default HookSubject.
+	Subject string
+	// Timeout refuses a connect whose request got no reply in time.
+	// Default 2s.
+	Timeout time.Duration
+	// Headers are the request headers passed on (canonical names); the
+	// others stay private. Default Origin and User-Agent.
+	Headers []string
+	// Logger receives failed requests (rate-limited). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Hook asks a NATS responder whether a client may connect.
+type Hook struct {
+	nc  *nats.Conn
+	cfg HookConfig
+	log *rateLog
+}
+
+// NewHook returns a hook publishing its requests on nc.
+func NewHook(nc *nats.Conn, cfg HookConfig) *Hook {
+	if cfg.Subject == "" {
+		cfg.Subject = HookSubject
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.Headers == nil {
+		cfg.Headers = []string{"Origin", "User-Agent"}
+	}
+	for i, h := range cfg.Headers {
+		cfg.Headers[i] = http.CanonicalHeaderKey(h)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Hook{nc: nc, cfg: cfg, log: &rateLog{l: cfg.Logger, every: 10 * time.Second}}
+}
+
+// HookRequest is the JSON body of a connect request.
+type HookRequest struct {
+	Kind          Kind                `json:"kind"` // "namespace" or "channel"
+	Name          string              `json:"name"` // "/chat", or the channel
+	Token         string              `json:"token,omitempty"`
+	User          string              `json:"user,omitempty"` // a verified token's sub
+	Auth          json.RawMessage     `json:"auth,omitempty"` // the Socket.IO CONNECT payload
+	Headers       map[string][]string `json:"headers,omitempty"`
+	Query         url.Values          `json:"query,omitempty"`
+	RemoteAddress string              `json:"remote_address"`
+}
+
+// HookReply is the JSON body of the answer. Allow true may name the user,
+// rooms to join, socket data (an object) and an expiry; allow false
+// refuses with Message and Data for the client (connect_error's message
+// and data; a plain WebSocket gets 403 and Message).
+type HookReply struct {
+	Allow   bool            `json:"allow"`
+	User    string          `json:"user,omitempty"`
+	Rooms   []string        `json:"rooms,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Expires int64           `json:"expires,omitempty"` // Unix seconds; 0: never
+	Message string          `json:"message,omitempty"`
+}
+
+// Ask publishes the request and waits for the first reply.
+func (h *Hook) Ask(ctx context.Context, req Request, user string) (Grant, error) {
+	body := HookRequest{
+		Kind: req.Kind, Name: req.Name, Token: req.Token, User: user, Auth: req.Auth,
+		Query: req.Query, RemoteAddress: req.RemoteAddr,
+	}
+	for _, k := range h.cfg.Headers {
+		if v := req.Header.Values(k); len(v) > 0 {
+			if body.Headers == nil {
+				body.Headers = map[string][]string{}
+			}
+			body.Headers[k] = v
+		}
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return Grant{}, h.unavailable(fmt.Errorf("failed to encode the request: %w", err))
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	msg, err := h.nc.RequestWithContext(ctx, h.cfg.Subject, raw)
+	if err != nil {
+		return Grant{}, h.unavailable(fmt.Errorf("failed to ask %s: %w", h.cfg.Subject, err))
+	}
+	var rep HookReply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return Grant{}, h.unavailable(fmt.Errorf("failed to decode the reply from %s: %w", h.cfg.Subject, err))
+	}
+	if !rep.Allow {
+		m := rep.Message
+		if m == "" {
+			m = "unauthorized"
+		}
+		var data any
+		if len(rep.Data) > 0 {
+			data = rep.Data
+		}
+		return Grant{}, &Refusal{Message: m, Data: data, Status: http.StatusForbidden}
+	}
+	g := Grant{User: rep.User, Rooms: rep.Rooms}
+	if len(rep.Data) > 0 && string(rep.Data) != "null" {
+		if err := json.Unmarshal(rep.Data, &g.Data); err != nil {
+			return Grant{}, h.unavailable(fmt.Errorf("failed to decode the reply's data (an object): %w", err))
+		}
+	}
+	if rep.Expires > 0 {
+		g.Expires = time.Unix(rep.Expires, 0)
+	}
+	return g, nil
+}
+
+// ErrHookUnavailable: no reply in time, or one that could not be read.
+var ErrHookUnavailable = errors.New("connect hook unavailable")
+
+func (h *Hook) unavailable(err error) error {
+	h.log.warn("connect hook failed", "err", err)
+	return &Refusal{Message: ErrHookUnavailable.Error(), Data: map[string]any{"status": http.StatusServiceUnavailable},
+		Status: http.StatusServiceUnavailable, Err: err}
+}
+
+// rateLog writes at most one warning per period and counts the rest, so a
+// flood of failing connects cannot flood the log.
+type rateLog struct {
+	l          *slog.Logger
+	every      time.Duration
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (r *rateLog) warn(msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < r.every {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	n := r.suppressed
+	r.last, r.suppressed = now, 0
+	r.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	r.l.Warn(msg, args...)
+}

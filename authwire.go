@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sockbus/sockbus/auth"
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge"
+)
+
+// authFlags are the flags that lock the binary down (README "Security").
+type authFlags struct {
+	JWTKey      string        // HMAC secret, or @file (PEM public keys or JWKS)
+	Hook        bool          // ask a NATS responder about every connect
+	HookSubject string        // default auth.HookSubject
+	HookTimeout time.Duration // default 2s
+	HookHeaders string        // comma-separated; default Origin,User-Agent
+	Namespaces  string        // patterns of the namespaces that exist; empty: any
+	Channels    string        // patterns of the channels that exist; empty: any
+}
+
+// addAuthFlags registers the auth flags with their environment twins.
+func addAuthFlags(fs *flag.FlagSet, a *authFlags, str func(*string, string, string), dur func(*time.Duration, string, string), getenv func(string) string) {
+	a.HookSubject = auth.HookSubject
+	a.HookTimeout = 2 * time.Second
+	a.HookHeaders = "Origin,User-Agent"
+	str(&a.JWTKey, "auth-jwt-key", "require a JWT on every connect: an HMAC secret (32+ bytes), or @file with PEM public keys or a JWKS (RS*, PS*, ES*, EdDSA)")
+	if v := getenv(envName("auth-hook")); v == "true" || v == "1" {
+		a.Hook = true
+	}
+	fs.BoolVar(&a.Hook, "auth-hook", a.Hook, "ask a NATS responder on --auth-hook-subject about every connect (env "+envName("auth-hook")+")")
+	str(&a.HookSubject, "auth-hook-subject", "subject of the connect hook's requests")
+	dur(&a.HookTimeout, "auth-hook-timeout", "a connect hook request with no reply in this time refuses the connect")
+	str(&a.HookHeaders, "auth-hook-headers", "comma-separated request headers passed to the connect hook")
+	str(&a.Namespaces, "namespaces", "comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)")
+	str(&a.Channels, "channels", "comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)")
+}
+
+// newAuthorizer builds the Authorizer main gives both edges; nil when
+// nothing is checked (then one warning says the server is open).
+func newAuthorizer(a authFlags, b *bus.Bus, logger *slog.Logger) (wsedge.Authorizer, error) {
+	cfg := auth.Config{}
+	if a.Namespaces != "" {
+		cfg.Namespaces = auth.ParsePatterns(a.Namespaces)
+	}
+	if a.Channels != "" {
+		cfg.Channels = auth.ParsePatterns(a.Channels)
+	}
+	if a.JWTKey != "" {
+		v, err := auth.NewVerifier(a.JWTKey)
+		if err != nil {
+			return nil, fmt.Errorf("bad --auth-jwt-key: %w", err)
+		}
+		cfg.JWT = v
+	}
+	if a.Hook {
+		cfg.Hook = auth.NewHook(b.Conn(), auth.HookConfig{
+			Subject: a.HookSubject, Timeout: a.HookTimeout,
+			Headers: splitList(a.HookHeaders), Logger: logger,
+		})
+	}
+	au := auth.New(cfg)
+	if au.Open() {
+		logger.Warn("no authentication configured: every client may connect to every namespace and channel; see --auth-jwt-key and --auth-hook")
+		if cfg.Namespaces == nil && cfg.Channels == nil {
+			return nil, nil
+		}
+	}
+	return authorizer{au}, nil
+}
+
+// authorizer adapts auth.Authenticator to wsedge.Authorizer.
+type authorizer struct{ a *auth.Authenticator }
+
+func (z authorizer) Authorize(ctx context.Context, r wsedge.AuthRequest) (wsedge.Grant, error) {
+	g, err := z.a.Authenticate(ctx, auth.Request{
+		Kind: auth.Kind(r.Kind), Name: r.Name, Token: r.Token, Auth: r.Auth,
+		Header: r.Header, Query: r.Query, RemoteAddr: r.RemoteAddr,
+	})
+	if err != nil {
+		var ref *auth.Refusal
+		if errors.As(err, &ref) {
+			return wsedge.Grant{}, &wsedge.ConnectError{Message: ref.Message, Data: ref.Data, Status: ref.Status}
+		}
+		return wsedge.Grant{}, err
+	}
+	return wsedge.Grant{User: g.User, Expires: g.Expires, Rooms: g.Rooms, Data: g.Data}, nil
+}
+
+var _ wsedge.Authorizer = authorizer{}

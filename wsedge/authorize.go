@@ -1,0 +1,109 @@
+package wsedge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// HeaderUser names the authenticated user (a token's sub, or the connect
+// hook's answer) on every bus message a client causes.
+const HeaderUser = "Sockbus-User"
+
+// Why an authenticated connection ends.
+const (
+	// ReasonTokenExpired: the socket's token (or grant) passed its expiry.
+	// Socket.IO clients get a DISCONNECT for the namespace ("io server
+	// disconnect"); plain WebSocket clients get close code 4001.
+	ReasonTokenExpired = "token expired"
+)
+
+// CloseTokenExpired closes a plain WebSocket whose token expired.
+const CloseTokenExpired CloseCode = 4001
+
+// AuthKind says what a client asks to enter.
+type AuthKind string
+
+const (
+	AuthNamespace AuthKind = "namespace" // a Socket.IO namespace ("/chat")
+	AuthChannel   AuthKind = "channel"   // a plain WebSocket channel
+)
+
+// AuthRequest is one connect attempt, as an Authorizer sees it.
+type AuthRequest struct {
+	Kind AuthKind
+	// Name is the namespace (with its "/") or the channel.
+	Name string
+	// Token is auth.token of a Socket.IO CONNECT, or a plain WebSocket's
+	// ?token= or "Authorization: Bearer" value; "" when absent.
+	Token string
+	// Auth is the Socket.IO CONNECT payload (`{}` when absent; nil for channels).
+	Auth       json.RawMessage
+	Header     http.Header
+	Query      url.Values
+	RemoteAddr string
+}
+
+// Grant is an accepted connect.
+type Grant struct {
+	// User becomes Socket.User and the HeaderUser of the client's messages.
+	User string
+	// Expires disconnects the client at that time (zero: never).
+	Expires time.Time
+	// Rooms are joined before the client is told it is connected.
+	Rooms []string
+	// Data is stored with the socket (Socket.Get, fetchSockets data).
+	Data map[string]any
+}
+
+// Authorizer decides whether a client may enter a namespace or channel.
+// A refusal is an error; a *ConnectError carries the client's message,
+// data and (for plain WebSocket) the HTTP status. Authorize runs on a
+// connect's own goroutine and may block up to ctx's deadline.
+type Authorizer interface {
+	Authorize(ctx context.Context, req AuthRequest) (Grant, error)
+}
+
+// authTimeout bounds one Authorize call (the hook's own bound is shorter).
+const authTimeout = 10 * time.Second
+
+// refusal turns an Authorize error into the client's message, data and
+// HTTP status (403 unless the error says otherwise).
+func refusal(err error) (string, any, int) {
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		status := ce.Status
+		if status == 0 {
+			status = http.StatusForbidden
+		}
+		return ce.Message, ce.Data, status
+	}
+	return "unauthorized", nil, http.StatusForbidden
+}
+
+// tokenFromAuth reads auth.token from a CONNECT payload.
+func tokenFromAuth(auth json.RawMessage) string {
+	var a struct {
+		Token any `json:"token"`
+	}
+	if json.Unmarshal(auth, &a) != nil {
+		return ""
+	}
+	t, _ := a.Token.(string)
+	return t
+}
+
+// tokenFromRequest reads ?token= or an "Authorization: Bearer" header.
+func tokenFromRequest(r *http.Request) string {
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && (h[:7] == "Bearer " || h[:7] == "bearer ") {
+		return h[7:]
+	}
+	return ""
+}
