@@ -14,6 +14,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/wsedge"
@@ -177,5 +178,155 @@ func TestJWTUserInFetchSockets(t *testing.T) {
 	}
 	if !strings.Contains(string(rep.Data), `"user":"alice"`) {
 		t.Fatalf("fetch answer %s has no user field", rep.Data)
+	}
+}
+
+// hookScript answers connect requests like a real responder would: the
+// token "let-me-in" is allowed as user "hooked" with a room and data,
+// anything else refused with a message and data. It saves each request.
+const hookScript = `#!/bin/sh
+printf '%s\n' "$NATS_REQUEST_BODY" >> "$HOOK_LOG"
+case "$NATS_REQUEST_BODY" in
+*'"token":"let-me-in"'*) echo '{"allow":true,"user":"hooked","rooms":["vip"],"data":{"plan":"gold"}}' ;;
+*) echo '{"allow":false,"message":"banned","data":{"why":"no pass"}}' ;;
+esac
+`
+
+// TestConnectHookWithNATSCLI: the connect hook answered by `nats reply`
+// admits or refuses Socket.IO and plain WebSocket connects, and passes
+// the handshake (allow-listed headers only).
+func TestConnectHookWithNATSCLI(t *testing.T) {
+	cli := natsCLI(t)
+	s := startServer(t, func(c *config) {
+		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "hook", "pw"
+		c.Auth.Hook = true
+		c.Auth.HookTimeout = 5 * time.Second
+	})
+	dir := t.TempDir()
+	script, log := dir+"/hook.sh", dir+"/requests.log"
+	if err := os.WriteFile(script, []byte(hookScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out lockedBuffer
+	cmd := exec.CommandContext(ctx, cli, "--server", s.bus.ClientURL(), "--user", "hook", "--password", "pw",
+		"reply", "sockbus.auth.connect", "--command", script)
+	cmd.Env = append(os.Environ(), "HOOK_LOG="+log)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	eventually.True(t, 15*time.Second, "nats reply to subscribe", func() bool { return s.bus.HasInterest("sockbus.auth.connect") })
+
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	if got := c.Connect(t, "/chat", `{"token":"nope"}`); got != `4/chat,{"data":{"why":"no pass"},"message":"banned"}` {
+		t.Fatalf("refused connect answered %q (hook output: %s)", got, out.String())
+	}
+	c.ConnectID(t, "/chat", `{"token":"let-me-in"}`)
+	rep, err := s.bus.Conn().Request("sockbus.live.io.chat.ctl.fetch", nil, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var socks []wsedge.RemoteSocket
+	if err := json.Unmarshal(rep.Data, &socks); err != nil || len(socks) != 1 {
+		t.Fatalf("fetch: %s %v", rep.Data, err)
+	}
+	if got := socks[0]; got.User != "hooked" || got.Data["plan"] != "gold" || len(got.Rooms) != 2 || got.Rooms[1] != "vip" {
+		t.Fatalf("granted socket = %+v, want user hooked, data plan=gold, room vip", got)
+	}
+
+	if _, resp, err := wstest.TryDial(s.ws("/ws/lobby?token=nope")); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("refused channel connect: %v %v", resp, err)
+	}
+	ws := wstest.Dial(t, s.ws("/ws/lobby?token=let-me-in"))
+	ws.Close()
+
+	raw, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	var req map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &req); err != nil {
+		t.Fatal(err)
+	}
+	if req["kind"] != "namespace" || req["name"] != "/chat" || req["token"] != "nope" ||
+		!strings.HasPrefix(req["remote_address"].(string), "127.0.0.1:") ||
+		!strings.Contains(lines[0], `"auth":{"token":"nope"}`) {
+		t.Fatalf("hook request lacks the handshake: %s", lines[0])
+	}
+	if len(lines) != 4 || !strings.Contains(lines[3], `"kind":"channel","name":"lobby"`) || !strings.Contains(lines[3], `"query":{"token":["let-me-in"]}`) {
+		t.Fatalf("hook saw %d requests, the last %q", len(lines), lines[len(lines)-1])
+	}
+}
+
+// TestConnectHookWithoutAnswer: with no responder, or one that never
+// answers, a connect is refused within the hook's timeout.
+func TestConnectHookWithoutAnswer(t *testing.T) {
+	s := startServer(t, func(c *config) {
+		c.Auth.Hook = true
+		c.Auth.HookTimeout = 300 * time.Millisecond
+	})
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	const refused = `4{"data":{"status":503},"message":"connect hook unavailable"}`
+	if got := c.Connect(t, "/", ""); got != refused {
+		t.Fatalf("no responder: %q", got)
+	}
+	if _, resp, err := wstest.TryDial(s.ws("/ws")); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("channel with no responder: %v %v", resp, err)
+	}
+	sub, err := s.bus.Conn().SubscribeSync("sockbus.auth.connect") // listens, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	start := time.Now()
+	if got := c.Connect(t, "/", ""); got != refused {
+		t.Fatalf("silent responder: %q", got)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("refused after %v, want about the 300ms timeout", d)
+	}
+	if _, err := sub.NextMsg(wait); err != nil {
+		t.Fatalf("the request never reached the silent responder: %v", err)
+	}
+}
+
+// TestAuthHookExample runs examples/authhook against the binary: its API
+// keys admit their users, an unknown key is refused with its message.
+func TestAuthHookExample(t *testing.T) {
+	bin := t.TempDir() + "/authhook"
+	if out, err := exec.Command("go", "build", "-o", bin, "./examples/authhook").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	s := startServer(t, func(c *config) {
+		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "app", "pw"
+		c.Auth.Hook = true
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-nats", strings.Replace(s.bus.ClientURL(), "nats://", "nats://app:pw@", 1))
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	eventually.True(t, 15*time.Second, "the example to subscribe", func() bool { return s.bus.HasInterest("sockbus.auth.connect") })
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	if got := c.Connect(t, "/chat", `{"token":"stolen"}`); !strings.Contains(got, `"message":"unknown API key"`) {
+		t.Fatalf("unknown key: %q", got)
+	}
+	if got := c.Connect(t, "/admin", `{"token":"key-grace"}`); !strings.Contains(got, `"message":"admins only"`) {
+		t.Fatalf("grace on /admin: %q", got)
+	}
+	c.ConnectID(t, "/admin", `{"token":"key-ada"}`)
+	rep, err := s.bus.Conn().Request("sockbus.live.io.admin.ctl.fetch", nil, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rep.Data), `"user":"ada"`) || !strings.Contains(string(rep.Data), `"team-ada"`) {
+		t.Fatalf("ada's socket: %s\n%s", rep.Data, out.String())
 	}
 }
