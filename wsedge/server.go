@@ -128,6 +128,14 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 	if ecfg.InlineMessage == nil {
 		ecfg.InlineMessage = inlinePacket
 	}
+	if ecfg.Forward == nil {
+		// Any node serves any session's requests: no sticky load balancer.
+		if fw, err := newBusForwarder(b); err != nil {
+			s.log.Warn("requests for sessions of other nodes will be refused", "err", err)
+		} else {
+			ecfg.Forward = fw
+		}
+	}
 	s.engine = engine.NewServer(ecfg, s.onSession)
 	s.Of("/")
 	return s

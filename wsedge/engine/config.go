@@ -57,6 +57,15 @@ type Config struct {
 	// stack only while it is mostly unused), so set-up work is better handed
 	// off. Default nil: every message may run inline.
 	InlineMessage func(data []byte, binary bool) bool
+	// Forward, if set, lets this server serve requests of sessions owned by
+	// other nodes (and theirs of its own): see Forwarder. Default nil: a
+	// request for a session this server does not hold gets "Session ID
+	// unknown".
+	Forward Forwarder
+	// ForwardTimeout bounds a forwarded request: dialling the owner, then
+	// its response headers (a long-poll GET is answered within
+	// PingInterval). Default PingInterval + PingTimeout.
+	ForwardTimeout time.Duration
 	// Logger receives debug records of session life and warnings. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -85,6 +94,7 @@ type settings struct {
 	pingInterval   time.Duration
 	pingTimeout    time.Duration
 	upgradeTimeout time.Duration
+	forwardTimeout time.Duration
 	maxPayload     int
 	polling        bool
 	websocket      bool
@@ -104,6 +114,7 @@ func (c Config) settings() settings {
 		pingInterval:   c.PingInterval,
 		pingTimeout:    c.PingTimeout,
 		upgradeTimeout: c.UpgradeTimeout,
+		forwardTimeout: c.ForwardTimeout,
 		maxPayload:     c.MaxPayload,
 		cors:           c.CORS.clone(),
 		allowRequest:   c.AllowRequest,
@@ -121,6 +132,9 @@ func (c Config) settings() settings {
 	}
 	if s.upgradeTimeout <= 0 {
 		s.upgradeTimeout = DefaultUpgradeTimeout
+	}
+	if s.forwardTimeout <= 0 {
+		s.forwardTimeout = s.pingInterval + s.pingTimeout
 	}
 	if s.maxPayload <= 0 {
 		s.maxPayload = DefaultMaxPayload

@@ -32,6 +32,8 @@ type Server struct {
 	closed   bool
 
 	busy busy // open sessions, owned goroutines, handshakes in progress
+
+	fwd *forwarding // nil without Config.Forward
 }
 
 // NewServer returns a server. onSession is called once for each new
@@ -52,13 +54,20 @@ func NewServer(cfg Config, onSession func(*Session)) *Server {
 		Logger:             gwsLogger{srv.cfg.log},
 		NewSession:         wsconn.NewSlot[*wsConn],
 	})
+	if cfg.Forward != nil {
+		srv.startForwarding(cfg.Forward)
+	}
 	return srv
 }
 
 // ServeHTTP handles every Engine.IO request: handshakes, polls, POSTs,
 // preflights and WebSocket upgrades.
-func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if srv.cfg.corsOn && srv.cfg.cors.apply(w, r) {
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { srv.serve(w, r, false) }
+
+// serve handles a request; forwarded ones come from another node, which
+// already answered CORS and must not forward them again.
+func (srv *Server) serve(w http.ResponseWriter, r *http.Request, forwarded bool) {
+	if !forwarded && srv.cfg.corsOn && srv.cfg.cors.apply(w, r) {
 		return
 	}
 	q := r.URL.Query()
@@ -70,6 +79,12 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgrade := isWebSocketUpgrade(r)
 	if sid := q.Get("sid"); sid != "" {
 		s := srv.lookup(sid)
+		if s == nil && !forwarded && srv.fwd != nil {
+			if owner := srv.fwd.owner(sid); owner != "" {
+				srv.forward(w, r, owner)
+				return
+			}
+		}
 		switch {
 		case s == nil:
 			writeError(w, codeUnknownSID, "", 0)
@@ -87,6 +102,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			writeError(w, codeBadRequest, "", 0)
 		}
+		return
+	}
+	if forwarded {
+		writeError(w, codeBadRequest, "", 0) // only requests of a session are forwarded
 		return
 	}
 	if r.Method != http.MethodGet {
@@ -131,12 +150,21 @@ func (srv *Server) Close(ctx context.Context) error {
 	srv.closed = true
 	list := srv.sessionList()
 	srv.mu.Unlock()
+	if srv.fwd != nil {
+		srv.fwd.stop() // proxied WebSockets end: their clients reconnect elsewhere
+	}
 	for _, s := range list {
 		s.closeWith(ReasonServerShutdown, closeFlush)
 		s.endLinger()
 	}
 	if srv.busy.wait(ctx) == nil {
+		if srv.fwd != nil {
+			srv.fwd.close(ctx)
+		}
 		return nil
+	}
+	if srv.fwd != nil {
+		srv.fwd.close(ctx)
 	}
 	srv.mu.Lock()
 	list = srv.sessionList()
@@ -225,11 +253,16 @@ func (srv *Server) openPacket(sid string, websocket bool) []byte {
 	return append(b, '}')
 }
 
-// newID returns 20 URL-safe characters from 120 random bits.
-func newID() string {
+// newID returns 20 URL-safe characters from 120 random bits, after the
+// node's name and '~' when forwarding is on.
+func (srv *Server) newID() string {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	if srv.fwd != nil {
+		return srv.fwd.node + string(sidSeparator) + id
+	}
+	return id
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {

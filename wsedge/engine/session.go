@@ -82,7 +82,7 @@ type Session struct {
 }
 
 func (srv *Server) newSession(hs Handshake) *Session {
-	s := &Session{srv: srv, id: newID(), hs: hs, done: make(chan struct{})}
+	s := &Session{srv: srv, id: srv.newID(), hs: hs, done: make(chan struct{})}
 	s.in.s = s
 	return s
 }

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// startCluster starts n nodes of one NATS cluster (replicas n) in this
+// process, together: a cluster needs a quorum to come up.
+func startCluster(t *testing.T, n int, mutate ...func(*config)) []*testServer {
+	t.Helper()
+	routes := freePorts(t, n)
+	var urls []string
+	for _, r := range routes {
+		urls = append(urls, "nats-route://"+r)
+	}
+	servers := make([]*testServer, n)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			servers[i] = startServer(t, append([]func(*config){func(c *config) {
+				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
+				c.Routes = strings.Join(urls, ",")
+				c.Replicas = int64(n)
+			}}, mutate...)...)
+		}()
+	}
+	wg.Wait()
+	for _, s := range servers {
+		if s == nil {
+			t.FailNow()
+		}
+	}
+	return servers
+}
+
+// roundRobin is a load balancer with no affinity at all: each HTTP request
+// and each WebSocket upgrade goes to the next backend.
+type roundRobin struct {
+	backends []*url.URL
+	next     atomic.Uint64
+	hits     []atomic.Int64
+}
+
+func newRoundRobin(t *testing.T, addrs []string) (*roundRobin, string) {
+	t.Helper()
+	rr := &roundRobin{hits: make([]atomic.Int64, len(addrs))}
+	for _, a := range addrs {
+		rr.backends = append(rr.backends, &url.URL{Scheme: "http", Host: a})
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			i := int((rr.next.Add(1) - 1) % uint64(len(rr.backends)))
+			rr.hits[i].Add(1)
+			pr.SetURL(rr.backends[i])
+		},
+		Transport: &http.Transport{DisableKeepAlives: true},
+	}
+	ln := listenLoopback(t)
+	srv := &http.Server{Handler: proxy}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return rr, "http://" + ln.Addr().String()
+}
+
+// TestClusterBehindRoundRobin: the official client, with default transports,
+// polling only and WebSocket only, works through a balancer that sends
+// every request of a session to a different node than the last.
+func TestClusterBehindRoundRobin(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil || !fileExists("node_modules/socket.io-client/package.json") {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node or node_modules missing in CI (run npm ci)")
+		}
+		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
+	}
+	servers := startCluster(t, 3)
+	var addrs []string
+	for _, s := range servers {
+		addrs = append(addrs, s.addr)
+	}
+	rr, lb := newRoundRobin(t, addrs)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/cluster/")
+	cmd.Env = append(os.Environ(), "SOCKBUS_URL="+lb)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node cluster tests failed: %v\n%s", err, out)
+	}
+	for i := range rr.hits {
+		if rr.hits[i].Load() == 0 {
+			t.Errorf("node %d got no request through the balancer", i)
+		}
+	}
+	t.Logf("node cluster tests passed:\n%s", lastLines(string(out), 12))
+}
+
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}

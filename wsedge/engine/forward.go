@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"time"
+)
+
+// Forwarder carries the requests of sessions owned by other nodes, so that a
+// load balancer may send any request of a session to any node (no sticky
+// sessions). A session id starts with its owner's node name and a '~'; a
+// node that gets a request for a session it does not hold dials the owner
+// and forwards the request (polling GET or POST, or the WebSocket upgrade)
+// as HTTP over the returned conn, where the owner serves it as if it came
+// directly (Listener).
+type Forwarder interface {
+	// Node is this node's name: non-empty, URL-safe, without '~'.
+	Node() string
+	// Dial opens a conn to node's Listener. It returns an error matching
+	// ErrUnknownNode when no such node listens.
+	Dial(ctx context.Context, node string) (net.Conn, error)
+	// Listener yields the conns other nodes dial to this one. The server
+	// serves it from NewServer and closes it in Close.
+	Listener() net.Listener
+}
+
+// ErrUnknownNode is what Forwarder.Dial returns for a node nobody runs; the
+// request is then answered "Session ID unknown", as for any unknown sid.
+var ErrUnknownNode = errors.New("engine: unknown node")
+
+// sidSeparator ends the owner's node name in a session id (not in
+// base64url, so never in the random part).
+const sidSeparator = '~'
+
+// ownerKey carries a forwarded request's owner to the proxy's dialer.
+type ownerKey struct{}
+
+// forwarding is the server's side of a Forwarder: a reverse proxy for
+// sessions owned elsewhere and an HTTP server for the requests forwarded here.
+type forwarding struct {
+	fw     Forwarder
+	node   string
+	proxy  *httputil.ReverseProxy
+	local  *http.Server
+	served chan struct{} // closed when local.Serve returns
+
+	// stop cancels forwarded requests (proxied WebSockets) on Close.
+	stopCtx context.Context
+	stop    context.CancelFunc
+}
+
+func (srv *Server) startForwarding(fw Forwarder) {
+	f := &forwarding{fw: fw, node: fw.Node(), served: make(chan struct{})}
+	f.stopCtx, f.stop = context.WithCancel(context.Background())
+	timeout := srv.cfg.forwardTimeout
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = "sockbus-owner" // the dialer ignores it: the owner travels in the context
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				owner, _ := ctx.Value(ownerKey{}).(string)
+				dctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				return fw.Dial(dctx, owner)
+			},
+			DisableKeepAlives:      true, // one conn per forwarded request: the next may be for another owner
+			DisableCompression:     true,
+			ResponseHeaderTimeout:  timeout,
+			MaxResponseHeaderBytes: 16 << 10,
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			switch {
+			case errors.Is(err, ErrUnknownNode):
+				writeError(w, codeUnknownSID, "", 0)
+			case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+				srv.cfg.log.Warn("engine: forwarded request timed out", "err", err)
+				writeError(w, codeBadRequest, "Owner node timed out", http.StatusGatewayTimeout)
+			default:
+				srv.cfg.log.Warn("engine: failed to forward request", "err", err)
+				writeError(w, codeBadRequest, "Owner node unreachable", http.StatusBadGateway)
+			}
+		},
+	}
+	f.local = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { srv.serve(w, r, true) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(srv.cfg.log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(f.served)
+		_ = f.local.Serve(fw.Listener())
+	}()
+	srv.fwd = f
+}
+
+// owner returns the node owning sid when it is another node ("" otherwise).
+func (f *forwarding) owner(sid string) string {
+	i := strings.IndexByte(sid, sidSeparator)
+	if i <= 0 || sid[:i] == f.node {
+		return ""
+	}
+	return sid[:i]
+}
+
+// forward serves a request of a session owned by node owner through it.
+// A POST body is bounded by MaxPayload as on the owner.
+func (srv *Server) forward(w http.ResponseWriter, r *http.Request, owner string) {
+	if !srv.enter() {
+		writeError(w, codeUnknownSID, "", 0)
+		return
+	}
+	defer srv.busy.done()
+	max := int64(srv.cfg.maxPayload)
+	if r.ContentLength > max {
+		tooLarge(w)
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+	}
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ownerKey{}, owner))
+	defer cancel()
+	stop := context.AfterFunc(srv.fwd.stopCtx, cancel)
+	defer stop()
+	srv.fwd.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// close ends forwarded requests in both directions and waits for the local
+// server, bounded by ctx.
+func (f *forwarding) close(ctx context.Context) {
+	f.stop()
+	if err := f.local.Shutdown(ctx); err != nil {
+		_ = f.local.Close()
+	}
+	<-f.served
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

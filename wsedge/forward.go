@@ -1,0 +1,72 @@
+package wsedge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/internal/natstun"
+)
+
+// forwardSubjectPrefix is where each node listens for Engine.IO requests
+// forwarded by the others: one subject per node, outside sockbus.>.
+const forwardSubjectPrefix = "_SOCKBUS.fwd."
+
+// nodeNameLen is the length of a node name in a session id: 66 bits of a
+// hash of the node's NATS server id, base64url.
+const nodeNameLen = 11
+
+// busForwarder is engine.Forwarder over the bus: a natstun tunnel per
+// forwarded request.
+type busForwarder struct {
+	nc   *nats.Conn
+	node string
+	ln   net.Listener
+}
+
+// newBusForwarder listens for the requests other nodes forward to this one.
+func newBusForwarder(b *bus.Bus) (*busForwarder, error) {
+	sum := sha256.Sum256([]byte(b.NodeID()))
+	node := base64.RawURLEncoding.EncodeToString(sum[:])[:nodeNameLen]
+	ln, err := natstun.Listen(b.Conn(), forwardSubjectPrefix+node, natstun.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen for forwarded requests: %w", err)
+	}
+	return &busForwarder{nc: b.Conn(), node: node, ln: ln}, nil
+}
+
+func (f *busForwarder) Node() string           { return f.node }
+func (f *busForwarder) Listener() net.Listener { return f.ln }
+
+// Dial opens a tunnel to node; a name that no node could have is refused
+// before it reaches a subject.
+func (f *busForwarder) Dial(ctx context.Context, node string) (net.Conn, error) {
+	if !validNodeName(node) {
+		return nil, engine.ErrUnknownNode
+	}
+	c, err := natstun.Dial(ctx, f.nc, forwardSubjectPrefix+node, natstun.Config{})
+	if errors.Is(err, natstun.ErrNoListener) {
+		return nil, fmt.Errorf("%w: %s", engine.ErrUnknownNode, node)
+	}
+	return c, err
+}
+
+func validNodeName(s string) bool {
+	if len(s) != nodeNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,409 @@
+package natstun
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Message kinds: the first byte of every tunnel message.
+const (
+	kindData  = 'd' // the rest is stream bytes (never empty)
+	kindAck   = 'a' // 8 bytes: how many stream bytes the sender consumed in total
+	kindClose = 'c' // the sender closed its side
+)
+
+// Config bounds a tunnel. The zero value works.
+type Config struct {
+	// Window is how many bytes a writer may send before the reader
+	// acknowledges them. Default 1 MiB.
+	Window int
+	// Chunk is the largest data message. Default 32 KiB.
+	Chunk int
+	// Backlog bounds connections accepted but not yet taken by Accept;
+	// more are refused. Default 128.
+	Backlog int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Window <= 0 {
+		c.Window = 1 << 20
+	}
+	if c.Chunk <= 0 {
+		c.Chunk = 32 << 10
+	}
+	if c.Chunk > c.Window {
+		c.Chunk = c.Window
+	}
+	if c.Backlog <= 0 {
+		c.Backlog = 128
+	}
+	return c
+}
+
+// Errors.
+var (
+	// ErrRefused is returned by Dial when the listener's backlog is full.
+	ErrRefused = errors.New("natstun: connection refused")
+	// ErrNoListener is returned by Dial when nothing listens on the subject.
+	ErrNoListener = errors.New("natstun: no listener")
+	// errProtocol closes a conn whose peer broke the window.
+	errProtocol = errors.New("natstun: peer exceeded the window")
+)
+
+const rxHeader = "Natstun-Rx"
+
+// Dial opens a conn to the listener on subject. ctx bounds the handshake.
+func Dial(ctx context.Context, nc *nats.Conn, subject string, cfg Config) (net.Conn, error) {
+	c := newConn(nc, cfg.withDefaults(), subject)
+	if err := c.subscribe(); err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(subject)
+	m.Header.Set(rxHeader, c.rx)
+	reply, err := nc.RequestMsgWithContext(ctx, m)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		c.drop()
+		return nil, ErrNoListener
+	case err != nil:
+		c.drop()
+		return nil, fmt.Errorf("failed to open tunnel to %s: %w", subject, err)
+	case len(reply.Data) == 0:
+		c.drop()
+		return nil, ErrRefused
+	}
+	c.setPeer(string(reply.Data))
+	return c, nil
+}
+
+// Listener accepts conns dialled to its subject.
+type Listener struct {
+	nc      *nats.Conn
+	cfg     Config
+	subject string
+	sub     *nats.Subscription
+	accept  chan *conn
+	done    chan struct{}
+	once    sync.Once
+}
+
+// Listen subscribes to subject and returns a listener for it.
+func Listen(nc *nats.Conn, subject string, cfg Config) (*Listener, error) {
+	cfg = cfg.withDefaults()
+	l := &Listener{nc: nc, cfg: cfg, subject: subject, accept: make(chan *conn, cfg.Backlog), done: make(chan struct{})}
+	sub, err := nc.Subscribe(subject, l.onOpen)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on %s: %w", subject, err)
+	}
+	if err := nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("failed to listen on %s: %w", subject, err)
+	}
+	l.sub = sub
+	return l, nil
+}
+
+func (l *Listener) onOpen(m *nats.Msg) {
+	peer := m.Header.Get(rxHeader)
+	if peer == "" || m.Reply == "" {
+		return
+	}
+	c := newConn(l.nc, l.cfg, l.subject)
+	c.setPeer(peer)
+	if err := c.subscribe(); err != nil {
+		_ = m.Respond(nil)
+		return
+	}
+	select {
+	case <-l.done:
+	case l.accept <- c:
+		_ = m.Respond([]byte(c.rx))
+		return
+	default:
+	}
+	c.drop()
+	_ = m.Respond(nil) // refused
+}
+
+// Accept waits for the next conn.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.accept:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; accepted conns stay open, waiting ones are closed.
+func (l *Listener) Close() error {
+	l.once.Do(func() {
+		close(l.done)
+		_ = l.sub.Unsubscribe()
+		for {
+			select {
+			case c := <-l.accept:
+				_ = c.Close()
+			default:
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// Addr names the listener's subject.
+func (l *Listener) Addr() net.Addr { return addr(l.subject) }
+
+type addr string
+
+func (a addr) Network() string { return "nats" }
+func (a addr) String() string  { return string(a) }
+
+// conn is one side of a tunnel. Read, Write and Close may be called
+// concurrently (one reader and one writer at a time, as for any net.Conn);
+// NATS calls onMsg on the subscription's goroutine.
+type conn struct {
+	nc   *nats.Conn
+	cfg  Config
+	rx   string // our inbox
+	name string // the listener's subject, for addresses
+	sub  *nats.Subscription
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	peer     string
+	in       [][]byte // received data not yet read
+	inBytes  int
+	consumed uint64 // bytes read, in total
+	ackedOut uint64 // consumed as last told to the peer
+	sent     uint64 // bytes written, in total
+	peerAck  uint64 // bytes the peer consumed, as it told us
+	eof      bool   // the peer closed
+	closed   bool   // we closed
+	err      error  // a broken conn
+	rdl, wdl time.Time
+	rtimer   *time.Timer
+	wtimer   *time.Timer
+}
+
+func newConn(nc *nats.Conn, cfg Config, name string) *conn {
+	c := &conn{nc: nc, cfg: cfg, rx: nc.NewInbox(), name: name}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+func (c *conn) subscribe() error {
+	sub, err := c.nc.Subscribe(c.rx, c.onMsg)
+	if err != nil {
+		return fmt.Errorf("failed to subscribe tunnel inbox: %w", err)
+	}
+	// The window bounds what a peer sends; NATS's own limits stay above it.
+	_ = sub.SetPendingLimits(-1, -1)
+	c.sub = sub
+	return nil
+}
+
+func (c *conn) setPeer(p string) {
+	c.mu.Lock()
+	c.peer = p
+	c.mu.Unlock()
+}
+
+// drop unsubscribes a conn that never opened.
+func (c *conn) drop() {
+	if c.sub != nil {
+		_ = c.sub.Unsubscribe()
+	}
+}
+
+func (c *conn) onMsg(m *nats.Msg) {
+	if len(m.Data) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch m.Data[0] {
+	case kindData:
+		if c.closed || c.eof || len(m.Data) == 1 {
+			return
+		}
+		if c.inBytes+len(m.Data)-1 > c.cfg.Window {
+			c.breakLocked(errProtocol)
+			return
+		}
+		c.in = append(c.in, m.Data[1:])
+		c.inBytes += len(m.Data) - 1
+	case kindAck:
+		if len(m.Data) == 9 {
+			if n := binary.BigEndian.Uint64(m.Data[1:]); n > c.peerAck && n <= c.sent {
+				c.peerAck = n
+			}
+		}
+	case kindClose:
+		c.eof = true
+	}
+	c.cond.Broadcast()
+}
+
+func (c *conn) breakLocked(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.cond.Broadcast()
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.in) == 0 {
+		switch {
+		case c.closed:
+			return 0, net.ErrClosed
+		case c.err != nil:
+			return 0, c.err
+		case c.eof:
+			return 0, io.EOF
+		case !c.rdl.IsZero() && !time.Now().Before(c.rdl):
+			return 0, os.ErrDeadlineExceeded
+		}
+		c.cond.Wait()
+	}
+	n := 0
+	for n < len(p) && len(c.in) > 0 {
+		k := copy(p[n:], c.in[0])
+		n += k
+		if k == len(c.in[0]) {
+			c.in[0] = nil
+			c.in = c.in[1:]
+		} else {
+			c.in[0] = c.in[0][k:]
+		}
+	}
+	c.inBytes -= n
+	c.consumed += uint64(n)
+	if c.consumed-c.ackedOut >= uint64(c.cfg.Window/4) || c.inBytes == 0 && c.consumed != c.ackedOut {
+		c.ackedOut = c.consumed
+		var b [9]byte
+		b[0] = kindAck
+		binary.BigEndian.PutUint64(b[1:], c.consumed)
+		_ = c.nc.Publish(c.peer, b[:])
+	}
+	return n, nil
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		c.mu.Lock()
+		var room int
+		for {
+			switch {
+			case c.closed:
+				c.mu.Unlock()
+				return written, net.ErrClosed
+			case c.err != nil:
+				c.mu.Unlock()
+				return written, c.err
+			case c.eof:
+				c.mu.Unlock()
+				return written, fmt.Errorf("natstun: peer closed: %w", net.ErrClosed)
+			case !c.wdl.IsZero() && !time.Now().Before(c.wdl):
+				c.mu.Unlock()
+				return written, os.ErrDeadlineExceeded
+			}
+			room = c.cfg.Window - int(c.sent-c.peerAck)
+			if room > 0 {
+				break
+			}
+			c.cond.Wait()
+		}
+		n := min(len(p)-written, room, c.cfg.Chunk)
+		c.sent += uint64(n)
+		peer := c.peer
+		c.mu.Unlock()
+		msg := make([]byte, 1+n)
+		msg[0] = kindData
+		copy(msg[1:], p[written:written+n])
+		if err := c.nc.Publish(peer, msg); err != nil {
+			c.mu.Lock()
+			c.breakLocked(fmt.Errorf("failed to publish tunnel data: %w", err))
+			c.mu.Unlock()
+			return written, err
+		}
+		written += n
+	}
+	return written, nil
+}
+
+// Close tells the peer and releases the inbox. It is idempotent.
+func (c *conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	peer, eof := c.peer, c.eof
+	c.in, c.inBytes = nil, 0
+	for _, t := range []*time.Timer{c.rtimer, c.wtimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	if !eof {
+		_ = c.nc.Publish(peer, []byte{kindClose})
+	}
+	return c.sub.Unsubscribe()
+}
+
+func (c *conn) LocalAddr() net.Addr  { return addr(c.rx) }
+func (c *conn) RemoteAddr() net.Addr { return addr(c.name) }
+
+func (c *conn) SetDeadline(t time.Time) error {
+	_ = c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdl = t
+	c.rtimer = c.armLocked(c.rtimer, t)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdl = t
+	c.wtimer = c.armLocked(c.wtimer, t)
+	c.mu.Unlock()
+	return nil
+}
+
+// armLocked wakes waiters when deadline t passes.
+func (c *conn) armLocked(tm *time.Timer, t time.Time) *time.Timer {
+	if tm != nil {
+		tm.Stop()
+	}
+	c.cond.Broadcast()
+	if t.IsZero() || c.closed {
+		return nil
+	}
+	return time.AfterFunc(time.Until(t), func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+}
