@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sockbus/sockbus/internal/eventually"
 )
 
 // startCluster starts n nodes of one NATS cluster (replicas n) in this
@@ -116,4 +118,86 @@ func listenLoopback(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return ln
+}
+
+func status(t *testing.T, u string) (int, bool) {
+	t.Helper()
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		return 0, false
+	}
+	resp.Body.Close()
+	return resp.StatusCode, true
+}
+
+// TestHealthAndReadiness: /healthz answers 503 from the moment the port is
+// bound while the node waits for its cluster, 200 once up; /readyz is 200
+// only while the node can store events, and turns 503 when two of three
+// nodes stop (no quorum) while /healthz stays 200 (the node is alive).
+func TestHealthAndReadiness(t *testing.T) {
+	routes := freePorts(t, 3)
+	addr0 := freePorts(t, 1)[0]
+	var urls []string
+	for _, r := range routes {
+		urls = append(urls, "nats-route://"+r)
+	}
+	servers := make([]*testServer, 3)
+	var wg sync.WaitGroup
+	start := func(i int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			servers[i] = startServer(t, func(c *config) {
+				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
+				c.Routes = strings.Join(urls, ",")
+				c.Replicas = 3
+				if i == 0 {
+					c.Addr = addr0
+				}
+			})
+		}()
+	}
+	start(0) // alone: no quorum, so it stays in start-up
+	base := "http://" + addr0
+	var code int
+	eventually.True(t, 10*time.Second, "node 0 answers /healthz while starting", func() bool {
+		var ok bool
+		code, ok = status(t, base+"/healthz")
+		return ok
+	})
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("/healthz while starting = %d, want 503", code)
+	}
+	if code, _ := status(t, base+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while starting = %d, want 503", code)
+	}
+	if code, _ := status(t, base+"/socket.io/?EIO=4&transport=polling"); code != http.StatusServiceUnavailable {
+		t.Fatalf("Socket.IO while starting = %d, want 503", code)
+	}
+	start(1)
+	start(2)
+	wg.Wait()
+	for _, s := range servers {
+		if s == nil {
+			t.FailNow()
+		}
+	}
+	for i, s := range servers {
+		for _, p := range []string{"/healthz", "/readyz"} {
+			eventually.True(t, 10*time.Second, fmt.Sprintf("node %d %s 200", i, p), func() bool {
+				code, _ := status(t, "http://"+s.addr+p)
+				return code == http.StatusOK
+			})
+		}
+	}
+	servers[1].stop(t)
+	servers[2].stop(t)
+	eventually.True(t, 20*time.Second, "node 0 /readyz 503 without quorum", func() bool {
+		code, _ := status(t, base+"/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	if code, _ := status(t, base+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz of a live node without quorum = %d, want 200", code)
+	}
 }

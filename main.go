@@ -18,11 +18,13 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/handlers"
+	"github.com/sockbus/sockbus/health"
 	"github.com/sockbus/sockbus/replay"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
@@ -181,6 +183,21 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
+	// Serve at once: /healthz and /readyz answer 503 until the node is up.
+	hc := health.New(health.Config{Logger: logger})
+	defer hc.Close()
+	var app atomic.Pointer[http.Handler]
+	srv := &http.Server{
+		Handler:           withHealth(hc, &app),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	stopServing := func() {
+		_ = srv.Close()
+		<-serveErr
+	}
 
 	b, err := bus.Start(ctx, bus.Config{
 		DataDir:      cfg.DataDir,
@@ -203,6 +220,7 @@ func run(ctx context.Context, cfg config) error {
 		Logger:   logger,
 	})
 	if err != nil {
+		stopServing()
 		return fmt.Errorf("failed to start bus: %w", err)
 	}
 	defer b.Close(context.Background()) // no-op after the ordered close below
@@ -214,6 +232,7 @@ func run(ctx context.Context, cfg config) error {
 		st, err := replay.OpenSessions(sctx, b, cfg.RecoveryWindow)
 		cancel()
 		if err != nil {
+			stopServing()
 			return err
 		}
 		sessions = st
@@ -244,13 +263,9 @@ func run(ctx context.Context, cfg config) error {
 	if ok, msg := io.ClientBundleReady(); !ok {
 		logger.Warn(msg)
 	}
-	srv := &http.Server{
-		Handler:           newRouter(b, channels, io),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	router := newRouter(channels, io)
+	app.Store(&router)
+	hc.Up(b.CheckStore)
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, logger)
 		if err != nil {
@@ -277,6 +292,7 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("http server stopped: %w", err)
 	}
 	logger.Info("shutting down")
+	hc.Stopping()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	// 1. Stop accepting: Shutdown closes the listener at once, then waits
@@ -312,23 +328,36 @@ var (
 // newRouter routes by path prefix. It does not use http.ServeMux because the
 // mux cleans paths ("/ws/%2E%2E" would redirect) and channel names are
 // taken verbatim from the escaped path.
-func newRouter(b *bus.Bus, channels *wsedge.Channels, io *wsedge.Server) http.Handler {
+func newRouter(channels *wsedge.Channels, io *wsedge.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
-		case p == "/healthz":
-			if b.Ready() {
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-				_, _ = w.Write([]byte("ok\n"))
-				return
-			}
-			http.Error(w, "bus not ready", http.StatusServiceUnavailable)
 		case p == "/ws" || strings.HasPrefix(p, "/ws/"):
 			channels.ServeHTTP(w, r)
 		case strings.HasPrefix(p, io.Path()):
 			io.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
+		}
+	})
+}
+
+// withHealth serves /healthz (liveness: for a liveness probe) and /readyz
+// (readiness: for a load balancer) from the moment the port is bound, and
+// everything else through *app once it is set (503 before).
+func withHealth(hc *health.Health, app *atomic.Pointer[http.Handler]) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			hc.ServeLive(w, r)
+		case "/readyz":
+			hc.ServeReady(w, r)
+		default:
+			if h := app.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			http.Error(w, "starting", http.StatusServiceUnavailable)
 		}
 	})
 }
