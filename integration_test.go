@@ -269,8 +269,8 @@ func TestBackendPublishOverTCPReachesChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	// Observe client traffic as a backend would.
-	seen, err := nc.SubscribeSync("sockbus.ws.news")
+	// Observe client traffic as a backend would: what the channel delivers.
+	seen, err := nc.SubscribeSync("sockbus.live.ws.news")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestNATSCLISeesClientTraffic(t *testing.T) {
 			t.Fatalf("nats sub never showed the client's message:\n%s", out.String())
 		}
 	}
-	if !strings.Contains(out.String(), "sockbus.ws.lobby") {
+	if !strings.Contains(out.String(), "sockbus.live.ws.lobby") {
 		t.Fatalf("nats sub output lacks the channel subject:\n%s", out.String())
 	}
 }

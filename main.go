@@ -46,6 +46,10 @@ type config struct {
 	HistoryMaxAge   time.Duration
 	HistoryMaxMsgs  int64
 	HistoryMaxBytes int64
+	SharedStreams   int64
+	OwnNamespaces   string
+	OwnChannels     string
+	LegacyStreams   string
 	RecoveryWindow  time.Duration
 	PprofAddr       string
 	ClusterName     string
@@ -71,6 +75,10 @@ func defaultConfig() config {
 		SocketIOPath:    "/socket.io/",
 		ClientDir:       "node_modules/socket.io-client/dist",
 		HistoryMaxAge:   24 * time.Hour,
+		HistoryMaxMsgs:  bus.DefaultHistoryMaxMsgs,
+		HistoryMaxBytes: bus.DefaultHistoryMaxBytes,
+		SharedStreams:   4,
+		LegacyStreams:   "keep",
 		RecoveryWindow:  2 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
 	}
@@ -100,6 +108,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.Routes, "routes", "comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222")
 	str(&cfg.NodeName, "node-name", "this node's name in the cluster: unique and stable across restarts")
 	str(&cfg.PprofAddr, "pprof-addr", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)")
+	str(&cfg.OwnNamespaces, "own-namespaces", "comma-separated namespaces stored each in a stream of its own, e.g. /chat,/news (the others share --shared-streams)")
+	str(&cfg.OwnChannels, "own-channels", "comma-separated plain WebSocket channels stored each in a stream of its own")
+	str(&cfg.LegacyStreams, "legacy-streams", "keep or delete the per-name streams (SOCKBUS_IO_*, SOCKBUS_WS_*) an older sockbus left in --data-dir")
 	str(&cfg.ClientDir, "client-dir", "directory of the socket.io-client bundle served at <socketio-path>socket.io.js")
 	var envErr error
 	num := func(p *int64, name, usage string) {
@@ -125,8 +136,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	maxMsg := int64(cfg.MaxMessageBytes)
 	num(&maxMsg, "max-message-bytes", "largest message a client may send")
 	dur(&cfg.HistoryMaxAge, "history-max-age", "drop stored events older than this")
-	num(&cfg.HistoryMaxMsgs, "history-max-msgs", "keep at most this many events per namespace or channel (0: no limit)")
-	num(&cfg.HistoryMaxBytes, "history-max-bytes", "keep at most this many bytes per namespace or channel (0: no limit)")
+	num(&cfg.HistoryMaxMsgs, "history-max-msgs", "keep at most this many events per stream: each shared stream, each own stream (-1: no limit)")
+	num(&cfg.HistoryMaxBytes, "history-max-bytes", "keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)")
+	num(&cfg.SharedStreams, "shared-streams", "how many streams hold the namespaces and channels without one of their own (1..64)")
 	num(&cfg.Replicas, "replicas", "copies of each stream and of the session bucket in a cluster (1, or 3)")
 	dur(&cfg.RecoveryWindow, "recovery-window", "how long a dropped Socket.IO session stays recoverable (0: recovery off)")
 	addAuthFlags(fs, &cfg.Auth, str, dur, getenv)
@@ -139,6 +151,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	cfg.MaxMessageBytes = int(maxMsg)
 	if cfg.MaxMessageBytes <= 0 {
 		return cfg, errors.New("--max-message-bytes must be positive")
+	}
+	if cfg.SharedStreams < 1 || cfg.SharedStreams > bus.MaxSharedStreams {
+		return cfg, fmt.Errorf("--shared-streams must be 1..%d, got %d", bus.MaxSharedStreams, cfg.SharedStreams)
 	}
 	return cfg, nil
 }
@@ -209,6 +224,12 @@ func run(ctx context.Context, cfg config) error {
 			MaxAge:   cfg.HistoryMaxAge,
 			MaxMsgs:  cfg.HistoryMaxMsgs,
 			MaxBytes: cfg.HistoryMaxBytes,
+		},
+		Layout: bus.LayoutConfig{
+			SharedStreams: int(cfg.SharedStreams),
+			OwnNamespaces: splitList(cfg.OwnNamespaces),
+			OwnChannels:   splitList(cfg.OwnChannels),
+			LegacyStreams: cfg.LegacyStreams,
 		},
 		Cluster: bus.ClusterConfig{
 			Name:     cfg.ClusterName,

@@ -61,6 +61,7 @@ func (b *Bus) PublishStored(msg *nats.Msg, fn func(error)) error {
 	if err != nil {
 		return err
 	}
+	msg.Subject = b.StoreSubject(msg.Subject)
 	msg.Reply = b.acks.prefix + strconv.FormatUint(id, 36)
 	if err := b.nc.PublishMsg(msg); err != nil {
 		b.acks.take(id)

@@ -34,6 +34,8 @@ type Config struct {
 	MaxPayload int
 	// History bounds what each stream keeps.
 	History HistoryConfig
+	// Layout fixes the streams: shared ones and those declared per name.
+	Layout LayoutConfig
 	// Cluster joins this node to other sockbus nodes in one NATS cluster.
 	Cluster ClusterConfig
 	// Replicas is how many copies of each stream and of the session bucket
@@ -59,15 +61,25 @@ type ClusterConfig struct {
 	NodeName string
 }
 
-// HistoryConfig bounds every sockbus stream (one per channel or namespace).
+// HistoryConfig bounds every sockbus stream: each shared stream as a whole
+// (all the names hashed to it together) and each declared name's own stream.
 type HistoryConfig struct {
 	// MaxAge drops messages older than this. Default 24h.
 	MaxAge time.Duration
-	// MaxMsgs keeps at most this many messages per stream. Default unlimited.
+	// MaxMsgs keeps at most this many messages per stream. It also bounds
+	// the stream's subject index (about 150 B per distinct stored subject).
+	// Default DefaultHistoryMaxMsgs; negative: no limit.
 	MaxMsgs int64
-	// MaxBytes keeps at most this many bytes per stream. Default unlimited.
+	// MaxBytes keeps at most this many bytes per stream. Default
+	// DefaultHistoryMaxBytes; negative: no limit.
 	MaxBytes int64
 }
+
+// Default per-stream retention bounds.
+const (
+	DefaultHistoryMaxMsgs  = 1_000_000
+	DefaultHistoryMaxBytes = 1 << 30
+)
 
 func (c Config) withDefaults() Config {
 	if c.DataDir == "" {
@@ -79,11 +91,18 @@ func (c Config) withDefaults() Config {
 	if c.History.MaxAge <= 0 {
 		c.History.MaxAge = 24 * time.Hour
 	}
-	if c.History.MaxMsgs <= 0 {
+	if c.History.MaxMsgs == 0 {
+		c.History.MaxMsgs = DefaultHistoryMaxMsgs
+	} else if c.History.MaxMsgs < 0 {
 		c.History.MaxMsgs = -1
 	}
-	if c.History.MaxBytes <= 0 {
+	if c.History.MaxBytes == 0 {
+		c.History.MaxBytes = DefaultHistoryMaxBytes
+	} else if c.History.MaxBytes < 0 {
 		c.History.MaxBytes = -1
+	}
+	if c.Layout.SharedStreams <= 0 {
+		c.Layout.SharedStreams = 4
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 10 * time.Second
@@ -110,7 +129,7 @@ type Bus struct {
 	log    *slog.Logger
 	nodeID string
 
-	streams sync.Map // stream name → *Stream
+	layout  *layout // fixed at Start
 	acks    *ackMux
 	ready   atomic.Bool
 	closeMu sync.Mutex
@@ -155,6 +174,12 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		// credential-less fallback user (see NATS-GWS-NOTES, auth trap).
 		opts.Users = []*server.User{{Username: cfg.NATSUser, Password: cfg.NATSPassword}}
 	}
+	if cfg.Layout.SharedStreams > MaxSharedStreams {
+		return nil, fmt.Errorf("bus: --shared-streams must be 1..%d, got %d", MaxSharedStreams, cfg.Layout.SharedStreams)
+	}
+	if l := cfg.Layout.LegacyStreams; l != "" && l != "keep" && l != "delete" {
+		return nil, fmt.Errorf("bus: --legacy-streams must be keep or delete, got %q", l)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("failed to configure embedded NATS: %w", err)
@@ -167,6 +192,20 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, ErrNotReady
 	}
 	b := &Bus{cfg: cfg, ns: ns, log: cfg.Logger, nodeID: ns.ID()}
+	mappings, err := b.mappings()
+	if err == nil {
+		for _, m := range mappings {
+			if err = ns.GlobalAccount().AddMapping(m[0], m[1]); err != nil {
+				err = fmt.Errorf("failed to map %s: %w", m[0], err)
+				break
+			}
+		}
+	}
+	if err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, err
+	}
 	connOpts := []nats.Option{
 		nats.InProcessServer(ns),
 		nats.Name("sockbus-node"),
@@ -201,6 +240,13 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 	b.nc, b.js = nc, js
 	b.acks = newAckMux(b)
 	if err := b.waitJetStream(ctx); err != nil {
+		b.Close(context.Background())
+		return nil, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	err = b.openLayout(lctx)
+	cancel()
+	if err != nil {
 		b.Close(context.Background())
 		return nil, err
 	}

@@ -35,11 +35,14 @@ func Retry(ctx context.Context, call func(ctx context.Context) error) error {
 	}
 }
 
+// errRetry marks an error a caller of Retry knows to be passing.
+var errRetry = errors.New("bus: not settled yet")
+
 // transient reports errors that a cluster still forming returns.
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+	case errors.Is(err, errRetry), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoHeartbeat):
 		return true
 	case errors.As(err, &apiErr):

@@ -1,136 +1,17 @@
 package bus
 
 import (
-	"context"
-	cryptorand "crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Kind says what a stream holds.
-type Kind string
-
-const (
-	// KindChannel is a plain WebSocket channel: subject sockbus.ws.<channel>.
-	KindChannel Kind = "ws"
-	// KindNamespace is a Socket.IO namespace: subjects sockbus.io.<ns>.>.
-	KindNamespace Kind = "io"
-)
-
-// epochKey is the stream metadata key holding the epoch chosen at creation.
-const epochKey = "sockbus_epoch"
-
-// Stream is the JetStream log of one channel or namespace.
-type Stream struct {
-	// Name is the JetStream stream name.
-	Name string
-	// Filter is the subject pattern the stream stores.
-	Filter string
-	// Epoch changes whenever the stream is recreated, so a stored sequence
-	// from another epoch is known not to refer to this log.
-	Epoch string
-	// JS is the stream handle, for reads.
-	JS jetstream.Stream
-}
-
-// StreamName returns the stream name for a channel or namespace token.
-// Long tokens are hashed to stay under JetStream's name limits.
-func StreamName(kind Kind, tok string) string {
-	prefix := "SOCKBUS_WS_"
-	if kind == KindNamespace {
-		prefix = "SOCKBUS_IO_"
-	}
-	if len(tok) > 200 {
-		sum := sha256.Sum256([]byte(tok))
-		return prefix + "H" + hex.EncodeToString(sum[:16])
-	}
-	return prefix + tok
-}
-
-func filterFor(kind Kind, tok string) string {
-	if kind == KindNamespace {
-		return "sockbus.io." + tok + ".>"
-	}
-	return ChannelSubject(tok)
-}
-
-// EnsureStream returns the stream for a channel or namespace token, creating
-// it on first use (any node may; creation is idempotent across a cluster).
-func (b *Bus) EnsureStream(ctx context.Context, kind Kind, tok string) (*Stream, error) {
-	name := StreamName(kind, tok)
-	if s, ok := b.streams.Load(name); ok {
-		return s.(*Stream), nil
-	}
-	filter := filterFor(kind, tok)
-	h := b.cfg.History
-	cfg := jetstream.StreamConfig{
-		Name:        name,
-		Subjects:    []string{filter},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      h.MaxAge,
-		MaxMsgs:     h.MaxMsgs,
-		MaxBytes:    h.MaxBytes,
-		AllowDirect: true,
-		Replicas:    b.cfg.Replicas,
-		RePublish:   &jetstream.RePublish{Source: filter, Destination: Live(filter)},
-		Metadata:    map[string]string{epochKey: newEpoch()},
-	}
-	var js jetstream.Stream
-	err := Retry(ctx, func(ctx context.Context) (err error) {
-		js, err = b.js.CreateStream(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			js, err = b.adoptStream(ctx, cfg)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("failed to create stream %s: %w", name, err)
-	}
-	info := js.CachedInfo()
-	epoch := info.Config.Metadata[epochKey]
-	if epoch == "" {
-		epoch = strconv.FormatInt(info.Created.UnixMilli(), 36)
-	}
-	s := &Stream{Name: name, Filter: filter, Epoch: epoch, JS: js}
-	actual, _ := b.streams.LoadOrStore(name, s)
-	return actual.(*Stream), nil
-}
-
-// adoptStream opens an existing stream and brings its limits up to date,
-// keeping its epoch.
-func (b *Bus) adoptStream(ctx context.Context, want jetstream.StreamConfig) (jetstream.Stream, error) {
-	js, err := b.js.Stream(ctx, want.Name)
-	if err != nil {
-		return nil, err
-	}
-	have := js.CachedInfo().Config
-	if have.MaxAge == want.MaxAge && have.MaxMsgs == want.MaxMsgs && have.MaxBytes == want.MaxBytes {
-		return js, nil
-	}
-	have.MaxAge, have.MaxMsgs, have.MaxBytes = want.MaxAge, want.MaxMsgs, want.MaxBytes
-	return b.js.UpdateStream(ctx, have)
-}
-
-// Forget drops the cached handle of a stream, e.g. after it was deleted.
-func (b *Bus) Forget(name string) { b.streams.Delete(name) }
-
-func newEpoch() string {
-	var p [6]byte
-	_, _ = cryptorand.Read(p[:])
-	return hex.EncodeToString(p[:])
-}
-
-// Publish stores msg in its stream without waiting: the returned future
+// Publish stores msg, published on its public subject (sockbus.io.… or
+// sockbus.ws.…), in its name's log without waiting: the returned future
 // resolves when JetStream acknowledged it. Order is kept per node.
 func (b *Bus) Publish(msg *nats.Msg) (jetstream.PubAckFuture, error) {
+	msg.Subject = b.StoreSubject(msg.Subject)
 	f, err := b.js.PublishMsgAsync(msg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to publish on %s: %w", msg.Subject, err)

@@ -2,82 +2,131 @@ package replay
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockbus/sockbus/bus"
 )
 
-// maxBatch bounds one fetch from the ordered consumer.
-const maxBatch = 4096
+// maxBatch bounds one direct-get batch: what a read holds in flight.
+const maxBatch = 1024
 
-// Reader reads stored messages. It is safe for concurrent use.
+// attemptTimeout bounds one direct get. Any replica answers a direct get,
+// so a read does not wait for a stream leader; a request nobody answered
+// in time is retried within the caller's context.
+const attemptTimeout = 2 * time.Second
+
+// Reader reads stored messages with JetStream direct gets filtered by a
+// name's subjects: no consumer is created, and any replica can answer. It
+// is safe for concurrent use.
 type Reader struct {
-	js jetstream.JetStream
+	nc *nats.Conn
 }
 
 // NewReader returns a reader over b's streams.
-func NewReader(b *bus.Bus) *Reader { return &Reader{js: b.JetStream()} }
+func NewReader(b *bus.Bus) *Reader { return &Reader{nc: b.Conn()} }
 
-// Since calls fn, in order, for every message stored after sequence after,
-// up to the stream's last sequence when the call began, which it returns.
-// If messages after `after` were already dropped it returns
-// bus.ErrHistoryGone without calling fn.
-func (r *Reader) Since(ctx context.Context, s *bus.Stream, after uint64, fn func(bus.StoredMsg) error) (uint64, error) {
-	st, err := r.state(ctx, s)
+// Since calls fn, in order, for every message of the log stored after
+// sequence after, up to the log's newest message when the call began, and
+// returns the last sequence it covered. If messages after `after` may have
+// been dropped from the stream it returns bus.ErrHistoryGone without
+// calling fn.
+func (r *Reader) Since(ctx context.Context, l bus.Log, after uint64, fn func(bus.StoredMsg) error) (uint64, error) {
+	first, ok, err := r.firstSeq(ctx, l.Stream)
 	if err != nil {
 		return 0, err
 	}
-	if after > st.LastSeq {
-		return 0, fmt.Errorf("position %d after the end %d: %w", after, st.LastSeq, bus.ErrHistoryGone)
+	if !ok && after > 0 {
+		// Nothing is stored any more: whatever followed `after` expired.
+		return 0, fmt.Errorf("position %d in an empty stream: %w", after, bus.ErrHistoryGone)
 	}
-	if after == st.LastSeq {
-		return st.LastSeq, nil
+	if ok && after+1 < first {
+		return 0, fmt.Errorf("position %d before the start %d: %w", after, first, bus.ErrHistoryGone)
 	}
-	if after+1 < st.FirstSeq {
-		return 0, fmt.Errorf("position %d before the start %d: %w", after, st.FirstSeq, bus.ErrHistoryGone)
+	last, ok, err := r.lastSeq(ctx, l)
+	if err != nil {
+		return 0, err
 	}
-	return st.LastSeq, r.read(ctx, s, after+1, st.LastSeq, fn)
+	if !ok || last <= after {
+		// Nothing of the log after `after`; but a position past the
+		// stream's own end was never handed out by this stream.
+		end, _, err := r.one(ctx, l.Stream, directRequest{LastBySubj: ">"})
+		if err != nil {
+			return 0, err
+		}
+		if after > end {
+			return 0, fmt.Errorf("position %d after the end %d: %w", after, end, bus.ErrHistoryGone)
+		}
+		return after, nil
+	}
+	_, err = r.read(ctx, l, after+1, last, fn)
+	return last, err
 }
 
-// minScan is the least number of messages Last reads looking for kept ones;
-// it reads at most max(64n, minScan), so a stream where almost nothing is
-// kept cannot keep a CONNECT reading until the context's deadline.
+// minScan is the least number of the log's messages Last reads looking for
+// kept ones; it reads at most max(64n, minScan), so a log where almost
+// nothing is kept cannot keep a CONNECT reading until its deadline.
 const minScan = 100_000
 
-// Last calls fn, oldest first, for the last n messages of the stream that
-// keep accepts (every message when keep is nil), or for all of them if fewer
-// are stored, and returns the stream's last sequence when the call began.
+// firstWindow is the span, in stream sequences, of Last's first window.
+const firstWindow = 4096
+
+// Last calls fn, oldest first, for the last n messages of the log that keep
+// accepts (every message when keep is nil), or all of them if fewer are
+// stored, and returns the sequence of the log's newest message when the
+// call began (0 when it holds none).
 //
-// Streams are read forward only, so Last reads windows backwards from the
-// end: [last-n+1, last], then windows twice as large each time, until it
-// holds n kept messages, reaches the stream's first message or has read
-// max(64n, minScan) messages (older kept messages are then not looked for).
-// It keeps at most n messages (transiently 2n) and calls fn once done.
-func (r *Reader) Last(ctx context.Context, s *bus.Stream, n int, keep func(bus.StoredMsg) bool, fn func(bus.StoredMsg) error) (uint64, error) {
-	st, err := r.state(ctx, s)
-	if err != nil {
-		return 0, err
+// Reads go forward only, and a filtered read costs the span of the stream
+// it crosses, so Last looks back in windows that grow fourfold from the
+// end (4,096 sequences, then 16,384, …), counting the log's messages in
+// each with one probe, and reads only once a window holds enough of them
+// or reaches the stream's start. It reads at most max(64n, minScan) of the
+// log's messages and keeps at most n (transiently 2n).
+func (r *Reader) Last(ctx context.Context, l bus.Log, n int, keep func(bus.StoredMsg) bool, fn func(bus.StoredMsg) error) (uint64, error) {
+	last, ok, err := r.lastSeq(ctx, l)
+	if err != nil || !ok || n <= 0 {
+		return last, err
 	}
-	if n <= 0 || st.Msgs == 0 {
-		return st.LastSeq, nil
+	first, ok, err := r.firstSeq(ctx, l.Stream)
+	if err != nil || !ok {
+		return last, err
 	}
 	budget := uint64(minScan)
 	if uint64(n) <= math.MaxUint64/64 {
 		budget = max(budget, 64*uint64(n))
 	}
 	var got []bus.StoredMsg // kept, oldest first
-	hi, size := st.LastSeq, uint64(n)
-	for len(got) < n && budget > 0 && hi >= st.FirstSeq {
-		size = min(size, budget, hi-st.FirstSeq+1)
-		lo := hi - size + 1
+	hi, span := last, uint64(firstWindow)
+	var above uint64 // the log's messages counted after hi (at the last probe)
+	for len(got) < n && budget > 0 && hi >= first {
 		need := n - len(got)
+		// Grow the window until it holds need messages of the log or
+		// reaches the start.
+		var lo, in uint64
+		for {
+			lo = first
+			if hi-first+1 > span {
+				lo = hi - span + 1
+			}
+			count, err := r.count(ctx, l, lo)
+			if err != nil {
+				return 0, err
+			}
+			in = count - min(count, above)
+			if in >= uint64(need) || lo == first {
+				above = count
+				break
+			}
+			span *= 4
+		}
 		var win []bus.StoredMsg // the newest need kept messages of [lo, hi]
-		err := r.read(ctx, s, lo, hi, func(m bus.StoredMsg) error {
+		read, err := r.read(ctx, l, lo, hi, func(m bus.StoredMsg) error {
 			if keep != nil && !keep(m) {
 				return nil
 			}
@@ -94,81 +143,187 @@ func (r *Reader) Last(ctx context.Context, s *bus.Stream, n int, keep func(bus.S
 			win = win[len(win)-need:]
 		}
 		got = append(win, got...)
-		budget -= size
-		hi, size = lo-1, 2*size
+		budget -= min(budget, max(read, 1))
+		if lo == first {
+			break
+		}
+		hi, span = lo-1, span*4
 	}
 	for _, m := range got {
 		if err := fn(m); err != nil {
 			return 0, err
 		}
 	}
-	return st.LastSeq, nil
+	return last, nil
 }
 
 // ChannelHistory calls emit with the last n messages of a plain WebSocket
 // channel, oldest first (it implements wsedge.History for channels).
-func (r *Reader) ChannelHistory(ctx context.Context, s *bus.Stream, n int, emit func(binary bool, data []byte) error) (uint64, error) {
-	return r.Last(ctx, s, n, nil, func(m bus.StoredMsg) error {
+func (r *Reader) ChannelHistory(ctx context.Context, l bus.Log, n int, emit func(binary bool, data []byte) error) (uint64, error) {
+	return r.Last(ctx, l, n, nil, func(m bus.StoredMsg) error {
 		return emit(m.Header.Get(bus.HeaderBinary) == "1", m.Data)
 	})
 }
 
-func (r *Reader) state(ctx context.Context, s *bus.Stream) (jetstream.StreamState, error) {
-	info, err := s.JS.Info(ctx)
-	if err != nil {
-		return jetstream.StreamState{}, fmt.Errorf("failed to read stream %s state: %w", s.Name, err)
-	}
-	return info.State, nil
+// directRequest is JetStream's direct-get request (JSApiMsgGetRequest).
+type directRequest struct {
+	Seq        uint64 `json:"seq,omitempty"`
+	LastBySubj string `json:"last_by_subj,omitempty"`
+	NextBySubj string `json:"next_by_subj,omitempty"`
+	Batch      int    `json:"batch,omitempty"`
 }
 
-// read delivers the stored sequences from..to (inclusive), in order, through
-// an ordered consumer.
-func (r *Reader) read(ctx context.Context, s *bus.Stream, from, to uint64, fn func(bus.StoredMsg) error) error {
-	cons, err := r.js.OrderedConsumer(ctx, s.Name, jetstream.OrderedConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       from,
-		InactiveThreshold: 5 * time.Second,
+// errNotFound is a direct get's 404: no message matches.
+var errNotFound = errors.New("replay: no message")
+
+// firstSeq is the sequence of the stream's first stored message.
+func (r *Reader) firstSeq(ctx context.Context, s *bus.Stream) (uint64, bool, error) {
+	return r.one(ctx, s, directRequest{Seq: 1, NextBySubj: ">"})
+}
+
+// lastSeq is the sequence of the log's newest message.
+func (r *Reader) lastSeq(ctx context.Context, l bus.Log) (uint64, bool, error) {
+	return r.one(ctx, l.Stream, directRequest{LastBySubj: l.Filter})
+}
+
+func (r *Reader) one(ctx context.Context, s *bus.Stream, req directRequest) (uint64, bool, error) {
+	var seq uint64
+	_, err := r.direct(ctx, s, req, func(m *nats.Msg) (bool, error) {
+		seq, _ = strconv.ParseUint(m.Header.Get(bus.HeaderSequence), 10, 64)
+		return false, nil
 	})
-	if err != nil {
-		return fmt.Errorf("failed to open replay of %s: %w", s.Name, err)
+	if errors.Is(err, errNotFound) {
+		return 0, false, nil
 	}
+	if err != nil {
+		return 0, false, err
+	}
+	return seq, true, nil
+}
+
+// count is the number of the log's messages stored at sequence from or
+// later (the first match, plus the pending count the server reports with it).
+func (r *Reader) count(ctx context.Context, l bus.Log, from uint64) (uint64, error) {
+	var n uint64
+	_, err := r.direct(ctx, l.Stream, directRequest{Seq: from, NextBySubj: l.Filter, Batch: 1}, func(m *nats.Msg) (bool, error) {
+		p, err := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("failed to count %s: bad pending count: %w", l.Filter, err)
+		}
+		n = p + 1
+		return false, nil
+	})
+	if errors.Is(err, errNotFound) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// read delivers the log's messages stored at sequences from..to (inclusive),
+// in order, and returns how many it delivered.
+func (r *Reader) read(ctx context.Context, l bus.Log, from, to uint64, fn func(bus.StoredMsg) error) (uint64, error) {
+	var n uint64
 	next := from
 	for next <= to {
-		want := min(to-next+1, maxBatch)
-		wait := 2 * time.Second
-		if dl, ok := ctx.Deadline(); ok {
-			wait = min(wait, time.Until(dl))
-		}
-		if wait <= 0 {
-			return fmt.Errorf("failed to replay %s: %w", s.Name, context.DeadlineExceeded)
-		}
-		batch, err := cons.Fetch(int(want), jetstream.FetchMaxWait(wait))
-		if err != nil {
-			return fmt.Errorf("failed to replay %s: %w", s.Name, err)
-		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			meta, err := m.Metadata()
+		got, pending := 0, ""
+		done, err := r.direct(ctx, l.Stream, directRequest{Seq: next, NextBySubj: l.Filter, Batch: maxBatch}, func(m *nats.Msg) (bool, error) {
+			seq, err := strconv.ParseUint(m.Header.Get(bus.HeaderSequence), 10, 64)
 			if err != nil {
-				return fmt.Errorf("failed to replay %s: %w", s.Name, err)
+				return false, fmt.Errorf("failed to replay %s: bad sequence: %w", l.Filter, err)
 			}
-			seq := meta.Sequence.Stream
-			if seq > to { // past a gap (deleted or trimmed messages): done
-				next = seq
-				continue
+			got++
+			pending = m.Header.Get("Nats-Num-Pending")
+			if seq > to {
+				next = to + 1
+				return false, nil
 			}
 			next = seq + 1
-			if err := fn(bus.StoredMsg{Seq: seq, Subject: m.Subject(), Header: nats.Header(m.Headers()), Data: m.Data()}); err != nil {
-				return err
-			}
+			n++
+			subject := m.Header.Get("Nats-Subject")
+			return true, fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(subject), Header: m.Header, Data: m.Data})
+		})
+		if errors.Is(err, errNotFound) {
+			return n, nil
 		}
-		if err := batch.Error(); err != nil && got == 0 {
-			return fmt.Errorf("failed to replay %s at %d: %w", s.Name, next, err)
+		if err != nil {
+			return n, err
 		}
-		if got == 0 {
-			return fmt.Errorf("failed to replay %s: no message at %d of %d", s.Name, next, to)
+		if got == 0 || done && pending == "0" {
+			return n, nil // nothing of the log after this batch
 		}
 	}
-	return nil
+	return n, nil
+}
+
+// direct sends one direct-get request to any replica of s and passes each
+// message of the answer to fn until the answer ends (a single message, or a
+// batch's end-of-batch status) or fn returns false. A request left
+// unanswered (no replica reachable yet, e.g. during an election) is retried
+// until ctx ends.
+func (r *Reader) direct(ctx context.Context, s *bus.Stream, req directRequest, fn func(*nats.Msg) (bool, error)) (bool, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return false, err
+	}
+	subject := "$JS.API.DIRECT.GET." + s.Name
+	for {
+		done, err := r.directOnce(ctx, subject, body, req.Batch > 0, fn)
+		if err == nil || errors.Is(err, errNotFound) || ctx.Err() != nil || !retryable(err) {
+			if err != nil && !errors.Is(err, errNotFound) {
+				err = fmt.Errorf("failed to read %s: %w", s.Name, err)
+			}
+			return done, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("failed to read %s: %w", s.Name, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, batch bool, fn func(*nats.Msg) (bool, error)) (bool, error) {
+	inbox := r.nc.NewRespInbox()
+	sub, err := r.nc.SubscribeSync(inbox)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := r.nc.PublishRequest(subject, inbox, body); err != nil {
+		return false, err
+	}
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	for {
+		m, err := sub.NextMsgWithContext(actx)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = nats.ErrTimeout
+			}
+			return false, err
+		}
+		if status := m.Header.Get("Status"); status != "" {
+			switch status {
+			case "204": // end of a batch
+				return true, nil
+			case "404":
+				return false, errNotFound
+			case "503":
+				return false, nats.ErrNoResponders
+			default:
+				return false, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
+			}
+		}
+		more, err := fn(m)
+		if err != nil || !more {
+			return false, err
+		}
+		if !batch {
+			return true, nil
+		}
+	}
 }

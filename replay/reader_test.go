@@ -23,19 +23,15 @@ func startBus(t testing.TB, h bus.HistoryConfig) *bus.Bus {
 }
 
 // fill stores n messages "0".."n-1" on a channel stream and waits for the acks.
-func fill(t testing.TB, b *bus.Bus, tok string, n int) *bus.Stream {
+func fill(t testing.TB, b *bus.Bus, tok string, n int) bus.Log {
 	t.Helper()
 	return store(t, b, bus.KindChannel, tok, n, func(int) string { return bus.ChannelSubject(tok) })
 }
 
 // store stores n messages "0".."n-1" on subject(i) in the stream of kind and
 // tok, and waits for the acks.
-func store(t testing.TB, b *bus.Bus, kind bus.Kind, tok string, n int, subject func(i int) string) *bus.Stream {
+func store(t testing.TB, b *bus.Bus, kind bus.Kind, tok string, n int, subject func(i int) string) bus.Log {
 	t.Helper()
-	s, err := b.EnsureStream(context.Background(), kind, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := 0; i < n; i++ {
 		m := nats.NewMsg(subject(i))
 		m.Data = []byte(strconv.Itoa(i))
@@ -48,7 +44,7 @@ func store(t testing.TB, b *bus.Bus, kind bus.Kind, tok string, n int, subject f
 	case <-time.After(10 * time.Second):
 		t.Fatal("publishes not acknowledged")
 	}
-	return s
+	return b.Log(kind, tok)
 }
 
 func collect(t *testing.T, f func(func(bus.StoredMsg) error) (uint64, error)) ([]string, uint64, error) {
@@ -90,7 +86,7 @@ func TestSinceAndLast(t *testing.T) {
 // fillNamespace stores n events "0".."n-1" on a namespace stream: those
 // whose index is a multiple of every broadcast to the namespace, the others
 // to a room.
-func fillNamespace(t *testing.T, b *bus.Bus, tok string, n, every int) *bus.Stream {
+func fillNamespace(t *testing.T, b *bus.Bus, tok string, n, every int) bus.Log {
 	t.Helper()
 	return store(t, b, bus.KindNamespace, tok, n, func(i int) string {
 		if i%every == 0 {
@@ -168,7 +164,7 @@ func TestLastReadsPastDeletedMessages(t *testing.T) {
 	b := startBus(t, bus.HistoryConfig{})
 	s := fillNamespace(t, b, "gaps", 60, 5)
 	for _, seq := range []uint64{31, 36} { // "30" and "35", the end of the window [5, 36]
-		if err := s.JS.DeleteMsg(context.Background(), seq); err != nil {
+		if err := s.Stream.JS.DeleteMsg(context.Background(), seq); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -198,10 +194,7 @@ func TestTrimmedHistoryIsGoneNotPartial(t *testing.T) {
 
 func TestChannelHistoryKeepsBinaryFlag(t *testing.T) {
 	b := startBus(t, bus.HistoryConfig{})
-	s, err := b.EnsureStream(context.Background(), bus.KindChannel, "bin")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := b.Log(bus.KindChannel, "bin")
 	m := nats.NewMsg(bus.ChannelSubject("bin"))
 	m.Data = []byte{0, 1, 2}
 	m.Header.Set(bus.HeaderBinary, "1")

@@ -173,6 +173,13 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "channel name longer than 255 bytes", http.StatusBadRequest)
 		return
 	}
+	if !wsconn.IsUpgrade(r) {
+		// Refused before anything exists for the channel: a page embedding
+		// <img src=".../ws/x"> costs the server nothing.
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "not a WebSocket upgrade", http.StatusUpgradeRequired)
+		return
+	}
 	history := 0
 	if h := r.URL.Query().Get("history"); h != "" {
 		history, err = strconv.Atoi(h)
@@ -185,7 +192,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// Before the stream exists: a refused client creates nothing.
+	// Before anything is subscribed: a refused client creates nothing.
 	var grant Grant
 	if a := c.cfg.Authorizer; a != nil {
 		actx, cancel := context.WithTimeout(r.Context(), authTimeout)
@@ -201,12 +208,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	stream, err := c.bus.EnsureStream(r.Context(), bus.KindChannel, tok)
-	if err != nil {
-		c.log.Error("channel unavailable", "channel", name, "err", err)
-		http.Error(w, "channel unavailable", http.StatusServiceUnavailable)
-		return
-	}
+	log := c.bus.Log(bus.KindChannel, tok)
 	c.mu.Lock()
 	closing := c.closing
 	if !closing {
@@ -252,7 +254,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if history > 0 {
 		// Not r.Context(): the request is hijacked.
 		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		last, err = c.cfg.History.ChannelHistory(hctx, stream, history, func(binary bool, data []byte) error {
+		last, err = c.cfg.History.ChannelHistory(hctx, log, history, func(binary bool, data []byte) error {
 			return cc.q.Push(outq.NewFrame(binary, data))
 		})
 		cancel()

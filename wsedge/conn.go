@@ -161,7 +161,7 @@ func (c *clientConn) connect(p sio.Packet) {
 		c.connectError(p.Namespace, "Invalid namespace", nil)
 		return
 	}
-	// Before the stream exists: a refused client creates nothing.
+	// Before anything is subscribed: a refused client creates nothing.
 	var grant Grant
 	if a := c.srv.cfg.Authorizer; a != nil {
 		hs := c.session.Handshake()
@@ -178,14 +178,6 @@ func (c *clientConn) connect(p sio.Packet) {
 			return
 		}
 		grant = g
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_, err := n.ensureStream(ctx)
-	cancel()
-	if err != nil {
-		c.srv.log.Error("namespace unavailable", "namespace", n.name, "err", err)
-		c.connectError(n.name, "namespace unavailable", nil)
-		return
 	}
 	s := c.newSocket(n, auth)
 	plan := c.planRecovery(n, s, auth)
@@ -214,6 +206,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	}
 	var last uint64
 	if replaying {
+		var err error
 		last, err = c.replay(n, s, plan)
 		switch {
 		case err == nil:

@@ -111,9 +111,6 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 		}
 		return err
 	}
-	if err := o.ns.ensureStreamOnce(); err != nil {
-		return err
-	}
 	if onStored != nil {
 		return b.PublishStored(m, onStored)
 	}

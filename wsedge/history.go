@@ -10,19 +10,19 @@ import (
 // and plugged in by main (wsedge never reads JetStream itself).
 type History interface {
 	// ChannelHistory calls emit with the last n messages of a channel's
-	// stream, oldest first, and returns the last sequence it covered.
-	ChannelHistory(ctx context.Context, s *bus.Stream, n int, emit func(binary bool, data []byte) error) (uint64, error)
+	// log, oldest first, and returns the last sequence it covered.
+	ChannelHistory(ctx context.Context, l bus.Log, n int, emit func(binary bool, data []byte) error) (uint64, error)
 	// Since calls fn in order for every message stored after sequence
 	// after and returns the last sequence it covered; bus.ErrHistoryGone
 	// (and no call to fn) when those messages were already dropped.
-	Since(ctx context.Context, s *bus.Stream, after uint64, fn func(bus.StoredMsg) error) (uint64, error)
-	// Last calls fn, oldest first, for the last n messages of the stream
+	Since(ctx context.Context, l bus.Log, after uint64, fn func(bus.StoredMsg) error) (uint64, error)
+	// Last calls fn, oldest first, for the last n messages of the log
 	// that keep accepts (all of them if fewer are stored; nil keep accepts
-	// every message), and returns the stream's last sequence when the call
-	// began, whatever was kept. Messages keep refuses do not count toward
+	// every message), and returns the sequence of the log's newest message
+	// when the call began, whatever was kept. Messages keep refuses do not count toward
 	// n. The implementation may bound how far back it looks (replay.Reader:
-	// max(64n, 100,000) messages).
-	Last(ctx context.Context, s *bus.Stream, n int, keep func(bus.StoredMsg) bool, fn func(bus.StoredMsg) error) (uint64, error)
+	// max(64n, 100,000) of the log's messages).
+	Last(ctx context.Context, l bus.Log, n int, keep func(bus.StoredMsg) bool, fn func(bus.StoredMsg) error) (uint64, error)
 }
 
 // SessionStore keeps recoverable-session records where every node can

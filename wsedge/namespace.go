@@ -1,12 +1,10 @@
 package wsedge
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -40,9 +38,10 @@ type Namespace struct {
 	parent *Namespace                         // for children of OfFunc
 	match  func(string, json.RawMessage) bool // parents of OfFunc only
 
-	tok      string // name without its leading '/', encoded
-	subjBase string // "sockbus.io.<tok>."
-	liveBase string // "sockbus.live.io.<tok>."
+	tok      string  // name without its leading '/', encoded
+	subjBase string  // "sockbus.io.<tok>."
+	liveBase string  // "sockbus.live.io.<tok>."
+	log      bus.Log // where its events are stored (fixed by the bus's layout)
 
 	hmu        sync.RWMutex
 	middleware []Middleware
@@ -54,7 +53,6 @@ type Namespace struct {
 	rooms    map[string]*room
 	sub      *nats.Subscription
 	presence *nats.Subscription // counts this node for broadcasts with acks
-	stream   *bus.Stream
 }
 
 type room struct {
@@ -72,6 +70,9 @@ func newNamespace(s *Server, name string, match func(string, json.RawMessage) bo
 		n.tok = tok
 		n.subjBase = "sockbus.io." + tok + "."
 		n.liveBase = bus.Live(n.subjBase)
+		if s.bus != nil {
+			n.log = s.bus.Log(bus.KindNamespace, tok)
+		}
 	}
 	return n
 }
@@ -131,39 +132,6 @@ func (n *Namespace) Socket(id string) *Socket {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.sockets[id]
-}
-
-// ensureStream creates the namespace's stream on first use.
-func (n *Namespace) ensureStream(ctx context.Context) (*bus.Stream, error) {
-	n.mu.RLock()
-	st := n.stream
-	n.mu.RUnlock()
-	if st != nil {
-		return st, nil
-	}
-	st, err := n.srv.bus.EnsureStream(ctx, bus.KindNamespace, n.tok)
-	if err != nil {
-		return nil, err
-	}
-	n.mu.Lock()
-	n.stream = st
-	n.mu.Unlock()
-	return st, nil
-}
-
-// ensureStreamOnce is ensureStream for the emit path: no context (and no
-// timer) once the stream is known.
-func (n *Namespace) ensureStreamOnce() error {
-	n.mu.RLock()
-	known := n.stream != nil
-	n.mu.RUnlock()
-	if known {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := n.ensureStream(ctx)
-	return err
 }
 
 // add indexes a socket, subscribing the namespace on its first local socket.

@@ -109,7 +109,7 @@ func (c *clientConn) planRecovery(n *Namespace, s *Socket, auth json.RawMessage)
 		return plan
 	}
 	epoch, seq, ok := parseOffset(ra.Offset)
-	if !ok || n.stream == nil || epoch != n.stream.Epoch {
+	if !ok || n.log.Stream == nil || epoch != n.log.Epoch() {
 		return plan
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -165,7 +165,7 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 		}
 	}
 	if plan.restore {
-		return h.Since(ctx, n.stream, plan.after, send(true))
+		return h.Since(ctx, n.log, plan.after, send(true))
 	}
 	// Last has already kept only what s would have received: counted
 	// once, so a room change meanwhile cannot make the history short.
@@ -173,7 +173,7 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 		_, ok := event(m, true)
 		return ok
 	}
-	return h.Last(ctx, n.stream, plan.history, visible, send(false))
+	return h.Last(ctx, n.log, plan.history, visible, send(false))
 }
 
 // storedEvent is a stored message decoded for a replay.
@@ -186,10 +186,10 @@ type storedEvent struct {
 // storedOffset is the offset appended to an event stored at seq, or ""
 // when recovery is off or the event was not stored (volatile: seq 0).
 func (s *Server) storedOffset(n *Namespace, seq uint64) string {
-	if !s.recoveryOn() || seq == 0 || n.stream == nil {
+	if !s.recoveryOn() || seq == 0 || n.log.Stream == nil {
 		return ""
 	}
-	return n.stream.Epoch + "." + strconv.FormatUint(seq, 10)
+	return n.log.Epoch() + "." + strconv.FormatUint(seq, 10)
 }
 
 // deliverLive sends a live event, or holds it during a replay.

@@ -112,9 +112,6 @@ func (o Operator) control(op string, body any) error {
 	if err != nil {
 		return err
 	}
-	if err := o.ns.ensureStreamOnce(); err != nil {
-		return err
-	}
 	_, err = o.ns.srv.bus.Publish(m)
 	return err
 }
