@@ -50,7 +50,7 @@ func TestJWTSocketIOClient(t *testing.T) {
 		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
 	}
 	s := startServer(t, func(c *config) { c.RecoveryWindow = 0; c.Auth.JWTKey = testJWTSecret })
-	sub, err := s.bus.Conn().SubscribeSync("sockbus.io.chat.all.from-alice")
+	sub, err := s.bus.Conn().SubscribeSync("sockbus.live.io.chat.all.from-alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestJWTPlainWebSocket(t *testing.T) {
 		}
 	}
 
-	sub, err := s.bus.Conn().SubscribeSync("sockbus.ws.game%2E1")
+	sub, err := s.bus.Conn().SubscribeSync("sockbus.live.ws.game%2E1")
 	if err != nil {
 		t.Fatal(err)
 	}

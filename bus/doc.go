@@ -5,7 +5,7 @@
 // Start it with [Start] and stop it with [Bus.Close]. Client-chosen names
 // become subject tokens through [EncodeToken], which no name can use to
 // inject '.', '*', '>' or whitespace. Streams for channels and namespaces are
-// created on first use by [Bus.EnsureStream]; JetStream republishes every
+// fixed at Start by the layout ([LayoutConfig], [Bus.Log]); JetStream republishes every
 // stored message under the "sockbus.live." prefix with its sequence, which is
 // what nodes subscribe to for live delivery.
 package bus
