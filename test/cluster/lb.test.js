@@ -79,3 +79,18 @@ for (const [name, opts] of Object.entries(modes)) {
     assert.deepEqual(await atB2, [token]);
   });
 }
+
+test('recovery through the balancer: a dropped client comes back with the events it missed', async () => {
+  const a = await connect({ reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, deadlineMs: 10000 });
+  const b = await connect({ deadlineMs: 10000 });
+  await warmUp(b, a); // a now holds an offset
+  const got = collect(a, 'missed', 3, 20000);
+  const back = once(a, 'connect', 20000);
+  const gone = once(a, 'disconnect', 5000);
+  a.io.engine.close(); // transport close: recoverable
+  await gone;
+  for (let i = 1; i <= 3; i++) await withDeadline(b.emitWithAck('missed', i), 20000, `ack ${i}`);
+  await back;
+  assert.equal(a.recovered, true, 'recovered');
+  assert.deepEqual((await got).map((args) => args[0]), [1, 2, 3]);
+});
