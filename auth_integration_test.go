@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -329,4 +330,123 @@ func TestAuthHookExample(t *testing.T) {
 	if !strings.Contains(string(rep.Data), `"user":"ada"`) || !strings.Contains(string(rep.Data), `"team-ada"`) {
 		t.Fatalf("ada's socket: %s\n%s", rep.Data, out.String())
 	}
+}
+
+// acksUntil reads packets until n acks arrived; it returns them by id.
+func acksUntil(t *testing.T, c *siotest.Client, n int) map[int]string {
+	t.Helper()
+	got := map[int]string{}
+	for len(got) < n {
+		p := c.NextText(t, wait)
+		if p == "" || p[0] != '3' {
+			continue // events relayed from others
+		}
+		i := 1
+		for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+			i++
+		}
+		id, _ := strconv.Atoi(p[1:i])
+		got[id] = p[i:]
+	}
+	return got
+}
+
+// TestLimitsAndErrorAcks is the table of hostile inputs item 3 and 6 of
+// issue 11 name: each is refused with the documented answer and the
+// server keeps serving.
+func TestLimitsAndErrorAcks(t *testing.T) {
+	s := startServer(t, func(c *config) {
+		c.RecoveryWindow = 0
+		c.Auth.MaxNamespaces, c.Auth.MaxRooms = 2, 3
+		c.Auth.EventsPerSecond, c.Auth.EventBurst = 1, 5
+	})
+	base := "http://" + s.addr
+
+	t.Run("event name over 255 bytes with an ack gets an error ack", func(t *testing.T) {
+		c := siotest.Dial(t, base, "/socket.io/")
+		c.ConnectID(t, "/", "")
+		c.Send(t, siotest.Event("/", 7, strings.Repeat("e", 256), `"x"`))
+		if got := acksUntil(t, c, 1)[7]; got != `[{"error":"event name longer than 255 bytes"}]` {
+			t.Fatalf("ack = %q", got)
+		}
+	})
+
+	t.Run("events over the rate with acks get error acks", func(t *testing.T) {
+		c := siotest.Dial(t, base, "/socket.io/")
+		c.ConnectID(t, "/", "")
+		for i := 0; i < 10; i++ { // a burst of 5, then 1 per second: most of these are over
+			c.Send(t, siotest.Event("/", i, "spam", `"x"`))
+		}
+		acks := acksUntil(t, c, 10)
+		ok, limited := 0, 0
+		for _, a := range acks {
+			switch a {
+			case "[]":
+				ok++
+			case `[{"error":"rate limit exceeded"}]`:
+				limited++
+			default:
+				t.Fatalf("unexpected ack %q", a)
+			}
+		}
+		if ok < 5 || limited < 3 {
+			t.Fatalf("%d stored, %d refused: want the burst of 5 stored and the rest refused", ok, limited)
+		}
+	})
+
+	t.Run("events over the rate without acks close the connection", func(t *testing.T) {
+		c := siotest.Dial(t, base, "/socket.io/")
+		c.ConnectID(t, "/", "")
+		for i := 0; i < 10; i++ {
+			c.Send(t, siotest.Event("/", -1, "spam", `"x"`))
+		}
+		select {
+		case <-c.WS.Closed():
+		case <-time.After(wait):
+			t.Fatal("connection not closed")
+		}
+	})
+
+	t.Run("plain WebSocket over the rate is closed with 4029", func(t *testing.T) {
+		c := wstest.Dial(t, s.ws("/ws/flood"))
+		for i := 0; i < 10; i++ {
+			c.SendText(t, "x")
+		}
+		if code, reason := c.WaitClose(t, wait); code != int(wsedge.CloseRateLimited) || reason != wsedge.ReasonRateLimited {
+			t.Fatalf("closed with %d %q", code, reason)
+		}
+	})
+
+	t.Run("a third namespace on one connection is refused", func(t *testing.T) {
+		c := siotest.Dial(t, base, "/socket.io/")
+		c.ConnectID(t, "/", "")
+		c.ConnectID(t, "/a", "")
+		if got := c.Connect(t, "/b", ""); got != `4/b,{"data":{"max":2},"message":"too many namespaces"}` {
+			t.Fatalf("third namespace: %q", got)
+		}
+	})
+
+	t.Run("joins past the room limit are refused", func(t *testing.T) {
+		c := siotest.Dial(t, base, "/socket.io/")
+		c.ConnectID(t, "/rooms", "")
+		nc := s.bus.Conn()
+		if err := nc.Publish("sockbus.io.rooms.ctl.join", []byte(`["r1","r2"]`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish("sockbus.io.rooms.ctl.join", []byte(`["r3","r4"]`)); err != nil {
+			t.Fatal(err)
+		}
+		var last string
+		eventually.True(t, wait, "the joins to be applied", func() bool {
+			rep, err := nc.Request("sockbus.live.io.rooms.ctl.fetch", nil, wait)
+			if err != nil {
+				return false
+			}
+			last = string(rep.Data)
+			return strings.Contains(last, `"r3"`)
+		})
+		if strings.Contains(last, `"r4"`) {
+			t.Fatalf("a socket holds more than 3 rooms: %s", last)
+		}
+	})
 }

@@ -22,10 +22,20 @@ type authFlags struct {
 	HookHeaders string        // comma-separated; default Origin,User-Agent
 	Namespaces  string        // patterns of the namespaces that exist; empty: any
 	Channels    string        // patterns of the channels that exist; empty: any
+
+	MaxNamespaces   int64 // per Socket.IO connection
+	MaxRooms        int64 // per socket
+	EventsPerSecond int64 // per connection, Socket.IO events or WebSocket frames; 0: no limit
+	EventBurst      int64 // 0: ten times EventsPerSecond
 }
 
 // addAuthFlags registers the auth flags with their environment twins.
-func addAuthFlags(fs *flag.FlagSet, a *authFlags, str func(*string, string, string), dur func(*time.Duration, string, string), getenv func(string) string) {
+func addAuthFlags(fs *flag.FlagSet, a *authFlags, str func(*string, string, string), dur func(*time.Duration, string, string), num func(*int64, string, string), getenv func(string) string) {
+	a.MaxNamespaces, a.MaxRooms, a.EventsPerSecond = wsedge.DefaultMaxNamespaces, wsedge.DefaultMaxRooms, wsedge.DefaultEventsPerSecond
+	num(&a.MaxNamespaces, "max-namespaces-per-conn", "namespaces one Socket.IO connection may join")
+	num(&a.MaxRooms, "max-rooms-per-socket", "rooms one socket may be in")
+	num(&a.EventsPerSecond, "max-events-per-second", "events (Socket.IO) or messages (WebSocket) one connection may send per second (0: no limit)")
+	num(&a.EventBurst, "max-event-burst", "burst allowed above --max-events-per-second (0: ten times the rate)")
 	a.HookSubject = auth.HookSubject
 	a.HookTimeout = 2 * time.Second
 	a.HookHeaders = "Origin,User-Agent"
@@ -72,6 +82,27 @@ func newAuthorizer(a authFlags, b *bus.Bus, logger *slog.Logger) (wsedge.Authori
 		}
 	}
 	return authorizer{au}, nil
+}
+
+// rate turns --max-events-per-second into wsedge's (negative: no limit).
+func (a authFlags) rate() float64 {
+	if a.EventsPerSecond <= 0 {
+		return -1
+	}
+	return float64(a.EventsPerSecond)
+}
+
+// channelLimits sets the plain WebSocket limits of the flags.
+func (a authFlags) channelLimits(c wsedge.ChannelsConfig) wsedge.ChannelsConfig {
+	c.MessagesPerSecond, c.MessageBurst = a.rate(), int(a.EventBurst)
+	return c
+}
+
+// socketIOLimits sets the Socket.IO limits of the flags.
+func (a authFlags) socketIOLimits(c wsedge.Config) wsedge.Config {
+	c.MaxNamespaces, c.MaxRooms = int(a.MaxNamespaces), int(a.MaxRooms)
+	c.EventsPerSecond, c.EventBurst = a.rate(), int(a.EventBurst)
+	return c
 }
 
 // authorizer adapts auth.Authenticator to wsedge.Authorizer.

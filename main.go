@@ -141,7 +141,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	num(&cfg.SharedStreams, "shared-streams", "how many streams hold the namespaces and channels without one of their own (1..64)")
 	num(&cfg.Replicas, "replicas", "copies of each stream and of the session bucket in a cluster (1, or 3)")
 	dur(&cfg.RecoveryWindow, "recovery-window", "how long a dropped Socket.IO session stays recoverable (0: recovery off)")
-	addAuthFlags(fs, &cfg.Auth, str, dur, getenv)
+	addAuthFlags(fs, &cfg.Auth, str, dur, num, getenv)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -262,15 +262,15 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	channels := wsedge.NewChannels(b, wsedge.ChannelsConfig{
+	channels := wsedge.NewChannels(b, cfg.Auth.channelLimits(wsedge.ChannelsConfig{
 		Authorizer:      authz,
 		History:         history,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		PingInterval:    cfg.pingInterval,
 		PingTimeout:     cfg.pingTimeout,
 		Logger:          logger,
-	})
-	io := wsedge.NewServer(b, wsedge.Config{
+	}))
+	io := wsedge.NewServer(b, cfg.Auth.socketIOLimits(wsedge.Config{
 		Authorizer:     authz,
 		Path:           cfg.SocketIOPath,
 		ClientDir:      cfg.ClientDir,
@@ -279,7 +279,7 @@ func run(ctx context.Context, cfg config) error {
 		RecoveryWindow: cfg.RecoveryWindow,
 		Engine:         engine.Config{MaxPayload: cfg.MaxMessageBytes, CORS: corsConfig(cfg.CORSOrigins)},
 		Logger:         logger,
-	})
+	}))
 	handlers.Relay(io, logger)
 	if ok, msg := io.ClientBundleReady(); !ok {
 		logger.Warn(msg)

@@ -22,15 +22,16 @@ func Relay(srv *wsedge.Server, log *slog.Logger) {
 			if e.WantsAck() && !e.AckForwarded() {
 				onStored = func(err error) {
 					if err != nil {
-						// No ack: the client's timeout tells it the event may be lost.
-						log.Warn("event not stored; not acknowledging", "event", e.Name, "err", err)
+						log.Warn("event not stored", "event", e.Name, "err", err)
+						_ = e.AckError(wsedge.ErrAckNotStored)
 						return
 					}
 					_ = e.Ack()
 				}
 			}
 			if err := s.Broadcast().EmitRaw(e.Name, e.Args, e.Attachments, onStored); err != nil {
-				log.Debug("relay emit failed", "event", e.Name, "err", err)
+				log.Warn("relay emit failed", "event", e.Name, "err", err)
+				_ = e.AckError(wsedge.ErrAckNotDelivered) // a no-op when acked already or no ack asked
 			}
 		})
 	}

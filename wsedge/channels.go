@@ -43,6 +43,12 @@ type ChannelsConfig struct {
 	Queue outq.Config
 	// History serves ?history=N. Nil: the parameter is refused.
 	History History
+	// MessagesPerSecond and MessageBurst bound the frames one connection
+	// sends (a token bucket); a connection over the rate is closed with
+	// CloseRateLimited. Default 100 per second, bursts of ten times that;
+	// negative: no limit.
+	MessagesPerSecond float64
+	MessageBurst      int
 	// Authorizer admits or refuses each connection before the upgrade.
 	// Nil: everyone is admitted.
 	Authorizer Authorizer
@@ -53,6 +59,9 @@ type ChannelsConfig struct {
 func (c ChannelsConfig) withDefaults() ChannelsConfig {
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 1 << 20
+	}
+	if c.MessagesPerSecond == 0 {
+		c.MessagesPerSecond = DefaultEventsPerSecond
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 25 * time.Second
@@ -104,7 +113,8 @@ type channelConn struct {
 	ws        *gws.Conn
 	q         *outq.Queue
 	hub       *channelHub
-	user      string // from the Authorizer's grant, for HeaderUser
+	user      string       // from the Authorizer's grant, for HeaderUser
+	msgs      *tokenBucket // inbound frames; nil: no limit
 	closeOnce sync.Once
 	expiry    atomic.Pointer[time.Timer] // closes at the grant's expiry
 
@@ -224,7 +234,8 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the upgrade answers: once the client sees its
 	// connection open, a message published on the channel reaches it. Live
 	// messages are held until the connection (and any history) is ready.
-	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: grant.User}
+	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: grant.User,
+		msgs: newTokenBucket(c.cfg.MessagesPerSecond, c.cfg.MessageBurst)}
 	cc.hold.start()
 	if err := c.join(tok, cc); err != nil {
 		c.log.Error("channel subscribe failed", "channel", name, "err", err)
@@ -478,6 +489,10 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	e.alive(ws)
 	cc := wsconn.Of[*channelConn](ws)
 	if cc == nil || cc.hub == nil {
+		return
+	}
+	if !cc.msgs.allow() {
+		e.c.closeAsync(cc, CloseRateLimited, ReasonRateLimited)
 		return
 	}
 	m := nats.NewMsg(cc.hub.subject)

@@ -27,6 +27,7 @@ type clientConn struct {
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name
 	connectTimer *time.Timer
+	events       *tokenBucket // inbound events; nil: no limit
 
 	// Binary packet being reassembled (message goroutine only).
 	pending *sio.Packet
@@ -34,7 +35,8 @@ type clientConn struct {
 }
 
 func (s *Server) onSession(es *engine.Session) {
-	c := &clientConn{srv: s, session: es, sockets: map[string]*Socket{}}
+	c := &clientConn{srv: s, session: es, sockets: map[string]*Socket{},
+		events: newTokenBucket(s.cfg.EventsPerSecond, s.cfg.EventBurst)}
 	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
 		c.mu.Lock()
 		idle := len(c.sockets) == 0
@@ -132,6 +134,19 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 			return
 		}
 		e := &Event{Name: name, Args: args, Attachments: atts, socket: s, ackID: p.ID}
+		if !c.events.allow() {
+			if !e.WantsAck() {
+				c.srv.log.Debug("closing connection over its event rate", "session", c.session.ID())
+				c.session.Close(ReasonRateLimited)
+				return
+			}
+			_ = e.AckError(ErrAckRateLimited)
+			return
+		}
+		if len(name) > bus.MaxNameLen {
+			_ = e.AckError(ErrAckNameTooLong)
+			return
+		}
 		c.srv.forwardToBus(s, e)
 		s.dispatch(e)
 	case sio.Ack, sio.BinaryAck:
@@ -144,9 +159,14 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 func (c *clientConn) connect(p sio.Packet) {
 	c.mu.Lock()
 	_, dup := c.sockets[p.Namespace]
+	joined := len(c.sockets)
 	c.mu.Unlock()
 	if dup {
 		c.fail("second CONNECT to a joined namespace", nil)
+		return
+	}
+	if joined >= c.srv.cfg.MaxNamespaces {
+		c.connectError(p.Namespace, "too many namespaces", map[string]any{"max": c.srv.cfg.MaxNamespaces})
 		return
 	}
 	auth := json.RawMessage(p.Data)

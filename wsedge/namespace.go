@@ -209,6 +209,9 @@ func (n *Namespace) join(s *Socket, rooms ...string) error {
 		if _, in := s.rooms[r]; in {
 			continue
 		}
+		if len(s.rooms) >= n.srv.cfg.MaxRooms {
+			return fmt.Errorf("%w (%d)", ErrTooManyRooms, n.srv.cfg.MaxRooms)
+		}
 		s.rooms[r] = struct{}{}
 		if live {
 			if err := n.joinLocked(s, r); err != nil {

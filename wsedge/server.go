@@ -48,6 +48,19 @@ type Config struct {
 	RecoveryWindow time.Duration
 	// MaxHistory bounds what auth.history may ask for. Default 1000.
 	MaxHistory int
+	// MaxNamespaces bounds the namespaces one connection joins; the next
+	// CONNECT gets connect_error "too many namespaces". Default 128.
+	MaxNamespaces int
+	// MaxRooms bounds the rooms of one socket (its own id not counted);
+	// Join past it fails. Default 1000.
+	MaxRooms int
+	// EventsPerSecond and EventBurst bound the events one connection emits
+	// (a token bucket). An event over the rate that asked for an ack gets
+	// the error ack "rate limit exceeded"; one that did not closes the
+	// connection. Default 100 per second, bursts of ten times that; negative:
+	// no limit.
+	EventsPerSecond float64
+	EventBurst      int
 	// Authorizer admits or refuses each namespace CONNECT before the
 	// namespace's middleware. Nil: everyone is admitted.
 	Authorizer Authorizer
@@ -76,6 +89,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxHistory <= 0 {
 		c.MaxHistory = 1000
+	}
+	if c.MaxNamespaces <= 0 {
+		c.MaxNamespaces = DefaultMaxNamespaces
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = DefaultMaxRooms
+	}
+	if c.EventsPerSecond == 0 {
+		c.EventsPerSecond = DefaultEventsPerSecond
 	}
 	if c.ClientDir == "" {
 		c.ClientDir = "node_modules/socket.io-client/dist"

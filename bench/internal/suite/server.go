@@ -54,7 +54,8 @@ func (s Servers) start(ctx context.Context, kind, logPath string) (*server, erro
 			return nil, err
 		}
 		srv.dataDir = dir
-		cmd = exec.Command(s.Sockbus, "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn")
+		// No inbound rate limit: the saturation scenario sends as fast as it can.
+		cmd = exec.Command(s.Sockbus, "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn", "--max-events-per-second", "0")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), s.SockbusEnv...)
 	case scenario.KindGWS:
