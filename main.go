@@ -41,7 +41,10 @@ type config struct {
 	MaxMessageBytes int
 	LogLevel        string
 	SocketIOPath    string
-	CORSOrigins     string
+	CORSOrigins     string // --allowed-origins, or its old name --cors-origins
+	HTTPIdleTimeout time.Duration
+	HTTPBodyTimeout time.Duration
+	MaxHistory      int64
 	ClientDir       string
 	HistoryMaxAge   time.Duration
 	HistoryMaxMsgs  int64
@@ -81,6 +84,9 @@ func defaultConfig() config {
 		LegacyStreams:   "keep",
 		RecoveryWindow:  2 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
+		HTTPIdleTimeout: 60 * time.Second,
+		HTTPBodyTimeout: engine.DefaultBodyReadTimeout,
+		MaxHistory:      1000,
 	}
 }
 
@@ -102,7 +108,8 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.NATSPassword, "nats-password", "NATS password (required with a non-loopback --nats-addr)")
 	str(&cfg.LogLevel, "log-level", "debug, info, warn or error")
 	str(&cfg.SocketIOPath, "socketio-path", "where Socket.IO (Engine.IO) is served")
-	str(&cfg.CORSOrigins, "cors-origins", "comma-separated origins allowed to reach Socket.IO cross-origin, or * (empty: none)")
+	str(&cfg.CORSOrigins, "allowed-origins", "comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)")
+	str(&cfg.CORSOrigins, "cors-origins", "old name of --allowed-origins")
 	str(&cfg.ClusterName, "cluster-name", "join a NATS cluster of sockbus nodes with this name (empty: single node)")
 	str(&cfg.ClusterAddr, "cluster-addr", "route listen address for the cluster, e.g. 127.0.0.1:6222")
 	str(&cfg.Routes, "routes", "comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222")
@@ -140,6 +147,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	num(&cfg.HistoryMaxBytes, "history-max-bytes", "keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)")
 	num(&cfg.SharedStreams, "shared-streams", "how many streams hold the namespaces and channels without one of their own (1..64)")
 	num(&cfg.Replicas, "replicas", "copies of each stream and of the session bucket in a cluster (1, or 3)")
+	dur(&cfg.HTTPIdleTimeout, "http-idle-timeout", "close a keep-alive HTTP connection idle this long")
+	dur(&cfg.HTTPBodyTimeout, "http-body-timeout", "a polling POST body must arrive within this (else 408)")
+	num(&cfg.MaxHistory, "max-history", "cap on ?history=N and auth.history")
 	dur(&cfg.RecoveryWindow, "recovery-window", "how long a dropped Socket.IO session stays recoverable (0: recovery off)")
 	addAuthFlags(fs, &cfg.Auth, str, dur, num, getenv)
 	if err := fs.Parse(args); err != nil {
@@ -154,6 +164,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.SharedStreams < 1 || cfg.SharedStreams > bus.MaxSharedStreams {
 		return cfg, fmt.Errorf("--shared-streams must be 1..%d, got %d", bus.MaxSharedStreams, cfg.SharedStreams)
+	}
+	if cfg.HTTPIdleTimeout <= 0 || cfg.HTTPBodyTimeout <= 0 || cfg.MaxHistory <= 0 {
+		return cfg, errors.New("--http-idle-timeout, --http-body-timeout and --max-history must be positive")
 	}
 	return cfg, nil
 }
@@ -205,6 +218,7 @@ func run(ctx context.Context, cfg config) error {
 	srv := &http.Server{
 		Handler:           withHealth(hc, &app),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 	serveErr := make(chan error, 1)
@@ -266,6 +280,8 @@ func run(ctx context.Context, cfg config) error {
 		Authorizer:      authz,
 		History:         history,
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		MaxHistory:      int(cfg.MaxHistory),
+		AllowedOrigins:  splitList(cfg.CORSOrigins),
 		PingInterval:    cfg.pingInterval,
 		PingTimeout:     cfg.pingTimeout,
 		Logger:          logger,
@@ -277,8 +293,13 @@ func run(ctx context.Context, cfg config) error {
 		History:        history,
 		Sessions:       sessions,
 		RecoveryWindow: cfg.RecoveryWindow,
-		Engine:         engine.Config{MaxPayload: cfg.MaxMessageBytes, CORS: corsConfig(cfg.CORSOrigins)},
-		Logger:         logger,
+		MaxHistory:     int(cfg.MaxHistory),
+		Engine: engine.Config{
+			MaxPayload:      cfg.MaxMessageBytes,
+			CORS:            corsConfig(cfg.CORSOrigins),
+			BodyReadTimeout: cfg.HTTPBodyTimeout,
+		},
+		Logger: logger,
 	}))
 	handlers.Relay(io, logger)
 	if ok, msg := io.ClientBundleReady(); !ok {
@@ -383,7 +404,7 @@ func withHealth(hc *health.Health, app *atomic.Pointer[http.Handler]) http.Handl
 	})
 }
 
-// corsConfig turns --cors-origins into the engine's CORS settings.
+// corsConfig turns --allowed-origins into the engine's CORS settings.
 func corsConfig(origins string) engine.CORS {
 	return engine.CORS{AllowedOrigins: splitList(origins)}
 }

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +22,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
 )
@@ -52,6 +56,13 @@ type ChannelsConfig struct {
 	// Authorizer admits or refuses each connection before the upgrade.
 	// Nil: everyone is admitted.
 	Authorizer Authorizer
+	// MaxHistory caps ?history=N (a larger N gets the last MaxHistory
+	// messages), as wsedge.Config.MaxHistory caps auth.history. Default 1000.
+	MaxHistory int
+	// AllowedOrigins lists the browser origins, besides the server's own,
+	// that may open a connection ("*": any); a request with another Origin
+	// header gets 403. Requests without Origin (not browsers) are accepted.
+	AllowedOrigins []string
 	// Logger receives connection errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -72,6 +83,10 @@ func (c ChannelsConfig) withDefaults() ChannelsConfig {
 	if c.ReadBufferSize <= 0 {
 		c.ReadBufferSize = 1024
 	}
+	if c.MaxHistory <= 0 {
+		c.MaxHistory = 1000
+	}
+	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -84,6 +99,8 @@ type Channels struct {
 	bus      *bus.Bus
 	cfg      ChannelsConfig
 	log      *slog.Logger
+	warn     *ratelog.Logger // what clients can cause, rate-limited
+	origins  engine.CORS
 	upgrader *gws.Upgrader
 	idPrefix string
 	nextID   atomic.Uint64
@@ -111,6 +128,7 @@ type channelHub struct {
 type channelConn struct {
 	id        string
 	ws        *gws.Conn
+	raw       net.Conn // ws's socket, written by q and, once q is done, by closeWith
 	q         *outq.Queue
 	hub       *channelHub
 	user      string       // from the Authorizer's grant, for HeaderUser
@@ -136,6 +154,8 @@ func NewChannels(b *bus.Bus, cfg ChannelsConfig) *Channels {
 		bus:      b,
 		cfg:      cfg,
 		log:      cfg.Logger,
+		warn:     ratelog.New(cfg.Logger, 0),
+		origins:  engine.CORS{AllowedOrigins: cfg.AllowedOrigins},
 		idPrefix: randomTag(),
 		hubs:     map[string]*channelHub{},
 		conns:    map[*channelConn]struct{}{},
@@ -173,6 +193,11 @@ func ChannelName(escapedPath string) (string, error) {
 
 // ServeHTTP upgrades a request to a WebSocket connection on its channel.
 func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !c.origins.AllowsOrigin(r) {
+		c.warn.Warn("websocket refused: origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
 	name, err := ChannelName(r.URL.EscapedPath())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
@@ -201,6 +226,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "history is not enabled", http.StatusBadRequest)
 			return
 		}
+		history = min(history, c.cfg.MaxHistory)
 	}
 	// Before anything is subscribed: a refused client creates nothing.
 	var grant Grant
@@ -249,7 +275,15 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cc.ws = ws
+	cc.raw = raw
 	cc.q = outq.New(raw, c.cfg.Queue, func(err error) {
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			// The client took nothing for the write timeout: a slow
+			// consumer, told so if it ever reads again.
+			c.warn.Warn("websocket closed: slow consumer", "conn", cc.id, "err", err)
+			c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
+			return
+		}
 		c.log.Debug("write failed", "conn", cc.id, "err", err)
 		_ = ws.NetConn().Close()
 	})
@@ -263,17 +297,23 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var last uint64
 	if history > 0 {
-		// Not r.Context(): the request is hijacked.
-		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		last, err = c.cfg.History.ChannelHistory(hctx, log, history, func(binary bool, data []byte) error {
-			return cc.q.Push(outq.NewFrame(binary, data))
-		})
-		cancel()
-		if err != nil {
-			c.log.Warn("history replay failed", "channel", name, "err", err)
+		if last, err = c.replay(log, cc, history); err != nil {
+			c.leave(cc)
+			if errors.Is(err, errReplaySlow) {
+				c.warn.Warn("history replay: client too slow, closed", "channel", name, "conn", cc.id, "err", err)
+				cc.closeWith(CloseSlowConsumer, ReasonSlowConsumer)
+			} else {
+				c.warn.Error("history replay failed", "channel", name, "err", err)
+				cc.closeWith(CloseInternalError, ReasonHistoryError)
+			}
+			return
 		}
 	}
-	cc.hold.release(last, func(f *outq.Frame) { _ = cc.q.Push(f) })
+	cc.hold.release(last, func(f *outq.Frame) {
+		if cc.q.Push(f) == outq.ErrFull {
+			c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
+		}
+	})
 	if !grant.Expires.IsZero() {
 		// Its own goroutine: closeWith's wait is bounded by the write timeout.
 		cc.expiry.Store(time.AfterFunc(time.Until(grant.Expires), func() {
@@ -288,6 +328,38 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer c.wg.Done()
 		ws.ReadLoop()
 	}()
+}
+
+// historyTimeout bounds a whole ?history=N replay.
+const historyTimeout = time.Minute
+
+// errReplaySlow means a replay's client did not take its messages in time.
+var errReplaySlow = errors.New("client did not read the history in time")
+
+// replay sends the last n messages of the channel to cc, pacing on the
+// client: each message waits until cc's queue is at most half full, for up
+// to the queue's write timeout, so a replay larger than the queue goes out
+// in bounded batches instead of overflowing it.
+func (c *Channels) replay(l bus.Log, cc *channelConn, n int) (uint64, error) {
+	// Not r.Context(): the request is hijacked.
+	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
+	defer cancel()
+	wait := c.cfg.Queue.WriteTimeout
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	return c.cfg.History.ChannelHistory(ctx, l, n, func(binary bool, data []byte) error {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err := cc.q.WaitRoom(wctx)
+		cancel()
+		if err == nil {
+			err = cc.q.Push(outq.NewFrame(binary, data))
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", errReplaySlow, err)
+		}
+		return nil
+	})
 }
 
 // track registers a connection unless the handler is shutting down.
@@ -366,6 +438,7 @@ func (h *channelHub) deliver(c *Channels) nats.MsgHandler {
 		h.mu.RLock()
 		for _, cc := range h.members {
 			if err := cc.push(seq, f); errors.Is(err, outq.ErrFull) {
+				c.warn.Warn("websocket closed: slow consumer", "conn", cc.id)
 				c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
 			}
 		}
@@ -383,13 +456,27 @@ func (c *Channels) closeAsync(cc *channelConn, code CloseCode, reason string) {
 	}()
 }
 
-// closeWith discards what is queued, sends a close frame (bounded by
-// wsconn.ControlWriteTimeout: the client may not be reading) and closes the
-// socket.
+// closeWith discards what is queued, sends a close frame (bounded: the
+// client may not be reading) and closes the socket.
 func (cc *channelConn) closeWith(code CloseCode, reason string) {
 	cc.closeOnce.Do(func() {
 		cc.q.Close()
-		_ = cc.ws.WriteClose(uint16(code), []byte(reason))
+		wait := wsconn.ControlWriteTimeout
+		if code == CloseSlowConsumer {
+			// The client stalled: its close frame goes after the frame
+			// being written, whole, and it gets CloseWriteTimeout to read
+			// up to it. Other closes (shutdown) stay quick.
+			cc.q.Wait()
+			wait = CloseWriteTimeout
+			if rest := cc.q.Unfinished(); rest != nil {
+				_ = cc.raw.SetWriteDeadline(time.Now().Add(wait))
+				if _, err := rest.WriteTo(cc.raw); err != nil {
+					_ = cc.ws.NetConn().Close()
+					return
+				}
+			}
+		}
+		_ = wsconn.WriteClose(cc.ws, uint16(code), reason, wait)
 		_ = cc.ws.NetConn().Close()
 	})
 }

@@ -2,8 +2,11 @@ package wsedge
 
 import (
 	"errors"
+	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
 )
 
 // CloseCode is a WebSocket close status code sockbus sends, with a fixed
@@ -14,8 +17,10 @@ type CloseCode uint16
 const (
 	// CloseNormal (1000): the client asked to close. Reconnect if you want.
 	CloseNormal CloseCode = 1000
-	// CloseGoingAway (1001): the server is shutting down. Reconnect, to this
-	// or another node; with ?history=N nothing is missed.
+	// CloseGoingAway (1001): the server is shutting down (reason "server
+	// shutting down"), or heard nothing from the client for PingInterval +
+	// PingTimeout (reason "ping timeout"). Reconnect, to this or another
+	// node; with ?history=N nothing is missed.
 	CloseGoingAway CloseCode = 1001
 	// CloseProtocolError (1002): the client broke the WebSocket protocol. Fix the client.
 	CloseProtocolError CloseCode = 1002
@@ -36,8 +41,14 @@ const (
 	ReasonShutdown     = "server shutting down"
 	ReasonSlowConsumer = "slow consumer"
 	ReasonBusError     = "bus unavailable"
-	ReasonPingTimeout  = "ping timeout"
+	ReasonPingTimeout  = wsconn.IdleCloseReason
+	ReasonHistoryError = "history unavailable"
 )
+
+// CloseWriteTimeout is how long a close frame waits for a client that
+// stopped reading (its socket buffers full) to take it: a client that
+// resumes within it reads what was sent, then the code and reason.
+const CloseWriteTimeout = 10 * time.Second
 
 // CloseStatus returns the close code carried by err, or -1 when err is not
 // a WebSocket close.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
@@ -38,7 +39,13 @@ type Config struct {
 	UpgradeTimeout time.Duration
 	// CORS, when it names allowed origins, adds CORS headers to every
 	// response and answers preflight requests. Default none: no CORS headers.
+	// It also decides which browser origins may open a WebSocket (see
+	// CORS.AllowsOrigin): by default only the server's own origin.
 	CORS CORS
+	// BodyReadTimeout bounds the reading of one polling POST body: a client
+	// that trickles its body is answered 408 and its session closed.
+	// Default DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 	// AllowRequest, if set, vets each handshake request (not later requests
 	// of a session). A non-nil error refuses it with HTTP 403, code 4
 	// (Forbidden) and the error's text as message.
@@ -77,6 +84,9 @@ const (
 	DefaultPingTimeout    = 20 * time.Second
 	DefaultMaxPayload     = 1_000_000
 	DefaultUpgradeTimeout = 10 * time.Second
+	// DefaultBodyReadTimeout is far above what a 1 MB body takes on a slow
+	// phone link, and holds a trickling client for at most half a minute.
+	DefaultBodyReadTimeout = 30 * time.Second
 
 	defaultQueueBytes  = 8 << 20
 	defaultQueueFrames = 16384
@@ -95,6 +105,7 @@ type settings struct {
 	pingTimeout    time.Duration
 	upgradeTimeout time.Duration
 	forwardTimeout time.Duration
+	bodyTimeout    time.Duration
 	maxPayload     int
 	polling        bool
 	websocket      bool
@@ -107,6 +118,7 @@ type settings struct {
 	maxFrames      int
 	maxBytes       int
 	log            *slog.Logger
+	warn           *ratelog.Logger // warnings a client can cause
 }
 
 func (c Config) settings() settings {
@@ -115,6 +127,7 @@ func (c Config) settings() settings {
 		pingTimeout:    c.PingTimeout,
 		upgradeTimeout: c.UpgradeTimeout,
 		forwardTimeout: c.ForwardTimeout,
+		bodyTimeout:    c.BodyReadTimeout,
 		maxPayload:     c.MaxPayload,
 		cors:           c.CORS.clone(),
 		allowRequest:   c.AllowRequest,
@@ -135,6 +148,9 @@ func (c Config) settings() settings {
 	}
 	if s.forwardTimeout <= 0 {
 		s.forwardTimeout = s.pingInterval + s.pingTimeout
+	}
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = DefaultBodyReadTimeout
 	}
 	if s.maxPayload <= 0 {
 		s.maxPayload = DefaultMaxPayload
@@ -161,5 +177,6 @@ func (c Config) settings() settings {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.warn = ratelog.New(s.log, 0)
 	return s
 }

@@ -2,16 +2,19 @@ package engine
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// CORS configures cross-origin access to the polling transport. It is on
+// CORS configures cross-origin access. For the polling transport it is on
 // when AllowedOrigins is not empty or AllowOrigin is set; the headers then go
 // on every response of the server, errors included, and OPTIONS requests are
-// answered as preflights (204). WebSocket handshakes are not subject to CORS.
+// answered as preflights (204). Browsers do not apply CORS to WebSocket
+// handshakes, so the server checks those itself (AllowsOrigin): an upgrade
+// from an origin CORS does not allow is refused with 403.
 type CORS struct {
 	// AllowedOrigins lists the exact origins allowed, such as
 	// "https://example.com"; "*" allows any origin.
@@ -83,4 +86,26 @@ func (c *CORS) apply(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
 	return true
+}
+
+// AllowsOrigin reports whether r may open a WebSocket: it has no Origin
+// header (not a browser: nothing to protect against cross-site hijacking),
+// its Origin is the host it was sent to (same origin), or CORS allows it.
+// A page of another site otherwise could open a WebSocket with the user's
+// cookies and read the answers, which CORS prevents for polling only.
+func (c *CORS) AllowsOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	switch {
+	case c.AllowOrigin != nil:
+		if c.AllowOrigin(origin) {
+			return true
+		}
+	case slices.Contains(c.AllowedOrigins, "*"), slices.Contains(c.AllowedOrigins, origin):
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }

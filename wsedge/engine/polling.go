@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -227,9 +228,16 @@ func (srv *Server) servePost(w http.ResponseWriter, r *http.Request, s *Session)
 		tooLarge(w)
 		return
 	}
+	// The header timeout does not cover the body: without this deadline a
+	// client trickling a byte a second holds the request for ever.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(srv.cfg.bodyTimeout))
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
 	if err != nil {
 		s.closeWith(ReasonTransportError, closeAbort)
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			srv.cfg.warn.Warn("engine: polling body too slow", "timeout", srv.cfg.bodyTimeout, "remote", r.RemoteAddr)
+			http.Error(w, "request body not received in time", http.StatusRequestTimeout)
+		}
 		return
 	}
 	if len(body) > max {

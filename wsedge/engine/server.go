@@ -77,6 +77,12 @@ func (srv *Server) serve(w http.ResponseWriter, r *http.Request, forwarded bool)
 		return
 	}
 	upgrade := isWebSocketUpgrade(r)
+	if upgrade && !srv.cfg.cors.AllowsOrigin(r) {
+		srv.cfg.warn.Warn("engine: websocket upgrade refused: origin not allowed",
+			"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		writeError(w, codeForbidden, "Origin not allowed", 0)
+		return
+	}
 	if sid := q.Get("sid"); sid != "" {
 		s := srv.lookup(sid)
 		if s == nil && !forwarded && srv.fwd != nil {

@@ -1,6 +1,7 @@
 package outq
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -67,6 +68,7 @@ type Queue struct {
 	bytes   int
 	writing bool // a flusher or the queue's own goroutine owns the writes
 	closed  bool
+	room    chan struct{}  // closed when bytes fall to half the bound (WaitRoom)
 	wg      sync.WaitGroup // counts the ownership of writing
 
 	deadline time.Time // the conn's write deadline, owned by the writer
@@ -127,8 +129,9 @@ func (q *Queue) Len() int {
 	return q.bytes
 }
 
-// Close discards pending frames and makes later pushes fail. It does not
-// close the connection and does not wait for a write in progress; see Wait.
+// Close discards pending frames, except the rest of a frame the writer has
+// started, and makes later pushes fail. It does not close the connection and does
+// not wait for a write in progress; see Wait.
 func (q *Queue) Close() {
 	q.mu.Lock()
 	q.closeLocked()
@@ -137,7 +140,71 @@ func (q *Queue) Close() {
 
 func (q *Queue) closeLocked() {
 	q.closed = true
-	q.pending, q.head = nil, 0
+	if !q.writing {
+		q.pending, q.head, q.bytes = nil, 0, 0
+	} // else the writer trims once its write is accounted for (trimLocked)
+	q.wakeLocked()
+}
+
+// trimLocked drops a closed queue's frames except the rest of a frame
+// partly written: cut short, it would garble whatever follows on the
+// connection (a close frame), so its writer finishes it.
+func (q *Queue) trimLocked() {
+	if q.head > 0 && len(q.pending) > 0 {
+		clear(q.pending[1:])
+		q.pending = q.pending[:1]
+		q.bytes = q.pending[0].size() - q.head
+		return
+	}
+	clear(q.pending)
+	q.pending, q.head, q.bytes = nil, 0, 0
+}
+
+// WaitRoom blocks while more than half of MaxBytes waits to be written, so
+// that a producer of many frames (a history replay) can pace itself on the
+// client instead of overflowing the queue. It returns ErrClosed once the
+// queue is closed, ctx's error when ctx ends first. One waiter at a time.
+func (q *Queue) WaitRoom(ctx context.Context) error {
+	q.mu.Lock()
+	for !q.closed && q.bytes > q.cfg.MaxBytes/2 {
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
+	closed := q.closed
+	q.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (q *Queue) wakeLocked() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+}
+
+// Unfinished returns the rest of a frame whose write was cut short (a write
+// that timed out, or a Close while it was being written), or nil. Once Wait
+// returned, nothing else writes: the connection's closer may send these
+// bytes, then a close frame, and the client reads a valid stream.
+func (q *Queue) Unfinished() net.Buffers {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.writing || q.head == 0 || len(q.pending) == 0 {
+		return nil
+	}
+	return appendBuffers(nil, q.pending[:1], q.head)
 }
 
 // Wait blocks until no goroutine is writing for the queue.
@@ -164,7 +231,10 @@ func (q *Queue) release() bool {
 }
 
 func (q *Queue) releaseLocked() bool {
-	if !q.closed && len(q.pending) > 0 {
+	if q.closed {
+		q.trimLocked()
+	}
+	if len(q.pending) > 0 {
 		return false
 	}
 	q.writing = false
@@ -176,29 +246,34 @@ func (q *Queue) releaseLocked() bool {
 // error it closes the queue, gives up ownership and reports the error.
 func (q *Queue) consume(n int, err error) {
 	q.mu.Lock()
-	if !q.closed {
-		q.bytes -= n
-		n += q.head
-		i := 0
-		for i < len(q.pending) && n >= q.pending[i].size() {
-			n -= q.pending[i].size()
-			i++
-		}
-		if i == len(q.pending) && cap(q.pending) <= keepFrames {
-			// Keep a small array: a connection that gets one frame at a
-			// time would otherwise allocate one per frame.
-			clear(q.pending)
-			q.pending, q.head = q.pending[:0], n
-		} else {
-			clear(q.pending[:i])
-			q.pending, q.head = q.pending[i:], n
-		}
+	q.bytes -= n
+	if q.room != nil && q.bytes <= q.cfg.MaxBytes/2 {
+		q.wakeLocked()
+	}
+	n += q.head
+	i := 0
+	for i < len(q.pending) && n >= q.pending[i].size() {
+		n -= q.pending[i].size()
+		i++
+	}
+	if i == len(q.pending) && cap(q.pending) <= keepFrames {
+		// Keep a small array: a connection that gets one frame at a
+		// time would otherwise allocate one per frame.
+		clear(q.pending)
+		q.pending, q.head = q.pending[:0], n
+	} else {
+		clear(q.pending[:i])
+		q.pending, q.head = q.pending[i:], n
+	}
+	if q.closed {
+		q.trimLocked()
 	}
 	if err == nil {
 		q.mu.Unlock()
 		return
 	}
 	q.closeLocked()
+	q.trimLocked() // what Unfinished returns
 	q.writing = false
 	q.mu.Unlock()
 	q.wg.Done()

@@ -3,6 +3,7 @@ package outq
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -392,5 +393,90 @@ func TestNoAllocationPerFrame(t *testing.T) {
 	q.Wait()
 	if allocs > 0 {
 		t.Fatalf("%v allocations per frame pushed to an idle queue, want 0", allocs)
+	}
+}
+
+// A producer pacing on WaitRoom waits while the client does not read, and
+// goes on once it does; Close wakes it.
+func TestWaitRoomPacesOnTheReader(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	q := New(server, Config{MaxBytes: 4096}, nil)
+	defer q.Close()
+	if err := q.Push(NewFrame(true, make([]byte, 3000))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := q.WaitRoom(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitRoom with an unread 3000 of 4096 bytes = %v, want the deadline", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	if err := q.WaitRoom(context.Background()); err != nil {
+		t.Fatalf("WaitRoom once the client reads = %v", err)
+	}
+	if err := q.Push(NewFrame(true, make([]byte, 3000))); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if err := q.WaitRoom(context.Background()); err != ErrClosed {
+		t.Fatalf("WaitRoom after Close = %v, want ErrClosed", err)
+	}
+	q.Wait()
+}
+
+// A frame the writer has started is finished after Close (the frames behind
+// it are dropped), and the rest of a frame cut by a write timeout is handed
+// to the closer (Unfinished): either way the client can read a whole frame
+// and then a close frame, never a garbled stream.
+func TestStartedFrameIsNeverCutShort(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	q := New(server, Config{}, nil)
+	payload := bytes.Repeat([]byte("a"), 100<<10)
+	if err := q.Push(NewFrame(true, payload)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(client)
+	if _, err := br.Peek(10); err != nil { // the writer has started
+		t.Fatal(err)
+	}
+	if err := q.Push(NewFrame(true, []byte("dropped"))); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if _, p, err := readFrame(br); err != nil || !bytes.Equal(p, payload) {
+		t.Fatalf("started frame after Close: %d bytes, %v", len(p), err)
+	}
+	q.Wait()
+	server.Close()
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the started frame: %v, want EOF (the next frame dropped)", err)
+	}
+
+	server, client = net.Pipe()
+	defer client.Close()
+	failed := make(chan error, 1)
+	q = New(server, Config{WriteTimeout: 50 * time.Millisecond}, func(err error) { failed <- err })
+	if err := q.Push(NewFrame(true, payload)); err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 10)
+	if _, err := io.ReadFull(client, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-failed; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write to a stalled reader failed with %v, want a timeout", err)
+	}
+	q.Wait()
+	rest := q.Unfinished()
+	go func() {
+		_ = server.SetWriteDeadline(time.Time{})
+		_, _ = rest.WriteTo(server)
+		server.Close()
+	}()
+	all, _ := io.ReadAll(client)
+	if _, p, err := readFrame(bufio.NewReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(all)))); err != nil || !bytes.Equal(p, payload) {
+		t.Fatalf("cut frame completed from Unfinished: %d bytes, %v", len(p), err)
 	}
 }
