@@ -452,6 +452,9 @@ func (c *Channels) closeAsync(cc *channelConn, code CloseCode, reason string) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		// Out of the hub and the count at once: the close frame may wait
+		// for a stalled client (CloseWriteTimeout).
+		c.leave(cc)
 		cc.closeWith(code, reason)
 	}()
 }
