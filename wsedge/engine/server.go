@@ -77,7 +77,7 @@ func (srv *Server) serve(w http.ResponseWriter, r *http.Request, forwarded bool)
 		return
 	}
 	upgrade := isWebSocketUpgrade(r)
-	if upgrade && !srv.cfg.cors.AllowsOrigin(r) {
+	if upgrade && !forwarded && !srv.cfg.cors.AllowsOrigin(r) { // the entry node checked a forwarded one
 		srv.cfg.warn.Warn("engine: websocket upgrade refused: origin not allowed",
 			"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		writeError(w, codeForbidden, "Origin not allowed", 0)
