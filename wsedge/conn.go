@@ -181,6 +181,7 @@ func (c *clientConn) connect(p sio.Packet) {
 		c.connectError(p.Namespace, "Invalid namespace", nil)
 		return
 	}
+	defer c.srv.settle(n, true)
 	// Before anything is subscribed: a refused client creates nothing.
 	var grant Grant
 	if a := c.srv.cfg.Authorizer; a != nil {

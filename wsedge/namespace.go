@@ -35,8 +35,12 @@ func (e *ConnectError) Error() string { return e.Message }
 type Namespace struct {
 	srv    *Server
 	name   string
-	parent *Namespace                         // for children of OfFunc
-	match  func(string, json.RawMessage) bool // parents of OfFunc only
+	parent *Namespace // for children of OfFunc
+	// connecting counts CONNECTs between lookup and their end (children
+	// of OfFunc only; guarded by srv.mu): a child is forgotten only when it
+	// has neither sockets nor connects in progress.
+	connecting int
+	match      func(string, json.RawMessage) bool // parents of OfFunc only
 
 	tok      string  // name without its leading '/', encoded
 	subjBase string  // "sockbus.io.<tok>."
@@ -46,7 +50,6 @@ type Namespace struct {
 	hmu        sync.RWMutex
 	middleware []Middleware
 	onConn     []func(*Socket)
-	children   []*Namespace
 
 	mu       sync.RWMutex // guards the index below
 	sockets  map[string]*Socket
@@ -95,12 +98,6 @@ func (n *Namespace) OnConnection(h func(*Socket)) *Namespace {
 	n.onConn = append(n.onConn, h)
 	n.hmu.Unlock()
 	return n
-}
-
-func (n *Namespace) addChild(c *Namespace) {
-	n.hmu.Lock()
-	n.children = append(n.children, c)
-	n.hmu.Unlock()
 }
 
 // chain returns the middleware and connection handlers that apply: the

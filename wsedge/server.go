@@ -232,18 +232,38 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 		return n
 	}
 	if n := s.children[name]; n != nil {
+		n.connecting++
 		return n
 	}
 	for _, p := range s.dynamic {
 		if p.match(name, auth) {
 			n := newNamespace(s, name, nil)
 			n.parent = p
+			n.connecting = 1
 			s.children[name] = n
-			p.addChild(n)
 			return n
 		}
 	}
 	return nil
+}
+
+// settle forgets an OfFunc child that has no local socket and no connect in
+// progress, so the server holds state only for names with live members: a
+// client naming thousands of namespaces leaves nothing behind. connected
+// ends one connect that lookup counted.
+func (s *Server) settle(n *Namespace, connected bool) {
+	if n.parent == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if connected {
+		n.connecting--
+	}
+	if n.connecting > 0 || s.children[n.name] != n || n.Len() > 0 {
+		return
+	}
+	delete(s.children, n.name)
 }
 
 // Emit sends an event to every socket of the main namespace "/".

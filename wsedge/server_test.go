@@ -2,11 +2,14 @@ package wsedge
 
 import (
 	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 )
@@ -264,4 +267,45 @@ func TestInlinePacketChoice(t *testing.T) {
 	if !inlinePacket([]byte{0, 1, 2}, true) {
 		t.Error("a binary attachment was handed off")
 	}
+}
+
+// A dynamic namespace is forgotten with its last local socket (and a
+// refused or abandoned connect leaves nothing either); one that still has
+// a socket stays.
+func TestDynamicNamespacesAreForgottenWhenEmpty(t *testing.T) {
+	srv, _, url := startIO(t, Config{})
+	srv.OfFunc(func(name string, _ json.RawMessage) bool { return strings.HasPrefix(name, "/team-") }).
+		Use(func(s *Socket) error {
+			if strings.HasSuffix(s.Namespace().Name(), "-refused") {
+				return errors.New("no")
+			}
+			return nil
+		})
+	children := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.children)
+	}
+	c := siotest.Dial(t, url, "/socket.io/")
+	c.ConnectID(t, "/team-stays", "")
+	for i := range 300 {
+		nsp := "/team-" + strconv.Itoa(i)
+		c.ConnectID(t, nsp, "")
+		c.Send(t, "1"+nsp+",")
+	}
+	if got := c.Connect(t, "/team-refused", ""); !strings.HasPrefix(got, "4/team-refused,") {
+		t.Fatalf("refused connect: %q", got)
+	}
+	eventually.True(t, 5*time.Second, "only /team-stays to remain", func() bool { return children() == 1 })
+	if srv.lookupChild("/team-stays") == nil {
+		t.Fatal("the namespace with a socket was forgotten")
+	}
+	c.WS.Close()
+	eventually.True(t, 5*time.Second, "every child to be forgotten", func() bool { return children() == 0 })
+}
+
+func (s *Server) lookupChild(name string) *Namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.children[name]
 }

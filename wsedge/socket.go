@@ -410,6 +410,7 @@ func (s *Socket) left(reason string) {
 		t.Stop()
 	}
 	s.ns.remove(s)
+	s.ns.srv.settle(s.ns, false)
 	if w := s.ns.srv.saver; w != nil && s.pid != "" {
 		if recoverable(reason) {
 			w.save(s) // the window starts now
