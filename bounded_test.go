@@ -176,3 +176,60 @@ func openAndClose(addr, path string) error {
 	_, _ = io.Copy(io.Discard, r) // until the server closes
 	return nil
 }
+
+// Three nodes, one client on each, connecting at once to a namespace none
+// of them has seen, 30 times over: with streams fixed at start there is
+// nothing to create on connect, so no connect can lose a creation race.
+// Each round also checks that an acked event from one node reaches the
+// other two.
+func TestConcurrentFirstConnectsAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	clients := make([]*siotest.Client, len(nodes))
+	for i, s := range nodes {
+		clients[i] = siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	}
+	for round := range 30 {
+		nsp := "/fresh-" + strconv.Itoa(round)
+		var wg sync.WaitGroup
+		replies := make([]string, len(clients))
+		for i, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.Send(t, "0"+nsp+",")
+			}()
+			_ = i
+		}
+		wg.Wait()
+		for i, c := range clients {
+			for replies[i] == "" {
+				if p := c.NextText(t, wait); strings.HasPrefix(p, "0"+nsp+",") || strings.HasPrefix(p, "4"+nsp+",") {
+					replies[i] = p
+				}
+			}
+			if !strings.HasPrefix(replies[i], "0"+nsp+",") {
+				t.Fatalf("round %d: node %d refused %s: %s", round, i, nsp, replies[i])
+			}
+		}
+		// Route interest travels asynchronously: wait until every node
+		// knows the others listen before the event that checks delivery.
+		live := "sockbus.live.io." + nsp[1:] + ".all.hi"
+		for _, s := range nodes {
+			eventually.True(t, wait, "route interest in "+nsp, func() bool { return s.bus.Interest(live) >= 3 })
+		}
+		clients[round%3].Send(t, siotest.Event(nsp, 1, "hi", strconv.Quote("r"+strconv.Itoa(round))))
+		for i, c := range clients {
+			want := `2` + nsp + `,["hi","r` + strconv.Itoa(round) + `"`
+			if i == round%3 {
+				want = "3" + nsp + ",1[]"
+			}
+			for {
+				p := c.NextText(t, 2*wait)
+				if strings.HasPrefix(p, want) {
+					break
+				}
+				t.Logf("round %d node %d: skipped %s", round, i, p)
+			}
+		}
+	}
+}
