@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
 
@@ -177,6 +178,12 @@ func TestHostileInput(t *testing.T) {
 				t.Fatalf("silent client closed with %d %q, want 1001 \"ping timeout\"", code, reason)
 			}
 		}},
+		{"connections over --max-connections-per-ip are refused", func(c *config) {
+			c.MaxConns, c.MaxConnsPerIP = 0, 4 // the bystander holds one
+		}, func(t *testing.T, s *testServer) { connectionLimit(t, s, 3) }},
+		{"connections over --max-connections are refused", func(c *config) {
+			c.MaxConns, c.MaxConnsPerIP = 4, 0
+		}, func(t *testing.T, s *testServer) { connectionLimit(t, s, 3) }},
 	}
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
@@ -202,6 +209,47 @@ func TestHostileInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// connectionLimit holds the free connections, checks that one more is
+// refused, and that a slot freed is taken again; it leaves with none held.
+func connectionLimit(t *testing.T, s *testServer, free int) {
+	held := make([]net.Conn, free)
+	for i := range held {
+		held[i], _ = rawUpgrade(t, s.addr, "/ws/held", 0)
+	}
+	if refused(t, s.addr) == false {
+		t.Fatal("a connection over the limit was served")
+	}
+	held[0].Close()
+	eventually.True(t, wait, "a freed slot to be taken", func() bool { return !refused(t, s.addr) })
+	for _, c := range held[1:] {
+		c.Close()
+	}
+	eventually.True(t, wait, "every slot to be free again", func() bool { return !refused(t, s.addr) })
+}
+
+// refused reports whether a WebSocket upgrade on a new connection is
+// refused: a 503, or the connection closed before any answer.
+func refused(t *testing.T, addr string) bool {
+	t.Helper()
+	conn := dialTCP(t, addr)
+	defer conn.Close()
+	writeUpgrade(conn, addr, "/ws/probe", "")
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return true // closed (or reset) without an answer
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusServiceUnavailable:
+		return true
+	case http.StatusSwitchingProtocols:
+		return false
+	}
+	t.Fatalf("over the limit: %d", resp.StatusCode)
+	return false
 }
 
 // waitText reads c's messages until want arrives.

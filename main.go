@@ -25,6 +25,8 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/handlers"
 	"github.com/sockbus/sockbus/health"
+	"github.com/sockbus/sockbus/internal/connlimit"
+	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/replay"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
@@ -42,6 +44,8 @@ type config struct {
 	LogLevel        string
 	SocketIOPath    string
 	CORSOrigins     string // --allowed-origins, or its old name --cors-origins
+	MaxConns        int64
+	MaxConnsPerIP   int64
 	HTTPIdleTimeout time.Duration
 	HTTPBodyTimeout time.Duration
 	MaxHistory      int64
@@ -84,6 +88,8 @@ func defaultConfig() config {
 		LegacyStreams:   "keep",
 		RecoveryWindow:  2 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
+		MaxConns:        50_000,
+		MaxConnsPerIP:   16_384,
 		HTTPIdleTimeout: 60 * time.Second,
 		HTTPBodyTimeout: engine.DefaultBodyReadTimeout,
 		MaxHistory:      1000,
@@ -147,6 +153,8 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	num(&cfg.HistoryMaxBytes, "history-max-bytes", "keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)")
 	num(&cfg.SharedStreams, "shared-streams", "how many streams hold the namespaces and channels without one of their own (1..64)")
 	num(&cfg.Replicas, "replicas", "copies of each stream and of the session bucket in a cluster (1, or 3)")
+	num(&cfg.MaxConns, "max-connections", "connections open at once on --addr, in all (0: no limit)")
+	num(&cfg.MaxConnsPerIP, "max-connections-per-ip", "connections open at once on --addr from one IP address (0: no limit)")
 	dur(&cfg.HTTPIdleTimeout, "http-idle-timeout", "close a keep-alive HTTP connection idle this long")
 	dur(&cfg.HTTPBodyTimeout, "http-body-timeout", "a polling POST body must arrive within this (else 408)")
 	num(&cfg.MaxHistory, "max-history", "cap on ?history=N and auth.history")
@@ -164,6 +172,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.SharedStreams < 1 || cfg.SharedStreams > bus.MaxSharedStreams {
 		return cfg, fmt.Errorf("--shared-streams must be 1..%d, got %d", bus.MaxSharedStreams, cfg.SharedStreams)
+	}
+	if cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 {
+		return cfg, errors.New("--max-connections and --max-connections-per-ip must be 0 (no limit) or positive")
 	}
 	if cfg.HTTPIdleTimeout <= 0 || cfg.HTTPBodyTimeout <= 0 || cfg.MaxHistory <= 0 {
 		return cfg, errors.New("--http-idle-timeout, --http-body-timeout and --max-history must be positive")
@@ -206,11 +217,14 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	tcpLn, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
 	}
-	defer ln.Close()
+	defer tcpLn.Close()
+	var ln net.Listener = connlimit.Listen(tcpLn, connlimit.Config{
+		Max: int(cfg.MaxConns), PerIP: int(cfg.MaxConnsPerIP), Warn: ratelog.New(logger, 0),
+	})
 	// Serve at once: /healthz and /readyz answer 503 until the node is up.
 	hc := health.New(health.Config{Logger: logger})
 	defer hc.Close()

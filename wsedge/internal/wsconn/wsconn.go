@@ -132,10 +132,10 @@ func (c *lingerConn) rewriteClose(b []byte) ([]byte, bool) {
 
 func (c *lingerConn) Close() error {
 	c.once.Do(func() {
-		if tc, ok := c.Conn.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-			_ = tc.SetReadDeadline(time.Now().Add(LingerTimeout))
-			_, _ = io.Copy(io.Discard, tc)
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok { // TCP, or a wrapper of it
+			_ = cw.CloseWrite()
+			_ = c.Conn.SetReadDeadline(time.Now().Add(LingerTimeout))
+			_, _ = io.Copy(io.Discard, c.Conn)
 		}
 		c.err = c.Conn.Close()
 	})
