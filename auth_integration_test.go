@@ -450,3 +450,62 @@ func TestLimitsAndErrorAcks(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionTakeover: another client sending a connected socket's pid and
+// offset gets a fresh session (the victim keeps receiving); once the
+// socket dropped, an offset from before the session's start is refused; the
+// real offset recovers, once.
+func TestSessionTakeover(t *testing.T) {
+	s := startServer(t)
+	base := "http://" + s.addr
+	sender := siotest.Dial(t, base, "/socket.io/")
+	sender.ConnectID(t, "/", "")
+	emit := func(v string) { // acked once stored
+		sender.Send(t, siotest.Event("/", 1, "ev", `"`+v+`"`))
+		acksUntil(t, sender, 1)
+	}
+	emit("before") // stored before the victim's session starts
+
+	victim := siotest.Dial(t, base, "/socket.io/")
+	reply := victim.Connect(t, "/", "")
+	var hello struct{ Sid, Pid string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(reply, "0")), &hello); err != nil || hello.Pid == "" {
+		t.Fatalf("CONNECT reply %q has no pid", reply)
+	}
+	emit("one")
+	var args []string
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(victim.NextText(t, wait), "2")), &args); err != nil || len(args) != 3 || args[1] != "one" {
+		t.Fatalf("victim got %v (%v)", args, err)
+	}
+	offset := args[2]
+	epoch, _, _ := strings.Cut(offset, ".")
+	recoverWith := func(off string) string {
+		c := siotest.Dial(t, base, "/socket.io/")
+		r := c.Connect(t, "/", `{"pid":"`+hello.Pid+`","offset":"`+off+`"}`)
+		var got struct{ Sid string }
+		_ = json.Unmarshal([]byte(strings.TrimPrefix(r, "0")), &got)
+		return got.Sid
+	}
+	if sid := recoverWith(offset); sid == hello.Sid {
+		t.Fatal("a connected socket's session was taken over")
+	}
+	emit("two")
+	if !strings.Contains(victim.NextText(t, wait), `"two"`) {
+		t.Fatal("the victim stopped receiving")
+	}
+
+	victim.WS.Close()
+	eventually.True(t, wait, "the victim's socket to be gone", func() bool {
+		rep, err := s.bus.Conn().Request("sockbus.live.io.~.ctl.fetch", nil, wait)
+		return err == nil && !strings.Contains(string(rep.Data), hello.Sid)
+	})
+	if sid := recoverWith(epoch + ".1"); sid == hello.Sid {
+		t.Fatal("an offset older than the session's start recovered it")
+	}
+	if sid := recoverWith(offset); sid != hello.Sid {
+		t.Fatal("the session's own offset did not recover it")
+	}
+	if sid := recoverWith(offset); sid == hello.Sid {
+		t.Fatal("a pid recovered twice while its socket is connected")
+	}
+}

@@ -201,6 +201,7 @@ func (c *clientConn) connect(p sio.Packet) {
 		grant = g
 	}
 	s := c.newSocket(n, auth)
+	s.user = grant.User // before planRecovery: only the session's user recovers it
 	plan := c.planRecovery(n, s, auth)
 	applyGrant(s, grant)
 	mw, onConn := n.chain()

@@ -47,10 +47,12 @@ type sessionRecord struct {
 	Namespace string         `json:"nsp"`
 	Rooms     []string       `json:"rooms,omitempty"`
 	Data      map[string]any `json:"data,omitempty"`
+	User      string         `json:"user,omitempty"`  // only this user may recover it
+	Start     uint64         `json:"start,omitempty"` // the oldest sequence the session was sent
 }
 
 func (s *Socket) record() []byte {
-	r := sessionRecord{PID: s.pid, SID: s.id, Namespace: s.ns.name}
+	r := sessionRecord{PID: s.pid, SID: s.id, Namespace: s.ns.name, User: s.user, Start: s.start.Load()}
 	s.ns.mu.RLock()
 	for room := range s.rooms {
 		r.Rooms = append(r.Rooms, room)
@@ -122,7 +124,16 @@ func (c *clientConn) planRecovery(n *Namespace, s *Socket, auth json.RawMessage)
 	if json.Unmarshal(raw, &rec) != nil || rec.Namespace != n.name || rec.PID != ra.PID || rec.SID == "" {
 		return plan
 	}
+	// No takeover: the session's user only, never while its socket is
+	// still connected (anywhere), never from before what it was sent.
+	// So a pid recovers once: the recovered socket is live until it drops
+	// again (socket.io-client takes recovered from an unchanged pid, so the
+	// pid cannot be rotated).
+	if rec.User != s.user || (rec.Start != 0 && seq < rec.Start) || n.sessionLive(rec.SID) {
+		return plan
+	}
 	s.id, s.pid = rec.SID, rec.PID
+	s.start.Store(rec.Start)
 	clear(s.rooms)
 	for _, r := range rec.Rooms {
 		s.rooms[r] = struct{}{}
@@ -159,6 +170,7 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 	send := func(reach bool) func(bus.StoredMsg) error {
 		return func(m bus.StoredMsg) error {
 			if e, ok := event(m, reach); ok {
+				s.sent(m.Seq)
 				s.sendFrames(n.eventFrames(e.addr.event, e.args, e.atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
 			}
 			return nil
@@ -194,6 +206,7 @@ func (s *Server) storedOffset(n *Namespace, seq uint64) string {
 
 // deliverLive sends a live event, or holds it during a replay.
 func (s *Socket) deliverLive(seq uint64, frames []*outq.Frame) {
+	s.sent(seq)
 	if !s.hold.offer(seq, frames) {
 		s.sendFrames(frames)
 	}
@@ -295,4 +308,27 @@ func (s *Server) liveSockets() []*Socket {
 		n.mu.RUnlock()
 	}
 	return out
+}
+
+// sent notes that the socket was sent the event stored at seq: the oldest
+// one is where its session starts (recovery never goes back further).
+func (s *Socket) sent(seq uint64) {
+	for {
+		cur := s.start.Load()
+		if seq == 0 || (cur != 0 && cur <= seq) || s.start.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// sessionLive reports whether a socket with id is connected to the
+// namespace on this node or, asked over the bus, on another one.
+func (n *Namespace) sessionLive(id string) bool {
+	if n.Socket(id) != nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	socks, err := n.In(id).FetchSockets(ctx)
+	return len(socks) > 0 || (err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrAckTimeout))
 }

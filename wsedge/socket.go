@@ -107,6 +107,7 @@ type Socket struct {
 	hs        Handshake
 	user      string                     // from the Authorizer's grant; "" when none
 	expiry    atomic.Pointer[time.Timer] // disconnects at the grant's expiry
+	start     atomic.Uint64              // oldest stored sequence sent (recovery's floor)
 
 	hold liveHold[[]*outq.Frame] // live events held during a replay
 
