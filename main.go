@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +62,10 @@ type config struct {
 	PprofAddr       string
 	ClusterName     string
 	ClusterAddr     string
+	ClusterUser     string
+	ClusterPassword string
+	TLSCert         string
+	TLSKey          string
 	Routes          string
 	NodeName        string
 	Replicas        int64
@@ -118,6 +123,10 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.CORSOrigins, "cors-origins", "old name of --allowed-origins")
 	str(&cfg.ClusterName, "cluster-name", "join a NATS cluster of sockbus nodes with this name (empty: single node)")
 	str(&cfg.ClusterAddr, "cluster-addr", "route listen address for the cluster, e.g. 127.0.0.1:6222")
+	str(&cfg.ClusterUser, "cluster-user", "route user, the same on every node (required with a non-loopback --cluster-addr)")
+	str(&cfg.ClusterPassword, "cluster-password", "route password, the same on every node (required with a non-loopback --cluster-addr)")
+	str(&cfg.TLSCert, "tls-cert", "PEM certificate (chain) file: serve --addr over TLS (https, wss); needs --tls-key")
+	str(&cfg.TLSKey, "tls-key", "PEM private key file of --tls-cert")
 	str(&cfg.Routes, "routes", "comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222")
 	str(&cfg.NodeName, "node-name", "this node's name in the cluster: unique and stable across restarts")
 	str(&cfg.PprofAddr, "pprof-addr", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)")
@@ -225,6 +234,16 @@ func run(ctx context.Context, cfg config) error {
 	var ln net.Listener = connlimit.Listen(tcpLn, connlimit.Config{
 		Max: int(cfg.MaxConns), PerIP: int(cfg.MaxConnsPerIP), Warn: ratelog.New(logger, 0),
 	})
+	scheme := "http"
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("failed to load --tls-cert/--tls-key: %w", err)
+		}
+		// HTTP/1.1 only (no h2 in NextProtos): WebSocket upgrades hijack the connection.
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
 	// Serve at once: /healthz and /readyz answer 503 until the node is up.
 	hc := health.New(health.Config{Logger: logger})
 	defer hc.Close()
@@ -264,6 +283,8 @@ func run(ctx context.Context, cfg config) error {
 			Listen:   cfg.ClusterAddr,
 			Routes:   splitList(cfg.Routes),
 			NodeName: cfg.NodeName,
+			User:     cfg.ClusterUser,
+			Password: cfg.ClusterPassword,
 		},
 		Replicas: int(cfg.Replicas),
 		Logger:   logger,
@@ -334,8 +355,8 @@ func run(ctx context.Context, cfg config) error {
 	if u := b.ClientURL(); u != "" {
 		natsWhere = u
 	}
-	fmt.Printf("sockbus listening on http://%s (Socket.IO %s, WebSocket /ws/{channel}), data in %s, NATS %s\n",
-		ln.Addr(), io.Path(), cfg.DataDir, natsWhere)
+	fmt.Printf("sockbus listening on %s://%s (Socket.IO %s, WebSocket /ws/{channel}), data in %s, NATS %s\n",
+		scheme, ln.Addr(), io.Path(), cfg.DataDir, natsWhere)
 	if cfg.onListen != nil {
 		cfg.onListen(ln.Addr().String(), b)
 	}

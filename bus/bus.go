@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,6 +60,11 @@ type ClusterConfig struct {
 	// NodeName names this node in the cluster: unique, and the same across
 	// restarts (JetStream's consensus knows peers by it).
 	NodeName string
+	// User and Password are the route credentials, the same on every node:
+	// this node refuses routes without them and sends them on the routes it
+	// dials (added to Routes URLs that carry none). Required when Listen is
+	// not loopback: a node that asks for none lets anyone join the cluster.
+	User, Password string
 }
 
 // HistoryConfig bounds every sockbus stream: each shared stream as a whole
@@ -347,9 +353,24 @@ func clusterOptions(opts *server.Options, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	if (c.User == "") != (c.Password == "") {
+		return errors.New("bus: set both --cluster-user and --cluster-password, or neither")
+	}
+	if !isLoopback(host) && c.User == "" {
+		return ErrRouteAuthRequired
+	}
 	opts.ServerName = c.NodeName
 	opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = c.Name, host, port
 	opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
+	if c.User != "" {
+		opts.Cluster.Username, opts.Cluster.Password = c.User, c.Password
+		// A dialing node sends only its route URL's userinfo.
+		for _, u := range opts.Routes {
+			if u.User == nil {
+				u.User = url.UserPassword(c.User, c.Password)
+			}
+		}
+	}
 	if opts.DontListen {
 		opts.DontListen = false
 		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
