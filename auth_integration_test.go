@@ -351,27 +351,33 @@ func acksUntil(t *testing.T, c *siotest.Client, n int) map[int]string {
 	return got
 }
 
-// TestLimitsAndErrorAcks is the table of hostile inputs item 3 and 6 of
-// issue 11 name: each is refused with the documented answer and the
-// server keeps serving.
-func TestLimitsAndErrorAcks(t *testing.T) {
-	s := startServer(t, func(c *config) {
-		c.RecoveryWindow = 0
-		c.Auth.MaxNamespaces, c.Auth.MaxRooms = 2, 3
-		c.Auth.EventsPerSecond, c.Auth.EventBurst = 1, 5
-	})
-	base := "http://" + s.addr
+// limitsConfig sets small per-connection limits for the hostile rows of
+// items 3 and 6 of issue 11 (TestHostileInput, hostile_test.go).
+func limitsConfig(c *config) {
+	c.RecoveryWindow = 0
+	c.Auth.MaxNamespaces, c.Auth.MaxRooms = 2, 3
+	c.Auth.EventsPerSecond, c.Auth.EventBurst = 1, 5
+}
 
-	t.Run("event name over 255 bytes with an ack gets an error ack", func(t *testing.T) {
+// limitAttacks are those rows: each is refused with the documented answer.
+var limitAttacks = []struct {
+	name   string
+	mutate func(*config)
+	attack func(t *testing.T, s *testServer)
+}{
+	{"event name over 255 bytes with an ack gets an error ack", limitsConfig, func(t *testing.T, s *testServer) {
+		base := "http://" + s.addr
+		_ = base
 		c := siotest.Dial(t, base, "/socket.io/")
 		c.ConnectID(t, "/", "")
 		c.Send(t, siotest.Event("/", 7, strings.Repeat("e", 256), `"x"`))
 		if got := acksUntil(t, c, 1)[7]; got != `[{"error":"event name longer than 255 bytes"}]` {
 			t.Fatalf("ack = %q", got)
 		}
-	})
-
-	t.Run("events over the rate with acks get error acks", func(t *testing.T) {
+	}},
+	{"events over the rate with acks get error acks", limitsConfig, func(t *testing.T, s *testServer) {
+		base := "http://" + s.addr
+		_ = base
 		c := siotest.Dial(t, base, "/socket.io/")
 		c.ConnectID(t, "/", "")
 		for i := 0; i < 10; i++ { // a burst of 5, then 1 per second: most of these are over
@@ -392,9 +398,10 @@ func TestLimitsAndErrorAcks(t *testing.T) {
 		if ok < 5 || limited < 3 {
 			t.Fatalf("%d stored, %d refused: want the burst of 5 stored and the rest refused", ok, limited)
 		}
-	})
-
-	t.Run("events over the rate without acks close the connection", func(t *testing.T) {
+	}},
+	{"events over the rate without acks close the connection", limitsConfig, func(t *testing.T, s *testServer) {
+		base := "http://" + s.addr
+		_ = base
 		c := siotest.Dial(t, base, "/socket.io/")
 		c.ConnectID(t, "/", "")
 		for i := 0; i < 10; i++ {
@@ -405,9 +412,10 @@ func TestLimitsAndErrorAcks(t *testing.T) {
 		case <-time.After(wait):
 			t.Fatal("connection not closed")
 		}
-	})
-
-	t.Run("plain WebSocket over the rate is closed with 4029", func(t *testing.T) {
+	}},
+	{"plain WebSocket over the rate is closed with 4029", limitsConfig, func(t *testing.T, s *testServer) {
+		base := "http://" + s.addr
+		_ = base
 		c := wstest.Dial(t, s.ws("/ws/flood"))
 		for i := 0; i < 10; i++ {
 			c.SendText(t, "x")
@@ -415,18 +423,20 @@ func TestLimitsAndErrorAcks(t *testing.T) {
 		if code, reason := c.WaitClose(t, wait); code != int(wsedge.CloseRateLimited) || reason != wsedge.ReasonRateLimited {
 			t.Fatalf("closed with %d %q", code, reason)
 		}
-	})
-
-	t.Run("a third namespace on one connection is refused", func(t *testing.T) {
+	}},
+	{"a third namespace on one connection is refused", limitsConfig, func(t *testing.T, s *testServer) {
+		base := "http://" + s.addr
+		_ = base
 		c := siotest.Dial(t, base, "/socket.io/")
 		c.ConnectID(t, "/", "")
 		c.ConnectID(t, "/a", "")
 		if got := c.Connect(t, "/b", ""); got != `4/b,{"data":{"max":2},"message":"too many namespaces"}` {
 			t.Fatalf("third namespace: %q", got)
 		}
-	})
-
-	t.Run("joins past the room limit are refused", func(t *testing.T) {
+	}},
+	{"joins past the room limit are refused", limitsConfig, func(t *testing.T, s *testServer) {
+		base := "http://" + s.addr
+		_ = base
 		c := siotest.Dial(t, base, "/socket.io/")
 		c.ConnectID(t, "/rooms", "")
 		nc := s.bus.Conn()
@@ -448,7 +458,7 @@ func TestLimitsAndErrorAcks(t *testing.T) {
 		if strings.Contains(last, `"r4"`) {
 			t.Fatalf("a socket holds more than 3 rooms: %s", last)
 		}
-	})
+	}},
 }
 
 // TestSessionTakeover: another client sending a connected socket's pid and

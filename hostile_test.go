@@ -185,6 +185,7 @@ func TestHostileInput(t *testing.T) {
 			c.MaxConns, c.MaxConnsPerIP = 4, 0
 		}, func(t *testing.T, s *testServer) { connectionLimit(t, s, 3) }},
 	}
+	attacks = append(attacks, limitAttacks...) // auth_integration_test.go
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			var mutate []func(*config)

@@ -8,10 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/internal/ratelog"
 )
 
 // HookSubject is where connect requests are published by default.
@@ -36,7 +37,7 @@ type HookConfig struct {
 type Hook struct {
 	nc  *nats.Conn
 	cfg HookConfig
-	log *rateLog
+	log *ratelog.Logger
 }
 
 // NewHook returns a hook publishing its requests on nc.
@@ -56,7 +57,7 @@ func NewHook(nc *nats.Conn, cfg HookConfig) *Hook {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Hook{nc: nc, cfg: cfg, log: &rateLog{l: cfg.Logger, every: 10 * time.Second}}
+	return &Hook{nc: nc, cfg: cfg, log: ratelog.New(cfg.Logger, 0)}
 }
 
 // HookRequest is the JSON body of a connect request.
@@ -139,34 +140,7 @@ func (h *Hook) Ask(ctx context.Context, req Request, user string) (Grant, error)
 var ErrHookUnavailable = errors.New("connect hook unavailable")
 
 func (h *Hook) unavailable(err error) error {
-	h.log.warn("connect hook failed", "err", err)
+	h.log.Warn("connect hook failed", "err", err)
 	return &Refusal{Message: ErrHookUnavailable.Error(), Data: map[string]any{"status": http.StatusServiceUnavailable},
 		Status: http.StatusServiceUnavailable, Err: err}
-}
-
-// rateLog writes at most one warning per period and counts the rest, so a
-// flood of failing connects cannot flood the log.
-type rateLog struct {
-	l          *slog.Logger
-	every      time.Duration
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-func (r *rateLog) warn(msg string, args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.last) < r.every {
-		r.suppressed++
-		r.mu.Unlock()
-		return
-	}
-	n := r.suppressed
-	r.last, r.suppressed = now, 0
-	r.mu.Unlock()
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	r.l.Warn(msg, args...)
 }

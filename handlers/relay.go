@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/wsedge"
 )
 
@@ -16,13 +17,14 @@ func Relay(srv *wsedge.Server, log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
 	}
+	warn := ratelog.New(log, 0) // failures a flood of events could repeat
 	relay := func(s *wsedge.Socket) {
 		s.OnAny(func(e *wsedge.Event) {
 			var onStored func(error)
 			if e.WantsAck() && !e.AckForwarded() {
 				onStored = func(err error) {
 					if err != nil {
-						log.Warn("event not stored", "event", e.Name, "err", err)
+						warn.Warn("event not stored", "event", e.Name, "err", err)
 						_ = e.AckError(wsedge.ErrAckNotStored)
 						return
 					}
@@ -30,7 +32,7 @@ func Relay(srv *wsedge.Server, log *slog.Logger) {
 				}
 			}
 			if err := s.Broadcast().EmitRaw(e.Name, e.Args, e.Attachments, onStored); err != nil {
-				log.Warn("relay emit failed", "event", e.Name, "err", err)
+				warn.Warn("relay emit failed", "event", e.Name, "err", err)
 				_ = e.AckError(wsedge.ErrAckNotDelivered) // a no-op when acked already or no ack asked
 			}
 		})

@@ -51,7 +51,7 @@ func (s *Server) onSession(es *engine.Session) {
 
 func (c *clientConn) send(frames ...*outq.Frame) {
 	if err := c.session.Send(frames...); err != nil && !errors.Is(err, outq.ErrClosed) {
-		c.srv.log.Debug("send failed", "session", c.session.ID(), "err", err)
+		c.srv.warn.Warn("send failed", "session", c.session.ID(), "err", err)
 	}
 }
 
@@ -370,6 +370,6 @@ func (s *Server) forwardToBus(sock *Socket, e *Event) {
 		}
 	}
 	if err := s.bus.PublishLive(m); err != nil {
-		s.log.Debug("forward to bus failed", "subject", subject, "err", err)
+		s.warn.Warn("forward to bus failed", "subject", subject, "err", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
@@ -117,6 +118,7 @@ type Server struct {
 	bus     *bus.Bus
 	cfg     Config
 	log     *slog.Logger
+	warn    *ratelog.Logger // operational failures, rate-limited
 	engine  *engine.Server
 	decoder sio.Decoder
 	bundle  *clientBundle
@@ -137,6 +139,7 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 		bus:      b,
 		cfg:      cfg,
 		log:      cfg.Logger,
+		warn:     ratelog.New(cfg.Logger, 0),
 		decoder:  sio.Decoder{MaxAttachments: cfg.MaxAttachments},
 		static:   map[string]*Namespace{},
 		children: map[string]*Namespace{},
