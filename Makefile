@@ -21,6 +21,7 @@ node_modules/.package-lock.json: package-lock.json
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) ./bus/
+	$(GO) test -run '^$$' -fuzz '^FuzzIOAddress$$' -fuzztime $(FUZZTIME) ./bus/
 	for f in FuzzDecodeText FuzzDecodePayload FuzzAppendPayload; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./wsedge/eio/ || exit 1; done
 	for f in FuzzDecode FuzzSplitEvent FuzzValid FuzzCheckPlaceholders; do \

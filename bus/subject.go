@@ -1,6 +1,9 @@
 package bus
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // MaxNameLen bounds every client-chosen name (channel, namespace, room,
 // event) so that no subject can approach the server's 4096-byte limit.
@@ -143,4 +146,186 @@ const (
 	HeaderSequence = "Nats-Sequence"
 	// HeaderStream is the stream name JetStream adds when it republishes.
 	HeaderStream = "Nats-Stream"
+)
+
+// The Socket.IO subject grammar. Every Socket.IO subject sockbus builds or
+// reads is built or read here (ARCHITECTURE.md's subject table documents it):
+//
+//	sockbus.io.<ns>.all.<event>            every socket of the namespace
+//	sockbus.io.<ns>.room.<room>.<event>    the sockets in a room (a socket id is a room)
+//	sockbus.io.<ns>.rooms.<event>          the union of the rooms in HeaderRooms
+//	sockbus.io.<ns>.sock.<id>.<event>      one socket (read only: backends may publish it)
+//	sockbus.io.<ns>.ctl.<op>               a socket operation (join, leave, disconnect, fetch)
+//	sockbus.in.<ns>.<event>                a client's event, for NATS handlers
+//	_SOCKBUS.presence.io.<ns>              interest only: one per node with sockets in <ns>
+//
+// <ns>, <room> and <event> are EncodeToken tokens; a socket id is plain.
+// Stored copies carry a storage part (StoreSubject) and deliveries the
+// "sockbus.live." prefix (Live); both keep the suffix after "sockbus.".
+
+// IOKind is whom a Socket.IO subject addresses.
+type IOKind uint8
+
+// The kinds of Socket.IO subject.
+const (
+	IOAll IOKind = iota + 1
+	IORoom
+	IORooms
+	IOSocket
+	IOControl
+)
+
+var ioKindTokens = [...]string{IOAll: "all", IORoom: "room", IORooms: "rooms", IOSocket: "sock", IOControl: "ctl"}
+
+// IOAddress is a Socket.IO subject's suffix after its namespace base,
+// decoded: for IORoom the room name, for IOSocket the socket id, for
+// IOControl the operation; Event is empty for IOControl.
+type IOAddress struct {
+	Kind   IOKind
+	Target string
+	Event  string
+}
+
+// IOBase is the public subject prefix of a namespace token: "sockbus.io.<ns>.".
+func IOBase(nsTok string) string { return "sockbus.io." + nsTok + "." }
+
+// IOSubject appends a's suffix to base (IOBase, or Live(IOBase)). Names are
+// encoded here; a socket id or operation must be plain.
+func IOSubject(base string, a IOAddress) (string, error) {
+	if a.Kind < IOAll || a.Kind > IOControl {
+		return "", ErrBadToken
+	}
+	s := base + ioKindTokens[a.Kind] + "."
+	switch a.Kind {
+	case IORoom:
+		tok, err := EncodeToken(a.Target)
+		if err != nil {
+			return "", err
+		}
+		s += tok + "."
+	case IOSocket:
+		if !IsPlain(a.Target) {
+			return "", ErrBadToken
+		}
+		s += a.Target + "."
+	case IOControl:
+		if !IsPlain(a.Target) {
+			return "", ErrBadToken
+		}
+		return s + a.Target, nil
+	}
+	ev, err := EncodeToken(a.Event)
+	if err != nil {
+		return "", err
+	}
+	return s + ev, nil
+}
+
+// ParseIOAddress reads the suffix of a Socket.IO subject after its namespace
+// base. It accepts exactly what IOSubject builds.
+func ParseIOAddress(rest string) (IOAddress, error) {
+	var a IOAddress
+	kind, rest, _ := strings.Cut(rest, ".")
+	for k, t := range ioKindTokens {
+		if t != "" && t == kind {
+			a.Kind = IOKind(k)
+		}
+	}
+	var target string
+	switch a.Kind {
+	case IOAll, IORooms:
+	case IORoom, IOSocket:
+		var ok bool
+		target, rest, ok = strings.Cut(rest, ".")
+		if !ok {
+			return a, ErrBadToken
+		}
+	case IOControl:
+		if !IsPlain(rest) {
+			return a, ErrBadToken
+		}
+		a.Target = rest
+		return a, nil
+	default:
+		return a, ErrBadToken
+	}
+	switch a.Kind {
+	case IORoom:
+		name, err := DecodeToken(target)
+		if err != nil {
+			return a, err
+		}
+		a.Target = name
+	case IOSocket:
+		if !IsPlain(target) {
+			return a, ErrBadToken
+		}
+		a.Target = target
+	}
+	ev, err := DecodeToken(rest)
+	if err != nil {
+		return a, err
+	}
+	a.Event = ev
+	return a, nil
+}
+
+// InSubject is where a client's event is offered to NATS handlers:
+// "sockbus.in.<ns>.<event>" (both tokens encoded).
+func InSubject(nsTok, evTok string) string { return "sockbus.in." + nsTok + "." + evTok }
+
+// PresenceSubject is subscribed by every node with sockets in a namespace
+// and never published to: its interest count is how many nodes a broadcast
+// with acks waits for. Outside sockbus.>, so watchers are not counted.
+func PresenceSubject(nsTok string) string { return "_SOCKBUS.presence.io." + nsTok }
+
+// EncodeTokenList is a header value listing names as comma-separated tokens.
+func EncodeTokenList(names []string) (string, error) {
+	toks := make([]string, len(names))
+	for i, n := range names {
+		t, err := EncodeToken(n)
+		if err != nil {
+			return "", fmt.Errorf("name %q: %w", n, err)
+		}
+		toks[i] = t
+	}
+	return strings.Join(toks, ","), nil
+}
+
+// DecodeTokenList reads an EncodeTokenList header value, skipping tokens
+// EncodeToken cannot have produced.
+func DecodeTokenList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	parts := strings.Split(v, ",")
+	out := parts[:0]
+	for _, p := range parts {
+		if name, err := DecodeToken(p); err == nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Socket.IO message headers.
+const (
+	// HeaderExcept lists rooms (EncodeTokenList) whose sockets do not
+	// receive the message; a socket id counts as a room.
+	HeaderExcept = "Sockbus-Except"
+	// HeaderRooms lists the target rooms of an IORooms subject or a
+	// socket operation.
+	HeaderRooms = "Sockbus-Rooms"
+	// HeaderAttachments lists the sizes of the binary attachments appended,
+	// in order, after the JSON arguments.
+	HeaderAttachments = "Sockbus-Attachments"
+	// HeaderSocket names the socket a client event or ack came from.
+	HeaderSocket = "Sockbus-Socket"
+	// HeaderUser is the authenticated user of the client that caused a message.
+	HeaderUser = "Sockbus-User"
+	// HeaderAckDeadline ends a broadcast with acks (Unix milliseconds).
+	HeaderAckDeadline = "Sockbus-Ack-Deadline"
+	// HeaderAckCount is a node's count of targeted sockets in a broadcast
+	// with acks.
+	HeaderAckCount = "Sockbus-Ack-Count"
 )

@@ -98,3 +98,75 @@ func BenchmarkEncodeTokenPlain(b *testing.B) {
 		_, _ = EncodeToken("room-12345678")
 	}
 }
+
+func TestIOSubjectRoundTrip(t *testing.T) {
+	base := IOBase("chat")
+	for _, a := range []IOAddress{
+		{Kind: IOAll, Event: "news"},
+		{Kind: IOAll, Event: ""},
+		{Kind: IORoom, Target: "a.>", Event: "x y"},
+		{Kind: IORoom, Target: "abcdefghijklmnopqrst", Event: "ev"}, // shaped like a socket id: still a room
+		{Kind: IORooms, Event: "*"},
+		{Kind: IOSocket, Target: "K3u-9_xYz0123456789a", Event: "direct"},
+		{Kind: IOControl, Target: "join"},
+	} {
+		subject, err := IOSubject(base, a)
+		if err != nil {
+			t.Fatalf("%+v: %v", a, err)
+		}
+		if strings.Count(subject, "*") > 0 || strings.Contains(subject, ">") || strings.Contains(subject, " ") {
+			t.Fatalf("%+v: wildcard or space in %q", a, subject)
+		}
+		got, err := ParseIOAddress(strings.TrimPrefix(subject, base))
+		if err != nil || got != a {
+			t.Fatalf("%q parsed as %+v, %v; want %+v", subject, got, err, a)
+		}
+	}
+	for _, bad := range []IOAddress{
+		{Kind: IOSocket, Target: "a.b", Event: "e"},
+		{Kind: IOControl, Target: "x.y"},
+		{Kind: 0, Event: "e"},
+		{Kind: IORoom, Target: strings.Repeat("r", MaxNameLen+1), Event: "e"},
+	} {
+		if s, err := IOSubject(base, bad); err == nil {
+			t.Errorf("%+v built %q", bad, s)
+		}
+	}
+	for _, rest := range []string{"", "all", "room.r", "sock.a%2Eb.e", "ctl.", "ctl.a.b", "nope.e", "all.%zz", "room.%41.e"} {
+		if a, err := ParseIOAddress(rest); err == nil {
+			t.Errorf("ParseIOAddress(%q) = %+v", rest, a)
+		}
+	}
+}
+
+func TestTokenListRoundTrip(t *testing.T) {
+	names := []string{"a", "b,c", "", "d.e"}
+	v, err := EncodeTokenList(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := DecodeTokenList(v); strings.Join(got, "|") != strings.Join(names, "|") {
+		t.Fatalf("%q decoded as %q", v, got)
+	}
+}
+
+// FuzzIOAddress: whatever parses rebuilds to the same subject, and nothing
+// built for a parsed address holds a wildcard.
+func FuzzIOAddress(f *testing.F) {
+	for _, s := range []string{"all.news", "room.a%2E%3E.x", "rooms.e", "sock.abc.e", "ctl.join", "room.~.~", "all.%FF"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		a, err := ParseIOAddress(rest)
+		if err != nil {
+			return
+		}
+		subject, err := IOSubject("b.", a)
+		if err != nil {
+			t.Fatalf("%q parsed as %+v but does not rebuild: %v", rest, a, err)
+		}
+		if subject != "b."+rest {
+			t.Fatalf("%q rebuilt as %q", rest, subject)
+		}
+	})
+}

@@ -1,8 +1,6 @@
 package wsedge
 
 import (
-	"strings"
-
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
@@ -10,44 +8,27 @@ import (
 )
 
 // address is whom a Socket.IO bus message is for: its subject after the
-// namespace prefix ("all.<event>", "rooms.<event>", "room.<room>.<event>",
-// "sock.<id>.<event>") with its Sockbus-Rooms and Sockbus-Except headers.
-// Live delivery and replays both decide through it.
+// namespace prefix (bus.ParseIOAddress) with its Sockbus-Rooms and
+// Sockbus-Except headers. Live delivery and replays both decide through it.
 type address struct {
-	kind    string   // all, room, rooms or sock
-	target  string   // the room name or socket id of room/sock
-	targets []string // the rooms of kind rooms
-	except  []string // rooms (or socket ids) left out
+	kind    bus.IOKind // IOAll, IORoom, IORooms or IOSocket
+	target  string     // the room name or socket id of IORoom/IOSocket
+	targets []string   // the rooms of IORooms
+	except  []string   // rooms (or socket ids) left out
 	event   string
 }
 
-// readAddress decodes a message's address; false for a subject sockbus
-// does not produce (or a reserved event name).
+// readAddress decodes an event's address; false for a subject sockbus does
+// not produce, a socket operation, or a reserved event name.
 func readAddress(rest string, h nats.Header) (address, bool) {
-	var a address
-	a.kind, rest, _ = strings.Cut(rest, ".")
-	switch a.kind {
-	case "all":
-	case "rooms":
-		a.targets = decodeList(h[HeaderRooms])
-	case "room", "sock":
-		a.target, rest, _ = strings.Cut(rest, ".")
-		if a.kind == "room" {
-			name, err := bus.DecodeToken(a.target)
-			if err != nil {
-				return a, false
-			}
-			a.target = name
-		}
-	default:
-		return a, false
+	p, err := bus.ParseIOAddress(rest)
+	if err != nil || p.Kind == bus.IOControl || sio.IsReserved(p.Event) {
+		return address{}, false
 	}
-	event, err := bus.DecodeToken(rest)
-	if err != nil || sio.IsReserved(event) {
-		return a, false
+	a := address{kind: p.Kind, target: p.Target, event: p.Event, except: bus.DecodeTokenList(h.Get(bus.HeaderExcept))}
+	if a.kind == bus.IORooms {
+		a.targets = bus.DecodeTokenList(h.Get(bus.HeaderRooms))
 	}
-	a.event = event
-	a.except = decodeList(h[HeaderExcept])
 	return a, true
 }
 
@@ -67,14 +48,13 @@ func (a *address) reachesLocked(s *Socket) bool {
 		return false
 	}
 	switch a.kind {
-	case "all":
+	case bus.IOAll:
 		return true
-	case "room":
-		_, in := s.rooms[a.target]
-		return in
-	case "sock":
+	case bus.IORoom:
+		return inRoomLocked(s, a.target) // a socket id is a room, as in socket.io
+	case bus.IOSocket:
 		return a.target == s.id
-	case "rooms":
+	case bus.IORooms:
 		for _, r := range a.targets {
 			if inRoomLocked(s, r) {
 				return true
@@ -89,25 +69,31 @@ func (a *address) reachesLocked(s *Socket) bool {
 // room). n.mu must be held.
 func (a *address) eachLocked(n *Namespace, fn func(*Socket)) {
 	switch a.kind {
-	case "all":
+	case bus.IOAll:
 		for _, s := range n.sockets {
 			if !a.excludesLocked(s) {
 				fn(s)
 			}
 		}
-	case "room":
+	case bus.IORoom:
+		// A socket id is a room too: the socket, then the room's members
+		// (a socket in a room named like its own id gets it once).
+		s := n.sockets[a.target]
+		if s != nil && !a.excludesLocked(s) {
+			fn(s)
+		}
 		if r := n.rooms[a.target]; r != nil {
-			for s := range r.members {
-				if !a.excludesLocked(s) {
-					fn(s)
+			for m := range r.members {
+				if m != s && !a.excludesLocked(m) {
+					fn(m)
 				}
 			}
 		}
-	case "sock":
+	case bus.IOSocket:
 		if s := n.sockets[a.target]; s != nil && !a.excludesLocked(s) {
 			fn(s)
 		}
-	case "rooms":
+	case bus.IORooms:
 		// A socket in several of the rooms gets the message once: at the
 		// first room that holds it.
 		seenBefore := func(s *Socket, i int) bool {
@@ -140,20 +126,5 @@ func (a *address) sockets(n *Namespace) []*Socket {
 	n.mu.RLock()
 	a.eachLocked(n, func(s *Socket) { out = append(out, s) })
 	n.mu.RUnlock()
-	return out
-}
-
-// decodeList reads a comma-separated header of name tokens.
-func decodeList(h []string) []string {
-	if len(h) == 0 || h[0] == "" {
-		return nil
-	}
-	parts := strings.Split(h[0], ",")
-	out := parts[:0]
-	for _, p := range parts {
-		if name, err := bus.DecodeToken(p); err == nil {
-			out = append(out, name)
-		}
-	}
 	return out
 }

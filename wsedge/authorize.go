@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/sockbus/sockbus/bus"
 )
 
 // HeaderUser names the authenticated user (a token's sub, or the connect
 // hook's answer) on every bus message a client causes.
-const HeaderUser = "Sockbus-User"
+const HeaderUser = bus.HeaderUser
 
 // Why an authenticated connection ends.
 const (

@@ -24,9 +24,9 @@ import (
 const (
 	// HeaderAckDeadline is when the sender stops waiting (Unix ms); nodes
 	// forget their clients' pending acks then (30 s without it, 5 min at most).
-	HeaderAckDeadline = "Sockbus-Ack-Deadline"
+	HeaderAckDeadline = bus.HeaderAckDeadline
 	// HeaderAckCount is how many of a node's sockets got the event.
-	HeaderAckCount = "Sockbus-Ack-Count"
+	HeaderAckCount = bus.HeaderAckCount
 )
 
 // A node keeps its clients' acks of a broadcast pending until the sender's
@@ -35,12 +35,6 @@ const (
 	defaultAckWait = 30 * time.Second
 	maxAckWait     = 5 * time.Minute
 )
-
-// presenceSubject is subscribed by every node with sockets in the
-// namespace and never published to: its interest count is the number of
-// nodes a broadcast with acks must hear from. It is outside sockbus.> so
-// that operators watching sockbus.> are not counted as nodes.
-func presenceSubject(tok string) string { return "_SOCKBUS.presence.io." + tok }
 
 // AckResponse is one client's answer to a broadcast with acknowledgements.
 type AckResponse struct {
@@ -123,7 +117,7 @@ func (n *Namespace) ask(m *nats.Msg) (*gatherer, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gatherer{sub: sub, nodes: b.Interest(presenceSubject(n.tok))}
+	g := &gatherer{sub: sub, nodes: b.Interest(bus.PresenceSubject(n.tok))}
 	if g.nodes == 0 {
 		g.close()
 		return nil, nil

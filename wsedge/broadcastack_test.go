@@ -173,7 +173,7 @@ func TestBroadcastEmitWithAckAcrossNodes(t *testing.T) {
 		ids = append(ids, c.ConnectID(t, "/", ""))
 		clients = append(clients, c)
 	}
-	presence := presenceSubject(srvs[2].Of("/").tok)
+	presence := bus.PresenceSubject(srvs[2].Of("/").tok)
 	eventually.True(t, 10*time.Second, "node 2 sees both nodes' presence", func() bool {
 		return buses[2].Interest(presence) == 2
 	})

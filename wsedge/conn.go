@@ -344,7 +344,7 @@ func (s *Server) forwardToBus(sock *Socket, e *Event) {
 	if err != nil {
 		return
 	}
-	subject := "sockbus.in." + sock.ns.tok + "." + evTok
+	subject := bus.InSubject(sock.ns.tok, evTok)
 	if !s.bus.HasInterest(subject) {
 		return
 	}

@@ -18,14 +18,14 @@ import (
 const (
 	// HeaderExcept lists room tokens (comma-separated) whose sockets must
 	// not receive the message; a socket id counts as a room.
-	HeaderExcept = "Sockbus-Except"
+	HeaderExcept = bus.HeaderExcept
 	// HeaderRooms lists the room tokens of a message sent to several rooms.
-	HeaderRooms = "Sockbus-Rooms"
+	HeaderRooms = bus.HeaderRooms
 	// HeaderAttachments lists the byte sizes of the binary attachments
 	// appended, in order, after the JSON arguments.
-	HeaderAttachments = "Sockbus-Attachments"
+	HeaderAttachments = bus.HeaderAttachments
 	// HeaderSocket names the socket a client event came from (sockbus.in.>).
-	HeaderSocket = "Sockbus-Socket"
+	HeaderSocket = bus.HeaderSocket
 )
 
 // Operator is an emit being built: To/In/Except/Volatile narrow it, Emit
@@ -124,28 +124,20 @@ func (o Operator) message(event string, args []byte, attachments [][]byte) (*nat
 	if n.match != nil {
 		return nil, fmt.Errorf("wsedge: emit on a dynamic namespace parent is not supported; emit on a child")
 	}
-	evTok, err := bus.EncodeToken(event)
-	if err != nil {
-		return nil, fmt.Errorf("failed to emit %q: %w", event, err)
-	}
-	var subject string
+	to := bus.IOAddress{Kind: bus.IOAll, Event: event}
 	m := &nats.Msg{Header: nats.Header{}}
 	switch {
-	case len(o.rooms) == 0:
-		subject = n.subjBase + "all." + evTok
-	case len(o.rooms) == 1 && !looksLikeSocketID(o.rooms[0]):
-		tok, err := bus.EncodeToken(o.rooms[0])
-		if err != nil {
-			return nil, fmt.Errorf("failed to emit to room: %w", err)
-		}
-		subject = n.subjBase + "room." + tok + "." + evTok
-	case len(o.rooms) == 1:
-		subject = n.subjBase + "sock." + o.rooms[0] + "." + evTok
-	default:
+	case len(o.rooms) == 1: // a socket id is a room: its socket gets it
+		to.Kind, to.Target = bus.IORoom, o.rooms[0]
+	case len(o.rooms) > 1:
+		to.Kind = bus.IORooms
 		if err := setTokenList(m.Header, HeaderRooms, o.rooms); err != nil {
 			return nil, err
 		}
-		subject = n.subjBase + "rooms." + evTok
+	}
+	subject, err := bus.IOSubject(n.subjBase, to)
+	if err != nil {
+		return nil, fmt.Errorf("failed to emit %q: %w", event, err)
 	}
 	m.Subject = subject
 	if err := setTokenList(m.Header, HeaderExcept, o.except); err != nil {
@@ -170,21 +162,13 @@ func setTokenList(h nats.Header, key string, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	toks := make([]string, len(names))
-	for i, r := range names {
-		t, err := bus.EncodeToken(r)
-		if err != nil {
-			return fmt.Errorf("failed to emit: room %q: %w", r, err)
-		}
-		toks[i] = t
+	v, err := bus.EncodeTokenList(names)
+	if err != nil {
+		return fmt.Errorf("failed to emit: %w", err)
 	}
-	h[key] = []string{strings.Join(toks, ",")}
+	h[key] = []string{v}
 	return nil
 }
-
-// looksLikeSocketID reports whether a room name has the shape of a socket
-// id (20 base64url characters); such a target goes to that socket.
-func looksLikeSocketID(name string) bool { return len(name) == 20 && bus.IsPlain(name) }
 
 // encodeArgs turns Go values into a JSON array and binary attachments.
 func encodeArgs(args []any) ([]byte, [][]byte, error) {
@@ -287,8 +271,8 @@ func (n *Namespace) eventFrames(event string, args []byte, atts [][]byte, ackID 
 // It runs on the subscription's goroutine and never blocks on a client.
 func (n *Namespace) deliver(m *nats.Msg) {
 	rest := strings.TrimPrefix(m.Subject, n.liveBase)
-	if op, ok := strings.CutPrefix(rest, ctlPrefix); ok {
-		n.control(op, m)
+	if p, err := bus.ParseIOAddress(rest); err == nil && p.Kind == bus.IOControl {
+		n.control(p.Target, m)
 		return
 	}
 	a, ok := readAddress(rest, m.Header)

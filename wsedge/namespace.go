@@ -71,7 +71,7 @@ func newNamespace(s *Server, name string, match func(string, json.RawMessage) bo
 			tok = "~" // unreachable: CONNECT names are bounded before lookup
 		}
 		n.tok = tok
-		n.subjBase = "sockbus.io." + tok + "."
+		n.subjBase = bus.IOBase(tok)
 		n.liveBase = bus.Live(n.subjBase)
 		if s.bus != nil {
 			n.log = s.bus.Log(bus.KindNamespace, tok)
@@ -144,7 +144,7 @@ func (n *Namespace) add(s *Socket) error {
 		if err != nil {
 			return err
 		}
-		presence, err := n.srv.bus.SubscribeSync(presenceSubject(n.tok))
+		presence, err := n.srv.bus.SubscribeSync(bus.PresenceSubject(n.tok))
 		if err != nil {
 			_ = sub.Unsubscribe()
 			return err

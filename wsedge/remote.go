@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/sockbus/sockbus/bus"
 )
 
 // Operations on sockets wherever they are connected, as socket.io's server
@@ -21,7 +22,6 @@ import (
 // list polled every second would otherwise fill the history): it sees the
 // operations each node has applied when it arrives. Any NATS client can
 // publish these (README, Subjects).
-const ctlPrefix = "ctl."
 
 // Control operations, the last subject token.
 const (
@@ -122,7 +122,11 @@ func (o Operator) controlMsg(base, op string, data []byte) (*nats.Msg, error) {
 	if n.match != nil {
 		return nil, fmt.Errorf("wsedge: %s on a dynamic namespace parent is not supported; use a child", op)
 	}
-	m := &nats.Msg{Subject: base + ctlPrefix + op, Header: nats.Header{}, Data: data}
+	subject, err := bus.IOSubject(base, bus.IOAddress{Kind: bus.IOControl, Target: op})
+	if err != nil {
+		return nil, err
+	}
+	m := &nats.Msg{Subject: subject, Header: nats.Header{}, Data: data}
 	if err := setTokenList(m.Header, HeaderRooms, o.rooms); err != nil {
 		return nil, err
 	}
@@ -135,9 +139,9 @@ func (o Operator) controlMsg(base, op string, data []byte) (*nats.Msg, error) {
 // control applies an operation from the bus to this node's targeted sockets.
 // It runs on the namespace's subscription goroutine, in order with events.
 func (n *Namespace) control(op string, m *nats.Msg) {
-	a := address{kind: "all", targets: decodeList(m.Header[HeaderRooms]), except: decodeList(m.Header[HeaderExcept])}
+	a := address{kind: bus.IOAll, targets: bus.DecodeTokenList(m.Header.Get(HeaderRooms)), except: bus.DecodeTokenList(m.Header.Get(HeaderExcept))}
 	if len(a.targets) > 0 {
-		a.kind = "rooms"
+		a.kind = bus.IORooms
 	}
 	targets := a.sockets(n)
 	bad := func(err error) { n.srv.log.Debug("dropping socket operation", "subject", m.Subject, "err", err) }

@@ -309,3 +309,37 @@ func (s *Server) lookupChild(name string) *Namespace {
 	defer s.mu.Unlock()
 	return s.children[name]
 }
+
+// A room named like a socket id (20 base64url characters) is a room: its
+// members get what is sent to it. A socket id is a room too: its socket
+// gets what is sent to it.
+func TestRoomShapedLikeASocketID(t *testing.T) {
+	srv, _, url := startIO(t, Config{})
+	roomsApp(srv)
+	const shaped = "abcdefghijklmnopqrst"
+	member := siotest.Dial(t, url, "/socket.io/")
+	member.ConnectID(t, "/r", `{"rooms":["`+shaped+`"]}`)
+	other := siotest.Dial(t, url, "/socket.io/")
+	otherID := other.ConnectID(t, "/r", `{"rooms":[]}`)
+	sender := siotest.Dial(t, url, "/socket.io/")
+	sender.ConnectID(t, "/r", `{"rooms":[]}`)
+	next := func(c *siotest.Client) string {
+		for {
+			if p := c.NextText(t, 5*time.Second); strings.HasPrefix(p, "2/r,") {
+				return p
+			}
+		}
+	}
+	sender.Send(t, siotest.Event("/r", 1, "say", `{"to":["`+shaped+`"],"text":"to the room"}`))
+	if got := next(member); !strings.Contains(got, "to the room") {
+		t.Fatalf("member of %s got %q", shaped, got)
+	}
+	sender.Send(t, siotest.Event("/r", 2, "say", `{"to":["`+otherID+`"],"text":"to the socket"}`))
+	if got := next(other); !strings.Contains(got, "to the socket") {
+		t.Fatalf("socket %s got %q", otherID, got)
+	}
+	sender.Send(t, siotest.Event("/r", 3, "say", `{"text":"marker"}`))
+	if got := next(member); !strings.Contains(got, "marker") {
+		t.Fatalf("the room's member got %q, want only the marker after its own message", got)
+	}
+}
