@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -52,6 +53,29 @@ type forwarding struct {
 	// stop cancels forwarded requests (proxied WebSockets) on Close.
 	stopCtx context.Context
 	stop    context.CancelFunc
+
+	warn everySecond // failed forwards: one warning a second at most
+}
+
+// everySecond logs at most one warning a second, counting the ones it drops.
+type everySecond struct {
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+func (e *everySecond) log(l *slog.Logger, msg string, err error) {
+	e.mu.Lock()
+	now := time.Now()
+	if now.Sub(e.last) < time.Second {
+		e.dropped++
+		e.mu.Unlock()
+		return
+	}
+	dropped := e.dropped
+	e.last, e.dropped = now, 0
+	e.mu.Unlock()
+	l.Warn(msg, "err", err, "suppressed", dropped)
 }
 
 func (srv *Server) startForwarding(fw Forwarder) {
@@ -81,10 +105,10 @@ func (srv *Server) startForwarding(fw Forwarder) {
 			case errors.Is(err, ErrUnknownNode):
 				writeError(w, codeUnknownSID, "", 0)
 			case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-				srv.cfg.log.Warn("engine: forwarded request timed out", "err", err)
+				f.warn.log(srv.cfg.log, "engine: forwarded request timed out", err)
 				writeError(w, codeBadRequest, "Owner node timed out", http.StatusGatewayTimeout)
 			default:
-				srv.cfg.log.Warn("engine: failed to forward request", "err", err)
+				f.warn.log(srv.cfg.log, "engine: failed to forward request", err)
 				writeError(w, codeBadRequest, "Owner node unreachable", http.StatusBadGateway)
 			}
 		},
