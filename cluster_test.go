@@ -152,6 +152,7 @@ func TestHealthAndReadiness(t *testing.T) {
 				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
 				c.Routes = strings.Join(urls, ",")
 				c.Replicas = 3
+				c.ReadyInterval = 200 * time.Millisecond // --ready-interval
 				if i == 0 {
 					c.Addr = addr0
 				}

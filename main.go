@@ -70,6 +70,8 @@ type config struct {
 	NodeName        string
 	Replicas        int64
 	ShutdownTimeout time.Duration
+	ReadyInterval   time.Duration
+	ReadyTimeout    time.Duration
 	Auth            authFlags
 
 	// onListen, when set, is called with the bound HTTP address (tests).
@@ -98,6 +100,8 @@ func defaultConfig() config {
 		HTTPIdleTimeout: 60 * time.Second,
 		HTTPBodyTimeout: engine.DefaultBodyReadTimeout,
 		MaxHistory:      1000,
+		ReadyInterval:   health.DefaultInterval,
+		ReadyTimeout:    health.DefaultTimeout,
 	}
 }
 
@@ -167,6 +171,8 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	dur(&cfg.HTTPIdleTimeout, "http-idle-timeout", "close a keep-alive HTTP connection idle this long")
 	dur(&cfg.HTTPBodyTimeout, "http-body-timeout", "a polling POST body must arrive within this (else 408)")
 	num(&cfg.MaxHistory, "max-history", "cap on ?history=N and auth.history")
+	dur(&cfg.ReadyInterval, "ready-interval", "how often /readyz checks that this node can store events")
+	dur(&cfg.ReadyTimeout, "ready-timeout", "bound on one /readyz check (JetStream account and stream info)")
 	dur(&cfg.RecoveryWindow, "recovery-window", "how long a dropped Socket.IO session stays recoverable (0: recovery off)")
 	addAuthFlags(fs, &cfg.Auth, str, dur, num, getenv)
 	if err := fs.Parse(args); err != nil {
@@ -245,7 +251,7 @@ func run(ctx context.Context, cfg config) error {
 		scheme = "https"
 	}
 	// Serve at once: /healthz and /readyz answer 503 until the node is up.
-	hc := health.New(health.Config{Logger: logger})
+	hc := health.New(health.Config{Interval: cfg.ReadyInterval, Timeout: cfg.ReadyTimeout, Logger: logger})
 	defer hc.Close()
 	var app atomic.Pointer[http.Handler]
 	srv := &http.Server{
