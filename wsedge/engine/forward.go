@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/sockbus/sockbus/internal/ratelog"
 )
 
 // Forwarder carries the requests of sessions owned by other nodes, so that a
@@ -54,32 +55,11 @@ type forwarding struct {
 	stopCtx context.Context
 	stop    context.CancelFunc
 
-	warn everySecond // failed forwards: one warning a second at most
-}
-
-// everySecond logs at most one warning a second, counting the ones it drops.
-type everySecond struct {
-	mu      sync.Mutex
-	last    time.Time
-	dropped int
-}
-
-func (e *everySecond) log(l *slog.Logger, msg string, err error) {
-	e.mu.Lock()
-	now := time.Now()
-	if now.Sub(e.last) < time.Second {
-		e.dropped++
-		e.mu.Unlock()
-		return
-	}
-	dropped := e.dropped
-	e.last, e.dropped = now, 0
-	e.mu.Unlock()
-	l.Warn(msg, "err", err, "suppressed", dropped)
+	warn *ratelog.Logger // failed forwards
 }
 
 func (srv *Server) startForwarding(fw Forwarder) {
-	f := &forwarding{fw: fw, node: fw.Node(), served: make(chan struct{})}
+	f := &forwarding{fw: fw, node: fw.Node(), served: make(chan struct{}), warn: ratelog.New(srv.cfg.log, 0)}
 	f.stopCtx, f.stop = context.WithCancel(context.Background())
 	timeout := srv.cfg.forwardTimeout
 	f.proxy = &httputil.ReverseProxy{
@@ -105,10 +85,10 @@ func (srv *Server) startForwarding(fw Forwarder) {
 			case errors.Is(err, ErrUnknownNode):
 				writeError(w, codeUnknownSID, "", 0)
 			case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-				f.warn.log(srv.cfg.log, "engine: forwarded request timed out", err)
+				f.warn.Warn("engine: forwarded request timed out", "err", err)
 				writeError(w, codeBadRequest, "Owner node timed out", http.StatusGatewayTimeout)
 			default:
-				f.warn.log(srv.cfg.log, "engine: failed to forward request", err)
+				f.warn.Warn("engine: failed to forward request", "err", err)
 				writeError(w, codeBadRequest, "Owner node unreachable", http.StatusBadGateway)
 			}
 		},

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -160,25 +159,5 @@ func TestForwardTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("took %v, want about ForwardTimeout", d)
-	}
-}
-
-// Failed forwards warn once a second at most, saying how many were dropped.
-func TestForwardWarningsRateLimited(t *testing.T) {
-	var buf strings.Builder
-	l := slog.New(slog.NewTextHandler(&buf, nil))
-	var e everySecond
-	for i := 0; i < 5; i++ {
-		e.log(l, "failed", io.EOF)
-	}
-	if n := strings.Count(buf.String(), "failed"); n != 1 {
-		t.Fatalf("%d warnings within a second, want 1:\n%s", n, buf.String())
-	}
-	e.mu.Lock()
-	e.last = e.last.Add(-2 * time.Second)
-	e.mu.Unlock()
-	e.log(l, "failed", io.EOF)
-	if !strings.Contains(buf.String(), "suppressed=4") {
-		t.Fatalf("second warning does not count the 4 dropped:\n%s", buf.String())
 	}
 }
