@@ -194,10 +194,14 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	servers[1].stop(t)
 	servers[2].stop(t)
-	eventually.True(t, 20*time.Second, "node 0 /readyz 503 without quorum", func() bool {
+	// A Raft leader steps down after 10 s without hearing a quorum
+	// (nats-server's lostQuorumInterval); a busy machine adds to that.
+	lost := time.Now()
+	eventually.True(t, 60*time.Second, "node 0 /readyz 503 without quorum", func() bool {
 		code, _ := status(t, base+"/readyz")
 		return code == http.StatusServiceUnavailable
 	})
+	t.Logf("/readyz turned 503 %v after the second node stopped", time.Since(lost).Round(100*time.Millisecond))
 	if code, _ := status(t, base+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz of a live node without quorum = %d, want 200", code)
 	}
