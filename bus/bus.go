@@ -244,6 +244,14 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("failed to open JetStream: %w", err)
 	}
 	b.nc, b.js = nc, js
+	if cfg.Cluster.Name != "" {
+		if _, err := nc.Subscribe(syncSubject, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+			nc.Close()
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			return nil, fmt.Errorf("failed to subscribe to %s: %w", syncSubject, err)
+		}
+	}
 	b.acks = newAckMux(b)
 	if err := b.waitJetStream(ctx); err != nil {
 		b.Close(context.Background())

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,7 +55,45 @@ func (b *Bus) registered(subject string, sub *nats.Subscription, err error) (*na
 	if err != nil {
 		return nil, fmt.Errorf("failed to subscribe to %s: %w", subject, err)
 	}
+	b.syncRoutes()
 	return sub, nil
+}
+
+// syncSubject is answered by every node of a cluster (see syncRoutes).
+const syncSubject = "_SOCKBUS.sync"
+
+// syncRoutes returns once every other node of the cluster knows this
+// node's subscriptions so far, or after a second. A server tells its peers
+// about a new subscription asynchronously, over the route it later sends
+// messages on; a request that reaches a peer over that route, sent after
+// the subscription, arrives after it. So when every node has answered this
+// node's request, a message stored and republished on any node (a stream
+// leader) reaches the new subscription: a client told it is connected
+// misses nothing published after that.
+func (b *Bus) syncRoutes() {
+	if b.cfg.Cluster.Name == "" {
+		return
+	}
+	want := b.Interest(syncSubject) // one per node, this one included
+	if want <= 1 {
+		return
+	}
+	inbox := b.nc.NewRespInbox()
+	sub, err := b.nc.SubscribeSync(inbox)
+	if err != nil {
+		return
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := b.nc.PublishRequest(syncSubject, inbox, nil); err != nil {
+		return
+	}
+	deadline := time.Now().Add(time.Second)
+	for got := 0; got < want; got++ {
+		if _, err := sub.NextMsg(time.Until(deadline)); err != nil {
+			b.log.Debug("cluster nodes did not all confirm a subscription", "answered", got, "nodes", want, "err", err)
+			return
+		}
+	}
 }
 
 // StoredMsg is one message read back from a stream.
