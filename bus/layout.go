@@ -275,6 +275,9 @@ func (b *Bus) openLayout(ctx context.Context) error {
 	return b.legacyStreams(ctx)
 }
 
+// errCodeNoPeers is JetStream's "no suitable peers for placement".
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
 // epochKey is the stream metadata key holding the epoch chosen at creation.
 const epochKey = "sockbus_epoch"
 
@@ -291,6 +294,12 @@ func (b *Bus) openStream(ctx context.Context, cfg jetstream.StreamConfig) (*Stre
 				// cluster: the name is taken, the stream not yet there.
 				err = fmt.Errorf("%w: %w", errRetry, err)
 			}
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeNoPeers {
+			// Peers still joining: not enough of them known for the
+			// replicas yet.
+			err = fmt.Errorf("%w: %w", errRetry, err)
 		}
 		return err
 	})
