@@ -28,6 +28,8 @@ import (
 	"github.com/sockbus/sockbus/health"
 	"github.com/sockbus/sockbus/internal/connlimit"
 	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/metrics/prom"
 	"github.com/sockbus/sockbus/replay"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
@@ -60,6 +62,7 @@ type config struct {
 	LegacyStreams   string
 	RecoveryWindow  time.Duration
 	PprofAddr       string
+	MetricsAddr     string
 	ClusterName     string
 	ClusterAddr     string
 	ClusterUser     string
@@ -76,6 +79,8 @@ type config struct {
 
 	// onListen, when set, is called with the bound HTTP address (tests).
 	onListen func(addr string, b *bus.Bus)
+	// onMetricsListen, when set, is called with the --metrics-addr address (tests).
+	onMetricsListen func(addr string)
 	// pingInterval/pingTimeout override the keepalive (tests).
 	pingInterval, pingTimeout time.Duration
 }
@@ -137,6 +142,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.OwnNamespaces, "own-namespaces", "comma-separated namespaces stored each in a stream of its own, e.g. /chat,/news (the others share --shared-streams)")
 	str(&cfg.OwnChannels, "own-channels", "comma-separated plain WebSocket channels stored each in a stream of its own")
 	str(&cfg.LegacyStreams, "legacy-streams", "keep or delete the per-name streams (SOCKBUS_IO_*, SOCKBUS_WS_*) an older sockbus left in --data-dir")
+	str(&cfg.MetricsAddr, "metrics-addr", "serve Prometheus /metrics on this separate address instead of on --addr, e.g. 127.0.0.1:9090")
 	str(&cfg.ClientDir, "client-dir", "directory of the socket.io-client bundle served at <socketio-path>socket.io.js")
 	var envErr error
 	num := func(p *int64, name, usage string) {
@@ -317,6 +323,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	counters := new(metrics.Set)
 	channels := wsedge.NewChannels(b, cfg.Auth.channelLimits(wsedge.ChannelsConfig{
 		Authorizer:      authz,
 		History:         history,
@@ -326,6 +333,7 @@ func run(ctx context.Context, cfg config) error {
 		PingInterval:    cfg.pingInterval,
 		PingTimeout:     cfg.pingTimeout,
 		Logger:          logger,
+		Metrics:         counters,
 	}))
 	io := wsedge.NewServer(b, cfg.Auth.socketIOLimits(wsedge.Config{
 		Authorizer:     authz,
@@ -340,13 +348,33 @@ func run(ctx context.Context, cfg config) error {
 			CORS:            corsConfig(cfg.CORSOrigins),
 			BodyReadTimeout: cfg.HTTPBodyTimeout,
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: counters,
 	}))
 	handlers.Relay(io, logger)
 	if ok, msg := io.ClientBundleReady(); !ok {
 		logger.Warn(msg)
 	}
-	router := newRouter(channels, io)
+	metricsHandler := prom.Handler(prom.Sources{
+		Set:          counters,
+		Live:         func() metrics.Live { return io.Live().Add(channels.Live()) },
+		StoreBytes:   b.StoreBytes,
+		ClusterPeers: b.ClusterPeers,
+	})
+	routedMetrics := metricsHandler
+	if cfg.MetricsAddr != "" {
+		routedMetrics = nil
+		maddr, stopMetrics, err := serveMetrics(cfg.MetricsAddr, metricsHandler, logger)
+		if err != nil {
+			stopServing()
+			return err
+		}
+		defer stopMetrics()
+		if cfg.onMetricsListen != nil {
+			cfg.onMetricsListen(maddr)
+		}
+	}
+	router := newRouter(channels, io, routedMetrics)
 	app.Store(&router)
 	hc.Up(b.CheckStore)
 	if cfg.PprofAddr != "" {
@@ -410,11 +438,13 @@ var (
 
 // newRouter routes by path prefix. It does not use http.ServeMux because the
 // mux cleans paths ("/ws/%2E%2E" would redirect) and channel names are
-// taken verbatim from the escaped path.
-func newRouter(channels *wsedge.Channels, io *wsedge.Server) http.Handler {
+// taken verbatim from the escaped path. metrics, if not nil, serves /metrics.
+func newRouter(channels *wsedge.Channels, io *wsedge.Server, metrics http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
+		case p == "/metrics" && metrics != nil:
+			metrics.ServeHTTP(w, r)
 		case p == "/ws" || strings.HasPrefix(p, "/ws/"):
 			channels.ServeHTTP(w, r)
 		case strings.HasPrefix(p, io.Path()):
@@ -459,6 +489,20 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// serveMetrics serves h at /metrics on its own listener (--metrics-addr).
+func serveMetrics(addr string, h http.Handler, logger *slog.Logger) (bound string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("failed to listen on --metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = ms.Serve(ln) }()
+	logger.Info("metrics listening", "addr", ln.Addr().String())
+	return ln.Addr().String(), func() { _ = ms.Close() }, nil
 }
 
 // servePprof serves net/http/pprof on its own listener (never on --addr).

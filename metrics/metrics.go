@@ -63,6 +63,10 @@ func (r Reason) String() string {
 	return reasonLabels[r]
 }
 
+// Refusal reports whether r is a refusal (the client's fault) rather than
+// an ordinary end of a connection.
+func (r Reason) Refusal() bool { return int(r) < numRefusals }
+
 // RefusalReasons lists the reasons Refused takes, for exporters.
 func RefusalReasons() []Reason {
 	out := make([]Reason, numRefusals)
@@ -86,13 +90,13 @@ type Outcome uint8
 
 // Outcomes, with their label values.
 const (
-	RecoveryRecovered      Outcome = iota // "recovered": session restored, missed events replayed
-	RecoveryNoSession                     // "fresh_no_session": unknown or expired session
-	RecoveryBadOffset                     // "fresh_bad_offset": offset unreadable or from another epoch
-	RecoveryHistoryGone                   // "fresh_history_gone": the stream no longer holds the position
-	RecoveryFailed                        // "failed": the replay broke off; the connection was closed
-	HistoryServed                         // "history_served": a late joiner's history (auth.history, ?history=N) sent
-	HistoryFailed                         // "history_failed": reading a late joiner's history failed
+	RecoveryRecovered   Outcome = iota // "recovered": session restored, missed events replayed
+	RecoveryNoSession                  // "fresh_no_session": unknown or expired session
+	RecoveryBadOffset                  // "fresh_bad_offset": offset unreadable or from another epoch
+	RecoveryHistoryGone                // "fresh_history_gone": the stream no longer holds the position
+	RecoveryFailed                     // "failed": the replay broke off; the connection was closed
+	HistoryServed                      // "history_served": a late joiner's history (auth.history, ?history=N) sent
+	HistoryFailed                      // "history_failed": reading a late joiner's history failed
 	numOutcomes
 )
 

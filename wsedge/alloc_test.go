@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/metrics"
 )
 
 // rawSocket connects a Socket.IO client to "/" over a bare TCP connection
@@ -69,9 +70,11 @@ func rawSocket(t *testing.T, addr string) net.Conn {
 // Delivering a broadcast costs the same allocations for 1 local socket as
 // for 50: the event is encoded once, and each socket's share (hold check,
 // queue, write) allocates nothing. Each client reads the frame before the
-// next broadcast, as at any rate a client keeps up with.
+// next broadcast, as at any rate a client keeps up with. Metrics are on:
+// counting a delivery allocates nothing either.
 func TestBroadcastAllocationsDoNotGrowWithSockets(t *testing.T) {
-	srv, _, url := startIO(t, Config{})
+	counters := new(metrics.Set)
+	srv, _, url := startIO(t, Config{Metrics: counters})
 	addr := strings.TrimPrefix(url, "http://")
 	n := srv.Of("/")
 	m := &nats.Msg{Subject: n.liveBase + "all.news", Header: nats.Header{bus.HeaderSequence: []string{"1"}}, Data: []byte(`["hello",1]`)}
@@ -99,6 +102,9 @@ func TestBroadcastAllocationsDoNotGrowWithSockets(t *testing.T) {
 	// a single allocation per socket would add 49.
 	if many > one+1 {
 		t.Fatalf("a broadcast to 50 sockets allocates %v times, to 1 socket %v: want the same", many, one)
+	}
+	if got := counters.Snapshot().Deliveries[metrics.KindSocketIO]; got < 200*50 {
+		t.Fatalf("%d deliveries counted, want at least %d", got, 200*50)
 	}
 	t.Logf("allocations per broadcast: %v (1 socket), %v (50 sockets)", one, many)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
@@ -65,6 +67,9 @@ type ChannelsConfig struct {
 	AllowedOrigins []string
 	// Logger receives connection errors. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics counts messages, deliveries, disconnects and refusals
+	// (KindWebSocket). Nil: nothing is counted.
+	Metrics *metrics.Set
 }
 
 func (c ChannelsConfig) withDefaults() ChannelsConfig {
@@ -135,6 +140,7 @@ type channelConn struct {
 	msgs      *tokenBucket // inbound frames; nil: no limit
 	closeOnce sync.Once
 	expiry    atomic.Pointer[time.Timer] // closes at the grant's expiry
+	cause     atomic.Int32               // 1 + the metrics.Reason the server closed it for
 
 	hold liveHold[*outq.Frame] // live messages held during a history replay
 }
@@ -195,6 +201,7 @@ func ChannelName(escapedPath string) (string, error) {
 func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !c.origins.AllowsOrigin(r) {
 		c.warn.Warn("websocket refused: origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		c.cfg.Metrics.Refused(metrics.ReasonOrigin)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -240,6 +247,8 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			msg, _, status := refusal(err)
 			c.log.Debug("connect refused", "channel", name, "remote", r.RemoteAddr, "err", err)
+			c.cfg.Metrics.Refused(metrics.ReasonAuth)
+			c.warn.Warn("websocket refused: auth", "channel", name, "remote", r.RemoteAddr, "err", err)
 			http.Error(w, msg, status)
 			return
 		}
@@ -301,13 +310,16 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.leave(cc)
 			if errors.Is(err, errReplaySlow) {
 				c.warn.Warn("history replay: client too slow, closed", "channel", name, "conn", cc.id, "err", err)
+				c.cfg.Metrics.Outcome(metrics.HistoryFailed)
 				cc.closeWith(CloseSlowConsumer, ReasonSlowConsumer)
 			} else {
 				c.warn.Error("history replay failed", "channel", name, "err", err)
+				c.cfg.Metrics.Outcome(metrics.HistoryFailed)
 				cc.closeWith(CloseInternalError, ReasonHistoryError)
 			}
 			return
 		}
+		c.cfg.Metrics.Outcome(metrics.HistoryServed)
 	}
 	cc.hold.release(last, func(f *outq.Frame) {
 		if cc.q.Push(f) == outq.ErrFull {
@@ -442,7 +454,9 @@ func (h *channelHub) deliver(c *Channels) nats.MsgHandler {
 				c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
 			}
 		}
+		receivers := len(h.members)
 		h.mu.RUnlock()
+		c.cfg.Metrics.Delivered(metrics.KindWebSocket, receivers, receivers*len(m.Data))
 	}
 }
 
@@ -459,9 +473,56 @@ func (c *Channels) closeAsync(cc *channelConn, code CloseCode, reason string) {
 	}()
 }
 
+// closeCause is the metrics reason of a close code the server sends.
+func closeCause(code CloseCode) metrics.Reason {
+	switch code {
+	case CloseGoingAway:
+		return metrics.ReasonShutdown
+	case CloseSlowConsumer:
+		return metrics.ReasonSlowConsumer
+	case CloseInternalError:
+		return metrics.ReasonBusError
+	case CloseMessageTooBig:
+		return metrics.ReasonOversize
+	case CloseInvalidPayload:
+		return metrics.ReasonBadUTF8
+	case CloseTokenExpired:
+		return metrics.ReasonAuth
+	}
+	return metrics.ReasonOther
+}
+
+// disconnectCause is why a connection ended: the server's reason when it
+// closed it, else what gws's reader saw.
+func disconnectCause(cc *channelConn, err error) metrics.Reason {
+	if r := cc.cause.Load(); r > 0 {
+		return metrics.Reason(r - 1)
+	}
+	if fault, ok := wsconn.Fault(err); ok {
+		return fault
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return metrics.ReasonPingTimeout // reaped: no frame, not even a pong, in time
+	case CloseStatus(err) != -1, errors.Is(err, io.EOF):
+		return metrics.ReasonClientClose
+	}
+	return metrics.ReasonTransportError
+}
+
+// Live counts this node's open plain WebSocket connections and the
+// channels they are in (for metrics scrapes).
+func (c *Channels) Live() metrics.Live {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return metrics.Live{WebSocketConns: len(c.conns), Channels: len(c.hubs)}
+}
+
 // closeWith discards what is queued, sends a close frame (bounded: the
 // client may not be reading) and closes the socket.
 func (cc *channelConn) closeWith(code CloseCode, reason string) {
+	cc.cause.CompareAndSwap(0, int32(closeCause(code))+1)
 	cc.closeOnce.Do(func() {
 		cc.q.Close()
 		wait := wsconn.ControlWriteTimeout
@@ -560,6 +621,14 @@ func (e channelEvents) OnClose(ws *gws.Conn, err error) {
 	cc.closeOnce.Do(func() {}) // the peer or gws closed it: nothing left to send
 	cc.q.Close()
 	e.c.leave(cc)
+	r := disconnectCause(cc, err)
+	if r.Refusal() && r != metrics.ReasonSlowConsumer { // slow consumers are warned where they are cut
+		e.c.warn.Warn("websocket closed: "+r.String(), "conn", cc.id)
+	}
+	if m := e.c.cfg.Metrics; m != nil {
+		m.Disconnected(metrics.KindWebSocket, r)
+		m.Refused(r)
+	}
 	if code := CloseStatus(err); code != -1 && code != int(CloseNormal) && code != int(CloseGoingAway) {
 		e.c.log.Debug("websocket closed", "conn", cc.id, "code", code, "err", err)
 	}
@@ -587,6 +656,7 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	}
 	m := nats.NewMsg(cc.hub.subject)
 	m.Data = append([]byte(nil), msg.Bytes()...) // gws reuses msg's buffer
+	e.c.cfg.Metrics.Events(metrics.KindWebSocket, 1, len(m.Data))
 	m.Header.Set(bus.HeaderFrom, cc.id)
 	if cc.user != "" {
 		m.Header.Set(HeaderUser, cc.user)
@@ -596,6 +666,7 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	}
 	if _, err := e.c.bus.Publish(m); err != nil {
 		e.c.log.Warn("publish failed", "conn", cc.id, "err", err)
+		e.c.cfg.Metrics.PublishError()
 		e.c.closeAsync(cc, CloseInternalError, ReasonBusError)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/internal/wstest"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
@@ -40,7 +41,8 @@ func TestChannelName(t *testing.T) {
 }
 
 func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
-	ch, b, url := startChannels(t, ChannelsConfig{Queue: outq.Config{MaxBytes: 64 << 10, WriteTimeout: 500 * time.Millisecond}})
+	counters := new(metrics.Set)
+	ch, b, url := startChannels(t, ChannelsConfig{Metrics: counters, Queue: outq.Config{MaxBytes: 64 << 10, WriteTimeout: 500 * time.Millisecond}})
 	fast := wstest.Dial(t, url+"/ws/flood")
 	// A client that completes the handshake and then never reads.
 	slow, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
@@ -72,10 +74,16 @@ func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
 			break
 		}
 	}
+	eventually.True(t, 5*time.Second, "the slow consumer counted", func() bool {
+		snap := counters.Snapshot()
+		return snap.Refused[metrics.ReasonSlowConsumer] == 1 &&
+			snap.Disconnects[metrics.KindWebSocket][metrics.ReasonSlowConsumer] == 1
+	})
 }
 
 func TestSilentPeerIsReaped(t *testing.T) {
-	ch, _, url := startChannels(t, ChannelsConfig{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+	counters := new(metrics.Set)
+	ch, _, url := startChannels(t, ChannelsConfig{Metrics: counters, PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
 	alive := wstest.Dial(t, url+"/ws/k")
 	silent := wstest.DialSilent(t, url+"/ws/k")
 	select {
@@ -91,5 +99,10 @@ func TestSilentPeerIsReaped(t *testing.T) {
 	}
 	if ch.Len() != 1 {
 		t.Fatalf("Len = %d, want 1", ch.Len())
+	}
+	if snap := counters.Snapshot(); snap.Refused[metrics.ReasonPingTimeout] != 1 ||
+		snap.Disconnects[metrics.KindWebSocket][metrics.ReasonPingTimeout] != 1 {
+		t.Fatalf("ping timeouts counted: refused %d, disconnects %d, want 1",
+			snap.Refused[metrics.ReasonPingTimeout], snap.Disconnects[metrics.KindWebSocket][metrics.ReasonPingTimeout])
 	}
 }

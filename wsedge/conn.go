@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
@@ -133,6 +134,13 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 			c.fail("bad event", err)
 			return
 		}
+		if m := c.srv.metrics; m != nil {
+			size := len(p.Data)
+			for _, a := range atts {
+				size += len(a)
+			}
+			m.Events(metrics.KindSocketIO, 1, size)
+		}
 		e := &Event{Name: name, Args: args, Attachments: atts, socket: s, ackID: p.ID}
 		if !c.events.allow() {
 			if !e.WantsAck() {
@@ -195,6 +203,8 @@ func (c *clientConn) connect(p sio.Packet) {
 		if err != nil {
 			msg, data, _ := refusal(err)
 			c.srv.log.Debug("connect refused", "namespace", n.name, "address", hs.Address, "err", err)
+			c.srv.metrics.Refused(metrics.ReasonAuth)
+			c.srv.warn.Warn("socket.io connect refused: auth", "namespace", n.name, "address", hs.Address, "err", err)
 			c.connectError(n.name, msg, data)
 			return
 		}
@@ -216,6 +226,9 @@ func (c *clientConn) connect(p sio.Packet) {
 			return
 		}
 	}
+	if plan.fresh != nil {
+		c.srv.metrics.Outcome(*plan.fresh)
+	}
 	replaying := plan.restore || plan.history > 0
 	if replaying {
 		s.hold.start()
@@ -233,8 +246,10 @@ func (c *clientConn) connect(p sio.Packet) {
 		switch {
 		case err == nil:
 			s.recovered = plan.restore
+			c.srv.metrics.Outcome(plan.outcome())
 		case plan.restore && errors.Is(err, bus.ErrHistoryGone):
 			// Cannot be honoured: a fresh session, nothing replayed.
+			c.srv.metrics.Outcome(metrics.RecoveryHistoryGone)
 			n.remove(s)
 			s = c.newSocket(n, auth)
 			applyGrant(s, grant)
@@ -248,6 +263,7 @@ func (c *clientConn) connect(p sio.Packet) {
 			// Part of the replay may have gone out, each event with its
 			// offset: closing lets the client resume from the last one.
 			c.srv.log.Warn("replay failed", "namespace", n.name, "err", err)
+			c.srv.metrics.Outcome(plan.failure())
 			n.remove(s)
 			c.session.Close(ReasonTransportError)
 			return

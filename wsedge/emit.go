@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
@@ -112,9 +114,26 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 		return err
 	}
 	if onStored != nil {
-		return b.PublishStored(m, onStored)
+		if mt := o.ns.srv.metrics; mt != nil {
+			start, done := time.Now(), onStored
+			onStored = func(err error) {
+				if err != nil {
+					mt.PublishError()
+				} else {
+					mt.ObserveStore(start)
+				}
+				done(err)
+			}
+		}
+		err := b.PublishStored(m, onStored)
+		if err != nil {
+			o.ns.srv.metrics.PublishError()
+		}
+		return err
 	}
-	_, err = b.Publish(m)
+	if _, err = b.Publish(m); err != nil {
+		o.ns.srv.metrics.PublishError()
+	}
 	return err
 }
 
@@ -289,6 +308,7 @@ func (n *Namespace) deliver(m *nats.Msg) {
 		seq, _ = strconv.ParseUint(h[0], 10, 64)
 	}
 	var frames []*outq.Frame // built for the first receiver, shared by all
+	receivers := 0
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	a.eachLocked(n, func(s *Socket) {
@@ -302,7 +322,20 @@ func (n *Namespace) deliver(m *nats.Msg) {
 			frames = n.eventFrames(a.event, args, atts, sio.NoID, n.srv.storedOffset(n, seq))
 		}
 		if len(frames) > 0 {
+			receivers++
 			s.deliverLive(seq, frames)
 		}
 	})
+	if m := n.srv.metrics; m != nil { // once per message, not per receiver
+		m.Delivered(metrics.KindSocketIO, receivers*len(frames), receivers*framesSize(frames))
+	}
+}
+
+// framesSize is the payload bytes of an event's frames.
+func framesSize(frames []*outq.Frame) int {
+	size := 0
+	for _, f := range frames {
+		size += len(f.Payload())
+	}
+	return size
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
@@ -93,6 +94,9 @@ type replayPlan struct {
 	restore bool // recover a session: events after afterSeq
 	after   uint64
 	history int // late joiner: the last n events
+	// fresh, when set, says why a recovery the client asked for gives a
+	// fresh session instead (counted once the socket is accepted).
+	fresh *metrics.Outcome
 }
 
 // planRecovery reads the session a CONNECT refers to, if any, and fills s
@@ -112,16 +116,19 @@ func (c *clientConn) planRecovery(n *Namespace, s *Socket, auth json.RawMessage)
 	}
 	epoch, seq, ok := parseOffset(ra.Offset)
 	if !ok || n.log.Stream == nil || epoch != n.log.Epoch() {
+		plan.fresh = outcomePtr(metrics.RecoveryBadOffset)
 		return plan
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	raw, err := srv.cfg.Sessions.Load(ctx, ra.PID)
 	cancel()
 	if err != nil || raw == nil {
+		plan.fresh = outcomePtr(metrics.RecoveryNoSession)
 		return plan
 	}
 	var rec sessionRecord
 	if json.Unmarshal(raw, &rec) != nil || rec.Namespace != n.name || rec.PID != ra.PID || rec.SID == "" {
+		plan.fresh = outcomePtr(metrics.RecoveryNoSession)
 		return plan
 	}
 	// No takeover: the session's user only, never while its socket is
@@ -142,6 +149,25 @@ func (c *clientConn) planRecovery(n *Namespace, s *Socket, auth json.RawMessage)
 		s.data = rec.Data
 	}
 	return replayPlan{restore: true, after: seq}
+}
+
+// outcomePtr points at a copy of o (for replayPlan.fresh).
+func outcomePtr(o metrics.Outcome) *metrics.Outcome { return &o }
+
+// outcome is what a successful replay of the plan counts as.
+func (p replayPlan) outcome() metrics.Outcome {
+	if p.restore {
+		return metrics.RecoveryRecovered
+	}
+	return metrics.HistoryServed
+}
+
+// failure is what a failed replay of the plan counts as.
+func (p replayPlan) failure() metrics.Outcome {
+	if p.restore {
+		return metrics.RecoveryFailed
+	}
+	return metrics.HistoryFailed
 }
 
 // replay sends s the stored events the plan asks for, before its CONNECT

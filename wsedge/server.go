@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
@@ -67,6 +68,10 @@ type Config struct {
 	Authorizer Authorizer
 	// Logger receives connection errors. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics counts events, deliveries, disconnects, refusals, recoveries
+	// and latencies (KindSocketIO); Engine.Metrics defaults to it. Nil:
+	// nothing is counted.
+	Metrics *metrics.Set
 }
 
 func (c Config) withDefaults() Config {
@@ -109,6 +114,9 @@ func (c Config) withDefaults() Config {
 	if c.Engine.Logger == nil {
 		c.Engine.Logger = c.Logger
 	}
+	if c.Engine.Metrics == nil {
+		c.Engine.Metrics = c.Metrics
+	}
 	return c
 }
 
@@ -118,6 +126,7 @@ type Server struct {
 	bus     *bus.Bus
 	cfg     Config
 	log     *slog.Logger
+	metrics *metrics.Set
 	warn    *ratelog.Logger // operational failures, rate-limited
 	engine  *engine.Server
 	decoder sio.Decoder
@@ -139,6 +148,7 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 		bus:      b,
 		cfg:      cfg,
 		log:      cfg.Logger,
+		metrics:  cfg.Metrics,
 		warn:     ratelog.New(cfg.Logger, 0),
 		decoder:  sio.Decoder{MaxAttachments: cfg.MaxAttachments},
 		static:   map[string]*Namespace{},
@@ -290,6 +300,34 @@ func (s *Server) Close(ctx context.Context) error {
 		n.unsubscribeAll()
 	}
 	return errors.Join(errs...)
+}
+
+// Live counts what is open on this node now: Engine.IO connections and
+// sockets by transport, namespaces and rooms with local sockets. It is
+// meant for metrics scrapes; it takes each namespace's lock in turn.
+func (s *Server) Live() metrics.Live {
+	var l metrics.Live
+	l.SocketIOPolling, l.SocketIOWebSocket = s.engine.Transports()
+	for _, n := range s.namespaces() {
+		n.mu.RLock()
+		if len(n.sockets) > 0 {
+			l.Namespaces++
+		}
+		for id := range n.rooms {
+			if _, own := n.sockets[id]; !own {
+				l.Rooms++ // a socket's own room (its id) is not counted
+			}
+		}
+		for _, sock := range n.sockets {
+			if sock.conn.session.Transport() == engine.TransportWebSocket {
+				l.SocketsWebSocket++
+			} else {
+				l.SocketsPolling++
+			}
+		}
+		n.mu.RUnlock()
+	}
+	return l
 }
 
 // namespaces lists every namespace with sockets of its own (static ones and

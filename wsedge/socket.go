@@ -151,6 +151,15 @@ func (s *Socket) registerAck(fn ackFunc) int64 {
 	}
 	id := s.nextAck
 	s.nextAck++
+	if m := s.ns.srv.metrics; m != nil {
+		start, answer := time.Now(), fn
+		fn = func(r ackReply, ok bool) {
+			if ok {
+				m.ObserveAck(start)
+			}
+			answer(r, ok)
+		}
+	}
 	s.acks[id] = fn
 	s.amu.Unlock()
 	return id

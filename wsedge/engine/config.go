@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
@@ -76,6 +77,8 @@ type Config struct {
 	// Logger receives debug records of session life and warnings. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Metrics counts sessions' ends and refusals (KindSocketIO). Nil: none.
+	Metrics *metrics.Set
 }
 
 // Defaults of Config fields and of the outq bounds mirrored for polling.
@@ -119,6 +122,7 @@ type settings struct {
 	maxBytes       int
 	log            *slog.Logger
 	warn           *ratelog.Logger // warnings a client can cause
+	metrics        *metrics.Set
 }
 
 func (c Config) settings() settings {
@@ -136,6 +140,7 @@ func (c Config) settings() settings {
 		maxFrames:      c.Queue.MaxFrames,
 		maxBytes:       c.Queue.MaxBytes,
 		log:            c.Logger,
+		metrics:        c.Metrics,
 	}
 	if s.pingInterval <= 0 {
 		s.pingInterval = DefaultPingInterval

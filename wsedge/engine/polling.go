@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/eio"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
@@ -224,7 +225,7 @@ func (srv *Server) servePost(w http.ResponseWriter, r *http.Request, s *Session)
 
 	max := srv.cfg.maxPayload
 	if r.ContentLength > int64(max) {
-		s.closeWith(ReasonTransportError, closeAbort)
+		s.closeFault(ReasonTransportError, metrics.ReasonOversize)
 		tooLarge(w)
 		return
 	}
@@ -241,7 +242,7 @@ func (srv *Server) servePost(w http.ResponseWriter, r *http.Request, s *Session)
 		return
 	}
 	if len(body) > max {
-		s.closeWith(ReasonTransportError, closeAbort)
+		s.closeFault(ReasonTransportError, metrics.ReasonOversize)
 		tooLarge(w)
 		return
 	}
@@ -252,6 +253,10 @@ func (srv *Server) servePost(w http.ResponseWriter, r *http.Request, s *Session)
 	case err == nil || err == errStop:
 	case err == errHeartbeatFromPeer:
 		s.closeWith(ReasonTransportError, closeAbort)
+		writeError(w, codeBadRequest, "", 0)
+		return
+	case err == errInvalidUTF8:
+		s.closeFault(ReasonParseError, metrics.ReasonBadUTF8)
 		writeError(w, codeBadRequest, "", 0)
 		return
 	default:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
 )
 
@@ -80,6 +81,7 @@ func (srv *Server) serve(w http.ResponseWriter, r *http.Request, forwarded bool)
 	if upgrade && !forwarded && !srv.cfg.cors.AllowsOrigin(r) { // the entry node checked a forwarded one
 		srv.cfg.warn.Warn("engine: websocket upgrade refused: origin not allowed",
 			"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		srv.cfg.metrics.Refused(metrics.ReasonOrigin)
 		writeError(w, codeForbidden, "Origin not allowed", 0)
 		return
 	}
@@ -186,6 +188,22 @@ func (srv *Server) Close(ctx context.Context) error {
 		c.abort()
 	}
 	return ctx.Err()
+}
+
+// Transports counts open sessions by the transport they use now (read at
+// metrics scrape time, not on any hot path).
+func (srv *Server) Transports() (polling, websocket int) {
+	srv.mu.Lock()
+	list := srv.sessionList()
+	srv.mu.Unlock()
+	for _, s := range list {
+		if s.Transport() == TransportWebSocket {
+			websocket++
+		} else {
+			polling++
+		}
+	}
+	return polling, websocket
 }
 
 func (srv *Server) sessionList() []*Session {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/eio"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
@@ -60,6 +61,8 @@ type Session struct {
 	mu           sync.Mutex
 	state        sessionState
 	reason       string
+	fault        metrics.Reason // set with hasFault: what the metrics call reason
+	hasFault     bool
 	registered   bool
 	ws           *wsConn // the WebSocket transport once in use
 	probe        *wsConn // a WebSocket being upgraded to
@@ -215,6 +218,7 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 		}
 	case stateOpen:
 		s.reason = reason
+		s.countCloseLocked()
 	}
 	s.stopTimersLocked()
 	if s.probe != nil {
@@ -264,6 +268,54 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 		s.srv.unregister(s)
 	}
 	s.srv.cfg.log.Debug("engine: session closed", "sid", s.id, "reason", s.reason)
+}
+
+// closeFault closes s at once for a client's fault that engine.io reports
+// as reason but the metrics name more precisely (oversize, bad UTF-8).
+func (s *Session) closeFault(reason string, fault metrics.Reason) {
+	s.mu.Lock()
+	if s.state == stateOpen {
+		s.fault, s.hasFault = fault, true
+	}
+	s.closeLocked(reason, closeAbort)
+	s.mu.Unlock()
+}
+
+// countCloseLocked counts the session's end once, by reason; the client's
+// faults count as refusals too.
+func (s *Session) countCloseLocked() {
+	r := s.fault
+	if !s.hasFault {
+		r = metricReason(s.reason)
+	}
+	if r.Refusal() {
+		s.srv.cfg.warn.Warn("engine: session closed: "+r.String(), "sid", s.id)
+	}
+	if m := s.srv.cfg.metrics; m != nil {
+		m.Disconnected(metrics.KindSocketIO, r)
+		m.Refused(r)
+	}
+}
+
+// metricReason maps a close reason to its metrics label.
+func metricReason(reason string) metrics.Reason {
+	switch reason {
+	case ReasonTransportClose:
+		return metrics.ReasonClientClose
+	case ReasonTransportError:
+		return metrics.ReasonTransportError
+	case ReasonPingTimeout:
+		return metrics.ReasonPingTimeout
+	case ReasonParseError:
+		return metrics.ReasonParseError
+	case ReasonForcedClose:
+		return metrics.ReasonForcedClose
+	case ReasonServerShutdown:
+		return metrics.ReasonShutdown
+	case ReasonSlowConsumer:
+		return metrics.ReasonSlowConsumer
+	}
+	return metrics.ReasonOther
 }
 
 // clientCloseLinger is how long a session closed by its client's POST keeps

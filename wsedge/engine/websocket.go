@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/eio"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
@@ -187,6 +188,24 @@ func (s *Session) onWSGone(c *wsConn, reason string) {
 	}
 }
 
+// onWSFault is onWSGone for a connection gws's reader cut for the client's
+// fault (oversize frame, bad UTF-8), which the metrics name.
+func (s *Session) onWSFault(c *wsConn, reason string, fault metrics.Reason) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch c {
+	case s.probe:
+		s.srv.cfg.metrics.Refused(fault)
+		s.srv.cfg.warn.Warn("engine: upgrade refused: "+fault.String(), "sid", s.id)
+		s.cancelUpgradeLocked()
+	case s.ws:
+		if s.state == stateOpen {
+			s.fault, s.hasFault = fault, true
+		}
+		s.closeLocked(reason, closeAbort)
+	}
+}
+
 // Upgrade from polling: the client opens a WebSocket with the sid, sends
 // "2probe" (answered "3probe"; the pending poll gets noop so the client can
 // pause polling, and later polls get noop after probeNoopDelay), then "5";
@@ -275,6 +294,10 @@ func (wsEvents) OnClose(conn *gws.Conn, err error) {
 	var ce *gws.CloseError
 	if errors.As(err, &ce) || errors.Is(err, io.EOF) {
 		reason = ReasonTransportClose
+	}
+	if fault, ok := wsconn.Fault(err); ok {
+		c.sess.onWSFault(c, reason, fault)
+		return
 	}
 	c.sess.onWSGone(c, reason)
 }
