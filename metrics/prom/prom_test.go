@@ -1,0 +1,89 @@
+package prom
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sockbus/sockbus/metrics"
+)
+
+// exposed gathers the family names a Collector exposes with every source set.
+func exposed(t *testing.T) map[string]bool {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry() // also checks descriptors match what Collect sends
+	reg.MustRegister(NewCollector(Sources{
+		Set:          new(metrics.Set),
+		Live:         func() metrics.Live { return metrics.Live{} },
+		StoreBytes:   func() (uint64, bool) { return 0, true },
+		ClusterPeers: func() int { return 0 },
+	}))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	return names
+}
+
+var metricName = regexp.MustCompile(`sockbus_[a-z_]+`)
+
+// used lists the sockbus_ names in a file (from its line section on, up to
+// the next "## " heading, when section is set), histogram suffixes stripped.
+func used(t *testing.T, path, section string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if section != "" {
+		_, text, _ = strings.Cut(text, "\n"+section+"\n")
+		text, _, _ = strings.Cut(text, "\n## ")
+	}
+	out := map[string]bool{}
+	for _, n := range metricName.FindAllString(text, -1) {
+		for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+			if strings.HasSuffix(n, "_seconds"+suffix) {
+				n = strings.TrimSuffix(n, suffix)
+			}
+		}
+		out[n] = true
+	}
+	return out
+}
+
+// The Grafana dashboard and the README's table name only metrics that
+// exist, and the README lists every one.
+func TestDashboardAndREADMEUseExposedNames(t *testing.T) {
+	have := exposed(t)
+	if len(have) != 18 {
+		t.Errorf("%d families exposed, want 18: %v", len(have), have)
+	}
+	dashboard := used(t, "../../examples/grafana/sockbus.json", "")
+	readme := used(t, "../../README.md", "## Metrics")
+	for n := range dashboard {
+		if !have[n] {
+			t.Errorf("dashboard uses %s, which is not exposed", n)
+		}
+	}
+	for n := range readme {
+		if !have[n] {
+			t.Errorf("README names %s, which is not exposed", n)
+		}
+	}
+	for n := range have {
+		if !readme[n] {
+			t.Errorf("README does not list %s", n)
+		}
+		if !dashboard[n] {
+			t.Errorf("dashboard does not chart %s", n)
+		}
+	}
+}
