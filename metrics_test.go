@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxzan/gws"
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/internal/eventually"
@@ -225,5 +226,64 @@ func TestMetricsAddrServesSeparately(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("/metrics on --addr = %d with --metrics-addr set, want 404", resp.StatusCode)
+	}
+}
+
+// TestMetricsCountRateLimitsAndAuth: refusals other parts of the server
+// make (a connect without a token, events over the rate) reach the counters.
+func TestMetricsCountRateLimitsAndAuth(t *testing.T) {
+	s := startServer(t, func(c *config) {
+		c.RecoveryWindow = 0
+		c.Auth.JWTKey = testJWTSecret
+		c.Auth.EventsPerSecond, c.Auth.EventBurst = 1, 1
+	})
+	base := "http://" + s.addr
+	// No token: the Socket.IO CONNECT and the WebSocket upgrade are refused.
+	c := siotest.Dial(t, base, "/socket.io/")
+	if reply := c.Connect(t, "/", ""); !strings.HasPrefix(reply, "4") {
+		t.Fatalf("CONNECT without a token = %q, want connect_error", reply)
+	}
+	if _, resp, err := wstest.TryDial(s.ws("/ws/lobby")); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("upgrade without a token: %v %v", resp, err)
+	}
+	// With a token, events over the rate: without acks the connection is
+	// closed; a plain WebSocket gets 4029.
+	token := signHS(t, testJWTSecret, aliceClaims(time.Now().Add(time.Hour)))
+	a := siotest.Dial(t, base, "/socket.io/")
+	a.ConnectID(t, "/", `{"token":"`+token+`"}`)
+	for range 5 { // the server may close it before the last ones go out
+		if a.WS.Conn.WriteMessage(gws.OpcodeText, []byte("4"+siotest.Event("/", -1, "spam", `"x"`))) != nil {
+			break
+		}
+	}
+	<-a.WS.Closed()
+	w := wstest.Dial(t, s.ws("/ws/lobby?token="+token))
+	for range 5 {
+		if w.Conn.WriteMessage(gws.OpcodeText, []byte("x")) != nil {
+			break
+		}
+	}
+	if code, _ := w.WaitClose(t, wait); code != int(wsedge.CloseRateLimited) {
+		t.Fatalf("WebSocket over the rate closed with %d", code)
+	}
+	want := map[string]float64{
+		`sockbus_refusals_total{reason="auth"}`:                           2,
+		`sockbus_refusals_total{reason="rate_limit"}`:                     2,
+		`sockbus_disconnects_total{kind="socketio",reason="rate_limit"}`:  1,
+		`sockbus_disconnects_total{kind="websocket",reason="rate_limit"}`: 1,
+	}
+	var m map[string]float64
+	if !eventually.Within(wait, func() bool {
+		m = scrape(t, base+"/metrics")
+		for name, v := range want {
+			if m[name] != v {
+				return false
+			}
+		}
+		return true
+	}) {
+		for name, v := range want {
+			t.Errorf("%s = %v, want %v", name, m[name], v)
+		}
 	}
 }

@@ -21,4 +21,8 @@
 // ReasonRateLimit, ... all exported as label values from the first scrape,
 // at zero), call Refused where the client is turned away, and log at warn
 // through internal/ratelog so a flood of bad clients cannot flood the log.
+// When the refusal closes the connection, do not call Refused yourself: an
+// Engine.IO session closed with engine.Session.CloseFor(reason, r), or a
+// plain WebSocket closed with a close code wsedge's closeCause maps, is
+// counted once (refusal and disconnect) and logged when it ends.
 package metrics

@@ -488,6 +488,8 @@ func closeCause(code CloseCode) metrics.Reason {
 		return metrics.ReasonBadUTF8
 	case CloseTokenExpired:
 		return metrics.ReasonAuth
+	case CloseRateLimited:
+		return metrics.ReasonRateLimit
 	}
 	return metrics.ReasonOther
 }

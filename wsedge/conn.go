@@ -145,9 +145,11 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 		if !c.events.allow() {
 			if !e.WantsAck() {
 				c.srv.log.Debug("closing connection over its event rate", "session", c.session.ID())
-				c.session.Close(ReasonRateLimited)
+				c.session.CloseFor(ReasonRateLimited, metrics.ReasonRateLimit)
 				return
 			}
+			c.srv.metrics.Refused(metrics.ReasonRateLimit)
+			c.srv.warn.Warn("rate_limit", "socket.io event refused", "reason", "rate_limit", "session", c.session.ID())
 			_ = e.AckError(ErrAckRateLimited)
 			return
 		}

@@ -270,6 +270,18 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 	s.srv.cfg.log.Debug("engine: session closed", "sid", s.id, "reason", s.reason)
 }
 
+// CloseFor is Close for a client's fault the application found (a rate
+// limit, say): the session's end counts under fault in the metrics, as a
+// disconnect and a refusal, and is logged at warn (rate-limited).
+func (s *Session) CloseFor(reason string, fault metrics.Reason) {
+	s.mu.Lock()
+	if s.state == stateOpen {
+		s.fault, s.hasFault = fault, true
+	}
+	s.closeLocked(reason, closeGraceful)
+	s.mu.Unlock()
+}
+
 // closeFault closes s at once for a client's fault that engine.io reports
 // as reason but the metrics name more precisely (oversize, bad UTF-8).
 func (s *Session) closeFault(reason string, fault metrics.Reason) {
