@@ -149,7 +149,7 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 				return
 			}
 			c.srv.metrics.Refused(metrics.ReasonRateLimit)
-			c.srv.warn.Warn("rate_limit", "socket.io event refused", "reason", "rate_limit", "session", c.session.ID())
+			c.srv.warn.Warn("socket.io event refused: rate limit", "session", c.session.ID())
 			_ = e.AckError(ErrAckRateLimited)
 			return
 		}
