@@ -140,7 +140,8 @@ type channelConn struct {
 	msgs      *tokenBucket // inbound frames; nil: no limit
 	closeOnce sync.Once
 	expiry    atomic.Pointer[time.Timer] // closes at the grant's expiry
-	cause     atomic.Int32               // 1 + the metrics.Reason the server closed it for
+	cause     atomic.Int32               // 1 + the metrics.Reason it ended for, once known
+	ch        *Channels
 
 	hold liveHold[*outq.Frame] // live messages held during a history replay
 }
@@ -269,7 +270,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the upgrade answers: once the client sees its
 	// connection open, a message published on the channel reaches it. Live
 	// messages are held until the connection (and any history) is ready.
-	cc := &channelConn{id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: grant.User,
+	cc := &channelConn{ch: c, id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: grant.User,
 		msgs: newTokenBucket(c.cfg.MessagesPerSecond, c.cfg.MessageBurst)}
 	cc.hold.start()
 	if err := c.join(tok, cc); err != nil {
@@ -494,12 +495,25 @@ func closeCause(code CloseCode) metrics.Reason {
 	return metrics.ReasonOther
 }
 
-// disconnectCause is why a connection ended: the server's reason when it
-// closed it, else what gws's reader saw.
-func disconnectCause(cc *channelConn, err error) metrics.Reason {
-	if r := cc.cause.Load(); r > 0 {
-		return metrics.Reason(r - 1)
+// ended counts cc's end once, for the first reason known: the server's
+// when it closes cc (at once, not when a stalled client's close frame
+// finally goes), else what the reader saw. Refusals are warned, but slow
+// consumers are warned where they are cut.
+func (c *Channels) ended(cc *channelConn, r metrics.Reason) {
+	if !cc.cause.CompareAndSwap(0, int32(r)+1) {
+		return
 	}
+	if r.Refusal() && r != metrics.ReasonSlowConsumer {
+		c.warn.Warn("websocket closed: "+r.String(), "conn", cc.id)
+	}
+	if m := c.cfg.Metrics; m != nil {
+		m.Disconnected(metrics.KindWebSocket, r)
+		m.Refused(r)
+	}
+}
+
+// disconnectCause is why the reader saw a connection end.
+func disconnectCause(err error) metrics.Reason {
 	if fault, ok := wsconn.Fault(err); ok {
 		return fault
 	}
@@ -524,7 +538,7 @@ func (c *Channels) Live() metrics.Live {
 // closeWith discards what is queued, sends a close frame (bounded: the
 // client may not be reading) and closes the socket.
 func (cc *channelConn) closeWith(code CloseCode, reason string) {
-	cc.cause.CompareAndSwap(0, int32(closeCause(code))+1)
+	cc.ch.ended(cc, closeCause(code))
 	cc.closeOnce.Do(func() {
 		cc.q.Close()
 		wait := wsconn.ControlWriteTimeout
@@ -623,14 +637,7 @@ func (e channelEvents) OnClose(ws *gws.Conn, err error) {
 	cc.closeOnce.Do(func() {}) // the peer or gws closed it: nothing left to send
 	cc.q.Close()
 	e.c.leave(cc)
-	r := disconnectCause(cc, err)
-	if r.Refusal() && r != metrics.ReasonSlowConsumer { // slow consumers are warned where they are cut
-		e.c.warn.Warn("websocket closed: "+r.String(), "conn", cc.id)
-	}
-	if m := e.c.cfg.Metrics; m != nil {
-		m.Disconnected(metrics.KindWebSocket, r)
-		m.Refused(r)
-	}
+	e.c.ended(cc, disconnectCause(err))
 	if code := CloseStatus(err); code != -1 && code != int(CloseNormal) && code != int(CloseGoingAway) {
 		e.c.log.Debug("websocket closed", "conn", cc.id, "code", code, "err", err)
 	}
