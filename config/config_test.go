@@ -1,0 +1,239 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, args, environ []string) (Config, Origins, error) {
+	t.Helper()
+	return Load("sockbus", args, environ, io.Discard)
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, origins, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != Default() {
+		t.Fatalf("got %+v, want Default()", cfg)
+	}
+	if origins["addr"] != "default" {
+		t.Fatalf("origin = %q", origins["addr"])
+	}
+}
+
+// Flags beat the environment, which beats the file, which beats defaults;
+// each layer is seen on a key of its own too.
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "sockbus.yaml", "replicas: 2\nlog-level: warn\nhistory-max-msgs: 10\nnode-name: from-file\n")
+	env := []string{"SOCKBUS_REPLICAS=3", "SOCKBUS_LOG_LEVEL=error", "SOCKBUS_CONFIG=" + file, "SOCKBUS_HISTORY_MAX_MSGS=20"}
+	cfg, origins, err := load(t, []string{"--replicas", "4"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		got, want any
+		origin    string
+	}{
+		"replicas":         {cfg.Replicas, int64(4), "flag --replicas"},
+		"log-level":        {cfg.LogLevel, "error", "env SOCKBUS_LOG_LEVEL"},
+		"history-max-msgs": {cfg.HistoryMaxMsgs, int64(20), "env SOCKBUS_HISTORY_MAX_MSGS"},
+		"node-name":        {cfg.NodeName, "from-file", "file " + file},
+		"addr":             {cfg.Addr, ":3000", "default"},
+	}
+	for key, w := range want {
+		if w.got != w.want || origins[key] != w.origin {
+			t.Errorf("%s = %v from %q, want %v from %q", key, w.got, origins[key], w.want, w.origin)
+		}
+	}
+}
+
+func TestTOMLFileAndConfigFlagBeatsEnv(t *testing.T) {
+	yml := writeFile(t, "a.yaml", "replicas: 2\n")
+	toml := writeFile(t, "b.toml", "replicas = 3\nhistory-max-age = \"1h\"\n")
+	cfg, _, err := load(t, []string{"-config", toml}, []string{"SOCKBUS_CONFIG=" + yml})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Replicas != 3 || cfg.HistoryMaxAge != time.Hour {
+		t.Fatalf("got replicas %d, history-max-age %v", cfg.Replicas, cfg.HistoryMaxAge)
+	}
+}
+
+func TestBadEnvOverriddenByFlagIsFine(t *testing.T) {
+	cfg, _, err := load(t, []string{"--replicas=3", "--recovery-window=0"},
+		[]string{"SOCKBUS_REPLICAS=lots", "SOCKBUS_RECOVERY_WINDOW=soon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Replicas != 3 || cfg.RecoveryWindow != 0 {
+		t.Fatalf("got %d %v", cfg.Replicas, cfg.RecoveryWindow)
+	}
+}
+
+// Every bad value names its key, its origin and the valid range.
+func TestValidationMessages(t *testing.T) {
+	file := writeFile(t, "bad.yaml", "replicas: 9\n")
+	cases := []struct {
+		args, env []string
+		want      string
+	}{
+		{[]string{"--replicas", "7"}, nil, `replicas "7" (flag --replicas): must be 1..5`},
+		{[]string{"--replicas", "0"}, nil, `must be 1..5`},
+		{nil, []string{"SOCKBUS_REPLICAS=x"}, `replicas "x" (env SOCKBUS_REPLICAS): want a whole number, 1..5`},
+		{[]string{"--config", file}, nil, `replicas 9 (file ` + file + `): must be 1..5`},
+		{[]string{"--max-message-bytes", "0"}, nil, `must be 1..67108864`},
+		{[]string{"--history-max-msgs", "-1"}, nil, `must be at least 0`},
+		{[]string{"--history-max-age", "-1s"}, nil, `must be at least 0s`},
+		{[]string{"--shutdown-timeout", "0s"}, nil, `shutdown-timeout "0s" (flag --shutdown-timeout): must be 1ms..1h`},
+		{[]string{"--shutdown-timeout", "ten"}, nil, `want a duration such as 10s`},
+		{[]string{"--log-level", "loud"}, nil, `must be one of debug, info, warn, error`},
+		{[]string{"--log-format", "xml"}, nil, `must be one of text, json`},
+		{[]string{"--addr", "3000"}, nil, `addr "3000" (flag --addr): must be host:port`},
+		{[]string{"--nats-addr", "localhost"}, nil, `must be host:port`},
+		{[]string{"--socketio-path", "/io"}, nil, `must start and end with /`},
+		{[]string{"--data-dir", ""}, nil, `data-dir "" (flag --data-dir): must not be empty`},
+		{[]string{"--nats-user", "u"}, nil, `set both or neither`},
+		{[]string{"--cluster-name", "c"}, nil, `needs cluster-addr and node-name`},
+		{[]string{"--nope"}, nil, `flag provided but not defined: -nope`},
+		{[]string{"stray"}, nil, `unexpected argument "stray"`},
+	}
+	for _, c := range cases {
+		_, _, err := load(t, c.args, c.env)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: err = %v, want %q", c.args, c.env, err, c.want)
+		}
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	cases := map[string]string{
+		writeFile(t, "typo.yaml", "replica: 3\n"):    `unknown key "replica"`,
+		writeFile(t, "x.ini", "replicas=3\n"):        `unknown format`,
+		writeFile(t, "broken.toml", "replicas = \n"): `failed to parse config file`,
+		filepath.Join(t.TempDir(), "missing.yaml"):   `failed to read config file`,
+	}
+	for path, want := range cases {
+		if _, _, err := load(t, []string{"--config", path}, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", path, err, want)
+		}
+	}
+}
+
+func TestUnknownEnvIgnored(t *testing.T) {
+	if _, _, err := load(t, nil, []string{"SOCKBUS_URL=http://x", "SOCKBUS_BIN=/x"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The default file documents every key and reads back as Default(); the
+// printed effective configuration reads back as itself.
+func TestEveryKeyRoundTrips(t *testing.T) {
+	var def bytes.Buffer
+	if err := WriteDefault(&def); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Keys() {
+		if !strings.Contains(def.String(), "\n"+k+": ") || !strings.Contains(def.String(), "flag --"+k+"; env "+envName(k)) {
+			t.Errorf("default file lacks key %s", k)
+		}
+	}
+	cfg, origins, err := load(t, []string{"--config", writeFile(t, "def.yaml", def.String())}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != Default() {
+		t.Fatalf("default file reads back as %+v", cfg)
+	}
+	if origins["replicas"] == "default" {
+		t.Fatal("default file was not read")
+	}
+
+	// A value for every key, different from its default, through the file.
+	changed := Default()
+	v := reflect.ValueOf(&changed).Elem()
+	for _, f := range fields {
+		fv := v.Field(f.index)
+		switch {
+		case f.kind == durationType:
+			fv.SetInt(fv.Int() + int64(time.Second))
+		case fv.Kind() == reflect.String:
+			switch f.key {
+			case "log-level":
+				fv.SetString("debug")
+			case "log-format":
+				fv.SetString("json")
+			case "socketio-path":
+				fv.SetString("/io/")
+			default:
+				if f.check == "addr" {
+					fv.SetString("127.0.0.1:9")
+				} else {
+					fv.SetString("x")
+				}
+			}
+		case fv.Kind() == reflect.Bool:
+			fv.SetBool(!fv.Bool())
+		default:
+			fv.SetInt(fv.Int() + 1)
+		}
+	}
+	changed.NATSPassword = "" // secrets print hidden
+	changed.NATSUser = ""
+	var printed bytes.Buffer
+	if err := Print(&printed, changed, nil); err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := load(t, []string{"--config", writeFile(t, "eff.yaml", printed.String())}, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed.String())
+	}
+	if back != changed {
+		t.Fatalf("printed config reads back as\n%+v\nwant\n%+v", back, changed)
+	}
+}
+
+func TestPrintHidesSecrets(t *testing.T) {
+	cfg, origins, err := load(t, []string{"--nats-user", "ops", "--nats-password", "s3cret"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Print(&out, cfg, origins); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), `nats-password: "<hidden>"  # flag --nats-password`) {
+		t.Fatalf("printed:\n%s", out.String())
+	}
+}
+
+func TestHelpShowsDefaultsAndRanges(t *testing.T) {
+	var out bytes.Buffer
+	_, _, err := Load("sockbus", []string{"-h"}, nil, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"--replicas int", "range 1..5; env SOCKBUS_REPLICAS; default 1", "--config FILE", "default 10s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+}
