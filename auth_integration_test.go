@@ -50,7 +50,7 @@ func TestJWTSocketIOClient(t *testing.T) {
 		}
 		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
 	}
-	s := startServer(t, func(c *config) { c.RecoveryWindow = 0; c.Auth.JWTKey = testJWTSecret })
+	s := startServer(t, func(c *config) { c.RecoveryWindow = 0; c.AuthJWTKey = testJWTSecret })
 	sub, err := s.bus.Conn().SubscribeSync("sockbus.live.io.chat.all.from-alice")
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestJWTSocketIOClient(t *testing.T) {
 // no or a bad token is 401, an unlisted channel 403, messages carry
 // Sockbus-User, and an expiring token closes the connection with 4001.
 func TestJWTPlainWebSocket(t *testing.T) {
-	s := startServer(t, func(c *config) { c.Auth.JWTKey = testJWTSecret })
+	s := startServer(t, func(c *config) { c.AuthJWTKey = testJWTSecret })
 	good := signHS(t, testJWTSecret, aliceClaims(time.Now().Add(time.Hour)))
 
 	for name, tc := range map[string]struct {
@@ -164,7 +164,7 @@ func asCloseError(err error, target **gws.CloseError) bool {
 
 // TestJWTUserInFetchSockets: a socket's user is in fetchSockets' answer.
 func TestJWTUserInFetchSockets(t *testing.T) {
-	s := startServer(t, func(c *config) { c.Auth.JWTKey = testJWTSecret })
+	s := startServer(t, func(c *config) { c.AuthJWTKey = testJWTSecret })
 	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
 	tok := signHS(t, testJWTSecret, aliceClaims(time.Now().Add(time.Hour)))
 	c.ConnectID(t, "/chat", `{"token":"`+tok+`"}`)
@@ -200,8 +200,8 @@ func TestConnectHookWithNATSCLI(t *testing.T) {
 	cli := natsCLI(t)
 	s := startServer(t, func(c *config) {
 		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "hook", "pw"
-		c.Auth.Hook = true
-		c.Auth.HookTimeout = 5 * time.Second
+		c.AuthHook = true
+		c.AuthHookTimeout = 5 * time.Second
 	})
 	dir := t.TempDir()
 	script, log := dir+"/hook.sh", dir+"/requests.log"
@@ -267,8 +267,8 @@ func TestConnectHookWithNATSCLI(t *testing.T) {
 // answers, a connect is refused within the hook's timeout.
 func TestConnectHookWithoutAnswer(t *testing.T) {
 	s := startServer(t, func(c *config) {
-		c.Auth.Hook = true
-		c.Auth.HookTimeout = 300 * time.Millisecond
+		c.AuthHook = true
+		c.AuthHookTimeout = 300 * time.Millisecond
 	})
 	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
 	const refused = `4{"data":{"status":503},"message":"connect hook unavailable"}`
@@ -304,7 +304,7 @@ func TestAuthHookExample(t *testing.T) {
 	}
 	s := startServer(t, func(c *config) {
 		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "app", "pw"
-		c.Auth.Hook = true
+		c.AuthHook = true
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-nats", strings.Replace(s.bus.ClientURL(), "nats://", "nats://app:pw@", 1))
@@ -355,8 +355,8 @@ func acksUntil(t *testing.T, c *siotest.Client, n int) map[int]string {
 // items 3 and 6 of issue 11 (TestHostileInput, hostile_test.go).
 func limitsConfig(c *config) {
 	c.RecoveryWindow = 0
-	c.Auth.MaxNamespaces, c.Auth.MaxRooms = 2, 3
-	c.Auth.EventsPerSecond, c.Auth.EventBurst = 1, 5
+	c.MaxNamespacesPerConn, c.MaxRoomsPerSocket = 2, 3
+	c.MaxEventsPerSecond, c.MaxEventBurst = 1, 5
 }
 
 // limitAttacks are those rows: each is refused with the documented answer.

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/sockbus/sockbus/auth"
 	"github.com/sockbus/sockbus/bus"
+	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/wsedge"
 )
 
@@ -29,26 +29,15 @@ type authFlags struct {
 	EventBurst      int64 // 0: ten times EventsPerSecond
 }
 
-// addAuthFlags registers the auth flags with their environment twins.
-func addAuthFlags(fs *flag.FlagSet, a *authFlags, str func(*string, string, string), dur func(*time.Duration, string, string), num func(*int64, string, string), getenv func(string) string) {
-	a.MaxNamespaces, a.MaxRooms, a.EventsPerSecond = wsedge.DefaultMaxNamespaces, wsedge.DefaultMaxRooms, wsedge.DefaultEventsPerSecond
-	num(&a.MaxNamespaces, "max-namespaces-per-conn", "namespaces one Socket.IO connection may join")
-	num(&a.MaxRooms, "max-rooms-per-socket", "rooms one socket may be in")
-	num(&a.EventsPerSecond, "max-events-per-second", "events (Socket.IO) or messages (WebSocket) one connection may send per second (0: no limit)")
-	num(&a.EventBurst, "max-event-burst", "burst allowed above --max-events-per-second (0: ten times the rate)")
-	a.HookSubject = auth.HookSubject
-	a.HookTimeout = 2 * time.Second
-	a.HookHeaders = "Origin,User-Agent"
-	str(&a.JWTKey, "auth-jwt-key", "require a JWT on every connect: an HMAC secret (32+ bytes), or @file with PEM public keys or a JWKS (RS*, PS*, ES*, EdDSA)")
-	if v := getenv(envName("auth-hook")); v == "true" || v == "1" {
-		a.Hook = true
+// authFlagsOf picks the auth settings out of the configuration.
+func authFlagsOf(c conf.Config) authFlags {
+	return authFlags{
+		JWTKey: c.AuthJWTKey, Hook: c.AuthHook, HookSubject: c.AuthHookSubject,
+		HookTimeout: c.AuthHookTimeout, HookHeaders: c.AuthHookHeaders,
+		Namespaces: c.Namespaces, Channels: c.Channels,
+		MaxNamespaces: c.MaxNamespacesPerConn, MaxRooms: c.MaxRoomsPerSocket,
+		EventsPerSecond: c.MaxEventsPerSecond, EventBurst: c.MaxEventBurst,
 	}
-	fs.BoolVar(&a.Hook, "auth-hook", a.Hook, "ask a NATS responder on --auth-hook-subject about every connect (env "+envName("auth-hook")+")")
-	str(&a.HookSubject, "auth-hook-subject", "subject of the connect hook's requests")
-	dur(&a.HookTimeout, "auth-hook-timeout", "a connect hook request with no reply in this time refuses the connect")
-	str(&a.HookHeaders, "auth-hook-headers", "comma-separated request headers passed to the connect hook")
-	str(&a.Namespaces, "namespaces", "comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)")
-	str(&a.Channels, "channels", "comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)")
 }
 
 // newAuthorizer builds the Authorizer main gives both edges; nil when

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
@@ -396,12 +397,12 @@ func pollingHandshake(t *testing.T, addr string) string {
 // --allowed-origins is the flag's name; --cors-origins still works.
 func TestAllowedOriginsFlagAndOldName(t *testing.T) {
 	for _, name := range []string{"--allowed-origins", "--cors-origins"} {
-		cfg, err := parseFlags([]string{name, "https://a.example"}, func(string) string { return "" })
+		cfg, _, err := conf.Load("sockbus", []string{name, "https://a.example"}, nil, io.Discard)
 		if err != nil || cfg.CORSOrigins != "https://a.example" {
 			t.Errorf("%s: %q, %v", name, cfg.CORSOrigins, err)
 		}
 	}
-	cfg, err := parseFlags(nil, func(string) string { return "" })
+	cfg, _, err := conf.Load("sockbus", nil, nil, io.Discard)
 	if err != nil || cfg.HTTPIdleTimeout != time.Minute || cfg.HTTPBodyTimeout != 30*time.Second || cfg.MaxHistory != 1000 {
 		t.Fatalf("defaults: idle %v, body %v, history %d, %v", cfg.HTTPIdleTimeout, cfg.HTTPBodyTimeout, cfg.MaxHistory, err)
 	}

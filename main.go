@@ -11,22 +11,24 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/handlers"
 	"github.com/sockbus/sockbus/health"
 	"github.com/sockbus/sockbus/internal/connlimit"
+	"github.com/sockbus/sockbus/internal/datadir"
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/metrics/prom"
@@ -35,47 +37,10 @@ import (
 	"github.com/sockbus/sockbus/wsedge/engine"
 )
 
-// config is everything the flags set. The zero value is not used directly:
-// defaultConfig gives the documented defaults.
+// config is what run needs: the operator's settings (package config) plus
+// hooks that only tests set.
 type config struct {
-	Addr            string
-	DataDir         string
-	NATSAddr        string
-	NATSUser        string
-	NATSPassword    string
-	MaxMessageBytes int
-	LogLevel        string
-	SocketIOPath    string
-	CORSOrigins     string // --allowed-origins, or its old name --cors-origins
-	MaxConns        int64
-	MaxConnsPerIP   int64
-	HTTPIdleTimeout time.Duration
-	HTTPBodyTimeout time.Duration
-	MaxHistory      int64
-	ClientDir       string
-	HistoryMaxAge   time.Duration
-	HistoryMaxMsgs  int64
-	HistoryMaxBytes int64
-	SharedStreams   int64
-	OwnNamespaces   string
-	OwnChannels     string
-	LegacyStreams   string
-	RecoveryWindow  time.Duration
-	PprofAddr       string
-	MetricsAddr     string
-	ClusterName     string
-	ClusterAddr     string
-	ClusterUser     string
-	ClusterPassword string
-	TLSCert         string
-	TLSKey          string
-	Routes          string
-	NodeName        string
-	Replicas        int64
-	ShutdownTimeout time.Duration
-	ReadyInterval   time.Duration
-	ReadyTimeout    time.Duration
-	Auth            authFlags
+	conf.Config
 
 	// onListen, when set, is called with the bound HTTP address (tests).
 	onListen func(addr string, b *bus.Bus)
@@ -83,161 +48,110 @@ type config struct {
 	onMetricsListen func(addr string)
 	// pingInterval/pingTimeout override the keepalive (tests).
 	pingInterval, pingTimeout time.Duration
+	// logOut receives the log lines instead of stderr (tests).
+	logOut io.Writer
 }
 
 func defaultConfig() config {
-	return config{
-		Addr:            ":3000",
-		DataDir:         "./data",
-		MaxMessageBytes: 1 << 20,
-		LogLevel:        "info",
-		SocketIOPath:    "/socket.io/",
-		ClientDir:       "node_modules/socket.io-client/dist",
-		HistoryMaxAge:   24 * time.Hour,
-		HistoryMaxMsgs:  bus.DefaultHistoryMaxMsgs,
-		HistoryMaxBytes: bus.DefaultHistoryMaxBytes,
-		SharedStreams:   4,
-		LegacyStreams:   "keep",
-		RecoveryWindow:  2 * time.Minute,
-		ShutdownTimeout: 10 * time.Second,
-		MaxConns:        50_000,
-		MaxConnsPerIP:   16_384,
-		HTTPIdleTimeout: 60 * time.Second,
-		HTTPBodyTimeout: engine.DefaultBodyReadTimeout,
-		MaxHistory:      1000,
-		ReadyInterval:   health.DefaultInterval,
-		ReadyTimeout:    health.DefaultTimeout,
-	}
+	return config{Config: conf.Default()}
 }
 
-// parseFlags reads flags; each flag --x-y has an environment twin SOCKBUS_X_Y
-// that sets its default.
-func parseFlags(args []string, getenv func(string) string) (config, error) {
-	cfg := defaultConfig()
-	fs := flag.NewFlagSet("sockbus", flag.ContinueOnError)
-	str := func(p *string, name, usage string) {
-		if v := getenv(envName(name)); v != "" {
-			*p = v
-		}
-		fs.StringVar(p, name, *p, usage+" (env "+envName(name)+")")
-	}
-	str(&cfg.Addr, "addr", "HTTP listen address for WebSocket, Socket.IO and /healthz")
-	str(&cfg.DataDir, "data-dir", "directory for JetStream storage")
-	str(&cfg.NATSAddr, "nats-addr", "also accept NATS clients here, e.g. 127.0.0.1:4222 (empty: in-process only)")
-	str(&cfg.NATSUser, "nats-user", "NATS user (required with a non-loopback --nats-addr)")
-	str(&cfg.NATSPassword, "nats-password", "NATS password (required with a non-loopback --nats-addr)")
-	str(&cfg.LogLevel, "log-level", "debug, info, warn or error")
-	str(&cfg.SocketIOPath, "socketio-path", "where Socket.IO (Engine.IO) is served")
-	str(&cfg.CORSOrigins, "allowed-origins", "comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)")
-	str(&cfg.CORSOrigins, "cors-origins", "old name of --allowed-origins")
-	str(&cfg.ClusterName, "cluster-name", "join a NATS cluster of sockbus nodes with this name (empty: single node)")
-	str(&cfg.ClusterAddr, "cluster-addr", "route listen address for the cluster, e.g. 127.0.0.1:6222")
-	str(&cfg.ClusterUser, "cluster-user", "route user, the same on every node (required with a non-loopback --cluster-addr)")
-	str(&cfg.ClusterPassword, "cluster-password", "route password, the same on every node (required with a non-loopback --cluster-addr)")
-	str(&cfg.TLSCert, "tls-cert", "PEM certificate (chain) file: serve --addr over TLS (https, wss); needs --tls-key")
-	str(&cfg.TLSKey, "tls-key", "PEM private key file of --tls-cert")
-	str(&cfg.Routes, "routes", "comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222")
-	str(&cfg.NodeName, "node-name", "this node's name in the cluster: unique and stable across restarts")
-	str(&cfg.PprofAddr, "pprof-addr", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)")
-	str(&cfg.OwnNamespaces, "own-namespaces", "comma-separated namespaces stored each in a stream of its own, e.g. /chat,/news (the others share --shared-streams)")
-	str(&cfg.OwnChannels, "own-channels", "comma-separated plain WebSocket channels stored each in a stream of its own")
-	str(&cfg.LegacyStreams, "legacy-streams", "keep or delete the per-name streams (SOCKBUS_IO_*, SOCKBUS_WS_*) an older sockbus left in --data-dir")
-	str(&cfg.MetricsAddr, "metrics-addr", "serve Prometheus /metrics on this separate address instead of on --addr, e.g. 127.0.0.1:9090")
-	str(&cfg.ClientDir, "client-dir", "directory of the socket.io-client bundle served at <socketio-path>socket.io.js")
-	var envErr error
-	num := func(p *int64, name, usage string) {
-		if v := getenv(envName(name)); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				envErr = fmt.Errorf("bad %s: %w", envName(name), err)
-			}
-			*p = n
-		}
-		fs.Int64Var(p, name, *p, usage+" (env "+envName(name)+")")
-	}
-	dur := func(p *time.Duration, name, usage string) {
-		if v := getenv(envName(name)); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				envErr = fmt.Errorf("bad %s: %w", envName(name), err)
-			}
-			*p = d
-		}
-		fs.DurationVar(p, name, *p, usage+" (env "+envName(name)+")")
-	}
-	maxMsg := int64(cfg.MaxMessageBytes)
-	num(&maxMsg, "max-message-bytes", "largest message a client may send")
-	dur(&cfg.HistoryMaxAge, "history-max-age", "drop stored events older than this")
-	num(&cfg.HistoryMaxMsgs, "history-max-msgs", "keep at most this many events per stream: each shared stream, each own stream (-1: no limit)")
-	num(&cfg.HistoryMaxBytes, "history-max-bytes", "keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)")
-	num(&cfg.SharedStreams, "shared-streams", "how many streams hold the namespaces and channels without one of their own (1..64)")
-	num(&cfg.Replicas, "replicas", "copies of each stream and of the session bucket in a cluster (1, or 3)")
-	num(&cfg.MaxConns, "max-connections", "connections open at once on --addr, in all (0: no limit)")
-	num(&cfg.MaxConnsPerIP, "max-connections-per-ip", "connections open at once on --addr from one IP address (0: no limit)")
-	dur(&cfg.HTTPIdleTimeout, "http-idle-timeout", "close a keep-alive HTTP connection idle this long")
-	dur(&cfg.HTTPBodyTimeout, "http-body-timeout", "a polling POST body must arrive within this (else 408)")
-	num(&cfg.MaxHistory, "max-history", "cap on ?history=N and auth.history")
-	dur(&cfg.ReadyInterval, "ready-interval", "how often /readyz checks that this node can store events")
-	dur(&cfg.ReadyTimeout, "ready-timeout", "bound on one /readyz check (JetStream account and stream info)")
-	dur(&cfg.RecoveryWindow, "recovery-window", "how long a dropped Socket.IO session stays recoverable (0: recovery off)")
-	addAuthFlags(fs, &cfg.Auth, str, dur, num, getenv)
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if envErr != nil {
-		return cfg, envErr
-	}
-	cfg.MaxMessageBytes = int(maxMsg)
-	if cfg.MaxMessageBytes <= 0 {
-		return cfg, errors.New("--max-message-bytes must be positive")
-	}
-	if cfg.SharedStreams < 1 || cfg.SharedStreams > bus.MaxSharedStreams {
-		return cfg, fmt.Errorf("--shared-streams must be 1..%d, got %d", bus.MaxSharedStreams, cfg.SharedStreams)
-	}
-	if cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 {
-		return cfg, errors.New("--max-connections and --max-connections-per-ip must be 0 (no limit) or positive")
-	}
-	if cfg.HTTPIdleTimeout <= 0 || cfg.HTTPBodyTimeout <= 0 || cfg.MaxHistory <= 0 {
-		return cfg, errors.New("--http-idle-timeout, --http-body-timeout and --max-history must be positive")
-	}
-	return cfg, nil
-}
-
-func envName(flagName string) string {
-	return "SOCKBUS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-func newLogger(level string) (*slog.Logger, error) {
+func newLogger(cfg config) (*slog.Logger, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("bad --log-level %q", level)
+	if err := l.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q", cfg.LogLevel)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	w := cfg.logOut
+	if w == nil {
+		w = os.Stderr
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Getenv)
+	os.Exit(cli(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// cli runs a command line and returns the exit status: sockbus [flags],
+// sockbus version, sockbus config print [flags], sockbus config default.
+func cli(args, environ []string, stdout, stderr io.Writer) int {
+	fail := func(status int, err error) int {
+		fmt.Fprintln(stderr, "sockbus:", err)
+		return status
+	}
+	name := "sockbus"
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			writeVersion(stdout, conf.Default().ClientDir)
+			return 0
+		case "config":
+			sub := ""
+			if len(args) > 1 {
+				sub = args[1]
+			}
+			switch sub {
+			case "default":
+				if err := conf.WriteDefault(stdout); err != nil {
+					return fail(1, err)
+				}
+				return 0
+			case "print":
+				cfg, origins, err := conf.Load("sockbus config print", args[2:], environ, stderr)
+				if errors.Is(err, flag.ErrHelp) {
+					return 0
+				}
+				if err != nil {
+					return fail(2, err)
+				}
+				if err := conf.Print(stdout, cfg, origins); err != nil {
+					return fail(1, err)
+				}
+				return 0
+			}
+			return fail(2, errors.New("usage: sockbus config print [flags] | sockbus config default"))
+		}
+	}
+	c, _, err := conf.Load(name, args, environ, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return
+		fmt.Fprint(stderr, "\nCommands: sockbus version, sockbus config print [flags], sockbus config default\n")
+		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "sockbus:", err)
-		os.Exit(2)
+		return fail(2, err)
 	}
+	cfg := defaultConfig()
+	cfg.Config = c
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "sockbus:", err)
-		os.Exit(1)
+		if logger, lerr := newLogger(cfg); lerr == nil {
+			logger.Error("sockbus stopped", "err", err)
+		} else {
+			fmt.Fprintln(stderr, "sockbus:", err)
+		}
+		return 1
 	}
+	return 0
 }
 
 // run serves until ctx is done, then shuts down in order.
 func run(ctx context.Context, cfg config) error {
-	logger, err := newLogger(cfg.LogLevel)
+	logger, err := newLogger(cfg)
 	if err != nil {
 		return err
 	}
+	// Before listening or starting NATS: a directory that is taken or
+	// unwritable fails now, with the path and the reason.
+	lock, err := datadir.Claim(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	tcpLn, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
@@ -319,12 +233,12 @@ func run(ctx context.Context, cfg config) error {
 		}
 		sessions = st
 	}
-	authz, err := newAuthorizer(cfg.Auth, b, logger)
+	authz, err := newAuthorizer(authFlagsOf(cfg.Config), b, logger)
 	if err != nil {
 		return err
 	}
 	counters := new(metrics.Set)
-	channels := wsedge.NewChannels(b, cfg.Auth.channelLimits(wsedge.ChannelsConfig{
+	channels := wsedge.NewChannels(b, authFlagsOf(cfg.Config).channelLimits(wsedge.ChannelsConfig{
 		Authorizer:      authz,
 		History:         history,
 		MaxMessageBytes: cfg.MaxMessageBytes,
@@ -335,7 +249,7 @@ func run(ctx context.Context, cfg config) error {
 		Logger:          logger,
 		Metrics:         counters,
 	}))
-	io := wsedge.NewServer(b, cfg.Auth.socketIOLimits(wsedge.Config{
+	io := wsedge.NewServer(b, authFlagsOf(cfg.Config).socketIOLimits(wsedge.Config{
 		Authorizer:     authz,
 		Path:           cfg.SocketIOPath,
 		ClientDir:      cfg.ClientDir,
@@ -389,8 +303,23 @@ func run(ctx context.Context, cfg config) error {
 	if u := b.ClientURL(); u != "" {
 		natsWhere = u
 	}
-	fmt.Printf("sockbus listening on %s://%s (Socket.IO %s, WebSocket /ws/{channel}), data in %s, NATS %s\n",
-		scheme, ln.Addr(), io.Path(), cfg.DataDir, natsWhere)
+	cluster := "off"
+	if cfg.ClusterName != "" {
+		cluster = cfg.ClusterName + " as " + cfg.NodeName + " on " + cfg.ClusterAddr
+	}
+	natsAuth := "none (in-process)"
+	if cfg.NATSUser != "" {
+		natsAuth = "user " + cfg.NATSUser
+	}
+	logger.Info("sockbus started",
+		"http", scheme+"://"+ln.Addr().String(),
+		"socketio", io.Path(),
+		"websocket", "/ws/{channel}",
+		"data_dir", cfg.DataDir,
+		"nats", natsWhere,
+		"nats_auth", natsAuth,
+		"cluster", cluster,
+		"version", buildVersion().Version)
 	if cfg.onListen != nil {
 		cfg.onListen(ln.Addr().String(), b)
 	}
@@ -402,8 +331,9 @@ func run(ctx context.Context, cfg config) error {
 		io.Close(context.Background())
 		return fmt.Errorf("http server stopped: %w", err)
 	}
-	logger.Info("shutting down")
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	hc.Stopping()
+	began := time.Now()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	// 1. Stop accepting: Shutdown closes the listener at once, then waits
@@ -427,7 +357,13 @@ func run(ctx context.Context, cfg config) error {
 	if err := b.Close(sctx); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	err = errors.Join(errs...)
+	if err != nil {
+		logger.Warn("shutdown complete, with errors", "took", time.Since(began).Round(time.Millisecond), "err", err)
+	} else {
+		logger.Info("shutdown complete", "took", time.Since(began).Round(time.Millisecond))
+	}
+	return err
 }
 
 // replay plugs into wsedge through the interfaces wsedge declares.

@@ -234,8 +234,8 @@ func TestMetricsAddrServesSeparately(t *testing.T) {
 func TestMetricsCountRateLimitsAndAuth(t *testing.T) {
 	s := startServer(t, func(c *config) {
 		c.RecoveryWindow = 0
-		c.Auth.JWTKey = testJWTSecret
-		c.Auth.EventsPerSecond, c.Auth.EventBurst = 1, 1
+		c.AuthJWTKey = testJWTSecret
+		c.MaxEventsPerSecond, c.MaxEventBurst = 1, 1
 	})
 	base := "http://" + s.addr
 	// No token: the Socket.IO CONNECT and the WebSocket upgrade are refused.

@@ -23,19 +23,52 @@ type Config struct {
 	LogLevel        string        `key:"log-level" oneof:"debug info warn error" help:"least important log lines written"`
 	LogFormat       string        `key:"log-format" oneof:"text json" help:"log line format on stderr"`
 	SocketIOPath    string        `key:"socketio-path" check:"path" help:"where Socket.IO (Engine.IO) is served"`
-	CORSOrigins     string        `key:"cors-origins" help:"comma-separated origins allowed to reach Socket.IO cross-origin, or * (empty: none)"`
+	CORSOrigins     string        `key:"allowed-origins" alias:"cors-origins" help:"comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)"`
 	ClientDir       string        `key:"client-dir" help:"directory of the socket.io-client bundle served at <socketio-path>socket.io.js"`
 	HistoryMaxAge   time.Duration `key:"history-max-age" min:"0s" help:"drop stored events older than this (0: no limit)"`
-	HistoryMaxMsgs  int64         `key:"history-max-msgs" min:"0" help:"keep at most this many events per namespace or channel (0: no limit)"`
-	HistoryMaxBytes int64         `key:"history-max-bytes" min:"0" help:"keep at most this many bytes per namespace or channel (0: no limit)"`
+	HistoryMaxMsgs  int64         `key:"history-max-msgs" min:"-1" help:"keep at most this many events per stream: each shared stream, each own stream (-1: no limit)"`
+	HistoryMaxBytes int64         `key:"history-max-bytes" min:"-1" help:"keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)"`
+	SharedStreams   int64         `key:"shared-streams" min:"1" max:"64" help:"how many streams hold the namespaces and channels without one of their own"`
+	OwnNamespaces   string        `key:"own-namespaces" help:"comma-separated namespaces stored each in a stream of its own, e.g. /chat,/news (the others share shared-streams)"`
+	OwnChannels     string        `key:"own-channels" help:"comma-separated plain WebSocket channels stored each in a stream of its own"`
+	LegacyStreams   string        `key:"legacy-streams" oneof:"keep delete" help:"keep or delete the per-name streams (SOCKBUS_IO_*, SOCKBUS_WS_*) an older sockbus left in data-dir"`
 	RecoveryWindow  time.Duration `key:"recovery-window" min:"0s" help:"how long a dropped Socket.IO session stays recoverable (0: recovery off)"`
+	MetricsAddr     string        `key:"metrics-addr" check:"addr" help:"serve Prometheus /metrics on this separate address instead of on addr, e.g. 127.0.0.1:9090"`
 	PprofAddr       string        `key:"pprof-addr" check:"addr" help:"serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)"`
 	ClusterName     string        `key:"cluster-name" help:"join a NATS cluster of sockbus nodes with this name (empty: single node)"`
 	ClusterAddr     string        `key:"cluster-addr" check:"addr" help:"route listen address for the cluster, e.g. 127.0.0.1:6222"`
 	Routes          string        `key:"routes" help:"comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222"`
 	NodeName        string        `key:"node-name" help:"this node's name in the cluster: unique and stable across restarts"`
+	ClusterUser     string        `key:"cluster-user" help:"route user, the same on every node (required with a non-loopback cluster-addr)"`
+	ClusterPassword string        `key:"cluster-password" secret:"true" help:"route password, the same on every node (required with a non-loopback cluster-addr)"`
+	TLSCert         string        `key:"tls-cert" help:"PEM certificate (chain) file: serve addr over TLS (https, wss); needs tls-key"`
+	TLSKey          string        `key:"tls-key" help:"PEM private key file of tls-cert"`
 	Replicas        int64         `key:"replicas" min:"1" max:"5" help:"copies of each stream and of the session bucket in a cluster (1, or 3)"`
 	ShutdownTimeout time.Duration `key:"shutdown-timeout" min:"1ms" max:"1h" help:"how long a shutdown waits for clients and the bus before giving up"`
+
+	// Hostile input (internal/connlimit, wsedge/engine).
+	MaxConns        int64         `key:"max-connections" min:"0" max:"100000000" help:"connections open at once on addr, in all (0: no limit)"`
+	MaxConnsPerIP   int64         `key:"max-connections-per-ip" min:"0" max:"100000000" help:"connections open at once on addr from one IP address (0: no limit)"`
+	HTTPIdleTimeout time.Duration `key:"http-idle-timeout" min:"1ms" max:"24h" help:"close a keep-alive HTTP connection idle this long"`
+	HTTPBodyTimeout time.Duration `key:"http-body-timeout" min:"1ms" max:"1h" help:"a polling POST body must arrive within this (else 408)"`
+	ReadyInterval   time.Duration `key:"ready-interval" min:"1ms" max:"1h" help:"how often /readyz checks that this node can store events"`
+	ReadyTimeout    time.Duration `key:"ready-timeout" min:"1ms" max:"1h" help:"bound on one /readyz check (JetStream account and stream info)"`
+	MaxHistory      int64         `key:"max-history" min:"1" max:"1000000" help:"cap on ?history=N and auth.history"`
+
+	// Authentication (auth/, main's authwire.go).
+	AuthJWTKey      string        `key:"auth-jwt-key" secret:"true" help:"require a JWT on every connect: an HMAC secret (32+ bytes), or @file with PEM public keys or a JWKS (RS*, PS*, ES*, EdDSA)"`
+	AuthHook        bool          `key:"auth-hook" help:"ask a NATS responder on auth-hook-subject about every connect"`
+	AuthHookSubject string        `key:"auth-hook-subject" required:"true" help:"subject of the connect hook's requests"`
+	AuthHookTimeout time.Duration `key:"auth-hook-timeout" min:"1ms" max:"1m" help:"a connect hook request with no reply in this time refuses the connect"`
+	AuthHookHeaders string        `key:"auth-hook-headers" help:"comma-separated request headers passed to the connect hook"`
+	Namespaces      string        `key:"namespaces" help:"comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)"`
+	Channels        string        `key:"channels" help:"comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)"`
+
+	// Per-connection limits (wsedge/limits.go).
+	MaxNamespacesPerConn int64 `key:"max-namespaces-per-conn" min:"1" max:"1000000" help:"namespaces one Socket.IO connection may join"`
+	MaxRoomsPerSocket    int64 `key:"max-rooms-per-socket" min:"1" max:"1000000000" help:"rooms one socket may be in"`
+	MaxEventsPerSecond   int64 `key:"max-events-per-second" min:"0" max:"1000000000" help:"events (Socket.IO) or messages (WebSocket) one connection may send per second (0: no limit)"`
+	MaxEventBurst        int64 `key:"max-event-burst" min:"0" max:"1000000000" help:"burst allowed above max-events-per-second (0: ten times the rate)"`
 }
 
 // Default is the configuration with every documented default.
@@ -49,8 +82,26 @@ func Default() Config {
 		SocketIOPath:    "/socket.io/",
 		ClientDir:       "node_modules/socket.io-client/dist",
 		HistoryMaxAge:   24 * time.Hour,
+		HistoryMaxMsgs:  1_000_000, // bus.DefaultHistoryMaxMsgs (TestBusDefaults)
+		HistoryMaxBytes: 1 << 30,   // bus.DefaultHistoryMaxBytes
+		SharedStreams:   4,
+		LegacyStreams:   "keep",
 		RecoveryWindow:  2 * time.Minute,
 		Replicas:        1,
 		ShutdownTimeout: 10 * time.Second,
+		MaxConns:        50_000,
+		MaxConnsPerIP:   16_384,
+		HTTPIdleTimeout: 60 * time.Second,
+		HTTPBodyTimeout: 30 * time.Second, // engine.DefaultBodyReadTimeout (TestEdgeDefaults)
+		MaxHistory:      1000,
+		ReadyInterval:   2 * time.Second,        // health.DefaultInterval (TestEdgeDefaults)
+		ReadyTimeout:    time.Second,            // health.DefaultTimeout
+		AuthHookSubject: "sockbus.auth.connect", // auth.HookSubject (TestAuthDefaults)
+		AuthHookTimeout: 2 * time.Second,
+		AuthHookHeaders: "Origin,User-Agent",
+		// wsedge.DefaultMaxNamespaces, DefaultMaxRooms, DefaultEventsPerSecond (TestEdgeDefaults)
+		MaxNamespacesPerConn: 128,
+		MaxRoomsPerSocket:    1000,
+		MaxEventsPerSecond:   100,
 	}
 }

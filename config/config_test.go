@@ -101,7 +101,9 @@ func TestValidationMessages(t *testing.T) {
 		{nil, []string{"SOCKBUS_REPLICAS=x"}, `replicas "x" (env SOCKBUS_REPLICAS): want a whole number, 1..5`},
 		{[]string{"--config", file}, nil, `replicas 9 (file ` + file + `): must be 1..5`},
 		{[]string{"--max-message-bytes", "0"}, nil, `must be 1..67108864`},
-		{[]string{"--history-max-msgs", "-1"}, nil, `must be at least 0`},
+		{[]string{"--history-max-msgs", "-2"}, nil, `must be at least -1`},
+		{[]string{"--shared-streams", "65"}, nil, `shared-streams "65" (flag --shared-streams): must be 1..64`},
+		{[]string{"--legacy-streams", "drop"}, nil, `must be one of keep, delete`},
 		{[]string{"--history-max-age", "-1s"}, nil, `must be at least 0s`},
 		{[]string{"--shutdown-timeout", "0s"}, nil, `shutdown-timeout "0s" (flag --shutdown-timeout): must be 1ms..1h`},
 		{[]string{"--shutdown-timeout", "ten"}, nil, `want a duration such as 10s`},
@@ -113,6 +115,8 @@ func TestValidationMessages(t *testing.T) {
 		{[]string{"--data-dir", ""}, nil, `data-dir "" (flag --data-dir): must not be empty`},
 		{[]string{"--nats-user", "u"}, nil, `set both or neither`},
 		{[]string{"--cluster-name", "c"}, nil, `needs cluster-addr and node-name`},
+		{[]string{"--tls-cert", "c.pem"}, nil, `tls-cert (flag --tls-cert) and tls-key (default): set both or neither`},
+		{[]string{"--cluster-password", "p"}, nil, `set both or neither`},
 		{[]string{"--nope"}, nil, `flag provided but not defined: -nope`},
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
 	}
@@ -134,6 +138,24 @@ func TestFileErrors(t *testing.T) {
 	for path, want := range cases {
 		if _, _, err := load(t, []string{"--config", path}, nil); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", path, err, want)
+		}
+	}
+}
+
+// An old name still works as flag, environment variable and file key.
+func TestAlias(t *testing.T) {
+	file := writeFile(t, "old.yaml", "cors-origins: https://file\n")
+	for _, c := range []struct {
+		args, env []string
+		want      string
+	}{
+		{[]string{"--cors-origins", "https://flag"}, nil, "https://flag"},
+		{nil, []string{"SOCKBUS_CORS_ORIGINS=https://env"}, "https://env"},
+		{[]string{"--config", file}, nil, "https://file"},
+	} {
+		cfg, origins, err := load(t, c.args, c.env)
+		if err != nil || cfg.CORSOrigins != c.want || origins["allowed-origins"] == "default" {
+			t.Errorf("%v %v: %q from %q, %v", c.args, c.env, cfg.CORSOrigins, origins["allowed-origins"], err)
 		}
 	}
 }
@@ -172,6 +194,9 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 	v := reflect.ValueOf(&changed).Elem()
 	for _, f := range fields {
 		fv := v.Field(f.index)
+		if f.secret || f.key == "nats-user" || f.key == "cluster-user" || f.key == "tls-cert" || f.key == "tls-key" { // secrets print hidden; pairs need both
+			continue
+		}
 		switch {
 		case f.kind == durationType:
 			fv.SetInt(fv.Int() + int64(time.Second))
@@ -181,6 +206,8 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 				fv.SetString("debug")
 			case "log-format":
 				fv.SetString("json")
+			case "legacy-streams":
+				fv.SetString("delete")
 			case "socketio-path":
 				fv.SetString("/io/")
 			default:
@@ -196,8 +223,6 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 			fv.SetInt(fv.Int() + 1)
 		}
 	}
-	changed.NATSPassword = "" // secrets print hidden
-	changed.NATSUser = ""
 	var printed bytes.Buffer
 	if err := Print(&printed, changed, nil); err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ type Origins map[string]string
 type field struct {
 	index    int
 	key      string
+	alias    string // an old name, still accepted as flag, env and file key
 	help     string
 	kind     reflect.Type
 	min, max string
@@ -56,7 +57,7 @@ var fields = func() []field {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		f := field{
-			index: i, key: sf.Tag.Get("key"), help: sf.Tag.Get("help"), kind: sf.Type,
+			index: i, key: sf.Tag.Get("key"), alias: sf.Tag.Get("alias"), help: sf.Tag.Get("help"), kind: sf.Type,
 			min: sf.Tag.Get("min"), max: sf.Tag.Get("max"), check: sf.Tag.Get("check"),
 			required: sf.Tag.Get("required") == "true", secret: sf.Tag.Get("secret") == "true",
 		}
@@ -78,6 +79,16 @@ func Keys() []string {
 		out[i] = f.key
 	}
 	return out
+}
+
+// canonical maps an old name to its key; other names are returned as is.
+func canonical(name string) string {
+	for _, f := range fields {
+		if f.alias != "" && f.alias == name {
+			return f.key
+		}
+	}
+	return name
 }
 
 func envName(key string) string {
@@ -114,6 +125,9 @@ func Load(name string, args, environ []string, errOut io.Writer) (Config, Origin
 		rf := &rawFlag{isBool: f.kind.Kind() == reflect.Bool}
 		flags[f.key] = rf
 		fs.Var(rf, f.key, f.help)
+		if f.alias != "" {
+			fs.Var(rf, f.alias, "old name of --"+f.key)
+		}
 	}
 	configFile := fs.String(ConfigFlag, "", "")
 	fs.Usage = func() { usage(fs.Output(), name) }
@@ -124,14 +138,14 @@ func Load(name string, args, environ []string, errOut io.Writer) (Config, Origin
 		return Config{}, nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { set[canonical(f.Name)] = true })
 
 	envK := koanf.New(".")
 	envOpt := env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(k, v string) (string, any) {
-			key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, EnvPrefix), "_", "-"))
+			key := canonical(strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, EnvPrefix), "_", "-")))
 			if key != ConfigFlag && !slices.Contains(Keys(), key) {
 				return "", nil // SOCKBUS_URL and friends belong to others
 			}
@@ -205,7 +219,12 @@ func loadFile(k *koanf.Koanf, path string) error {
 	if err != nil {
 		return fmt.Errorf("failed to parse config file %s: %w", path, err)
 	}
-	for key := range m {
+	for key, v := range m {
+		if c := canonical(key); c != key {
+			delete(m, key)
+			m[c] = v
+			key = c
+		}
 		if !slices.Contains(Keys(), key) {
 			return fmt.Errorf("config file %s: unknown key %q (`sockbus config default` lists them all)", path, key)
 		}
@@ -348,6 +367,12 @@ func (f field) rangeText(prefix string) string {
 func (c Config) validate(o Origins) error {
 	if (c.NATSUser == "") != (c.NATSPassword == "") {
 		return fmt.Errorf("nats-user (%s) and nats-password (%s): set both or neither", o["nats-user"], o["nats-password"])
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("tls-cert (%s) and tls-key (%s): set both or neither", o["tls-cert"], o["tls-key"])
+	}
+	if (c.ClusterUser == "") != (c.ClusterPassword == "") {
+		return fmt.Errorf("cluster-user (%s) and cluster-password (%s): set both or neither", o["cluster-user"], o["cluster-password"])
 	}
 	if c.ClusterName != "" && (c.ClusterAddr == "" || c.NodeName == "") {
 		return fmt.Errorf("cluster-name %q (%s): a cluster also needs cluster-addr and node-name", c.ClusterName, o["cluster-name"])

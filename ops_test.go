@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockbus/sockbus/auth"
+	"github.com/sockbus/sockbus/bus"
+	conf "github.com/sockbus/sockbus/config"
+	"github.com/sockbus/sockbus/health"
+	"github.com/sockbus/sockbus/internal/datadir"
+	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/engine"
+)
+
+// A second run on the same data dir refuses to start and names the
+// flag; once the first has stopped, the directory can be used again.
+func TestDataDirBelongsToOneProcess(t *testing.T) {
+	s := startServer(t)
+	cfg := defaultConfig()
+	cfg.Addr, cfg.DataDir, cfg.LogLevel = "127.0.0.1:0", s.dataDir, "error"
+	began := time.Now()
+	err := run(context.Background(), cfg)
+	if !errors.Is(err, datadir.ErrInUse) || !strings.Contains(err.Error(), s.dataDir) || !strings.Contains(err.Error(), "--data-dir") {
+		t.Fatalf("second run on %s: %v", s.dataDir, err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("refusal took %v", took)
+	}
+	s.stop(t)
+	startServer(t, func(c *config) { c.DataDir = s.dataDir })
+}
+
+func TestUnwritableDataDirFailsFast(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.Addr, cfg.DataDir, cfg.LogLevel = "127.0.0.1:0", filepath.Join(file, "data"), "error"
+	began := time.Now()
+	err := run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("run: %v", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("failure took %v", took)
+	}
+}
+
+// One JSON start-up line with the addresses and data dir, one "shutdown
+// complete" line.
+func TestStartAndShutdownLogLines(t *testing.T) {
+	var logs lockedBuffer
+	s := startServer(t, func(c *config) {
+		c.LogLevel, c.LogFormat, c.logOut = "info", "json", &logs
+	})
+	s.stop(t)
+	var started, complete map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+		switch m["msg"] {
+		case "sockbus started":
+			started = m
+		case "shutdown complete":
+			complete = m
+		}
+	}
+	if started == nil || started["http"] != "http://"+s.addr || started["data_dir"] != s.dataDir ||
+		started["nats"] != "in-process only" || started["cluster"] != "off" {
+		t.Fatalf("start-up line %v in:\n%s", started, logs.String())
+	}
+	if complete == nil {
+		t.Fatalf("no shutdown complete line in:\n%s", logs.String())
+	}
+}
+
+func TestCLICommands(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if st := cli([]string{"version"}, nil, &out, &errOut); st != 0 || !strings.Contains(out.String(), "sockbus ") ||
+		!strings.Contains(out.String(), "socket.io-client ") || !strings.Contains(out.String(), "nats-server/v2 v") {
+		t.Fatalf("version: %d %q %q", st, out.String(), errOut.String())
+	}
+	out.Reset()
+	if st := cli([]string{"config", "default"}, nil, &out, &errOut); st != 0 || !strings.Contains(out.String(), "\nreplicas: 1\n") {
+		t.Fatalf("config default: %d %q", st, out.String())
+	}
+	out.Reset()
+	st := cli([]string{"config", "print", "--replicas", "3"}, []string{"SOCKBUS_REPLICAS=bad", "SOCKBUS_LOG_FORMAT=json"}, &out, &errOut)
+	if st != 0 || !strings.Contains(out.String(), "replicas: 3  # flag --replicas") ||
+		!strings.Contains(out.String(), `log-format: "json"  # env SOCKBUS_LOG_FORMAT`) {
+		t.Fatalf("config print: %d %q %q", st, out.String(), errOut.String())
+	}
+	errOut.Reset()
+	if st := cli([]string{"--replicas", "6"}, nil, &out, &errOut); st != 2 || !strings.Contains(errOut.String(), "must be 1..5") {
+		t.Fatalf("bad replicas: %d %q", st, errOut.String())
+	}
+}
+
+// The config package imports nothing of ours; its defaults must still be
+// those of bus.
+func TestBusDefaults(t *testing.T) {
+	d := conf.Default()
+	if d.HistoryMaxMsgs != bus.DefaultHistoryMaxMsgs || d.HistoryMaxBytes != bus.DefaultHistoryMaxBytes {
+		t.Fatalf("history defaults %d/%d, bus has %d/%d", d.HistoryMaxMsgs, d.HistoryMaxBytes, bus.DefaultHistoryMaxMsgs, bus.DefaultHistoryMaxBytes)
+	}
+	max := strconv.Itoa(bus.MaxSharedStreams)
+	if _, _, err := conf.Load("sockbus", []string{"--shared-streams", max}, nil, io.Discard); err != nil {
+		t.Fatalf("--shared-streams %s: %v", max, err)
+	}
+	if _, _, err := conf.Load("sockbus", []string{"--shared-streams", max + "1"}, nil, io.Discard); err == nil {
+		t.Fatalf("--shared-streams %s1 accepted", max)
+	}
+}
+
+func TestEdgeDefaults(t *testing.T) {
+	d := conf.Default()
+	if d.MaxNamespacesPerConn != wsedge.DefaultMaxNamespaces || d.MaxRoomsPerSocket != wsedge.DefaultMaxRooms ||
+		d.MaxEventsPerSecond != wsedge.DefaultEventsPerSecond || d.HTTPBodyTimeout != engine.DefaultBodyReadTimeout ||
+		d.ReadyInterval != health.DefaultInterval || d.ReadyTimeout != health.DefaultTimeout {
+		t.Fatalf("limits defaults %+v differ from wsedge's", d)
+	}
+}
+
+// The config package cannot import auth; its default hook subject must
+// still be auth's.
+func TestAuthDefaults(t *testing.T) {
+	if got := conf.Default().AuthHookSubject; got != auth.HookSubject {
+		t.Fatalf("auth-hook-subject default %q, auth.HookSubject %q", got, auth.HookSubject)
+	}
+}
