@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sockbus/sockbus/auth"
 	"github.com/sockbus/sockbus/bus"
 	conf "github.com/sockbus/sockbus/config"
@@ -139,5 +141,24 @@ func TestEdgeDefaults(t *testing.T) {
 func TestAuthDefaults(t *testing.T) {
 	if got := conf.Default().AuthHookSubject; got != auth.HookSubject {
 		t.Fatalf("auth-hook-subject default %q, auth.HookSubject %q", got, auth.HookSubject)
+	}
+}
+
+// The embedded server gets a bcrypt hash of --nats-password: no
+// "Plaintext passwords detected" warning, and the password still works.
+func TestNoPlaintextPasswordWarning(t *testing.T) {
+	var logs lockedBuffer
+	s := startServer(t, func(c *config) {
+		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "ops", "pw"
+		c.LogLevel, c.logOut = "debug", &logs
+	})
+	nc, err := nats.Connect(s.bus.ClientURL(), nats.UserInfo("ops", "pw"))
+	if err != nil {
+		t.Fatal("connect with the password:", err)
+	}
+	nc.Close()
+	s.stop(t)
+	if strings.Contains(logs.String(), "Plaintext passwords") {
+		t.Fatalf("warning logged:\n%s", logs.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Config configures the embedded bus. The zero value works: JetStream under
@@ -178,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.NATSUser != "" {
 		// Plain Users with no system account: the server adds no
 		// credential-less fallback user (see NATS-GWS-NOTES, auth trap).
-		opts.Users = []*server.User{{Username: cfg.NATSUser, Password: cfg.NATSPassword}}
+		opts.Users = []*server.User{{Username: cfg.NATSUser, Password: serverPassword(cfg.NATSPassword)}}
 	}
 	if cfg.Layout.SharedStreams > MaxSharedStreams {
 		return nil, fmt.Errorf("bus: --shared-streams must be 1..%d, got %d", MaxSharedStreams, cfg.Layout.SharedStreams)
@@ -433,4 +434,17 @@ func (b *Bus) HasInterest(subject string) bool {
 // nodes of the cluster.
 func (b *Bus) Interest(subject string) int {
 	return b.ns.GlobalAccount().Interest(subject)
+}
+
+// serverPassword gives the embedded server a bcrypt hash of the password:
+// it compares hashes the same way and, unlike with plaintext, does not warn
+// "Plaintext passwords detected". The hash never leaves this process, so
+// the cheapest cost keeps each NATS connect fast. Passwords bcrypt cannot
+// take (over 72 bytes) stay plaintext and keep the warning.
+func serverPassword(pw string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		return pw
+	}
+	return string(h)
 }
