@@ -23,7 +23,7 @@ export class Server {
 
   /** Starts the server and resolves with its base URL once it listens. */
   start(ms = 20000) {
-    const proc = spawn(bin(), ['--addr', this.addr, '--data-dir', this.dataDir, '--log-level', 'warn', ...this.args], {
+    const proc = spawn(bin(), ['--addr', this.addr, '--data-dir', this.dataDir, '--log-level', 'info', ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
@@ -32,7 +32,7 @@ export class Server {
       const timer = setTimeout(() => reject(new Error(`sockbus did not start within ${ms} ms:\n${out}`)), ms);
       const onData = (d) => {
         out += d;
-        const m = out.match(/listening on (http:\/\/[0-9.:]+)/);
+        const m = out.match(/"sockbus started" http=(http:\/\/[0-9.:]+)/);
         if (m) {
           clearTimeout(timer);
           this.url = m[1];
@@ -41,7 +41,7 @@ export class Server {
         }
       };
       proc.stdout.on('data', onData);
-      proc.stderr.on('data', (d) => (out += d));
+      proc.stderr.on('data', onData); // the start-up line is a log line
       proc.on('exit', (code) => {
         clearTimeout(timer);
         if (!this.url) reject(new Error(`sockbus exited (${code}) during startup:\n${out}`));

@@ -55,7 +55,8 @@ func (s Servers) start(ctx context.Context, kind, logPath string) (*server, erro
 		}
 		srv.dataDir = dir
 		// No inbound rate limit: the saturation scenario sends as fast as it can.
-		cmd = exec.Command(s.Sockbus, "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn", "--max-events-per-second", "0")
+		// Info: the start-up line (on stderr, like every log line) names the port.
+		cmd = exec.Command(s.Sockbus, "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "info", "--max-events-per-second", "0")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), s.SockbusEnv...)
 	case scenario.KindGWS:
@@ -78,8 +79,15 @@ func (s Servers) start(ctx context.Context, kind, logPath string) (*server, erro
 		return nil, err
 	}
 	srv.log = lf
-	cmd.Stderr = lf
-	out, err := cmd.StdoutPipe()
+	// The URL line: sockbus logs it (stderr), the relays print it (stdout).
+	var out io.ReadCloser
+	if kind == scenario.KindSockbus {
+		cmd.Stdout = lf
+		out, err = cmd.StderrPipe()
+	} else {
+		cmd.Stderr = lf
+		out, err = cmd.StdoutPipe()
+	}
 	if err != nil {
 		srv.cleanup()
 		return nil, err
