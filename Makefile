@@ -8,8 +8,12 @@ run: node_modules/.package-lock.json
 	$(GO) run .
 
 # Every test: Go unit + integration tests (which drive the Node and browser suites).
+# testreport prints go test's usual lines plus every skipped test with its reason;
+# pipefail keeps the exit status honest. Under CI=true a missing tool fails.
+test: SHELL := /bin/bash
+test: .SHELLFLAGS := -o pipefail -c
 test: node_modules/.package-lock.json
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m -json ./... | $(GO) run ./internal/testreport
 
 build:
 	$(GO) build -o sockbus .

@@ -14,7 +14,7 @@ afterEach(closeAll);
 const natsURL = process.env.SOCKBUS_NATS_URL;
 const natsCLI = process.env.NATS_CLI;
 
-test('a NATS backend answers a client ack (nats reply)', { skip: !natsURL || !natsCLI ? 'no NATS (reference relay)' : false }, async () => {
+test('a NATS backend answers a client ack (nats reply)', { skip: !natsURL ? 'no NATS (reference relay)' : !natsCLI ? 'nats CLI not installed' : false }, async () => {
   const socket = await connect({ transports: ['websocket'] });
   // `nats reply` answers every request on the subject with a fixed body: a JSON array is
   // the ack's argument list. "~" is the subject token of the main namespace "/".
@@ -47,7 +47,7 @@ test('a NATS backend answers a client ack (nats reply)', { skip: !natsURL || !na
   }
 });
 
-test('a NATS backend broadcasts with acks (nats request --replies)', { skip: !natsURL || !natsCLI ? 'no NATS (reference relay)' : false }, async () => {
+test('a NATS backend broadcasts with acks (nats request --replies)', { skip: !natsURL ? 'no NATS (reference relay)' : !natsCLI ? 'nats CLI not installed' : false }, async () => {
   // A live Socket.IO message with a reply subject is a broadcast with acks: every client
   // gets the event with an ack id of its own, and each node answers on the reply subject
   // with its count (a Sockbus-Ack-Count header) and then one reply per client ack.
@@ -77,7 +77,7 @@ test('a NATS backend broadcasts with acks (nats request --replies)', { skip: !na
   }
 });
 
-test('a NATS backend disconnects one socket (nats pub …ctl.disconnect)', { skip: !natsURL || !natsCLI ? 'no NATS (reference relay)' : false }, async () => {
+test('a NATS backend disconnects one socket (nats pub …ctl.disconnect)', { skip: !natsURL ? 'no NATS (reference relay)' : !natsCLI ? 'nats CLI not installed' : false }, async () => {
   // Socket operations are messages too: sockbus.io.<ns>.ctl.{join,leave,disconnect}, targets in
   // the Sockbus-Rooms header (a socket id is a room). Stored, so they apply in order with events.
   const nsp = `/${nonce('kick')}`;

@@ -1,0 +1,138 @@
+// Command testreport turns `go test -json` (stdin) into what plain
+// `go test` prints, plus a line for every skipped test with its reason,
+// so `make test` cannot say "ok" over a suite that did not run. It exits 1
+// when a test, a package or a build failed, or when no test ran at all.
+//
+//	go test -json ./... | go run ./internal/testreport
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// event is one line of `go test -json` (cmd/test2json).
+type event struct {
+	Action, Package, Test, Output, ImportPath string
+}
+
+type skip struct{ name, reason string }
+
+func main() {
+	os.Exit(report(os.Stdin, os.Stdout))
+}
+
+func report(in io.Reader, out io.Writer) int {
+	var (
+		buf     = map[string]*strings.Builder{}
+		skips   []skip
+		failed  bool
+		events  int
+		scanner = bufio.NewScanner(in)
+	)
+	scanner.Buffer(make([]byte, 1<<20), 16<<20)
+	for scanner.Scan() {
+		line := scanner.Bytes()
+		var e event
+		if json.Unmarshal(line, &e) != nil {
+			fmt.Fprintln(out, string(line)) // go test's own errors are not JSON
+			continue
+		}
+		events++
+		key := e.Package + " " + e.Test
+		switch e.Action {
+		case "build-output":
+			fmt.Fprint(out, e.Output)
+		case "build-fail":
+			failed = true
+		case "output":
+			if e.Test == "" {
+				if e.Output != "PASS\n" && !strings.HasPrefix(e.Output, "=== ") {
+					fmt.Fprint(out, e.Output)
+				}
+				continue
+			}
+			b := buf[key]
+			if b == nil {
+				b = &strings.Builder{}
+				buf[key] = b
+			}
+			b.WriteString(e.Output)
+		case "fail":
+			failed = true
+			if b := buf[key]; b != nil {
+				fmt.Fprint(out, b.String())
+			}
+			delete(buf, key)
+		case "skip":
+			if e.Test != "" {
+				s := skip{name: e.Test + " (" + e.Package + ")"}
+				if b := buf[key]; b != nil {
+					s.reason = skipReason(b.String())
+				}
+				skips = append(skips, s)
+				if s.reason != "" {
+					fmt.Fprintf(out, "--- SKIP: %s: %s\n", s.name, s.reason)
+				}
+			}
+			delete(buf, key)
+		case "pass":
+			delete(buf, key)
+		}
+	}
+	if err := scanner.Err(); err != nil {
+		fmt.Fprintln(out, "testreport:", err)
+		return 1
+	}
+	summarize(out, skips)
+	if events == 0 {
+		fmt.Fprintln(out, "testreport: no test events on stdin")
+		return 1
+	}
+	if failed {
+		fmt.Fprintln(out, "FAIL")
+		return 1
+	}
+	return 0
+}
+
+// skipReason is what the test passed to t.Skip: the output lines that are
+// not go test's own "=== RUN" / "--- SKIP" framing.
+func skipReason(output string) string {
+	var parts []string
+	for _, l := range strings.Split(output, "\n") {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, "--- ") {
+			continue
+		}
+		parts = append(parts, t)
+	}
+	return strings.Join(parts, " ")
+}
+
+// summarize repeats the skips at the end, where they cannot scroll away;
+// skips without a reason (fuzz seeds a test rejects) are only counted.
+func summarize(out io.Writer, skips []skip) {
+	var quiet int
+	var loud []skip
+	for _, s := range skips {
+		if s.reason == "" {
+			quiet++
+		} else {
+			loud = append(loud, s)
+		}
+	}
+	if len(loud) > 0 {
+		fmt.Fprintf(out, "\n%d test(s) SKIPPED:\n", len(loud))
+		for _, s := range loud {
+			fmt.Fprintf(out, "  SKIP %s: %s\n", s.name, s.reason)
+		}
+	}
+	if quiet > 0 {
+		fmt.Fprintf(out, "(%d subtest(s) skipped themselves without a reason, e.g. rejected fuzz seeds)\n", quiet)
+	}
+}
