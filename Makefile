@@ -3,9 +3,11 @@ GO ?= go
 
 .PHONY: run test build fuzz bench
 
-# Fetch the pinned socket.io-client bundle (served at /socket.io/socket.io.js), then run the server.
-run: node_modules/.package-lock.json
-	$(GO) run .
+# Fetch the pinned socket.io-client bundle (served at /socket.io/socket.io.js), build, run.
+# The binary, not `go run`: Ctrl-C then ends with the server's "shutdown complete", not make's
+# "Error 1" (go run exits 1 when interrupted).
+run: node_modules/.package-lock.json build
+	./sockbus
 
 # Every test: Go unit + integration tests (which drive the Node and browser suites).
 # testreport prints go test's usual lines plus every skipped test with its reason;
@@ -15,8 +17,11 @@ test: .SHELLFLAGS := -o pipefail -c
 test: node_modules/.package-lock.json
 	$(GO) test -race -count=1 -timeout 20m -json ./... | $(GO) run ./internal/testreport
 
+# ./sockbus with its version and commit (`./sockbus version`).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 build:
-	$(GO) build -o sockbus .
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o sockbus .
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund

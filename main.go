@@ -311,12 +311,23 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.NATSUser != "" {
 		natsAuth = "user " + cfg.NATSUser
 	}
+	var authModes []string
+	if cfg.AuthJWTKey != "" {
+		authModes = append(authModes, "jwt")
+	}
+	if cfg.AuthHook {
+		authModes = append(authModes, "hook")
+	}
+	if authModes == nil {
+		authModes = []string{"open"}
+	}
 	logger.Info("sockbus started",
 		"http", scheme+"://"+ln.Addr().String(),
 		"socketio", io.Path(),
 		"websocket", "/ws/{channel}",
 		"data_dir", cfg.DataDir,
 		"nats", natsWhere,
+		"auth", strings.Join(authModes, "+"),
 		"nats_auth", natsAuth,
 		"cluster", cluster,
 		"version", buildVersion().Version)

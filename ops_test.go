@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -81,7 +82,7 @@ func TestStartAndShutdownLogLines(t *testing.T) {
 		}
 	}
 	if started == nil || started["http"] != "http://"+s.addr || started["data_dir"] != s.dataDir ||
-		started["nats"] != "in-process only" || started["cluster"] != "off" {
+		started["nats"] != "in-process only" || started["cluster"] != "off" || started["auth"] != "open" {
 		t.Fatalf("start-up line %v in:\n%s", started, logs.String())
 	}
 	if complete == nil {
@@ -160,5 +161,18 @@ func TestNoPlaintextPasswordWarning(t *testing.T) {
 	s.stop(t)
 	if strings.Contains(logs.String(), "Plaintext passwords") {
 		t.Fatalf("warning logged:\n%s", logs.String())
+	}
+}
+
+// make build's -ldflags reach `sockbus version`.
+func TestVersionFromLdflags(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "sockbus")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.8.7 -X main.commit=c0ffee", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "sockbus v9.8.7\ncommit c0ffee\n") {
+		t.Fatalf("version: %v\n%s", err, out)
 	}
 }
