@@ -43,13 +43,7 @@ func aliceClaims(exp time.Time) jwt.MapClaims {
 // disconnected when its token expires. Every event a token's client causes
 // carries Sockbus-User on the bus.
 func TestJWTSocketIOClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil || !fileExists("node_modules/socket.io-client/package.json") {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node or node_modules missing in CI (run npm ci)")
-		}
-		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
-	}
+	node := needNode(t)
 	s := startServer(t, func(c *config) { c.RecoveryWindow = 0; c.AuthJWTKey = testJWTSecret })
 	sub, err := s.bus.Conn().SubscribeSync("sockbus.live.io.chat.all.from-alice")
 	if err != nil {

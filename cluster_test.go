@@ -82,13 +82,7 @@ func newRoundRobin(t *testing.T, addrs []string) (*roundRobin, string) {
 // polling only and WebSocket only, works through a balancer that sends
 // every request of a session to a different node than the last.
 func TestClusterBehindRoundRobin(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil || !fileExists("node_modules/socket.io-client/package.json") {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node or node_modules missing in CI (run npm ci)")
-		}
-		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
-	}
+	node := needNode(t)
 	servers := startCluster(t, 3)
 	var addrs []string
 	for _, s := range servers {

@@ -412,13 +412,7 @@ func TestShutdownClosesClientsWith1001(t *testing.T) {
 // TestNodeClients runs the JavaScript suite (test/node: the official
 // socket.io-client, raw ws and headless Chromium) against the real server.
 func TestNodeClients(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil || !fileExists("node_modules/socket.io-client/package.json") {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node or node_modules missing in CI (run npm ci)")
-		}
-		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
-	}
+	node := needNode(t)
 	// Recovery off: the suite compares arguments byte for byte, and with
 	// recovery every event carries its offset as an extra last argument
 	// (socket.io's behaviour). Recovery has its own suite.
@@ -457,13 +451,7 @@ func lastLines(s string, n int) string {
 // TestNodeRecovery runs the recovery suite (test/recovery): real sockbus
 // processes, killed with -9 and restarted, and the official client.
 func TestNodeRecovery(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil || !fileExists("node_modules/socket.io-client/package.json") {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node or node_modules missing in CI (run npm ci)")
-		}
-		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
-	}
+	node := needNode(t)
 	bin := filepath.Join(t.TempDir(), "sockbus")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -622,4 +610,18 @@ func nextPacket(c *siotest.Client) <-chan string {
 		ch <- c.NextText(&quietTB{}, 200*time.Millisecond)
 	}()
 	return ch
+}
+
+// needNode finds node and the npm packages the JavaScript suites use; it
+// skips the calling test without them, and fails it in CI.
+func needNode(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil || !fileExists("node_modules/socket.io-client/package.json") {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node or node_modules missing in CI (run npm ci)")
+		}
+		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
+	}
+	return node
 }
