@@ -513,3 +513,64 @@ func TestSessionTakeover(t *testing.T) {
 		t.Fatal("a pid recovered twice while its socket is connected")
 	}
 }
+
+// TestTokenRefreshPlainWebSocket: a text frame {"sockbus:refresh":"<token>"}
+// is answered on its connection only, never reaches the channel, and moves
+// the 4001 expiry; refused refreshes (another user, another key, a channel
+// outside the token, expired, none) leave it where it was.
+func TestTokenRefreshPlainWebSocket(t *testing.T) {
+	s := startServer(t, func(c *config) { c.Auth.JWTKey = testJWTSecret })
+	exp := time.Now().Add(2 * time.Second)
+	c := wstest.Dial(t, s.ws("/ws/lobby?token="+signHS(t, testJWTSecret, aliceClaims(exp))))
+	defer c.Close()
+	peer := wstest.Dial(t, s.ws("/ws/lobby?token="+signHS(t, testJWTSecret, aliceClaims(time.Now().Add(time.Hour)))))
+	defer peer.Close()
+
+	later := time.Now().Add(time.Hour).Unix()
+	refresh := func(tok string) string {
+		t.Helper()
+		b, _ := json.Marshal(map[string]string{wsedge.RefreshKey: tok})
+		c.SendText(t, string(b))
+		return c.NextText(t, wait)
+	}
+	want := `{"sockbus:refresh":{"ok":true,"exp":` + strconv.FormatInt(later, 10) + `}}`
+	if got := refresh(signHS(t, testJWTSecret, aliceClaims(time.Unix(later, 0)))); got != want {
+		t.Fatalf("refresh answered %s, want %s", got, want)
+	}
+	bob := aliceClaims(time.Unix(later, 0))
+	bob["sub"] = "bob"
+	narrow := aliceClaims(time.Unix(later, 0))
+	narrow["sockbus"] = map[string]any{"channels": []string{"other"}}
+	for tok, reason := range map[string]string{
+		signHS(t, testJWTSecret, bob):                                       "token is for another user",
+		signHS(t, testJWTSecret+"x", aliceClaims(time.Unix(later, 0))):      "invalid token",
+		signHS(t, testJWTSecret, narrow):                                    "channel not allowed",
+		signHS(t, testJWTSecret, aliceClaims(time.Now().Add(-time.Minute))): "token expired",
+		"": "token required",
+	} {
+		if got, want := refresh(tok), `{"sockbus:refresh":{"error":"`+reason+`"}}`; got != want {
+			t.Errorf("refresh answered %s, want %s", got, want)
+		}
+	}
+	// Past the first token's exp (the clock, not the server, is waited
+	// for), the connection is still served, and the peer saw no refresh.
+	time.Sleep(time.Until(exp.Add(time.Second)))
+	c.SendText(t, "still here")
+	if got := c.NextText(t, wait); got != "still here" {
+		t.Fatalf("after the old exp: %q", got)
+	}
+	if got := peer.NextText(t, wait); got != "still here" {
+		t.Fatalf("the peer got %q first, want only the ordinary message", got)
+	}
+
+	// A refused refresh does not save a connection from its expiry.
+	short := wstest.Dial(t, s.ws("/ws/lobby?token="+signHS(t, testJWTSecret, aliceClaims(time.Now().Add(1500*time.Millisecond)))))
+	b, _ := json.Marshal(map[string]string{wsedge.RefreshKey: signHS(t, testJWTSecret, bob)})
+	short.SendText(t, string(b))
+	if got := short.NextText(t, wait); !strings.Contains(got, "another user") {
+		t.Fatalf("refresh as bob answered %s", got)
+	}
+	if code, reason := short.WaitClose(t, 10*time.Second); code != int(wsedge.CloseTokenExpired) || reason != wsedge.ReasonTokenExpired {
+		t.Fatalf("closed with %d %q, want 4001 token expired", code, reason)
+	}
+}

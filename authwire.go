@@ -100,7 +100,7 @@ type authorizer struct{ a *auth.Authenticator }
 func (z authorizer) Authorize(ctx context.Context, r wsedge.AuthRequest) (wsedge.Grant, error) {
 	g, err := z.a.Authenticate(ctx, auth.Request{
 		Kind: auth.Kind(r.Kind), Name: r.Name, Token: r.Token, Auth: r.Auth,
-		Header: r.Header, Query: r.Query, RemoteAddr: r.RemoteAddr,
+		Header: r.Header, Query: r.Query, RemoteAddr: r.RemoteAddr, Refresh: r.Refresh,
 	})
 	if err != nil {
 		var ref *auth.Refusal

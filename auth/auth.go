@@ -26,6 +26,9 @@ type Request struct {
 	Header     http.Header
 	Query      url.Values
 	RemoteAddr string
+	// Refresh: an admitted connection presents a new token; the same
+	// checks run, the caller keeps only the user and expiry.
+	Refresh bool
 }
 
 // Grant is an accepted connect.

@@ -70,6 +70,9 @@ type HookRequest struct {
 	Headers       map[string][]string `json:"headers,omitempty"`
 	Query         url.Values          `json:"query,omitempty"`
 	RemoteAddress string              `json:"remote_address"`
+	// Refresh is true when an admitted connection presents a new token:
+	// only allow, user (which must not change) and expires are used.
+	Refresh bool `json:"refresh,omitempty"`
 }
 
 // HookReply is the JSON body of the answer. Allow true may name the user,
@@ -89,7 +92,7 @@ type HookReply struct {
 func (h *Hook) Ask(ctx context.Context, req Request, user string) (Grant, error) {
 	body := HookRequest{
 		Kind: req.Kind, Name: req.Name, Token: req.Token, User: user, Auth: req.Auth,
-		Query: req.Query, RemoteAddress: req.RemoteAddr,
+		Query: req.Query, RemoteAddress: req.RemoteAddr, Refresh: req.Refresh,
 	}
 	for _, k := range h.cfg.Headers {
 		if v := req.Header.Values(k); len(v) > 0 {

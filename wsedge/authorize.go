@@ -47,6 +47,10 @@ type AuthRequest struct {
 	Header     http.Header
 	Query      url.Values
 	RemoteAddr string
+	// Refresh is set when an admitted connection presents a new token
+	// (RefreshEvent, RefreshKey); the grant's User must stay the same, its
+	// Expires replaces the connection's, its Rooms and Data are ignored.
+	Refresh bool
 }
 
 // Grant is an accepted connect.

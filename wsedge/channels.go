@@ -139,8 +139,9 @@ type channelConn struct {
 	user      string       // from the Authorizer's grant, for HeaderUser
 	msgs      *tokenBucket // inbound frames; nil: no limit
 	closeOnce sync.Once
-	expiry    atomic.Pointer[time.Timer] // closes at the grant's expiry
-	cause     atomic.Int32               // 1 + the metrics.Reason it ended for, once known
+	expiry    expiryTimer  // closes at the grant's expiry
+	authReq   *AuthRequest // the connect's request (no token) for refreshes; nil: no Authorizer
+	cause     atomic.Int32 // 1 + the metrics.Reason it ended for, once known
 	ch        *Channels
 
 	hold liveHold[*outq.Frame] // live messages held during a history replay
@@ -238,6 +239,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Before anything is subscribed: a refused client creates nothing.
 	var grant Grant
+	var authReq *AuthRequest
 	if a := c.cfg.Authorizer; a != nil {
 		actx, cancel := context.WithTimeout(r.Context(), authTimeout)
 		grant, err = a.Authorize(actx, AuthRequest{
@@ -245,6 +247,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Header: r.Header, Query: r.URL.Query(), RemoteAddr: r.RemoteAddr,
 		})
 		cancel()
+		authReq = refreshTemplate(r, name)
 		if err != nil {
 			msg, _, status := refusal(err)
 			c.log.Debug("connect refused", "channel", name, "remote", r.RemoteAddr, "err", err)
@@ -271,7 +274,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// connection open, a message published on the channel reaches it. Live
 	// messages are held until the connection (and any history) is ready.
 	cc := &channelConn{ch: c, id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: grant.User,
-		msgs: newTokenBucket(c.cfg.MessagesPerSecond, c.cfg.MessageBurst)}
+		msgs: newTokenBucket(c.cfg.MessagesPerSecond, c.cfg.MessageBurst), authReq: authReq}
 	cc.hold.start()
 	if err := c.join(tok, cc); err != nil {
 		c.log.Error("channel subscribe failed", "channel", name, "err", err)
@@ -327,12 +330,8 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
 		}
 	})
-	if !grant.Expires.IsZero() {
-		// Its own goroutine: closeWith's wait is bounded by the write timeout.
-		cc.expiry.Store(time.AfterFunc(time.Until(grant.Expires), func() {
-			cc.closeWith(CloseTokenExpired, ReasonTokenExpired)
-		}))
-	}
+	// Its own goroutine: closeWith's wait is bounded by the write timeout.
+	cc.expiry.set(grant.Expires, func() { cc.closeWith(CloseTokenExpired, ReasonTokenExpired) })
 	// The read loop gets a fresh goroutine (as in the engine): the request
 	// goroutine's stack has grown through net/http and would stay that size
 	// for the connection's life.
@@ -410,9 +409,7 @@ func (c *Channels) join(tok string, cc *channelConn) error {
 
 // leave removes cc, unsubscribing on the channel's last local member.
 func (c *Channels) leave(cc *channelConn) {
-	if t := cc.expiry.Load(); t != nil {
-		t.Stop()
-	}
+	cc.expiry.stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.conns, cc)
@@ -661,6 +658,10 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	}
 	if !cc.msgs.allow() {
 		e.c.closeAsync(cc, CloseRateLimited, ReasonRateLimited)
+		return
+	}
+	if tok, ok := refreshToken(cc, msg); ok {
+		e.c.refresh(cc, tok)
 		return
 	}
 	m := nats.NewMsg(cc.hub.subject)

@@ -157,6 +157,10 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 			_ = e.AckError(ErrAckNameTooLong)
 			return
 		}
+		if name == RefreshEvent {
+			s.refresh(e)
+			return
+		}
 		c.srv.forwardToBus(s, e)
 		s.dispatch(e)
 	case sio.Ack, sio.BinaryAck:
@@ -280,12 +284,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	c.sockets[n.name] = s
 	c.connectTimer.Stop()
 	c.mu.Unlock()
-	if !grant.Expires.IsZero() {
-		s.expiry.Store(time.AfterFunc(time.Until(grant.Expires), func() { s.disconnectWith(ReasonTokenExpired) }))
-		if s.gone.Load() { // left meanwhile: its left() may have missed the timer
-			s.expiry.Load().Stop()
-		}
-	}
+	s.expiry.set(grant.Expires, func() { s.disconnectWith(ReasonTokenExpired) }) // a no-op if it left meanwhile
 	body := `{"sid":` + strconv.Quote(s.id)
 	if s.pid != "" {
 		body += `,"pid":` + strconv.Quote(s.pid)

@@ -105,9 +105,9 @@ type Socket struct {
 	ns        *Namespace
 	conn      *clientConn
 	hs        Handshake
-	user      string                     // from the Authorizer's grant; "" when none
-	expiry    atomic.Pointer[time.Timer] // disconnects at the grant's expiry
-	start     atomic.Uint64              // oldest stored sequence sent (recovery's floor)
+	user      string        // from the Authorizer's grant; "" when none
+	expiry    expiryTimer   // disconnects at the grant's expiry
+	start     atomic.Uint64 // oldest stored sequence sent (recovery's floor)
 
 	hold liveHold[[]*outq.Frame] // live events held during a replay
 
@@ -416,9 +416,7 @@ func (s *Socket) left(reason string) {
 	if !s.gone.CompareAndSwap(false, true) {
 		return
 	}
-	if t := s.expiry.Load(); t != nil {
-		t.Stop()
-	}
+	s.expiry.stop()
 	s.ns.remove(s)
 	s.ns.srv.settle(s.ns, false)
 	if w := s.ns.srv.saver; w != nil && s.pid != "" {

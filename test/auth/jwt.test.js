@@ -93,3 +93,49 @@ test('a socket whose token expires is disconnected by the server', async () => {
   });
   assert.equal(reason, 'io server disconnect');
 });
+
+// ackOf emits with an ack and resolves with its one argument.
+const ackOf = (s, ...args) => s.timeout(DEADLINE_MS).emitWithAck(...args);
+
+// untilPast resolves once the clock passed Unix second t: waiting for time
+// itself, not for the server.
+const untilPast = (t) => new Promise((resolve) => setTimeout(resolve, Math.max(0, t * 1000 - Date.now())));
+
+test('a socket that refreshes its token stays connected past the old exp', async () => {
+  const exp = now() + 2;
+  const s = client('/chat', token({ exp }));
+  const other = client('/chat', token());
+  assert.deepEqual(await Promise.all([outcome(s), outcome(other)]), [['connect'], ['connect']]);
+  let relayed = false;
+  other.on('sockbus:refresh', () => { relayed = true; });
+  let disconnected = '';
+  s.on('disconnect', (r) => { disconnected = r; });
+  const later = now() + 3600;
+  assert.deepEqual(await ackOf(s, 'sockbus:refresh', token({ exp: later })), { ok: true, exp: later });
+  // Refused refreshes leave the new expiry in place.
+  assert.deepEqual(await ackOf(s, 'sockbus:refresh', sign({ sub: 'mallory', exp: later, sockbus: aliceScope })),
+    { error: 'token is for another user' });
+  assert.deepEqual(await ackOf(s, 'sockbus:refresh', token({ sockbus: { namespaces: ['/other'] } })),
+    { error: 'namespace not allowed' });
+  assert.deepEqual(await ackOf(s, 'sockbus:refresh', token({ exp: now() - 60 })), { error: 'token expired' });
+  assert.deepEqual(await ackOf(s, 'sockbus:refresh', token() + 'x'), { error: 'invalid token' });
+  assert.deepEqual(await ackOf(s, 'sockbus:refresh'), { error: 'token required' });
+  await untilPast(exp + 2);
+  // Still served: an acked event round-trips, and nothing was relayed.
+  assert.equal(await ackOf(s, 'after-old-exp', 1), undefined); // the relay's ack: stored
+  assert.equal(disconnected, '');
+  assert.equal(s.connected, true);
+  assert.equal(relayed, false, 'the refresh event reached another socket');
+});
+
+test('a refused refresh does not move the expiry', async () => {
+  const s = client('/chat', token({ exp: now() + 2 }));
+  assert.deepEqual(await outcome(s), ['connect']);
+  const reason = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('not disconnected at exp')), 3 * DEADLINE_MS);
+    s.once('disconnect', (r) => { clearTimeout(timer); resolve(r); });
+  });
+  assert.deepEqual(await ackOf(s, 'sockbus:refresh', sign({ sub: 'alice', exp: now() + 3600 }, SECRET + '-other')),
+    { error: 'invalid token' });
+  assert.equal(await reason, 'io server disconnect');
+});
