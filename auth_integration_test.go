@@ -519,7 +519,7 @@ func TestSessionTakeover(t *testing.T) {
 // the 4001 expiry; refused refreshes (another user, another key, a channel
 // outside the token, expired, none) leave it where it was.
 func TestTokenRefreshPlainWebSocket(t *testing.T) {
-	s := startServer(t, func(c *config) { c.Auth.JWTKey = testJWTSecret })
+	s := startServer(t, func(c *config) { c.AuthJWTKey = testJWTSecret })
 	exp := time.Now().Add(2 * time.Second)
 	c := wstest.Dial(t, s.ws("/ws/lobby?token="+signHS(t, testJWTSecret, aliceClaims(exp))))
 	defer c.Close()
