@@ -147,11 +147,14 @@ func run(ctx context.Context, cfg config) error {
 	}
 	// Before listening or starting NATS: a directory that is taken or
 	// unwritable fails now, with the path and the reason.
-	lock, err := datadir.Claim(cfg.DataDir)
-	if err != nil {
-		return err
+	// An edge on an external NATS (--nats-url) keeps no data: no dir, no lock.
+	if cfg.NATSURL == "" {
+		lock, err := datadir.Claim(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
-	defer lock.Release()
 	tcpLn, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
@@ -188,6 +191,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	b, err := bus.Start(ctx, bus.Config{
+		External:     externalNATS(cfg.Config),
 		DataDir:      cfg.DataDir,
 		NATSAddr:     cfg.NATSAddr,
 		NATSUser:     cfg.NATSUser,
@@ -325,7 +329,7 @@ func run(ctx context.Context, cfg config) error {
 		"http", scheme+"://"+ln.Addr().String(),
 		"socketio", io.Path(),
 		"websocket", "/ws/{channel}",
-		"data_dir", cfg.DataDir,
+		"data_dir", b.DataDir(),
 		"nats", natsWhere,
 		"auth", strings.Join(authModes, "+"),
 		"nats_auth", natsAuth,

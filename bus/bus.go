@@ -47,6 +47,10 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives the bus's own log lines. Default slog.Default().
 	Logger *slog.Logger
+	// External, when its URL is set, connects to an existing NATS with
+	// JetStream instead of running the embedded server: no DataDir, no
+	// NATSAddr, no Cluster. Zero value: embedded.
+	External ExternalConfig
 }
 
 // ClusterConfig joins several sockbus nodes into one NATS cluster sharing
@@ -126,11 +130,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Bus is a running embedded NATS server and the node's connection to it.
+// Bus is the node's connection to its NATS with JetStream: an embedded
+// server it runs, or an external one (Config.External).
 // All methods are safe for concurrent use.
 type Bus struct {
 	cfg    Config
-	ns     *server.Server
+	ns     *server.Server // nil on an external NATS
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	log    *slog.Logger
@@ -143,10 +148,26 @@ type Bus struct {
 	closed  bool
 }
 
-// Start runs the embedded server, waits until it accepts connections and
-// connects to it in-process.
+// Start connects the node to its bus: to the external NATS of
+// cfg.External when it names one, else to an embedded server it runs.
+// Either way it then opens JetStream and the streams of the layout.
 func Start(ctx context.Context, cfg Config) (*Bus, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Layout.SharedStreams > MaxSharedStreams {
+		return nil, fmt.Errorf("bus: --shared-streams must be 1..%d, got %d", MaxSharedStreams, cfg.Layout.SharedStreams)
+	}
+	if l := cfg.Layout.LegacyStreams; l != "" && l != "keep" && l != "delete" {
+		return nil, fmt.Errorf("bus: --legacy-streams must be keep or delete, got %q", l)
+	}
+	if cfg.External.URL != "" {
+		return startExternal(ctx, cfg)
+	}
+	return startEmbedded(ctx, cfg)
+}
+
+// startEmbedded runs the embedded server, waits until it accepts
+// connections and connects to it in-process.
+func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 	opts := &server.Options{
 		ServerName:         "sockbus",
 		JetStream:          true,
@@ -181,12 +202,6 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		// credential-less fallback user (see NATS-GWS-NOTES, auth trap).
 		opts.Users = []*server.User{{Username: cfg.NATSUser, Password: serverPassword(cfg.NATSPassword)}}
 	}
-	if cfg.Layout.SharedStreams > MaxSharedStreams {
-		return nil, fmt.Errorf("bus: --shared-streams must be 1..%d, got %d", MaxSharedStreams, cfg.Layout.SharedStreams)
-	}
-	if l := cfg.Layout.LegacyStreams; l != "" && l != "keep" && l != "delete" {
-		return nil, fmt.Errorf("bus: --legacy-streams must be keep or delete, got %q", l)
-	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("failed to configure embedded NATS: %w", err)
@@ -213,8 +228,25 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 		ns.WaitForShutdown()
 		return nil, err
 	}
-	connOpts := []nats.Option{
-		nats.InProcessServer(ns),
+	connOpts := append(b.connOptions(), nats.InProcessServer(ns))
+	if cfg.NATSUser != "" {
+		connOpts = append(connOpts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
+	}
+	nc, err := nats.Connect("", connOpts...)
+	if err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
+	}
+	if err := b.open(ctx, nc); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// connOptions are the options of the node's connection in either mode.
+func (b *Bus) connOptions() []nats.Option {
+	return []nats.Option{
 		nats.Name("sockbus-node"),
 		nats.MaxReconnects(-1),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -225,48 +257,50 @@ func Start(ctx context.Context, cfg Config) (*Bus, error) {
 			b.log.Warn("bus subscription error", "subject", subj, "err", err)
 		}),
 	}
-	if cfg.NATSUser != "" {
-		connOpts = append(connOpts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
-	}
-	nc, err := nats.Connect("", connOpts...)
-	if err != nil {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
-	}
+}
+
+// open completes Start on the node's connection, embedded or external:
+// JetStream, then every stream of the layout. On failure it closes the bus.
+func (b *Bus) open(ctx context.Context, nc *nats.Conn) error {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 			b.log.Warn("bus publish not stored", "subject", m.Subject, "err", err)
 		}))
 	if err != nil {
 		nc.Close()
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, fmt.Errorf("failed to open JetStream: %w", err)
+		b.shutdownServer()
+		return fmt.Errorf("failed to open JetStream: %w", err)
 	}
 	b.nc, b.js = nc, js
-	if cfg.Cluster.Name != "" {
+	if b.cfg.Cluster.Name != "" {
 		if _, err := nc.Subscribe(syncSubject, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
 			nc.Close()
-			ns.Shutdown()
-			ns.WaitForShutdown()
-			return nil, fmt.Errorf("failed to subscribe to %s: %w", syncSubject, err)
+			b.shutdownServer()
+			return fmt.Errorf("failed to subscribe to %s: %w", syncSubject, err)
 		}
 	}
 	b.acks = newAckMux(b)
 	if err := b.waitJetStream(ctx); err != nil {
 		b.Close(context.Background())
-		return nil, err
+		return err
 	}
-	lctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	lctx, cancel := context.WithTimeout(ctx, b.cfg.ReadyTimeout)
 	err = b.openLayout(lctx)
 	cancel()
 	if err != nil {
 		b.Close(context.Background())
-		return nil, err
+		return err
 	}
 	b.ready.Store(true)
-	return b, nil
+	return nil
+}
+
+// shutdownServer stops the embedded server, if this node runs one.
+func (b *Bus) shutdownServer() {
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+	}
 }
 
 // waitJetStream polls the JetStream API until it answers.
@@ -292,23 +326,33 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 // JetStream is the node's JetStream handle.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
-// NodeID identifies this node's embedded server.
+// NodeID identifies this node: its embedded server's id, or on an
+// external NATS a random id drawn at Start.
 func (b *Bus) NodeID() string { return b.nodeID }
 
-// DataDir is where JetStream keeps its files.
-func (b *Bus) DataDir() string { return b.cfg.DataDir }
+// DataDir is where JetStream keeps its files ("" on an external NATS).
+func (b *Bus) DataDir() string {
+	if b.ns == nil {
+		return ""
+	}
+	return b.cfg.DataDir
+}
 
 // History is the retention applied to streams.
 func (b *Bus) History() HistoryConfig { return b.cfg.History }
 
 // Ready reports whether the bus and JetStream are usable.
 func (b *Bus) Ready() bool {
-	return b.ready.Load() && b.nc.IsConnected() && b.ns.JetStreamEnabled()
+	return b.ready.Load() && b.nc.IsConnected() && (b.ns == nil || b.ns.JetStreamEnabled())
 }
 
-// ClientURL is the NATS URL clients reach the server at ("" when it takes no
-// network connections).
+// ClientURL is the NATS URL backends reach this node's bus at: the
+// embedded server's listener ("" when it takes no network connections), or
+// the external server the node is connected to (without credentials).
 func (b *Bus) ClientURL() string {
+	if b.ns == nil {
+		return b.nc.ConnectedUrlRedacted()
+	}
 	if b.cfg.NATSAddr == "" {
 		return ""
 	}
@@ -345,8 +389,7 @@ func (b *Bus) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("failed to drain bus: %w", ctx.Err()))
 		}
 	}
-	b.ns.Shutdown()
-	b.ns.WaitForShutdown()
+	b.shutdownServer()
 	return errors.Join(errs...)
 }
 
@@ -424,15 +467,24 @@ func isLoopback(host string) bool {
 
 // HasInterest reports whether any subscriber, on this node or (through
 // routes) another one, listens on subject. It costs a subscription-list
-// lookup, so publishes nobody hears can be skipped.
+// lookup, so publishes nobody hears can be skipped. On an external NATS a
+// client cannot see the server's interest: it is always true there (the
+// server drops what nobody hears; see Bus.External).
 func (b *Bus) HasInterest(subject string) bool {
+	if b.ns == nil {
+		return true
+	}
 	return b.ns.GlobalAccount().SubscriptionInterest(subject)
 }
 
-// Interest counts the subscriptions matching subject that this node's
-// server knows: its own clients' and, once per route, those of the other
-// nodes of the cluster.
+// Interest counts the nodes present on a presence subject (one
+// SubscribePresence each). With the embedded server it counts the
+// subscriptions the server knows: its own clients' and, once per route,
+// those of the other nodes. On an external NATS it asks: see pingPresence.
 func (b *Bus) Interest(subject string) int {
+	if b.ns == nil {
+		return b.pingPresence(subject)
+	}
 	return b.ns.GlobalAccount().Interest(subject)
 }
 

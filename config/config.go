@@ -19,6 +19,12 @@ type Config struct {
 	NATSAddr        string        `key:"nats-addr" check:"addr" help:"also accept NATS clients here, e.g. 127.0.0.1:4222 (empty: in-process only)"`
 	NATSUser        string        `key:"nats-user" help:"NATS user (required with a non-loopback nats-addr)"`
 	NATSPassword    string        `key:"nats-password" secret:"true" help:"NATS password (required with a non-loopback nats-addr)"`
+	NATSURL         string        `key:"nats-url" help:"connect to this external NATS (comma-separated URLs, JetStream enabled) instead of running the embedded server: a stateless edge with no data dir; nats-user/nats-password authenticate there"`
+	NATSCreds       string        `key:"nats-creds" help:"credentials file (user JWT and nkey seed) for nats-url"`
+	NATSNKey        string        `key:"nats-nkey" help:"file holding a user nkey seed for nats-url"`
+	NATSTLSCA       string        `key:"nats-tls-ca" help:"PEM CA file signing the nats-url servers' certificates (default: the system's roots)"`
+	NATSTLSCert     string        `key:"nats-tls-cert" help:"PEM client certificate for nats-url; needs nats-tls-key"`
+	NATSTLSKey      string        `key:"nats-tls-key" secret:"true" help:"PEM key file of nats-tls-cert"`
 	MaxMessageBytes int           `key:"max-message-bytes" min:"1" max:"67108864" help:"largest message a client may send, in bytes"`
 	LogLevel        string        `key:"log-level" oneof:"debug info warn error" help:"least important log lines written"`
 	LogFormat       string        `key:"log-format" oneof:"text json" help:"log line format on stderr"`

@@ -374,6 +374,12 @@ func (c Config) validate(o Origins) error {
 	if (c.ClusterUser == "") != (c.ClusterPassword == "") {
 		return fmt.Errorf("cluster-user (%s) and cluster-password (%s): set both or neither", o["cluster-user"], o["cluster-password"])
 	}
+	if c.NATSURL != "" && (c.NATSAddr != "" || c.ClusterName != "") {
+		return fmt.Errorf("nats-url (%s) connects to an external NATS: nats-addr and cluster-* configure the embedded one; drop them", o["nats-url"])
+	}
+	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
+		return fmt.Errorf("nats-tls-cert (%s) and nats-tls-key (%s): set both or neither", o["nats-tls-cert"], o["nats-tls-key"])
+	}
 	if c.ClusterName != "" && (c.ClusterAddr == "" || c.NodeName == "") {
 		return fmt.Errorf("cluster-name %q (%s): a cluster also needs cluster-addr and node-name", c.ClusterName, o["cluster-name"])
 	}

@@ -21,14 +21,12 @@ func Relay(srv *wsedge.Server, log *slog.Logger) {
 	relay := func(s *wsedge.Socket) {
 		s.OnAny(func(e *wsedge.Event) {
 			var onStored func(error)
-			if e.WantsAck() && !e.AckForwarded() {
+			if e.WantsAck() {
 				onStored = func(err error) {
 					if err != nil {
 						warn.Warn("event not stored", "event", e.Name, "err", err)
-						_ = e.AckError(wsedge.ErrAckNotStored)
-						return
 					}
-					_ = e.Ack()
+					e.AckStored(err) // unless a NATS handler answers it
 				}
 			}
 			if err := s.Broadcast().EmitRaw(e.Name, e.Args, e.Attachments, onStored); err != nil {

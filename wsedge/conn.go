@@ -372,6 +372,11 @@ func (s *Server) forwardToBus(sock *Socket, e *Event) {
 	joinAttachments(m, e.Args, e.Attachments)
 	if e.WantsAck() {
 		reply, err := s.replies.register(s.cfg.BusAckTimeout, func(r *nats.Msg) {
+			if len(r.Data) == 0 && r.Header.Get("Status") == "503" {
+				e.forwardDone(forwardNobody) // no handler: the store's ack answers
+				return
+			}
+			e.forwardDone(forwardAnswered)
 			args, atts, err := splitAttachments(r)
 			if err != nil || !json.Valid(args) || len(args) == 0 || args[0] != '[' {
 				args, atts = []byte("[]"), nil

@@ -144,12 +144,11 @@ func (n *Namespace) add(s *Socket) error {
 		if err != nil {
 			return err
 		}
-		presence, err := n.srv.bus.SubscribeSync(bus.PresenceSubject(n.tok))
+		presence, err := n.srv.bus.SubscribePresence(bus.PresenceSubject(n.tok))
 		if err != nil {
 			_ = sub.Unsubscribe()
 			return err
 		}
-		_ = presence.SetPendingLimits(1, 1) // nothing is ever published there
 		n.sub, n.presence = sub, presence
 	}
 	n.sockets[s.id] = s

@@ -53,7 +53,22 @@ type Event struct {
 	ackID     int64
 	acked     atomic.Bool
 	forwarded bool
+
+	// A forwarded ack's outcome and a store result that waits for it
+	// (AckStored); guarded by fmu.
+	fmu     sync.Mutex
+	outcome forwardOutcome
+	stored  *error
 }
+
+// forwardOutcome is what became of an ack forwarded to NATS handlers.
+type forwardOutcome uint8
+
+const (
+	forwardPending  forwardOutcome = iota
+	forwardAnswered                // a handler answered the ack
+	forwardNobody                  // no handler listened (the server said "no responders")
+)
 
 // Socket is the socket the event came from.
 func (e *Event) Socket() *Socket { return e.socket }
@@ -64,6 +79,52 @@ func (e *Event) WantsAck() bool { return e.ackID != sio.NoID }
 // AckForwarded reports whether a NATS handler was asked to answer the ack
 // (someone subscribes to the event's sockbus.in subject); the first answer wins.
 func (e *Event) AckForwarded() bool { return e.forwarded }
+
+// AckStored answers the ack for a stored event: Ack when err is nil, else
+// the not-stored error ack. When the ack was forwarded to NATS handlers it
+// waits for them: a handler's answer wins and the store's result is
+// dropped; when none listened it applies. On an external NATS a node cannot
+// see whether a handler listens before it forwards (Bus.HasInterest).
+func (e *Event) AckStored(err error) {
+	if !e.WantsAck() {
+		return
+	}
+	if e.forwarded {
+		e.fmu.Lock()
+		if e.outcome == forwardPending {
+			e.stored = &err
+			e.fmu.Unlock()
+			return
+		}
+		nobody := e.outcome == forwardNobody
+		e.fmu.Unlock()
+		if !nobody {
+			return
+		}
+	}
+	e.ackStoreResult(err)
+}
+
+func (e *Event) ackStoreResult(err error) {
+	if err != nil {
+		_ = e.AckError(ErrAckNotStored)
+		return
+	}
+	_ = e.AckRaw([]byte("[]"), nil)
+}
+
+// forwardDone records the forwarded ack's outcome and applies a store
+// result that was waiting for it.
+func (e *Event) forwardDone(o forwardOutcome) {
+	e.fmu.Lock()
+	e.outcome = o
+	stored := e.stored
+	e.stored = nil
+	e.fmu.Unlock()
+	if o == forwardNobody && stored != nil {
+		e.ackStoreResult(*stored)
+	}
+}
 
 // Arg decodes argument i into v.
 func (e *Event) Arg(i int, v any) error {

@@ -1,0 +1,204 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/internal/natstest"
+)
+
+func startExternalBus(t *testing.T, url string, mutate ...func(*Config)) *Bus {
+	t.Helper()
+	cfg := Config{
+		DataDir:  filepath.Join(t.TempDir(), "never-created"),
+		External: ExternalConfig{URL: url, User: natstest.User, Password: natstest.Password},
+		Layout:   LayoutConfig{SharedStreams: 2, OwnNamespaces: []string{"/chat"}},
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	b, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("close bus: %v", err)
+		}
+	})
+	if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("data dir %s: %v, want it never created", cfg.DataDir, err)
+	}
+	return b
+}
+
+// TestExternalNATS: a bus on an external nats-server creates the layout's
+// streams there, stores and republishes like the embedded one, and a second
+// bus adopts the same streams (same epochs).
+func TestExternalNATS(t *testing.T) {
+	ns := natstest.Start(t, "")
+	a := startExternalBus(t, ns.ClientURL())
+	if !a.External() || a.DataDir() != "" || !a.Ready() {
+		t.Fatalf("External %v, DataDir %q, Ready %v", a.External(), a.DataDir(), a.Ready())
+	}
+	if err := a.CheckStore(context.Background()); err != nil {
+		t.Fatalf("CheckStore: %v", err)
+	}
+	if got := a.ClientURL(); !strings.HasPrefix(got, "nats://") || strings.Contains(got, natstest.Password) {
+		t.Fatalf("ClientURL %q: want the server's URL without the password", got)
+	}
+	var names []string
+	for n := range a.JetStream().StreamNames(context.Background()).Name() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "SOCKBUS_OWN_IO_chat,SOCKBUS_SHARED_0,SOCKBUS_SHARED_1" {
+		t.Fatalf("streams on the external server: %v", names)
+	}
+	b := startExternalBus(t, ns.ClientURL())
+	if a.Log(KindNamespace, "x").Epoch() != b.Log(KindNamespace, "x").Epoch() {
+		t.Fatal("second edge created its own stream instead of adopting the first's")
+	}
+	if a.NodeID() == b.NodeID() {
+		t.Fatalf("two edges share node id %s", a.NodeID())
+	}
+
+	live, err := b.SubscribeSync(LivePrefix + "io.x.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := a.Publish(&nats.Msg{Subject: "sockbus.io.x.all.ev", Data: []byte(`[1]`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ack := <-f.Ok():
+		if ack.Stream != a.Log(KindNamespace, "x").Stream.Name {
+			t.Fatalf("stored in %s", ack.Stream)
+		}
+	case err := <-f.Err():
+		t.Fatal(err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no store ack")
+	}
+	m, err := live.NextMsg(5 * time.Second)
+	if err != nil || m.Subject != "sockbus.live.io.x.all.ev" || string(m.Data) != "[1]" {
+		t.Fatalf("live copy on the other edge: %v %v", m, err)
+	}
+}
+
+// TestExternalPresence: on an external NATS the nodes present on a subject
+// are counted by asking them; nobody present is known without waiting.
+func TestExternalPresence(t *testing.T) {
+	ns := natstest.Start(t, "")
+	url := ns.ClientURL()
+	buses := []*Bus{startExternalBus(t, url), startExternalBus(t, url), startExternalBus(t, url)}
+	subj := PresenceSubject("room")
+	start := time.Now()
+	if n := buses[0].Interest(subj); n != 0 {
+		t.Fatalf("Interest with nobody present = %d", n)
+	}
+	if d := time.Since(start); d > maxPresenceWait/2 {
+		t.Fatalf("nobody present took %v to learn", d)
+	}
+	if !buses[0].HasInterest("sockbus.in.x.y") {
+		t.Fatal("HasInterest on an external NATS must be true (it cannot be seen)")
+	}
+	var subs []*nats.Subscription
+	for i, b := range buses {
+		s, err := b.SubscribePresence(subj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+		for _, asker := range buses {
+			if n := asker.Interest(subj); n != i+1 {
+				t.Fatalf("with %d nodes present, Interest = %d", i+1, n)
+			}
+		}
+	}
+	_ = subs[1].Unsubscribe()
+	if n := buses[1].Interest(subj); n != 2 {
+		t.Fatalf("after one node left, Interest = %d, want 2", n)
+	}
+}
+
+// TestExternalConfigErrors: wrong combinations are refused before any
+// connection, each with a message naming the flags.
+func TestExternalConfigErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"nats-addr", Config{NATSAddr: "127.0.0.1:0"}, "--nats-addr"},
+		{"cluster", Config{Cluster: ClusterConfig{Name: "c"}}, "--cluster"},
+		{"two auths", Config{External: ExternalConfig{User: "u", Password: "p", CredsFile: "x.creds"}}, "use one of"},
+		{"half user", Config{External: ExternalConfig{User: "u"}}, "--nats-password"},
+		{"half tls", Config{External: ExternalConfig{TLSCert: "c.pem"}}, "--nats-tls-key"},
+		{"missing nkey", Config{External: ExternalConfig{NKeySeedFile: "/nonexistent/seed"}}, "--nats-nkey"},
+		{"nobody there", Config{External: ExternalConfig{}}, "failed to connect to NATS at nats://xxxxx@"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.External.URL = "nats://u:hidden@127.0.0.1:1"
+			cfg.ReadyTimeout = time.Second
+			_, err := Start(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "hidden") {
+				t.Fatalf("err = %v, want it to name %q and hide the password", err, c.want)
+			}
+		})
+	}
+}
+
+// TestMappingsConfig: the block MappingsConfig prints, in an external
+// server's configuration, stores a backend's publish on a public subject
+// where the edges read it, as the embedded server's own mappings do.
+func TestMappingsConfig(t *testing.T) {
+	layout := LayoutConfig{SharedStreams: 3}
+	block, err := MappingsConfig(layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(block, "declared") {
+		t.Fatalf("block without declared names mentions them:\n%s", block)
+	}
+	ns := natstest.Start(t, block)
+	b := startExternalBus(t, ns.ClientURL(), func(c *Config) { c.Layout = layout })
+	live, err := b.SubscribeSync(LivePrefix + "io.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend, err := nats.Connect(ns.ClientURL(), nats.UserInfo(natstest.User, natstest.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	for _, tok := range []string{"a", "news", "z9"} {
+		if err := backend.Publish("sockbus.io."+tok+".all.ev", []byte(tok)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := live.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("backend's publish for %s never delivered: %v", tok, err)
+		}
+		if m.Subject != "sockbus.live.io."+tok+".all.ev" || m.Header.Get(HeaderStream) != b.Log(KindNamespace, tok).Stream.Name {
+			t.Fatalf("delivered %s from stream %s, want %s", m.Subject, m.Header.Get(HeaderStream), b.Log(KindNamespace, tok).Stream.Name)
+		}
+	}
+	withOwn, err := MappingsConfig(LayoutConfig{OwnNamespaces: []string{"/chat"}})
+	if err != nil || !strings.Contains(withOwn, "sockbus.store.own.io") || strings.Contains(withOwn, `"sockbus.io.chat.>"`) {
+		t.Fatalf("block with a declared namespace (%v):\n%s", err, withOwn)
+	}
+}
