@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/wsedge"
@@ -47,6 +49,16 @@ func TestEdgesOnExternalNATS(t *testing.T) {
 	a, b := startEdge(t, ns.ClientURL()), startEdge(t, ns.ClientURL())
 	if !a.bus.External() || a.bus.ClientURL() == "" {
 		t.Fatal("edge A is not on the external NATS")
+	}
+	for _, path := range []string{"/readyz", "/metrics"} {
+		eventually.True(t, wait, "edge answers 200 on "+path, func() bool {
+			resp, err := http.Get("http://" + a.addr + path)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
 	}
 
 	x := siotest.Dial(t, "http://"+a.addr, "/socket.io/")

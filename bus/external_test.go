@@ -51,6 +51,9 @@ func TestExternalNATS(t *testing.T) {
 	if !a.External() || a.DataDir() != "" || !a.Ready() {
 		t.Fatalf("External %v, DataDir %q, Ready %v", a.External(), a.DataDir(), a.Ready())
 	}
+	if _, ok := a.StoreBytes(); ok || a.ClusterPeers() != 0 {
+		t.Fatal("an edge reports store bytes or cluster peers of its own")
+	}
 	if err := a.CheckStore(context.Background()); err != nil {
 		t.Fatalf("CheckStore: %v", err)
 	}
