@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,15 +52,20 @@ func TestEdgesOnExternalNATS(t *testing.T) {
 	if !a.bus.External() || a.bus.ClientURL() == "" {
 		t.Fatal("edge A is not on the external NATS")
 	}
+	var metrics []byte
 	for _, path := range []string{"/readyz", "/metrics"} {
 		eventually.True(t, wait, "edge answers 200 on "+path, func() bool {
 			resp, err := http.Get("http://" + a.addr + path)
 			if err != nil {
 				return false
 			}
-			resp.Body.Close()
+			defer resp.Body.Close()
+			metrics, _ = io.ReadAll(resp.Body)
 			return resp.StatusCode == http.StatusOK
 		})
+	}
+	if bytes.Contains(metrics, []byte("sockbus_jetstream_store_bytes")) || !bytes.Contains(metrics, []byte("\nsockbus_cluster_peers 0\n")) {
+		t.Fatalf("edge metrics: want no store bytes and 0 cluster peers:\n%s", metrics)
 	}
 
 	x := siotest.Dial(t, "http://"+a.addr, "/socket.io/")

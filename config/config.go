@@ -24,7 +24,7 @@ type Config struct {
 	NATSNKey        string        `key:"nats-nkey" help:"file holding a user nkey seed for nats-url"`
 	NATSTLSCA       string        `key:"nats-tls-ca" help:"PEM CA file signing the nats-url servers' certificates (default: the system's roots)"`
 	NATSTLSCert     string        `key:"nats-tls-cert" help:"PEM client certificate for nats-url; needs nats-tls-key"`
-	NATSTLSKey      string        `key:"nats-tls-key" secret:"true" help:"PEM key file of nats-tls-cert"`
+	NATSTLSKey      string        `key:"nats-tls-key" help:"PEM key file of nats-tls-cert"`
 	MaxMessageBytes int           `key:"max-message-bytes" min:"1" max:"67108864" help:"largest message a client may send, in bytes"`
 	LogLevel        string        `key:"log-level" oneof:"debug info warn error" help:"least important log lines written"`
 	LogFormat       string        `key:"log-format" oneof:"text json" help:"log line format on stderr"`

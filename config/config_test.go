@@ -197,6 +197,9 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 		if f.secret || f.key == "nats-user" || f.key == "cluster-user" || f.key == "tls-cert" || f.key == "tls-key" { // secrets print hidden; pairs need both
 			continue
 		}
+		if f.key == "nats-url" { // excludes nats-addr and cluster-name (TestNATSURLExcludesEmbedded)
+			continue
+		}
 		switch {
 		case f.kind == durationType:
 			fv.SetInt(fv.Int() + int64(time.Second))
@@ -260,5 +263,21 @@ func TestHelpShowsDefaultsAndRanges(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestNATSURLExcludesEmbedded(t *testing.T) {
+	for _, args := range [][]string{
+		{"--nats-url", "nats://n1:4222", "--nats-addr", "127.0.0.1:4222"},
+		{"--nats-url", "nats://n1:4222", "--cluster-name", "c", "--cluster-addr", "127.0.0.1:6222", "--node-name", "a"},
+		{"--nats-url", "nats://n1:4222", "--nats-tls-cert", "c.pem"},
+	} {
+		if _, _, err := load(t, args, nil); err == nil || !strings.Contains(err.Error(), "nats-") {
+			t.Errorf("%v: err = %v", args, err)
+		}
+	}
+	cfg, _, err := load(t, []string{"--nats-url", "nats://n1:4222,nats://n2:4222", "--nats-creds", "u.creds"}, nil)
+	if err != nil || cfg.NATSURL != "nats://n1:4222,nats://n2:4222" || cfg.NATSCreds != "u.creds" {
+		t.Fatalf("%+v %v", cfg, err)
 	}
 }
