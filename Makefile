@@ -17,11 +17,14 @@ test: .SHELLFLAGS := -o pipefail -c
 test: node_modules/.package-lock.json
 	$(GO) test -race -count=1 -timeout 20m -json ./... | $(GO) run ./internal/testreport
 
-# ./sockbus with its version and commit (`./sockbus version`).
+# ./sockbus with its version and commit (`./sockbus version`) and the pinned npm packages
+# (assets.Packages) embedded: it needs nothing beside it. A plain `go build` works too and
+# reads the client bundle from --client-dir instead.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-build:
-	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o sockbus .
+build: node_modules/.package-lock.json
+	$(GO) run ./assets/internal/fill
+	$(GO) build -tags sockbus_assets -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o sockbus .
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockbus/sockbus/assets"
 	"github.com/sockbus/sockbus/bus"
 	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/handlers"
@@ -256,7 +257,6 @@ func run(ctx context.Context, cfg config) error {
 	io := wsedge.NewServer(b, authFlagsOf(cfg.Config).socketIOLimits(wsedge.Config{
 		Authorizer:     authz,
 		Path:           cfg.SocketIOPath,
-		ClientDir:      cfg.ClientDir,
 		History:        history,
 		Sessions:       sessions,
 		RecoveryWindow: cfg.RecoveryWindow,
@@ -270,8 +270,10 @@ func run(ctx context.Context, cfg config) error {
 		Metrics: counters,
 	}))
 	handlers.Relay(io, logger)
-	if ok, msg := io.ClientBundleReady(); !ok {
-		logger.Warn(msg)
+	client := openClient(cfg.ClientDir, logger)
+	var demo *assets.Demo
+	if cfg.Demo {
+		demo = assets.NewDemo(io.Path())
 	}
 	metricsHandler := prom.Handler(prom.Sources{
 		Set:          counters,
@@ -292,7 +294,7 @@ func run(ctx context.Context, cfg config) error {
 			cfg.onMetricsListen(maddr)
 		}
 	}
-	router := newRouter(channels, io, routedMetrics)
+	router := newRouter(channels, io, routedMetrics, client, demo)
 	app.Store(&router)
 	hc.Up(b.CheckStore)
 	if cfg.PprofAddr != "" {
@@ -389,8 +391,9 @@ var (
 
 // newRouter routes by path prefix. It does not use http.ServeMux because the
 // mux cleans paths ("/ws/%2E%2E" would redirect) and channel names are
-// taken verbatim from the escaped path. metrics, if not nil, serves /metrics.
-func newRouter(channels *wsedge.Channels, io *wsedge.Server, metrics http.Handler) http.Handler {
+// taken verbatim from the escaped path. metrics, if not nil, serves /metrics;
+// demo may be nil (--demo=false).
+func newRouter(channels *wsedge.Channels, io *wsedge.Server, metrics http.Handler, client *assets.Client, demo *assets.Demo) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
@@ -398,12 +401,33 @@ func newRouter(channels *wsedge.Channels, io *wsedge.Server, metrics http.Handle
 			metrics.ServeHTTP(w, r)
 		case p == "/ws" || strings.HasPrefix(p, "/ws/"):
 			channels.ServeHTTP(w, r)
+		case strings.HasPrefix(p, io.Path()) && client.Serves(p[len(io.Path()):]):
+			client.ServeFile(w, r, p[len(io.Path()):])
 		case strings.HasPrefix(p, io.Path()):
 			io.ServeHTTP(w, r)
+		case demo != nil && demo.Serves(p):
+			demo.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
 	})
+}
+
+// openClient finds the socket.io-client bundle: embedded by `make build`,
+// else in --client-dir; the log says which, or what to do.
+func openClient(dir string, logger *slog.Logger) *assets.Client {
+	c := assets.OpenClient(dir)
+	switch src, err := c.Source(); {
+	case err != nil:
+		logger.Warn("socket.io-client bundle not served: not embedded in this build and not found in --client-dir (build with `make build`, or run `npm ci` and set --client-dir)",
+			"client_dir", dir, "err", err)
+	case src.Embedded:
+		logger.Debug("socket.io-client bundle embedded", "version", src.Version)
+	default:
+		logger.Info("socket.io-client bundle not embedded in this build (make build embeds it): serving it from --client-dir",
+			"client_dir", dir, "version", src.Version)
+	}
+	return c
 }
 
 // withHealth serves /healthz (liveness: for a liveness probe) and /readyz

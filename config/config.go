@@ -30,7 +30,8 @@ type Config struct {
 	LogFormat       string        `key:"log-format" oneof:"text json" help:"log line format on stderr"`
 	SocketIOPath    string        `key:"socketio-path" check:"path" help:"where Socket.IO (Engine.IO) is served"`
 	CORSOrigins     string        `key:"allowed-origins" alias:"cors-origins" help:"comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)"`
-	ClientDir       string        `key:"client-dir" help:"directory of the socket.io-client bundle served at <socketio-path>socket.io.js"`
+	ClientDir       string        `key:"client-dir" help:"directory of the socket.io-client bundle served at <socketio-path>socket.io.js by a build that does not embed it (make build embeds it)"`
+	Demo            bool          `key:"demo" help:"serve the demo page at /"`
 	HistoryMaxAge   time.Duration `key:"history-max-age" min:"0s" help:"drop stored events older than this (0: no limit)"`
 	HistoryMaxMsgs  int64         `key:"history-max-msgs" min:"-1" help:"keep at most this many events per stream: each shared stream, each own stream (-1: no limit)"`
 	HistoryMaxBytes int64         `key:"history-max-bytes" min:"-1" help:"keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)"`
@@ -87,6 +88,7 @@ func Default() Config {
 		LogFormat:       "text",
 		SocketIOPath:    "/socket.io/",
 		ClientDir:       "node_modules/socket.io-client/dist",
+		Demo:            true,
 		HistoryMaxAge:   24 * time.Hour,
 		HistoryMaxMsgs:  1_000_000, // bus.DefaultHistoryMaxMsgs (TestBusDefaults)
 		HistoryMaxBytes: 1 << 30,   // bus.DefaultHistoryMaxBytes

@@ -36,9 +36,6 @@ type Config struct {
 	// BusAckTimeout bounds how long a NATS handler may take to answer a
 	// client's ack request. Default 30s.
 	BusAckTimeout time.Duration
-	// ClientDir holds the socket.io-client bundle served at
-	// <Path>socket.io.js. Default "node_modules/socket.io-client/dist".
-	ClientDir string
 	// History reads stored events for connection state recovery and for
 	// late joiners (auth.history). Nil: neither is offered.
 	History History
@@ -105,9 +102,6 @@ func (c Config) withDefaults() Config {
 	if c.EventsPerSecond == 0 {
 		c.EventsPerSecond = DefaultEventsPerSecond
 	}
-	if c.ClientDir == "" {
-		c.ClientDir = "node_modules/socket.io-client/dist"
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -130,7 +124,6 @@ type Server struct {
 	warn    *ratelog.Logger // operational failures, rate-limited
 	engine  *engine.Server
 	decoder sio.Decoder
-	bundle  *clientBundle
 	replies *replyMux
 	saver   *sessionSaver
 
@@ -154,7 +147,6 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 		static:   map[string]*Namespace{},
 		children: map[string]*Namespace{},
 	}
-	s.bundle = newClientBundle(cfg.ClientDir)
 	s.replies = newReplyMux(b, s.log)
 	if s.recoveryOn() {
 		s.saver = newSessionSaver(s)
@@ -195,17 +187,9 @@ func inlinePacket(data []byte, binary bool) bool {
 // Path is where the server is mounted.
 func (s *Server) Path() string { return s.cfg.Path }
 
-// ClientBundleReady reports whether the socket.io-client bundle was found,
-// and if not, what to do about it.
-func (s *Server) ClientBundleReady() (bool, string) { return s.bundle.status() }
-
-// ServeHTTP serves Engine.IO requests and the client bundle.
+// ServeHTTP serves Engine.IO requests. The client bundle under the same
+// path is main's to mount (package assets).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest := strings.TrimPrefix(r.URL.Path, s.cfg.Path)
-	if rest != "" && rest != r.URL.Path && s.bundle.serves(rest) {
-		s.bundle.serveHTTP(w, r, rest)
-		return
-	}
 	s.engine.ServeHTTP(w, r)
 }
 

@@ -1,0 +1,17 @@
+// Package assets holds the files sockbus serves over HTTP that are not
+// Socket.IO or WebSocket traffic: the browser bundle of socket.io-client at
+// <socketio-path>socket.io.js, the npm packages that ship other static
+// files, and the demo page at /.
+//
+// npm packages are embedded at build time: `make build` runs `npm ci`, then
+// internal/fill copies each entry of [Packages] from node_modules into
+// dist/ (git-ignored), then builds with the build tag sockbus_assets, whose
+// go:embed picks dist/ up. A plain `go build` has no tag and embeds nothing;
+// [Open] then reads the package from a directory given by a flag
+// (--client-dir for socket.io-client) and says so.
+//
+// The demo page (demo/) is our own HTML and JavaScript and is always
+// embedded.
+//
+// main mounts the handlers; wsedge does not import this package.
+package assets

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFillCopiesEachPackageAndNothingElse(t *testing.T) {
+	root := t.TempDir()
+	pkg := filepath.Join(root, "node_modules", "socket.io-client")
+	write(t, filepath.Join(pkg, "package.json"), `{"version":"4.8.4"}`)
+	write(t, filepath.Join(pkg, "dist", "socket.io.js"), "bundle")
+	write(t, filepath.Join(pkg, "dist", "deep", "x.map"), "map")
+	write(t, filepath.Join(pkg, "build", "cjs", "index.js"), "not embedded")
+	stale := filepath.Join(root, "assets", "dist", "gone", "package.json")
+	write(t, stale, "{}")
+
+	if err := fill(root); err != nil {
+		t.Fatal(err)
+	}
+	dist := filepath.Join(root, "assets", "dist", "socket.io-client")
+	for file, want := range map[string]string{"package.json": `{"version":"4.8.4"}`, "dist/socket.io.js": "bundle", "dist/deep/x.map": "map"} {
+		if got, err := os.ReadFile(filepath.Join(dist, filepath.FromSlash(file))); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v", file, got, err)
+		}
+	}
+	for _, p := range []string{filepath.Join(dist, "build"), stale} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is there (%v)", p, err)
+		}
+	}
+}
+
+func TestFillWithoutNodeModulesSaysNpmCI(t *testing.T) {
+	err := fill(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "npm ci") || !strings.Contains(err.Error(), "socket.io-client") {
+		t.Fatalf("fill = %v", err)
+	}
+}
