@@ -184,3 +184,27 @@ func startBinary(t *testing.T, path string, args ...string) (string, func() stri
 	})
 	return addr, out.String
 }
+
+// TestDemoInChromium drives the demo page in headless Chromium (test/demo)
+// against a server with the README's defaults (the relay, recovery on).
+func TestDemoInChromium(t *testing.T) {
+	node, err := exec.LookPath("node")
+	chromium := os.Getenv("CHROMIUM_PATH")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if err != nil || !fileExists("node_modules/playwright-core/package.json") || !fileExists(chromium) {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("node, node_modules or chromium (%s) missing in CI", chromium)
+		}
+		t.Skipf("needs node, npm ci and chromium at %s (apt-get install -y chromium)", chromium)
+	}
+	s := startServer(t)
+	cmd := exec.Command(node, "--test", "--test-reporter=spec", "test/demo/")
+	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr, "CHROMIUM_PATH="+chromium)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo test failed: %v\n%s", err, out)
+	}
+	t.Logf("demo test passed:\n%s", lastLines(string(out), 8))
+}
