@@ -93,6 +93,21 @@ func TestSelfContainedBinary(t *testing.T) {
 	run("go", "build", "-o", filepath.Join(bin, "sockbus-plain"), ".")
 	t.Logf("fill and two builds: %v", time.Since(began).Round(time.Millisecond))
 
+	version := func(exe string) string {
+		cmd := exec.Command(exe, "version")
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s version: %v\n%s", exe, err, out)
+		}
+		return string(out)
+	}
+	if v := version(filepath.Join(bin, "sockbus")); !regexp.MustCompile(`(?m)^socket\.io-client 4\.\d+\.\d+ \(embedded\)$`).MatchString(v) {
+		t.Errorf("sockbus version of the make build binary:\n%s", v)
+	}
+	if v := version(filepath.Join(bin, "sockbus-plain")); !strings.Contains(v, "socket.io-client not embedded") {
+		t.Errorf("sockbus version of the plain build:\n%s", v)
+	}
 	t.Run("embedded", func(t *testing.T) {
 		addr, out := startBinary(t, filepath.Join(bin, "sockbus"))
 		code, h, body := httpGet(t, "http://"+addr+"/socket.io/socket.io.js")
@@ -188,16 +203,16 @@ func startBinary(t *testing.T, path string, args ...string) (string, func() stri
 // TestDemoInChromium drives the demo page in headless Chromium (test/demo)
 // against a server with the README's defaults (the relay, recovery on).
 func TestDemoInChromium(t *testing.T) {
-	node, err := exec.LookPath("node")
+	node := needNode(t)
 	chromium := os.Getenv("CHROMIUM_PATH")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
-	if err != nil || !fileExists("node_modules/playwright-core/package.json") || !fileExists(chromium) {
+	if !fileExists(chromium) {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("node, node_modules or chromium (%s) missing in CI", chromium)
+			t.Fatalf("no Chromium at %s in CI", chromium)
 		}
-		t.Skipf("needs node, npm ci and chromium at %s (apt-get install -y chromium)", chromium)
+		t.Skipf("no Chromium at %s (apt-get install -y chromium)", chromium)
 	}
 	s := startServer(t)
 	cmd := exec.Command(node, "--test", "--test-reporter=spec", "test/demo/")

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/sockbus/sockbus/assets"
 )
 
 // version and commit are set by `make build` (-ldflags -X); without them
@@ -53,18 +52,18 @@ func buildVersion() versionInfo {
 	return v
 }
 
-// clientVersion reads the socket.io-client version next to its bundle
-// (clientDir is the package's dist directory).
+// clientVersion says which socket.io-client the binary serves: the one
+// embedded by `make build`, else the one in clientDir (--client-dir).
 func clientVersion(clientDir string) string {
-	b, err := os.ReadFile(filepath.Join(clientDir, "..", "package.json"))
-	if err != nil {
-		return "not found in " + clientDir + " (set --client-dir)"
+	src, err := assets.Open(assets.ClientPackage, clientDir)
+	switch {
+	case err != nil:
+		return "not embedded, not found in --client-dir " + clientDir + " (make build embeds it)"
+	case src.Embedded:
+		return src.Version + " (embedded)"
+	default:
+		return src.Version + " (not embedded: from --client-dir " + clientDir + ")"
 	}
-	var pkg struct{ Version string }
-	if json.Unmarshal(b, &pkg) != nil || pkg.Version == "" {
-		return "unknown"
-	}
-	return pkg.Version + " (from " + clientDir + ")"
 }
 
 func writeVersion(w io.Writer, clientDir string) {
