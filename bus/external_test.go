@@ -2,7 +2,15 @@ package bus
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/sockbus/sockbus/internal/natstest"
 )
@@ -204,4 +214,78 @@ func TestMappingsConfig(t *testing.T) {
 	if err != nil || !strings.Contains(withOwn, "sockbus.store.own.io") || strings.Contains(withOwn, `"sockbus.io.chat.>"`) {
 		t.Fatalf("block with a declared namespace (%v):\n%s", err, withOwn)
 	}
+}
+
+// TestExternalTLSAndNKey: --nats-tls-ca/--nats-tls-cert/--nats-tls-key and
+// --nats-nkey reach a server that requires TLS with verified client
+// certificates and knows its user by nkey only; without the client
+// certificate the same bus is refused.
+func TestExternalTLSAndNKey(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir) // server, client and CA at once
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := user.Seed()
+	pub, _ := user.PublicKey()
+	seedFile := filepath.Join(dir, "user.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns := natstest.Start(t, "", func(o *server.Options) {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: certFile, KeyFile: keyFile, CaFile: certFile, Verify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.TLSConfig, o.TLS, o.TLSVerify = tc, true, true
+		o.Users, o.Nkeys = nil, []*server.NkeyUser{{Nkey: pub}}
+	})
+	url := "tls://" + ns.Addr().String()
+	ext := ExternalConfig{URL: url, NKeySeedFile: seedFile, TLSCA: certFile, TLSCert: certFile, TLSKey: keyFile}
+	b := startExternalBus(t, url, func(c *Config) { c.External = ext })
+	if err := b.CheckStore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ext.TLSCert, ext.TLSKey = "", ""
+	if _, err := Start(context.Background(), Config{External: ext, ReadyTimeout: 2 * time.Second}); err == nil {
+		t.Fatal("connected without the client certificate the server requires")
+	}
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1, usable by a
+// server and a client, and its key.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "sockbus-test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

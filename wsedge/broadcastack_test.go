@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 )
@@ -156,12 +157,43 @@ func TestBroadcastEmitWithAckAcrossNodes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	var srvs []*Server
-	var urls []string
 	for _, b := range buses {
 		if b == nil {
 			t.FailNow()
 		}
+	}
+	emitWithAckAcrossNodes(t, buses)
+}
+
+// Three stateless edges on one external nats-server: the same as across
+// the nodes of a cluster, with the nodes counted by asking them
+// (bus.Interest on an external NATS) instead of by the server's interest.
+func TestBroadcastEmitWithAckAcrossEdges(t *testing.T) {
+	url := natstest.Start(t, "").ClientURL()
+	buses := make([]*bus.Bus, 3)
+	for i := range buses {
+		buses[i] = testutil.StartBus(t, bus.Config{External: bus.ExternalConfig{
+			URL: url, User: natstest.User, Password: natstest.Password}})
+	}
+	emitWithAckAcrossNodes(t, buses)
+	srv := NewServer(buses[0], Config{})
+	defer srv.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	start := time.Now()
+	rs, err := srv.Of("/empty").EmitWithAck(ctx, "q", 1)
+	if err != nil || len(rs) != 0 || time.Since(start) > wait/2 {
+		t.Fatalf("no sockets on any edge: %v %v after %v, want an empty answer at once", rs, err, time.Since(start))
+	}
+}
+
+// emitWithAckAcrossNodes puts sockets on the first two nodes' servers and
+// emits with acks, fetches and joins from the third.
+func emitWithAckAcrossNodes(t *testing.T, buses []*bus.Bus) {
+	t.Helper()
+	var srvs []*Server
+	var urls []string
+	for _, b := range buses {
 		s := NewServer(b, Config{})
 		srvs = append(srvs, s)
 		urls = append(urls, "http://"+testutil.Serve(t, s, s.Close))

@@ -17,8 +17,9 @@ const (
 // Start runs a nats-server with JetStream on a temp dir, listening on
 // 127.0.0.1 (a port the OS picks) for User/Password only. conf, when not
 // empty, is extra server configuration text (e.g. a mappings block) read
-// as a config file. The server stops when the test ends.
-func Start(t testing.TB, conf string) *server.Server {
+// as a config file; mutate may change the options last (other users, TLS).
+// The server stops when the test ends.
+func Start(t testing.TB, conf string, mutate ...func(*server.Options)) *server.Server {
 	t.Helper()
 	opts := &server.Options{}
 	if conf != "" {
@@ -37,6 +38,9 @@ func Start(t testing.TB, conf string) *server.Server {
 	opts.JetStream, opts.StoreDir = true, t.TempDir()
 	opts.NoSigs, opts.NoLog = true, true
 	opts.Users = []*server.User{{Username: User, Password: Password}}
+	for _, m := range mutate {
+		m(opts)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
