@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -179,5 +180,55 @@ func TestEdgesOnExternalNATS(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestEdgesSurviveNATSRestart: when the external nats-server stops, an
+// edge's /readyz turns 503; when it is back (same port, same store), the
+// edges reconnect on their own, /readyz is 200 again and their clients,
+// still connected, relay each other's acked events.
+func TestEdgesSurviveNATSRestart(t *testing.T) {
+	port, err := strconv.Atoi(strings.Split(freePorts(t, 1)[0], ":")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	same := func(o *server.Options) { o.Port, o.StoreDir = port, store }
+	ns := natstest.Start(t, "", same)
+	a, b := startEdge(t, ns.ClientURL()), startEdge(t, ns.ClientURL())
+	ready := func(s *testServer) int {
+		resp, err := http.Get("http://" + s.addr + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	eventually.True(t, wait, "edge A ready", func() bool { return ready(a) == http.StatusOK })
+	x := siotest.Dial(t, "http://"+a.addr, "/socket.io/")
+	x.ConnectID(t, "/", "")
+	y := siotest.Dial(t, "http://"+b.addr, "/socket.io/")
+	y.ConnectID(t, "/", "")
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	eventually.True(t, 20*time.Second, "edge A's /readyz turns 503 without its NATS", func() bool {
+		return ready(a) == http.StatusServiceUnavailable
+	})
+	natstest.Start(t, "", same)
+	eventually.True(t, 30*time.Second, "edge A's /readyz is 200 again", func() bool { return ready(a) == http.StatusOK })
+	eventually.True(t, 30*time.Second, "edge B reconnected", func() bool { return ready(b) == http.StatusOK })
+
+	y.Send(t, siotest.Event("/", 1, "e", `"after restart"`))
+	for {
+		if p := y.NextText(t, 20*time.Second); strings.HasPrefix(p, "3") {
+			if p != "31[]" {
+				t.Fatalf("ack after the restart %q", p)
+			}
+			break
+		}
+	}
+	if p := x.NextText(t, wait); !strings.HasPrefix(p, `2["e","after restart"`) {
+		t.Fatalf("edge A delivered %q after the restart", p)
 	}
 }
