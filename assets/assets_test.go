@@ -198,3 +198,28 @@ func TestDemo(t *testing.T) {
 		t.Errorf("path not escaped")
 	}
 }
+
+func TestHandlerServesATree(t *testing.T) {
+	src := Source{Version: "0.5.1", FS: fstest.MapFS{
+		"index.html":    {Data: []byte("<html>ui</html>")},
+		"js/app.123.js": {Data: []byte("app()")},
+	}}
+	h := http.StripPrefix("/admin/", Handler(src)).ServeHTTP
+	w := get(t, h, http.MethodGet, "/admin/")
+	if w.Code != 200 || w.Body.String() != "<html>ui</html>" || w.Header().Get("ETag") != `"0.5.1"` {
+		t.Fatalf("GET /admin/ = %d %q %v", w.Code, w.Body, w.Header())
+	}
+	w = get(t, h, http.MethodGet, "/admin/js/app.123.js")
+	if w.Code != 200 || w.Body.String() != "app()" || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/javascript") {
+		t.Fatalf("GET js = %d %q %q", w.Code, w.Body, w.Header().Get("Content-Type"))
+	}
+	if w := get(t, h, http.MethodGet, "/admin/js/app.123.js", "If-None-Match", `"0.5.1"`); w.Code != 304 {
+		t.Fatalf("revalidation = %d", w.Code)
+	}
+	if w := get(t, h, http.MethodGet, "/admin/missing.js"); w.Code != 404 {
+		t.Fatalf("missing = %d", w.Code)
+	}
+	if w := get(t, h, http.MethodPost, "/admin/"); w.Code != 405 {
+		t.Fatalf("POST = %d", w.Code)
+	}
+}

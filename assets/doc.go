@@ -10,6 +10,11 @@
 // [Open] then reads the package from a directory given by a flag
 // (--client-dir for socket.io-client) and says so.
 //
+// Adding a package is one line in [Packages] (its npm name and the
+// directory that is served, e.g. {"@socket.io/admin-ui", "ui/dist"}; the
+// package must be in package.json); main then serves it with
+// http.StripPrefix(prefix, Handler(src)) for src from Open(p, flagDir).
+//
 // The demo page (demo/) is our own HTML and JavaScript and is always
 // embedded.
 //

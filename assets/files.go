@@ -97,3 +97,23 @@ func contentType(name string) string {
 		return "application/octet-stream"
 	}
 }
+
+// Handler serves all of src as a file tree (a directory's index.html for
+// the directory, as http.FileServer) with Files' caching headers: the ETag
+// is the package version, so an unchanged package answers 304. Mount it
+// under a prefix with http.StripPrefix. GET and HEAD only.
+func Handler(src Source) http.Handler {
+	etag := `"` + src.Version + `"`
+	files := http.FileServerFS(src.FS)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		// http.ServeContent answers If-None-Match from the ETag set here.
+		w.Header().Set("ETag", etag)
+		w.Header().Set("Cache-Control", "public, max-age=0")
+		files.ServeHTTP(w, r)
+	})
+}
