@@ -57,7 +57,7 @@ function joinNamespace(name) {
   away = false;
   $('io-recovered').textContent = '–';
   // forceNew: a connection of its own per namespace, so Drop closes only this one.
-  const s = io(name, { forceNew: true });
+  const s = io(name, { forceNew: true, path: socketIOPath });
   socket = s;
   log(ioLog, 'system', `joining ${name}`);
   s.io.on('open', () => s.io.engine.on('upgrade', ioStatus));
