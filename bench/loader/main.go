@@ -86,6 +86,8 @@ func planFlags(fs *flag.FlagSet, p *suite.Plan) {
 	fs.DurationVar(&p.Settle, "settle", p.Settle, "pause before each memory reading")
 	fs.IntVar(&p.Missed, "missed", p.Missed, "events missed by the recovering client")
 	fs.IntVar(&p.Replays, "replays", p.Replays, "reconnections of the replay scenario")
+	fs.IntVar(&p.Other, "other", p.Other, "replay: events of other namespaces stored during each drop, interleaved with the missed ones (sockbus only, through a NATS listener)")
+	fs.IntVar(&p.OtherNames, "other-names", 1000, "replay: how many other namespaces share those events")
 }
 
 func runSuite(ctx context.Context, args []string) error {
@@ -96,6 +98,7 @@ func runSuite(ctx context.Context, args []string) error {
 	fs.StringVar(&srv.GWSRelay, "gwsrelay", "", "gwsrelay binary")
 	fs.StringVar(&srv.NodeDir, "node-dir", "", "directory with relay.js and its node_modules")
 	fs.StringVar(&srv.Node, "node", "node", "node binary")
+	sockbusFlags := fs.String("sockbus-flags", strings.Join(suite.DefaultSockbusFlags, " "), "flags added to sockbus's command line (space-separated; empty for a binary older than --max-events-per-second)")
 	out := fs.String("out", "bench/out", "output directory")
 	scens := fs.String("scenarios", "", "comma-separated subset of "+strings.Join(suite.Scenarios, ","))
 	kinds := fs.String("kinds", "", "comma-separated subset of "+strings.Join(suite.Kinds, ","))
@@ -108,6 +111,7 @@ func runSuite(ctx context.Context, args []string) error {
 	}
 	planFlags(fs, &plan)
 	_ = fs.Parse(args)
+	srv.SockbusFlags = strings.Fields(*sockbusFlags)
 	if *pprofAddr == "auto" {
 		addr, err := freeLoopbackAddr()
 		if err != nil {
@@ -185,6 +189,7 @@ func runOne(ctx context.Context, args []string) error {
 	fs.StringVar(&t.URL, "url", "http://127.0.0.1:3000", "server base URL (loopback)")
 	fs.StringVar(&t.Kind, "kind", scenario.KindSockbus, "sockbus, socketio or gws")
 	fs.IntVar(&t.PID, "pid", 0, "server process id for CPU and memory figures (0: none)")
+	fs.StringVar(&t.NATSURL, "nats-url", "", "sockbus's NATS listener, for --other")
 	plan := suite.QuickPlan()
 	plan.Rounds = 1
 	planFlags(fs, &plan)
@@ -207,7 +212,8 @@ func runOne(ctx context.Context, args []string) error {
 	case "idle":
 		r, err = scenario.Idle(ctx, t, scenario.IdleConfig{Conns: plan.IdleConns, Settle: plan.Settle, DialConcurrency: 64})
 	case "replay":
-		r, err = scenario.Replay(ctx, t, scenario.ReplayConfig{Missed: plan.Missed, Rounds: plan.Replays})
+		r, err = scenario.Replay(ctx, t, scenario.ReplayConfig{Missed: plan.Missed, Rounds: plan.Replays,
+			Other: plan.Other, OtherNames: plan.OtherNames})
 	default:
 		return fmt.Errorf("unknown scenario %q", *name)
 	}

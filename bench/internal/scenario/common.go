@@ -27,6 +27,9 @@ type Target struct {
 	Kind string
 	// URL is the server's base URL, http://127.0.0.1:<port>.
 	URL string
+	// NATSURL is sockbus's NATS listener (nats://127.0.0.1:<port>), when
+	// the suite started it with one; empty otherwise.
+	NATSURL string
 	// PID is the server's process id, for CPU and memory figures; 0 leaves
 	// them out.
 	PID int

@@ -21,6 +21,12 @@ type ReplayConfig struct {
 	PayloadBytes int
 	// EmitWindow bounds the sender's unacknowledged events. Default 256.
 	EmitWindow int
+	// Other, when positive, stores this many events of other namespaces
+	// (OtherNames of them, /o0 … in turn) during each drop, interleaved
+	// with the missed events in 100 slices, through NATS at Target.NATSURL
+	// (sockbus only): the recovering read crosses them in a shared stream.
+	Other      int
+	OtherNames int
 }
 
 // tracker follows what one incarnation of the recovering client got.
@@ -61,6 +67,18 @@ func Replay(ctx context.Context, t Target, cfg ReplayConfig) (*Result, error) {
 		cfg.EmitWindow = 256
 	}
 	const ns = "/replay"
+	var others *otherPublisher
+	if cfg.Other > 0 {
+		if t.Kind != KindSockbus || t.NATSURL == "" {
+			res.Pending = "n/a: events of other names are published through sockbus's NATS listener"
+			return res, nil
+		}
+		var err error
+		if others, err = newOtherPublisher(t.NATSURL, cfg.OtherNames); err != nil {
+			return res, err
+		}
+		defer others.close()
+	}
 	tr := &tracker{}
 	acfg := &eioclient.Config{URL: t.URL, Namespace: ns, OnEvent: tr.onEvent, Timeout: 30 * time.Second}
 	a, err := eioclient.Dial(ctx, acfg, nil)
@@ -150,8 +168,21 @@ func Replay(ctx context.Context, t Target, cfg ReplayConfig) (*Result, error) {
 		if !sleepCtx(ctx, 200*time.Millisecond) {
 			return res, ctx.Err()
 		}
-		if err := emit(cfg.Missed); err != nil {
-			return res, fmt.Errorf("round %d: failed to emit: %w", round+1, err)
+		if others == nil {
+			if err := emit(cfg.Missed); err != nil {
+				return res, fmt.Errorf("round %d: failed to emit: %w", round+1, err)
+			}
+		} else {
+			// Interleave: a slice of the others, then a slice of the missed.
+			const slices = 100
+			for i := range slices {
+				if err := others.publish(ctx, cfg.Other*(i+1)/slices-cfg.Other*i/slices); err != nil {
+					return res, fmt.Errorf("round %d: failed to store other events: %w", round+1, err)
+				}
+				if err := emit(cfg.Missed*(i+1)/slices - cfg.Missed*i/slices); err != nil {
+					return res, fmt.Errorf("round %d: failed to emit: %w", round+1, err)
+				}
+			}
 		}
 		auth, _ := json.Marshal(map[string]string{"pid": pid, "offset": offset})
 		tr = &tracker{}
@@ -179,5 +210,8 @@ func Replay(ctx context.Context, t Target, cfg ReplayConfig) (*Result, error) {
 	res.Metrics["replay.ms_to_recovered"] = totals[len(totals)/2]
 	res.Metrics["replay.ms_to_recovered_max"] = totals[len(totals)-1]
 	res.Metrics["replay.events"] = float64(cfg.Missed)
+	if cfg.Other > 0 {
+		res.Metrics["replay.other_events_per_drop"] = float64(cfg.Other)
+	}
 	return res, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +23,10 @@ type Servers struct {
 	Sockbus string
 	// SockbusEnv is added to sockbus's environment (the pprof address).
 	SockbusEnv []string
+	// SockbusFlags are added to sockbus's command line after --addr,
+	// --data-dir and --log-level. Nil: DefaultSockbusFlags. An older
+	// binary may need fewer (e.g. none, before --max-events-per-second).
+	SockbusFlags []string
 	// GWSRelay is the gwsrelay binary.
 	GWSRelay string
 	// NodeDir holds relay.js and its node_modules.
@@ -35,16 +40,22 @@ type server struct {
 	kind    string
 	cmd     *exec.Cmd
 	url     string
+	natsURL string
 	dataDir string
 	log     *os.File
 	exited  chan struct{}
 }
 
+// DefaultSockbusFlags turn off the inbound rate limit: the saturation
+// scenario sends as fast as it can.
+var DefaultSockbusFlags = []string{"--max-events-per-second", "0"}
+
 var urlLine = regexp.MustCompile(`http://(127\.0\.0\.1:[0-9]+)`)
 
 // start runs a server of kind on a random loopback port and waits until its
-// /healthz answers 200. Its output goes to logPath.
-func (s Servers) start(ctx context.Context, kind, logPath string) (*server, error) {
+// /healthz answers 200. Its output goes to logPath. withNATS gives sockbus
+// a NATS listener on a free loopback port.
+func (s Servers) start(ctx context.Context, kind, logPath string, withNATS bool) (*server, error) {
 	srv := &server{kind: kind, exited: make(chan struct{})}
 	var cmd *exec.Cmd
 	switch kind {
@@ -54,9 +65,22 @@ func (s Servers) start(ctx context.Context, kind, logPath string) (*server, erro
 			return nil, err
 		}
 		srv.dataDir = dir
-		// No inbound rate limit: the saturation scenario sends as fast as it can.
-		// Info: the start-up line (on stderr, like every log line) names the port.
-		cmd = exec.Command(s.Sockbus, "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "info", "--max-events-per-second", "0")
+		// Info: the start-up line names the port.
+		args := []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "info"}
+		if s.SockbusFlags == nil {
+			args = append(args, DefaultSockbusFlags...)
+		} else {
+			args = append(args, s.SockbusFlags...)
+		}
+		if withNATS {
+			addr, err := freeLoopbackAddr()
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, "--nats-addr", addr)
+			srv.natsURL = "nats://" + addr
+		}
+		cmd = exec.Command(s.Sockbus, args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), s.SockbusEnv...)
 	case scenario.KindGWS:
@@ -79,11 +103,15 @@ func (s Servers) start(ctx context.Context, kind, logPath string) (*server, erro
 		return nil, err
 	}
 	srv.log = lf
-	// The URL line: sockbus logs it (stderr), the relays print it (stdout).
+	// The URL line: sockbus logs it (stderr; builds before 0e78f80 printed
+	// it on stdout, so both are read), the relays print it (stdout).
 	var out io.ReadCloser
+	var pw *os.File
 	if kind == scenario.KindSockbus {
-		cmd.Stdout = lf
-		out, err = cmd.StderrPipe()
+		var pr *os.File
+		if pr, pw, err = os.Pipe(); err == nil {
+			cmd.Stdout, cmd.Stderr, out = pw, pw, pr
+		}
 	} else {
 		cmd.Stderr = lf
 		out, err = cmd.StdoutPipe()
@@ -92,7 +120,14 @@ func (s Servers) start(ctx context.Context, kind, logPath string) (*server, erro
 		srv.cleanup()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if pw != nil {
+		pw.Close() // the child has its copy: EOF when it exits
+	}
+	if err != nil {
+		if out != nil {
+			out.Close()
+		}
 		srv.cleanup()
 		return nil, fmt.Errorf("failed to start %s: %w", kind, err)
 	}
@@ -110,6 +145,7 @@ func (s Servers) start(ctx context.Context, kind, logPath string) (*server, erro
 			}
 		}
 		_, _ = io.Copy(io.Discard, out)
+		_ = out.Close()
 		_ = cmd.Wait()
 		close(srv.exited)
 	}()
@@ -130,6 +166,16 @@ func (s Servers) start(ctx context.Context, kind, logPath string) (*server, erro
 		return nil, fmt.Errorf("%s: %w (see %s)", kind, err, logPath)
 	}
 	return srv, nil
+}
+
+// freeLoopbackAddr returns a loopback address whose port is free right now.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 func waitHealthy(ctx context.Context, base string, d time.Duration) error {

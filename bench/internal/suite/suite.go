@@ -29,6 +29,10 @@ type Plan struct {
 	Settle    time.Duration
 	Missed    int
 	Replays   int
+	// Other and OtherNames: events of other namespaces stored during each
+	// replay drop (sockbus only, through its NATS listener); 0: none.
+	Other      int
+	OtherNames int
 }
 
 // QuickPlan is the smoke mode: small and short (the whole suite in well
@@ -131,12 +135,13 @@ func runOne(ctx context.Context, cfg Config, sc, kind string, round int, profile
 		return scenario.Result{Scenario: sc, Kind: kind, Error: err.Error(), Metrics: map[string]float64{}}
 	}
 	logPath := filepath.Join(cfg.Out, "logs", fmt.Sprintf("r%d-%s-%s.log", round, sc, kind))
-	srv, err := cfg.Servers.start(ctx, kind, logPath)
+	withNATS := sc == "replay" && cfg.Plan.Other > 0
+	srv, err := cfg.Servers.start(ctx, kind, logPath, withNATS)
 	if err != nil {
 		return fail(err)
 	}
 	defer srv.stop()
-	t := scenario.Target{Kind: kind, URL: srv.url, PID: srv.pid()}
+	t := scenario.Target{Kind: kind, URL: srv.url, PID: srv.pid(), NATSURL: srv.natsURL}
 	if kind == scenario.KindSockbus && cfg.PprofAddr != "" {
 		t.OnWindow = func(name string, d time.Duration) {
 			profiles.Add(1)
@@ -164,7 +169,8 @@ func runOne(ctx context.Context, cfg Config, sc, kind string, round int, profile
 	case "idle":
 		r, err = scenario.Idle(ctx, t, scenario.IdleConfig{Conns: p.IdleConns, Settle: p.Settle, DialConcurrency: 64})
 	case "replay":
-		r, err = scenario.Replay(ctx, t, scenario.ReplayConfig{Missed: p.Missed, Rounds: p.Replays})
+		r, err = scenario.Replay(ctx, t, scenario.ReplayConfig{Missed: p.Missed, Rounds: p.Replays,
+			Other: p.Other, OtherNames: p.OtherNames})
 	default:
 		return fail(fmt.Errorf("unknown scenario %q", sc))
 	}

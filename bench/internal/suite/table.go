@@ -109,7 +109,11 @@ func rows(p Plan) []row {
 		row{scen: "idle", label: idle, key: "idle.cpu_us_per_accept", scale: 1, unit: "server CPU µs/connection"},
 		row{scen: "idle", label: idle, key: "idle.rss_mib_total", scale: 1, unit: "RSS MiB total"},
 	)
-	out = append(out, row{scen: "replay", label: fmt.Sprintf("replay %d missed", p.Missed),
+	replayLabel := fmt.Sprintf("replay %d missed", p.Missed)
+	if p.Other > 0 {
+		replayLabel += fmt.Sprintf(", %d events of %d other names stored in the drop", p.Other, p.OtherNames)
+	}
+	out = append(out, row{scen: "replay", label: replayLabel,
 		key: "replay.ms_to_recovered", scale: 1, unit: "ms to recovered (median)", target: "< 200 ms",
 		ok: func(v, _, _ float64) (bool, bool) { return v < 200, !math.IsNaN(v) }})
 	phase("ws", ws, "ws50", rate, false)
