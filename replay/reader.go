@@ -74,8 +74,8 @@ func (r *Reader) Since(ctx context.Context, l bus.Log, after uint64, fn func(bus
 // nothing is kept cannot keep a CONNECT reading until its deadline.
 const minScan = 100_000
 
-// firstWindow is the span, in stream sequences, of Last's first window.
-const firstWindow = 4096
+// minWindow is the least span, in stream sequences, of Last's first window.
+const minWindow = 64
 
 // Last calls fn, oldest first, for the last n messages of the log that keep
 // accepts (every message when keep is nil), or all of them if fewer are
@@ -84,10 +84,12 @@ const firstWindow = 4096
 //
 // Reads go forward only, and a filtered read costs the span of the stream
 // it crosses, so Last looks back in windows that grow fourfold from the
-// end (4,096 sequences, then 16,384, …), counting the log's messages in
-// each with one probe, and reads only once a window holds enough of them
-// or reaches the stream's start. It reads at most max(64n, minScan) of the
-// log's messages and keeps at most n (transiently 2n).
+// end (2n sequences but at least 64, then four times that, …), counting
+// the log's messages in each with one probe, and reads only once a window
+// holds enough of them or reaches the stream's start. A log alone in its
+// stream is read from its last 2n messages, not more; a sparse one costs a
+// few more probes, each cheap next to a read. It reads at most
+// max(64n, minScan) of the log's messages and keeps at most n (transiently 2n).
 func (r *Reader) Last(ctx context.Context, l bus.Log, n int, keep func(bus.StoredMsg) bool, fn func(bus.StoredMsg) error) (uint64, error) {
 	last, ok, err := r.lastSeq(ctx, l)
 	if err != nil || !ok || n <= 0 {
@@ -102,7 +104,7 @@ func (r *Reader) Last(ctx context.Context, l bus.Log, n int, keep func(bus.Store
 		budget = max(budget, 64*uint64(n))
 	}
 	var got []bus.StoredMsg // kept, oldest first
-	hi, span := last, uint64(firstWindow)
+	hi, span := last, max(uint64(minWindow), 2*uint64(n))
 	var above uint64 // the log's messages counted after hi (at the last probe)
 	for len(got) < n && budget > 0 && hi >= first {
 		need := n - len(got)

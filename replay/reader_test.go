@@ -146,6 +146,39 @@ func TestLastCountsOnlyKeptMessages(t *testing.T) {
 	}
 }
 
+// Last reads about 2n of a busy log's messages, not a fixed window: the
+// messages it reads are those keep sees. A quiet log whose last messages lie
+// far back in a shared stream is found through growing windows, reading
+// only its own messages.
+func TestLastReadsAboutTwiceN(t *testing.T) {
+	b := testutil.StartBus(t, bus.Config{Layout: bus.LayoutConfig{SharedStreams: 1}})
+	quiet := fill(t, b, "quiet", 30)
+	busy := fill(t, b, "busy", 5000)
+	r := NewReader(b)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		log      bus.Log
+		n        int
+		want     string
+		maxReads int
+	}{
+		{busy, 20, indexes(4980, 4999, 1), 64},
+		{busy, 100, indexes(4900, 4999, 1), 200},
+		{quiet, 20, indexes(10, 29, 1), 30},
+	} {
+		reads := 0
+		got, _, err := collect(t, func(fn func(bus.StoredMsg) error) (uint64, error) {
+			return r.Last(ctx, tc.log, tc.n, func(bus.StoredMsg) bool { reads++; return true }, fn)
+		})
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("Last(%s, %d) = %v, %v; want %s", tc.log.Filter, tc.n, got, err, tc.want)
+		}
+		if reads > tc.maxReads {
+			t.Errorf("Last(%s, %d) read %d messages, want at most %d", tc.log.Filter, tc.n, reads, tc.maxReads)
+		}
+	}
+}
+
 // A stream trimmed by retention: Last stops at its first stored message.
 func TestLastStopsAtTrimmedStart(t *testing.T) {
 	b := startBus(t, bus.HistoryConfig{MaxMsgs: 40})
