@@ -345,6 +345,86 @@ func BenchmarkReadFilled(b *testing.B) {
 	}
 }
 
+// BenchmarkAckDuringLongRead measures what a long read does to the node's
+// publishes: while one reader crosses the whole shared stream (10,000
+// events spread over a million others, one shared stream), a publisher
+// stores events one at a time on the node's connection and waits for each
+// to be stored. ack-max-ms is the longest wait during the read. The server
+// answers a direct get inline on the requesting connection, so reading on
+// the node's own connection (conn=node) holds every publish behind the
+// scan; the bus's read connection (conn=read, what NewReader uses) does not.
+// conn=none is the publisher alone for 500 ms: the machine's own stalls.
+//
+//	go test -run '^$' -bench AckDuringLongRead -benchtime 5x ./replay
+func BenchmarkAckDuringLongRead(b *testing.B) {
+	ctx := context.Background()
+	f := openFixture(b, fixtureDir(1, benchSpec), 1, benchSpec)
+	b.Cleanup(func() { closeBus(b, f.bus) })
+	l := f.bus.Log(bus.KindNamespace, "spreadmany")
+	pos, err := namePositions(ctx, NewReader(f.bus), l)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, conn := range []string{"none", "node", "read"} {
+		b.Run("conn="+conn, func(b *testing.B) {
+			r := NewReader(f.bus)
+			if conn == "node" {
+				r = &Reader{nc: f.bus.Conn()}
+			}
+			var worst, readMs float64
+			for range b.N {
+				stop := make(chan struct{})
+				waits := make(chan time.Duration, 1)
+				go func() { waits <- ackWhile(b, f.bus, stop) }()
+				start := time.Now()
+				n, err := benchSpec.many, error(nil)
+				if conn == "none" {
+					// The baseline: the same publisher for 500 ms, no read.
+					<-time.After(500 * time.Millisecond)
+				} else {
+					n = 0
+					_, err = r.Since(ctx, l, pos.first, func(bus.StoredMsg) error { n++; return nil })
+				}
+				readMs += float64(time.Since(start).Microseconds()) / 1000
+				close(stop)
+				w := <-waits
+				if err != nil || n != benchSpec.many {
+					b.Fatalf("read %d messages, %v", n, err)
+				}
+				worst = max(worst, float64(w.Microseconds())/1000)
+			}
+			b.ReportMetric(worst, "ack-max-ms")
+			b.ReportMetric(readMs/float64(b.N), "read-ms")
+		})
+	}
+}
+
+// ackWhile stores events one after the other on the node's connection until
+// stop closes, and returns the longest wait for one to be stored.
+func ackWhile(tb testing.TB, b *bus.Bus, stop chan struct{}) time.Duration {
+	var worst time.Duration
+	done := make(chan error, 1)
+	for {
+		select {
+		case <-stop:
+			return worst
+		default:
+		}
+		m := nats.NewMsg("sockbus.io.acker.all.msg")
+		m.Data = []byte(`["ping"]`)
+		start := time.Now()
+		if err := b.PublishStored(m, func(err error) { done <- err }); err != nil {
+			tb.Error(err)
+			return worst
+		}
+		if err := <-done; err != nil {
+			tb.Error(err)
+			return worst
+		}
+		worst = max(worst, time.Since(start))
+	}
+}
+
 // cpuTime is the process's user and system CPU time: the node and the
 // reader run in this process, so per read it is the work the read cost,
 // which a busy shared machine stretches less than wall time.

@@ -29,8 +29,9 @@ type Reader struct {
 	nc *nats.Conn
 }
 
-// NewReader returns a reader over b's streams.
-func NewReader(b *bus.Bus) *Reader { return &Reader{nc: b.Conn()} }
+// NewReader returns a reader over b's streams. It reads on the bus's read
+// connection, so a long scan does not delay the node's publishes.
+func NewReader(b *bus.Bus) *Reader { return &Reader{nc: b.ReadConn()} }
 
 // Since calls fn, in order, for every message of the log stored after
 // sequence after, up to the log's newest message when the call began, and
