@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -28,7 +29,8 @@ func TestClusterExampleScript(t *testing.T) {
 // --replicas 3 and the round-robin proxy, and prints "cluster ready". Then
 // a polling session whose every request lands on another node, and two
 // WebSocket clients relaying through the proxy, work; SIGTERM stops all of
-// it (each node logs "shutdown complete").
+// it (each node logs "shutdown complete"). In between, the official
+// socket.io-client runs test/cluster through the proxy.
 func TestClusterExample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts three sockbus processes")
@@ -39,6 +41,7 @@ func TestClusterExample(t *testing.T) {
 		}
 		t.Skip("SKIP: curl not installed (examples/cluster/run.sh polls /readyz with it)")
 	}
+	node := needNode(t)
 	ports := freePorts(t, 7)
 	port := func(i int) string { return ports[i][strings.LastIndexByte(ports[i], ':')+1:] }
 	data := t.TempDir()
@@ -130,6 +133,19 @@ func TestClusterExample(t *testing.T) {
 	}
 	if p := x.NextText(t, 10*time.Second); !strings.HasPrefix(p, `2["hello","through the proxy"`) {
 		t.Fatalf("relayed %q", p)
+	}
+
+	// The official client, default transports, polling only and WebSocket
+	// only, through the example's proxy (the suite TestClusterBehindRoundRobin
+	// runs through the test's own balancer).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	suite := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/cluster/")
+	suite.Env = append(os.Environ(), "SOCKBUS_URL="+base)
+	if out, err := suite.CombinedOutput(); err != nil {
+		t.Fatalf("node cluster tests through examples/cluster/proxy failed: %v\n%s", err, out)
+	} else {
+		t.Logf("socket.io-client through examples/cluster/proxy:\n%s", lastLines(string(out), 8))
 	}
 
 	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGTERM); err != nil {
