@@ -243,6 +243,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	counters := new(metrics.Set)
+	if authz != nil && cfg.AdminUI {
+		authz = adminAuthorizer{authz}
+	}
 	channels := wsedge.NewChannels(b, authFlagsOf(cfg.Config).channelLimits(wsedge.ChannelsConfig{
 		Authorizer:      authz,
 		History:         history,
@@ -275,6 +278,13 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.Demo {
 		demo = assets.NewDemo(io.Path())
 	}
+	admin, err := startAdmin(adminFlagsOf(cfg.Config), io, b, logger)
+	if err != nil {
+		return err
+	}
+	if admin != nil {
+		defer admin.Close() // idempotent: the ordered close below comes first
+	}
 	metricsHandler := prom.Handler(prom.Sources{
 		Set:          counters,
 		Live:         func() metrics.Live { return io.Live().Add(channels.Live()) },
@@ -295,6 +305,9 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	router := newRouter(channels, io, routedMetrics, client, demo)
+	if admin != nil {
+		router = withAdminUI(router, adminUI(cfg.AdminUIDir))
+	}
 	app.Store(&router)
 	hc.Up(b.CheckStore)
 	if cfg.PprofAddr != "" {
@@ -365,6 +378,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if err := io.Close(sctx); err != nil {
 		errs = append(errs, err)
+	}
+	if admin != nil {
+		admin.Close()
 	}
 	if err := <-httpDone; err != nil {
 		errs = append(errs, fmt.Errorf("failed to stop http server: %w", err))

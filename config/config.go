@@ -76,6 +76,13 @@ type Config struct {
 	MaxRoomsPerSocket    int64 `key:"max-rooms-per-socket" min:"1" max:"1000000000" help:"rooms one socket may be in"`
 	MaxEventsPerSecond   int64 `key:"max-events-per-second" min:"0" max:"1000000000" help:"events (Socket.IO) or messages (WebSocket) one connection may send per second (0: no limit)"`
 	MaxEventBurst        int64 `key:"max-event-burst" min:"0" max:"1000000000" help:"burst allowed above max-events-per-second (0: ten times the rate)"`
+
+	// Socket.IO Admin UI (handlers/admin.go, main's adminwire.go).
+	AdminUI           bool   `key:"admin-ui" help:"serve the Socket.IO Admin UI at /admin/ and its namespace /admin (off by default)"`
+	AdminUser         string `key:"admin-user" help:"admin UI login user, with admin-password-hash (both empty: no login, with a warning)"`
+	AdminPasswordHash string `key:"admin-password-hash" secret:"true" help:"bcrypt hash of the admin UI password"`
+	AdminReadOnly     bool   `key:"admin-read-only" help:"the admin UI may look but not join, leave, emit or disconnect"`
+	AdminUIDir        string `key:"admin-ui-dir" help:"directory of the admin UI's static files (the @socket.io/admin-ui npm package's ui/dist)"`
 }
 
 // Default is the configuration with every documented default.
@@ -111,5 +118,6 @@ func Default() Config {
 		MaxNamespacesPerConn: 128,
 		MaxRoomsPerSocket:    1000,
 		MaxEventsPerSecond:   100,
+		AdminUIDir:           "node_modules/@socket.io/admin-ui/ui/dist",
 	}
 }

@@ -276,7 +276,7 @@ func (c *clientConn) connect(p sio.Packet) {
 		}
 	}
 	if len(grant.Rooms) > 0 {
-		if err := n.join(s, grant.Rooms...); err != nil {
+		if _, err := n.join(s, grant.Rooms...); err != nil {
 			c.srv.log.Warn("failed to join granted rooms", "namespace", n.name, "err", err)
 		}
 	}
@@ -295,6 +295,9 @@ func (c *clientConn) connect(p sio.Packet) {
 		s.hold.release(last, s.sendFrames)
 	}
 	s.saveSession()
+	if o := c.srv.observed(); o != nil && o.Connected != nil {
+		o.Connected(s)
+	}
 	for _, h := range onConn {
 		h(s)
 	}

@@ -192,10 +192,12 @@ func (n *Namespace) unsubscribeAll() {
 	clear(n.rooms)
 }
 
-func (n *Namespace) join(s *Socket, rooms ...string) error {
+// join adds s to rooms; added are those it was not in already (for the
+// server's Observer), up to the first error.
+func (n *Namespace) join(s *Socket, rooms ...string) (added []string, err error) {
 	for _, r := range rooms {
 		if _, err := bus.EncodeToken(r); err != nil {
-			return fmt.Errorf("failed to join room: %w", err)
+			return nil, fmt.Errorf("failed to join room: %w", err)
 		}
 	}
 	n.mu.Lock()
@@ -206,16 +208,17 @@ func (n *Namespace) join(s *Socket, rooms ...string) error {
 			continue
 		}
 		if len(s.rooms) >= n.srv.cfg.MaxRooms {
-			return fmt.Errorf("%w (%d)", ErrTooManyRooms, n.srv.cfg.MaxRooms)
+			return added, fmt.Errorf("%w (%d)", ErrTooManyRooms, n.srv.cfg.MaxRooms)
 		}
 		s.rooms[r] = struct{}{}
 		if live {
 			if err := n.joinLocked(s, r); err != nil {
-				return err
+				return added, err
 			}
 		}
+		added = append(added, r)
 	}
-	return nil
+	return added, nil
 }
 
 func (n *Namespace) joinLocked(s *Socket, name string) error {
@@ -228,10 +231,13 @@ func (n *Namespace) joinLocked(s *Socket, name string) error {
 	return nil
 }
 
-func (n *Namespace) leave(s *Socket, name string) {
+// leave removes s from room name; it reports whether s was in it.
+func (n *Namespace) leave(s *Socket, name string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	_, was := s.rooms[name]
 	n.leaveLocked(s, name, true)
+	return was
 }
 
 func (n *Namespace) leaveLocked(s *Socket, name string, forget bool) {

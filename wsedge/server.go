@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
@@ -126,6 +127,8 @@ type Server struct {
 	decoder sio.Decoder
 	replies *replyMux
 	saver   *sessionSaver
+	// observer hears of every socket's life (Observe); nil: nobody.
+	observer atomic.Pointer[Observer]
 
 	mu       sync.Mutex
 	static   map[string]*Namespace

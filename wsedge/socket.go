@@ -378,7 +378,13 @@ func (s *Socket) Except(rooms ...string) Operator { return s.Broadcast().Except(
 
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...string) error {
-	if err := s.ns.join(s, rooms...); err != nil {
+	added, err := s.ns.join(s, rooms...)
+	if o := s.ns.srv.observed(); o != nil && o.Joined != nil && !s.gone.Load() {
+		for _, r := range added {
+			o.Joined(s, r)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	s.saveSession()
@@ -387,8 +393,11 @@ func (s *Socket) Join(rooms ...string) error {
 
 // Leave removes the socket from a room.
 func (s *Socket) Leave(room string) {
-	s.ns.leave(s, room)
+	was := s.ns.leave(s, room)
 	s.saveSession()
+	if o := s.ns.srv.observed(); was && o != nil && o.Left != nil && !s.gone.Load() {
+		o.Left(s, room)
+	}
 }
 
 // Rooms returns the socket's rooms, its own id included, as socket.io does.
@@ -493,6 +502,9 @@ func (s *Socket) left(reason string) {
 	s.amu.Unlock()
 	for _, fn := range pending {
 		fn(ackReply{}, false)
+	}
+	if o := s.ns.srv.observed(); o != nil && o.Disconnected != nil {
+		o.Disconnected(s, reason)
 	}
 	s.hmu.RLock()
 	hs := s.onDisc

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sockbus/sockbus/bus"
+	conf "github.com/sockbus/sockbus/config"
+	"github.com/sockbus/sockbus/handlers"
+	"github.com/sockbus/sockbus/wsedge"
+)
+
+// adminFlags turn on the Socket.IO Admin UI (README "Admin UI").
+type adminFlags struct {
+	On           bool
+	User         string
+	PasswordHash string // bcrypt
+	ReadOnly     bool
+	Dir          string // the UI's static files, served at /admin/
+}
+
+// adminPath is where the UI's static files are served; its Socket.IO
+// namespace is "/admin" (under --socketio-path, so the two never meet).
+const adminPath = "/admin/"
+
+// adminFlagsOf picks the admin UI settings out of the configuration.
+func adminFlagsOf(c conf.Config) adminFlags {
+	return adminFlags{On: c.AdminUI, User: c.AdminUser, PasswordHash: c.AdminPasswordHash, ReadOnly: c.AdminReadOnly, Dir: c.AdminUIDir}
+}
+
+// startAdmin serves the admin UI's protocol on io; nil when it is off.
+func startAdmin(a adminFlags, io *wsedge.Server, b *bus.Bus, logger *slog.Logger) (*handlers.Admin, error) {
+	if !a.On {
+		return nil, nil
+	}
+	adm, err := handlers.NewAdmin(io, b, handlers.AdminConfig{
+		User: a.User, PasswordHash: a.PasswordHash, ReadOnly: a.ReadOnly, Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bad admin UI flags: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(a.Dir, "index.html")); err != nil {
+		logger.Warn("admin UI files not found: run `npm ci` in the sockbus directory, or point --admin-ui-dir at @socket.io/admin-ui's ui/dist", "dir", a.Dir)
+	}
+	return adm, nil
+}
+
+// adminUI serves the UI's static files under adminPath.
+func adminUI(dir string) http.Handler {
+	files := http.StripPrefix(adminPath, http.FileServer(http.Dir(dir)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if r.URL.Path == strings.TrimSuffix(adminPath, "/") {
+			http.Redirect(w, r, adminPath, http.StatusMovedPermanently)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+}
+
+// adminAuthorizer lets admin UI sockets past the client Authorizer (JWT,
+// hook, namespace list): the admin namespace has its own login.
+type adminAuthorizer struct{ next wsedge.Authorizer }
+
+func (z adminAuthorizer) Authorize(ctx context.Context, r wsedge.AuthRequest) (wsedge.Grant, error) {
+	if r.Kind == wsedge.AuthNamespace && r.Name == "/admin" {
+		return wsedge.Grant{}, nil
+	}
+	return z.next.Authorize(ctx, r)
+}
+
+// withAdminUI serves adminPath with ui, everything else with next.
+func withAdminUI(next, ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == strings.TrimSuffix(adminPath, "/") || strings.HasPrefix(r.URL.Path, adminPath) {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

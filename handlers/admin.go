@@ -1,0 +1,573 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/wsedge"
+)
+
+// The server side of the Socket.IO Admin UI (@socket.io/admin-ui, whose
+// dist/index.js and typings are the protocol's definition): a namespace,
+// "/admin", where the server sends "config" and "all_sockets" to each
+// admin socket that joins, "server_stats" every StatsInterval from every
+// node, and socket_connected, socket_disconnected, room_joined and
+// room_left as they happen on any node; admin sockets send the operations
+// "emit", "join", "leave" and "_disconnect" (unless read-only).
+//
+// Cluster-wide by construction: everything sent to admin sockets is a
+// volatile emit on the admin namespace (never stored), which reaches the
+// admin sockets of every node; "all_sockets" gathers every admin node's
+// local sockets with a request on adminSocketsSubject; operations are the
+// cluster-wide Operator operations.
+
+// adminSocketsSubject is answered by every node with the admin UI on with
+// the list of its local sockets. Outside sockbus.> like the presence
+// subjects: its interest count is the number of nodes to wait for.
+const adminSocketsSubject = "_SOCKBUS.admin.sockets"
+
+// Admin UI features (typed-events.d.ts, Feature).
+const (
+	featEmit        = "EMIT"
+	featJoin        = "JOIN"
+	featLeave       = "LEAVE"
+	featDisconnect  = "DISCONNECT"
+	featMJoin       = "MJOIN"
+	featMLeave      = "MLEAVE"
+	featMDisconnect = "MDISCONNECT"
+)
+
+// errInvalidCredentials is the refusal the UI recognises (it shows its
+// login form again on exactly this message).
+var errInvalidCredentials = &wsedge.ConnectError{Message: "invalid credentials", Status: 401}
+
+// AdminConfig configures the admin UI's server side. The zero value runs
+// it open (no credentials), read-write, on "/admin".
+type AdminConfig struct {
+	// Namespace is the admin namespace. Default "/admin".
+	Namespace string
+	// User and PasswordHash (a bcrypt hash) are the credentials the UI's
+	// login form must give. Both empty: no authentication (a warning is
+	// logged). One without the other is an error.
+	User         string
+	PasswordHash string
+	// ReadOnly refuses every operation (emit, join, leave, disconnect).
+	ReadOnly bool
+	// StatsInterval is how often each node sends server_stats. Default 2s,
+	// as socket.io.
+	StatsInterval time.Duration
+	// GatherTimeout bounds how long all_sockets waits for the other nodes.
+	// Default 2s.
+	GatherTimeout time.Duration
+	// ServerID names this node in server_stats. Default the hostname and
+	// the bus node's id.
+	ServerID string
+	// MaxSessions bounds the login sessions kept (the oldest is dropped
+	// past it); SessionTTL is how long one stays valid. Defaults 1000, 24h.
+	MaxSessions int
+	SessionTTL  time.Duration
+	// Logger receives warnings. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c AdminConfig) withDefaults() AdminConfig {
+	if c.Namespace == "" {
+		c.Namespace = "/admin"
+	}
+	if c.StatsInterval <= 0 {
+		c.StatsInterval = 2 * time.Second
+	}
+	if c.GatherTimeout <= 0 {
+		c.GatherTimeout = 2 * time.Second
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 1000
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Admin is the admin UI's server side on one node. Close stops it.
+type Admin struct {
+	srv      *wsedge.Server
+	bus      *bus.Bus
+	cfg      AdminConfig
+	ns       *wsedge.Namespace
+	presence string // interest here means an admin socket on some node
+	host     string
+	started  time.Time
+	features []string
+	warn     *ratelog.Logger
+	sub      *nats.Subscription
+
+	smu      sync.Mutex
+	sessions map[string]time.Time // login session id → expiry
+	fresh    map[string]string    // admin socket id → session id to send it
+
+	stop   chan struct{}
+	wmu    sync.Mutex // guards closed and wg.Add against Close's Wait
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewAdmin serves the admin UI's protocol on srv's admin namespace and
+// observes every socket of srv. Call it once per server, before clients
+// connect; Close before closing b.
+func NewAdmin(srv *wsedge.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
+	cfg = cfg.withDefaults()
+	if (cfg.User == "") != (cfg.PasswordHash == "") {
+		return nil, errors.New("admin UI: set both the user and the password hash, or neither")
+	}
+	if cfg.PasswordHash != "" {
+		if _, err := bcrypt.Cost([]byte(cfg.PasswordHash)); err != nil {
+			return nil, fmt.Errorf("admin UI: the password hash must be a bcrypt hash: %w", err)
+		}
+	}
+	host, _ := os.Hostname()
+	tok, err := bus.EncodeToken(strings.TrimPrefix(cfg.Namespace, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("admin UI: bad namespace %q: %w", cfg.Namespace, err)
+	}
+	a := &Admin{
+		srv: srv, bus: b, cfg: cfg, ns: srv.Of(cfg.Namespace),
+		presence: bus.PresenceSubject(tok),
+		host:     host, started: time.Now(),
+		warn:     ratelog.New(cfg.Logger, 0),
+		sessions: map[string]time.Time{}, fresh: map[string]string{},
+		stop:     make(chan struct{}),
+	}
+	if cfg.ServerID == "" {
+		a.cfg.ServerID = host + "#" + b.NodeID()
+	}
+	if !cfg.ReadOnly {
+		a.features = []string{featEmit, featJoin, featLeave, featDisconnect, featMJoin, featMLeave, featMDisconnect}
+	}
+	if cfg.User == "" {
+		cfg.Logger.Warn("admin UI without authentication: anyone who reaches the server can use it; set --admin-user and --admin-password-hash",
+			"namespace", cfg.Namespace)
+	} else {
+		a.ns.Use(a.authenticate)
+	}
+	a.ns.OnConnection(a.onAdminSocket)
+	sub, err := b.Subscribe(adminSocketsSubject, a.answerSockets)
+	if err != nil {
+		return nil, fmt.Errorf("failed to start the admin UI: %w", err)
+	}
+	a.sub = sub
+	srv.Observe(wsedge.Observer{
+		Connected:    a.onConnected,
+		Disconnected: a.onDisconnected,
+		Joined:       func(s *wsedge.Socket, room string) { a.onRoom("room_joined", s, room) },
+		Left:         func(s *wsedge.Socket, room string) { a.onRoom("room_left", s, room) },
+	})
+	a.wg.Add(1)
+	go a.statsLoop()
+	return a, nil
+}
+
+// Close stops the stats and the answers to other nodes; admin sockets are
+// closed with the server.
+func (a *Admin) Close() {
+	a.wmu.Lock()
+	if a.closed {
+		a.wmu.Unlock()
+		return
+	}
+	a.closed = true
+	a.wmu.Unlock()
+	close(a.stop)
+	a.srv.Observe(wsedge.Observer{})
+	_ = a.sub.Unsubscribe()
+	a.wg.Wait()
+}
+
+// authenticate admits a known session id, or the configured user with the
+// password its hash was made from, as the UI's basic auth.
+func (a *Admin) authenticate(s *wsedge.Socket) error {
+	var auth struct {
+		Username  string `json:"username"`
+		Password  string `json:"password"`
+		SessionID string `json:"sessionId"`
+	}
+	_ = json.Unmarshal(s.Handshake().Auth, &auth)
+	now := time.Now()
+	if auth.SessionID != "" {
+		a.smu.Lock()
+		exp, ok := a.sessions[auth.SessionID]
+		a.smu.Unlock()
+		if ok && now.Before(exp) {
+			return nil
+		}
+	}
+	userOK := subtle.ConstantTimeCompare([]byte(auth.Username), []byte(a.cfg.User)) == 1
+	// Always pay for bcrypt, so a wrong user takes as long as a wrong password.
+	passOK := bcrypt.CompareHashAndPassword([]byte(a.cfg.PasswordHash), []byte(auth.Password)) == nil
+	if !userOK || !passOK {
+		a.warn.Warn("admin UI login refused", "address", s.Handshake().Address)
+		return errInvalidCredentials
+	}
+	id := randomHex(8)
+	a.smu.Lock()
+	a.saveSessionLocked(id, now)
+	a.fresh[s.ID()] = id
+	a.smu.Unlock()
+	return nil
+}
+
+// saveSessionLocked keeps a login session, dropping expired ones and, past
+// MaxSessions, the one closest to expiry.
+func (a *Admin) saveSessionLocked(id string, now time.Time) {
+	for k, exp := range a.sessions {
+		if !now.Before(exp) {
+			delete(a.sessions, k)
+		}
+	}
+	for len(a.sessions) >= a.cfg.MaxSessions {
+		var oldest string
+		var at time.Time
+		for k, exp := range a.sessions {
+			if oldest == "" || exp.Before(at) {
+				oldest, at = k, exp
+			}
+		}
+		delete(a.sessions, oldest)
+	}
+	a.sessions[id] = now.Add(a.cfg.SessionTTL)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// onAdminSocket greets an admin socket (its session id, the features, every
+// socket of the cluster) and takes its operations.
+func (a *Admin) onAdminSocket(s *wsedge.Socket) {
+	to := a.ns.Volatile().To(s.ID())
+	a.smu.Lock()
+	sid, ok := a.fresh[s.ID()]
+	delete(a.fresh, s.ID())
+	a.smu.Unlock()
+	if ok {
+		a.send(to, "session", sid)
+	}
+	a.send(to, "config", map[string]any{"supportedFeatures": append([]string{}, a.features...)})
+	if !a.cfg.ReadOnly {
+		s.On("emit", a.opEmit)
+		s.On("join", func(e *wsedge.Event) { a.opRooms(e, true) })
+		s.On("leave", func(e *wsedge.Event) { a.opRooms(e, false) })
+		s.On("_disconnect", a.opDisconnect)
+	}
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
+	if a.closed {
+		return
+	}
+	a.wg.Add(1)
+	go func() { // gathering waits on other nodes: not on the connection's goroutine
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.GatherTimeout)
+		defer cancel()
+		all, err := a.AllSockets(ctx)
+		if err != nil {
+			a.warn.Warn("admin UI: not every node listed its sockets", "err", err)
+		}
+		if s.Connected() {
+			a.send(to, "all_sockets", all)
+		}
+	}()
+}
+
+func (a *Admin) send(to wsedge.Operator, event string, args ...any) {
+	if err := to.Emit(event, args...); err != nil {
+		a.warn.Warn("admin UI: failed to send", "event", event, "err", err)
+	}
+}
+
+// watched reports whether an admin socket is connected on any node: the
+// observer's events are built only then.
+func (a *Admin) watched() bool { return a.bus.HasInterest(a.presence) }
+
+func (a *Admin) onConnected(s *wsedge.Socket) {
+	if a.watched() {
+		a.send(a.ns.Volatile(), "socket_connected", serializeSocket(s), time.Now().UTC())
+	}
+}
+
+func (a *Admin) onDisconnected(s *wsedge.Socket, reason string) {
+	if a.watched() {
+		a.send(a.ns.Volatile(), "socket_disconnected", s.Namespace().Name(), s.ID(), reason, time.Now().UTC())
+	}
+}
+
+func (a *Admin) onRoom(event string, s *wsedge.Socket, room string) {
+	if a.watched() {
+		a.send(a.ns.Volatile(), event, s.Namespace().Name(), room, s.ID(), time.Now().UTC())
+	}
+}
+
+// SerializedSocket is a socket as the admin UI shows it
+// (typed-events.d.ts, SerializedSocket).
+type SerializedSocket struct {
+	ID        string         `json:"id"`
+	ClientID  string         `json:"clientId"`
+	Transport string         `json:"transport"`
+	Nsp       string         `json:"nsp"`
+	Data      map[string]any `json:"data"`
+	Handshake AdminHandshake `json:"handshake"`
+	Rooms     []string       `json:"rooms"`
+}
+
+// AdminHandshake is a socket's handshake as socket.io serializes it, less
+// the Authorization and Cookie headers (credentials of the client's own).
+type AdminHandshake struct {
+	Address string            `json:"address"`
+	Headers map[string]string `json:"headers"`
+	Query   map[string]string `json:"query"`
+	Issued  int64             `json:"issued"`
+	Secure  bool              `json:"secure"`
+	Time    string            `json:"time"`
+	URL     string            `json:"url"`
+	XDomain bool              `json:"xdomain"`
+}
+
+func serializeSocket(s *wsedge.Socket) SerializedSocket {
+	hs := s.Handshake()
+	headers := make(map[string]string, len(hs.Header))
+	for k, v := range hs.Header {
+		k = strings.ToLower(k)
+		if k == "authorization" || k == "cookie" {
+			continue
+		}
+		headers[k] = strings.Join(v, ", ")
+	}
+	query := make(map[string]string, len(hs.Query))
+	for k, v := range hs.Query {
+		if len(v) > 0 {
+			query[k] = v[0]
+		}
+	}
+	client := s.ClientID()
+	if len(client) > 12 {
+		client = client[:12] // as the UI's server side does
+	}
+	rooms := s.Rooms()
+	sort.Strings(rooms[1:]) // its own id first
+	return SerializedSocket{
+		ID: s.ID(), ClientID: client, Transport: s.Transport(), Nsp: s.Namespace().Name(),
+		Data: s.Data(), Rooms: rooms,
+		Handshake: AdminHandshake{
+			Address: hs.Address, Headers: headers, Query: query,
+			Issued: hs.Time.UnixMilli(), Secure: hs.Secure,
+			Time: hs.Time.UTC().Format(time.RFC1123), URL: hs.URL, XDomain: hs.XDomain,
+		},
+	}
+}
+
+// answerSockets answers another node's (or this one's) all_sockets
+// gathering with this node's sockets.
+func (a *Admin) answerSockets(m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	local := a.srv.LocalSockets()
+	list := make([]SerializedSocket, 0, len(local))
+	for _, s := range local {
+		list = append(list, serializeSocket(s))
+	}
+	data, err := json.Marshal(list)
+	if err != nil {
+		a.warn.Warn("admin UI: failed to encode sockets", "err", err)
+		return
+	}
+	_ = a.bus.PublishLive(&nats.Msg{Subject: m.Reply, Data: data})
+}
+
+// AllSockets lists the sockets of every node with the admin UI on. When ctx
+// ends first, it returns what came with an error.
+func (a *Admin) AllSockets(ctx context.Context) ([]SerializedSocket, error) {
+	inbox, err := a.bus.SubscribeSync(nats.NewInbox())
+	if err != nil {
+		return nil, fmt.Errorf("failed to list sockets: %w", err)
+	}
+	defer func() { _ = inbox.Unsubscribe() }()
+	nodes := a.bus.Interest(adminSocketsSubject)
+	if err := a.bus.PublishLive(&nats.Msg{Subject: adminSocketsSubject, Reply: inbox.Subject}); err != nil {
+		return nil, fmt.Errorf("failed to list sockets: %w", err)
+	}
+	out := []SerializedSocket{}
+	for i := 0; i < nodes; i++ {
+		m, err := inbox.NextMsgWithContext(ctx)
+		if err != nil {
+			return out, fmt.Errorf("failed to list sockets: %d of %d nodes answered: %w", i, nodes, err)
+		}
+		var some []SerializedSocket
+		if err := json.Unmarshal(m.Data, &some); err != nil {
+			return out, fmt.Errorf("failed to list sockets: a node answered %q: %w", m.Data, err)
+		}
+		out = append(out, some...)
+	}
+	return out, nil
+}
+
+// ServerStats is what each node sends every StatsInterval
+// (typed-events.d.ts, ServerStats).
+type ServerStats struct {
+	ServerID            string           `json:"serverId"`
+	Hostname            string           `json:"hostname"`
+	PID                 int              `json:"pid"`
+	Uptime              float64          `json:"uptime"` // seconds
+	ClientsCount        int              `json:"clientsCount"`
+	PollingClientsCount int              `json:"pollingClientsCount"`
+	AggregatedEvents    []any            `json:"aggregatedEvents"` // none: the AGGREGATED_EVENTS feature is not offered
+	Namespaces          []NamespaceStats `json:"namespaces"`
+}
+
+// NamespaceStats counts a namespace's sockets on one node.
+type NamespaceStats struct {
+	Name         string `json:"name"`
+	SocketsCount int    `json:"socketsCount"`
+}
+
+// Stats is this node's server_stats: its connections (those with at least
+// one socket) and its sockets per namespace.
+func (a *Admin) Stats() ServerStats {
+	st := ServerStats{
+		ServerID: a.cfg.ServerID, Hostname: a.host, PID: os.Getpid(),
+		Uptime:           time.Since(a.started).Seconds(),
+		AggregatedEvents: []any{}, Namespaces: []NamespaceStats{},
+	}
+	clients := map[string]bool{} // client id → polling
+	perNs := map[string]int{}
+	for _, s := range a.srv.LocalSockets() {
+		clients[s.ClientID()] = s.Transport() == "polling"
+		perNs[s.Namespace().Name()]++
+	}
+	st.ClientsCount = len(clients)
+	for _, polling := range clients {
+		if polling {
+			st.PollingClientsCount++
+		}
+	}
+	for name, n := range perNs {
+		st.Namespaces = append(st.Namespaces, NamespaceStats{Name: name, SocketsCount: n})
+	}
+	sort.Slice(st.Namespaces, func(i, j int) bool { return st.Namespaces[i].Name < st.Namespaces[j].Name })
+	return st
+}
+
+func (a *Admin) statsLoop() {
+	defer a.wg.Done()
+	t := time.NewTicker(a.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		if a.watched() {
+			a.send(a.ns.Volatile(), "server_stats", a.Stats())
+		}
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Operations from the UI (typed-events.d.ts, ClientEvents). A missing or
+// null filter targets the whole namespace; a socket id is a room.
+
+func (a *Admin) target(e *wsedge.Event, nsIdx, filterIdx int) (wsedge.Operator, string, bool) {
+	var nsp string
+	if err := e.Arg(nsIdx, &nsp); err != nil {
+		a.warn.Warn("admin UI: bad operation", "op", e.Name, "err", err)
+		return wsedge.Operator{}, "", false
+	}
+	op, err := a.srv.Operate(nsp)
+	if err != nil {
+		a.warn.Warn("admin UI: bad operation", "op", e.Name, "err", err)
+		return wsedge.Operator{}, "", false
+	}
+	var filter *string
+	if err := e.Arg(filterIdx, &filter); err == nil && filter != nil && *filter != "" {
+		op = op.In(*filter)
+	}
+	return op, nsp, true
+}
+
+func (a *Admin) opEmit(e *wsedge.Event) {
+	op, _, ok := a.target(e, 0, 1)
+	if !ok {
+		return
+	}
+	var args []json.RawMessage
+	if err := json.Unmarshal(e.Args, &args); err != nil || len(args) < 3 {
+		a.warn.Warn("admin UI: bad operation", "op", e.Name)
+		return
+	}
+	var event string
+	if err := json.Unmarshal(args[2], &event); err != nil {
+		a.warn.Warn("admin UI: bad operation", "op", e.Name, "err", err)
+		return
+	}
+	rest := make([]any, 0, len(args)-3)
+	for _, x := range args[3:] {
+		rest = append(rest, x)
+	}
+	if err := op.Emit(event, rest...); err != nil {
+		a.warn.Warn("admin UI: emit failed", "event", event, "err", err)
+	}
+}
+
+func (a *Admin) opRooms(e *wsedge.Event, join bool) {
+	op, _, ok := a.target(e, 0, 2)
+	if !ok {
+		return
+	}
+	var room string
+	if err := e.Arg(1, &room); err != nil || room == "" {
+		a.warn.Warn("admin UI: bad operation", "op", e.Name)
+		return
+	}
+	var err error
+	if join {
+		err = op.SocketsJoin(room)
+	} else {
+		err = op.SocketsLeave(room)
+	}
+	if err != nil {
+		a.warn.Warn("admin UI: operation failed", "op", e.Name, "err", err)
+	}
+}
+
+func (a *Admin) opDisconnect(e *wsedge.Event) {
+	op, _, ok := a.target(e, 0, 2)
+	if !ok {
+		return
+	}
+	var closeConn bool
+	_ = e.Arg(1, &closeConn)
+	if err := op.DisconnectSockets(closeConn); err != nil {
+		a.warn.Warn("admin UI: operation failed", "op", e.Name, "err", err)
+	}
+}

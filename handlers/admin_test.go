@@ -1,0 +1,197 @@
+package handlers
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/siotest"
+	"github.com/sockbus/sockbus/internal/testutil"
+	"github.com/sockbus/sockbus/wsedge"
+)
+
+const adminPassword = "s3cret"
+
+// startAdmin serves the relay and the admin UI's namespace; with auth, the
+// user "admin" with adminPassword.
+func startAdmin(t *testing.T, auth, readOnly bool) string {
+	t.Helper()
+	b := testutil.StartBus(t, bus.Config{})
+	srv := wsedge.NewServer(b, wsedge.Config{})
+	Relay(srv, nil)
+	cfg := AdminConfig{ReadOnly: readOnly, StatsInterval: 100 * time.Millisecond}
+	if auth {
+		hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.User, cfg.PasswordHash = "admin", string(hash)
+	}
+	a, err := NewAdmin(srv, b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close) // after the server closed (cleanups run last first)
+	return "http://" + testutil.Serve(t, srv, srv.Close)
+}
+
+// adminEvent reads admin packets until event arrives and returns its
+// arguments; other events (server_stats every few seconds) are skipped.
+func adminEvent(t *testing.T, c *siotest.Client, event string) []json.RawMessage {
+	t.Helper()
+	for {
+		text := c.NextText(t, wait)
+		if !strings.HasPrefix(text, "2/admin,") {
+			continue
+		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(text, "2/admin,")), &elems); err != nil {
+			t.Fatalf("admin packet %q: %v", text, err)
+		}
+		var name string
+		_ = json.Unmarshal(elems[0], &name)
+		if name == event {
+			return elems[1:]
+		}
+	}
+}
+
+func keys(raw json.RawMessage) []string {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &m)
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestAdminRefusesWrongCredentials(t *testing.T) {
+	url := startAdmin(t, true, false)
+	for _, auth := range []string{"", `{"username":"admin","password":"wrong"}`, `{"username":"root","password":"` + adminPassword + `"}`, `{"sessionId":"0123456789abcdef"}`} {
+		c := siotest.Dial(t, url, "/socket.io/")
+		want := `4/admin,{"data":null,"message":"invalid credentials"}`
+		if got := c.Connect(t, "/admin", auth); got != want && got != `4/admin,{"message":"invalid credentials"}` {
+			t.Fatalf("auth %s: got %q, want connect_error \"invalid credentials\"", auth, got)
+		}
+	}
+	// The right password gets a session id, which logs in again alone.
+	c := siotest.Dial(t, url, "/socket.io/")
+	c.ConnectID(t, "/admin", `{"username":"admin","password":"`+adminPassword+`"}`)
+	var session string
+	if err := json.Unmarshal(adminEvent(t, c, "session")[0], &session); err != nil || len(session) != 16 {
+		t.Fatalf("session id %q (%v)", session, err)
+	}
+	again := siotest.Dial(t, url, "/socket.io/")
+	again.ConnectID(t, "/admin", `{"sessionId":"`+session+`"}`)
+}
+
+func TestAdminProtocol(t *testing.T) {
+	url := startAdmin(t, false, false)
+	client := siotest.Dial(t, url, "/socket.io/")
+	id := client.ConnectID(t, "/chat", "")
+
+	admin := siotest.Dial(t, url, "/socket.io/")
+	admin.ConnectID(t, "/admin", "")
+	var cfg struct{ SupportedFeatures []string }
+	if err := json.Unmarshal(adminEvent(t, admin, "config")[0], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.SupportedFeatures, ","); got != "EMIT,JOIN,LEAVE,DISCONNECT,MJOIN,MLEAVE,MDISCONNECT" {
+		t.Fatalf("features %s", got)
+	}
+	var all []SerializedSocket
+	if err := json.Unmarshal(adminEvent(t, admin, "all_sockets")[0], &all); err != nil {
+		t.Fatal(err)
+	}
+	var found *SerializedSocket
+	for i := range all {
+		if all[i].ID == id {
+			found = &all[i]
+		}
+	}
+	if found == nil || found.Nsp != "/chat" || found.Transport != "websocket" || found.ClientID != client.SID[:12] ||
+		len(found.Rooms) != 1 || found.Rooms[0] != id || found.Handshake.Address != "127.0.0.1" || found.Handshake.Query["EIO"] != "4" {
+		t.Fatalf("all_sockets %+v has not the client %s as expected", all, id)
+	}
+
+	// server_stats, with the fields of the UI's ServerStats.
+	stats := adminEvent(t, admin, "server_stats")[0]
+	if got := strings.Join(keys(stats), ","); got != "aggregatedEvents,clientsCount,hostname,namespaces,pid,pollingClientsCount,serverId,uptime" {
+		t.Fatalf("server_stats fields %s", got)
+	}
+	var st ServerStats
+	if err := json.Unmarshal(stats, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.ClientsCount != 2 || st.PollingClientsCount != 0 || st.ServerID == "" || st.PID == 0 ||
+		len(st.Namespaces) != 2 || st.Namespaces[0] != (NamespaceStats{"/admin", 1}) || st.Namespaces[1] != (NamespaceStats{"/chat", 1}) {
+		t.Fatalf("server_stats %s", stats)
+	}
+
+	// Sockets that come and go, rooms, and the operations.
+	other := siotest.Dial(t, url, "/socket.io/")
+	otherID := other.ConnectID(t, "/chat", "")
+	conn := adminEvent(t, admin, "socket_connected")
+	var s SerializedSocket
+	if err := json.Unmarshal(conn[0], &s); err != nil || s.ID != otherID || s.Nsp != "/chat" || len(conn) != 2 {
+		t.Fatalf("socket_connected %s (%v)", conn, err)
+	}
+	admin.Emit(t, "/admin", "join", `"/chat","room1","`+id+`"`)
+	if got := string(mustJoin(adminEvent(t, admin, "room_joined")[:3])); got != `"/chat","room1","`+id+`"` {
+		t.Fatalf("room_joined %s", got)
+	}
+	admin.Emit(t, "/admin", "emit", `"/chat","room1","news",{"a":1}`)
+	if got := client.NextText(t, wait); !strings.HasPrefix(got, `2/chat,["news",{"a":1}`) {
+		t.Fatalf("client got %q, want the admin's emit", got)
+	}
+	admin.Emit(t, "/admin", "leave", `"/chat","room1","`+id+`"`)
+	if got := string(mustJoin(adminEvent(t, admin, "room_left")[:3])); got != `"/chat","room1","`+id+`"` {
+		t.Fatalf("room_left %s", got)
+	}
+	admin.Emit(t, "/admin", "_disconnect", `"/chat",false,"`+id+`"`)
+	if got := client.NextText(t, wait); got != "1/chat," {
+		t.Fatalf("client got %q, want its DISCONNECT", got)
+	}
+	if got := string(mustJoin(adminEvent(t, admin, "socket_disconnected")[:3])); got != `"/chat","`+id+`","server namespace disconnect"` {
+		t.Fatalf("socket_disconnected %s", got)
+	}
+}
+
+func mustJoin(elems []json.RawMessage) []byte {
+	var out []byte
+	for i, e := range elems {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	return out
+}
+
+func TestAdminReadOnly(t *testing.T) {
+	url := startAdmin(t, false, true)
+	client := siotest.Dial(t, url, "/socket.io/")
+	id := client.ConnectID(t, "/chat", "")
+	admin := siotest.Dial(t, url, "/socket.io/")
+	admin.ConnectID(t, "/chat", "")
+	admin.ConnectID(t, "/admin", "")
+	if got := string(adminEvent(t, admin, "config")[0]); got != `{"supportedFeatures":[]}` {
+		t.Fatalf("config %s", got)
+	}
+	// Refused operations, then a relayed event on the same connection: had
+	// the disconnect been applied, the client would get it first (one
+	// stream, in order).
+	admin.Emit(t, "/admin", "_disconnect", `"/chat",false,"`+id+`"`)
+	admin.Emit(t, "/admin", "emit", `"/chat",null,"forbidden"`)
+	admin.Emit(t, "/chat", "marker", "")
+	if got := client.NextText(t, wait); !strings.HasPrefix(got, `2/chat,["marker"`) {
+		t.Fatalf("client got %q, want the marker: a read-only admin changed something", got)
+	}
+}
