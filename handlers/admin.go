@@ -155,7 +155,7 @@ func NewAdmin(srv *wsedge.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
 		host:     host, started: time.Now(),
 		warn:     ratelog.New(cfg.Logger, 0),
 		sessions: map[string]time.Time{}, fresh: map[string]string{},
-		stop:     make(chan struct{}),
+		stop: make(chan struct{}),
 	}
 	if cfg.ServerID == "" {
 		a.cfg.ServerID = host + "#" + b.NodeID()
