@@ -28,6 +28,10 @@ type adminFlags struct {
 // namespace is "/admin" (under --socketio-path, so the two never meet).
 const adminPath = "/admin/"
 
+// defaultAdminUIDir is where `npm ci` puts the pinned UI's files (also
+// config.Default's admin-ui-dir).
+const defaultAdminUIDir = "node_modules/@socket.io/admin-ui/ui/dist"
+
 // adminFlagsOf picks the admin UI settings out of the configuration.
 func adminFlagsOf(c conf.Config) adminFlags {
 	return adminFlags{On: c.AdminUI, User: c.AdminUser, PasswordHash: c.AdminPasswordHash, ReadOnly: c.AdminReadOnly, Dir: c.AdminUIDir}
@@ -37,6 +41,9 @@ func adminFlagsOf(c conf.Config) adminFlags {
 func startAdmin(a adminFlags, io *wsedge.Server, b *bus.Bus, logger *slog.Logger) (*handlers.Admin, error) {
 	if !a.On {
 		return nil, nil
+	}
+	if a.Dir == "" {
+		a.Dir = defaultAdminUIDir
 	}
 	adm, err := handlers.NewAdmin(io, b, handlers.AdminConfig{
 		User: a.User, PasswordHash: a.PasswordHash, ReadOnly: a.ReadOnly, Logger: logger,
@@ -52,6 +59,9 @@ func startAdmin(a adminFlags, io *wsedge.Server, b *bus.Bus, logger *slog.Logger
 
 // adminUI serves the UI's static files under adminPath.
 func adminUI(dir string) http.Handler {
+	if dir == "" {
+		dir = defaultAdminUIDir
+	}
 	files := http.StripPrefix(adminPath, http.FileServer(http.Dir(dir)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -2,14 +2,18 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/wsedge"
@@ -193,5 +197,145 @@ func TestAdminReadOnly(t *testing.T) {
 	admin.Emit(t, "/chat", "marker", "")
 	if got := client.NextText(t, wait); !strings.HasPrefix(got, `2/chat,["marker"`) {
 		t.Fatalf("client got %q, want the marker: a read-only admin changed something", got)
+	}
+}
+
+func TestAdminAcrossNodes(t *testing.T) {
+	routes := make([]string, 2)
+	for i := range routes {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes[i] = ln.Addr().String()
+		ln.Close()
+	}
+	buses := make([]*bus.Bus, len(routes))
+	var wg sync.WaitGroup
+	for i := range buses {
+		var others []string
+		for j, r := range routes {
+			if j != i {
+				others = append(others, "nats-route://"+r)
+			}
+		}
+		wg.Add(1)
+		go func() { // a JetStream cluster needs its quorum: start together
+			defer wg.Done()
+			buses[i] = testutil.StartBus(t, bus.Config{Cluster: bus.ClusterConfig{
+				Name: "admin", Listen: routes[i], Routes: others, NodeName: fmt.Sprintf("n%d", i)}})
+		}()
+	}
+	wg.Wait()
+	var urls []string
+	for _, b := range buses {
+		if b == nil {
+			t.FailNow()
+		}
+		srv := wsedge.NewServer(b, wsedge.Config{})
+		Relay(srv, nil)
+		a, err := NewAdmin(srv, b, AdminConfig{StatsInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Close)
+		urls = append(urls, "http://"+testutil.Serve(t, srv, srv.Close))
+	}
+	eventually.True(t, 10*time.Second, "node 0 sees both nodes' admin", func() bool {
+		return buses[0].Interest(adminSocketsSubject) == 2
+	})
+
+	// A client on node 1 before the admin connects: in all_sockets.
+	early := siotest.Dial(t, urls[1], "/socket.io/")
+	earlyID := early.ConnectID(t, "/chat", "")
+	admin := siotest.Dial(t, urls[0], "/socket.io/")
+	admin.ConnectID(t, "/admin", "")
+	var all []SerializedSocket
+	if err := json.Unmarshal(adminEvent(t, admin, "all_sockets")[0], &all); err != nil {
+		t.Fatal(err)
+	}
+	if !hasSocket(all, earlyID, "/chat") {
+		t.Fatalf("all_sockets on node 0 lacks node 1's socket %s: %+v", earlyID, all)
+	}
+
+	// Stats from both nodes; node 1's counts its /chat socket.
+	servers := map[string]ServerStats{}
+	for len(servers) < 2 {
+		var st ServerStats
+		if err := json.Unmarshal(adminEvent(t, admin, "server_stats")[0], &st); err != nil {
+			t.Fatal(err)
+		}
+		servers[st.ServerID] = st
+	}
+	var chat int
+	for _, st := range servers {
+		for _, n := range st.Namespaces {
+			if n.Name == "/chat" {
+				chat += n.SocketsCount
+			}
+		}
+	}
+	if chat != 1 {
+		t.Fatalf("server_stats of both nodes count %d sockets in /chat, want 1: %+v", chat, servers)
+	}
+
+	// A client arriving on node 1 is announced on node 0; the admin on node
+	// 0 disconnects it.
+	late := siotest.Dial(t, urls[1], "/socket.io/")
+	lateID := late.ConnectID(t, "/chat", "")
+	var s SerializedSocket
+	if err := json.Unmarshal(adminEvent(t, admin, "socket_connected")[0], &s); err != nil || s.ID != lateID {
+		t.Fatalf("socket_connected %+v (%v), want %s", s, err, lateID)
+	}
+	admin.Emit(t, "/admin", "_disconnect", `"/chat",false,"`+lateID+`"`)
+	if got := late.NextText(t, wait); got != "1/chat," {
+		t.Fatalf("node 1's client got %q, want its DISCONNECT", got)
+	}
+	if got := string(mustJoin(adminEvent(t, admin, "socket_disconnected")[:2])); got != `"/chat","`+lateID+`"` {
+		t.Fatalf("socket_disconnected %s", got)
+	}
+}
+
+func hasSocket(all []SerializedSocket, id, nsp string) bool {
+	for _, s := range all {
+		if s.ID == id && s.Nsp == nsp {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAdminSessionsAreBounded(t *testing.T) {
+	b := testutil.StartBus(t, bus.Config{})
+	srv := wsedge.NewServer(b, wsedge.Config{})
+	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAdmin(srv, b, AdminConfig{User: "admin", PasswordHash: string(hash), MaxSessions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	url := "http://" + testutil.Serve(t, srv, srv.Close)
+	login := func() string {
+		c := siotest.Dial(t, url, "/socket.io/")
+		c.ConnectID(t, "/admin", `{"username":"admin","password":"`+adminPassword+`"}`)
+		var id string
+		_ = json.Unmarshal(adminEvent(t, c, "session")[0], &id)
+		return id
+	}
+	first, second := login(), login()
+	// MaxSessions 1: the second login dropped the first session.
+	if got := siotest.Dial(t, url, "/socket.io/").Connect(t, "/admin", `{"sessionId":"`+first+`"}`); !strings.Contains(got, "invalid credentials") {
+		t.Fatalf("dropped session %s: got %q", first, got)
+	}
+	siotest.Dial(t, url, "/socket.io/").ConnectID(t, "/admin", `{"sessionId":"`+second+`"}`)
+
+	if _, err := NewAdmin(srv, b, AdminConfig{User: "admin", PasswordHash: "not a hash"}); err == nil {
+		t.Fatal("NewAdmin took a password hash that is not bcrypt")
+	}
+	if _, err := NewAdmin(srv, b, AdminConfig{User: "admin"}); err == nil {
+		t.Fatal("NewAdmin took a user without a password hash")
 	}
 }

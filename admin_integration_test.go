@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TestAdminUIInChromium runs test/admin: the Socket.IO Admin UI's own files,
+// served at /admin/, in headless Chromium against a sockbus started with
+// --admin-ui and a login; it logs in, lists the sockets and rooms of two
+// official clients and disconnects one of them.
+func TestAdminUIInChromium(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil || !fileExists("node_modules/@socket.io/admin-ui/ui/dist/index.html") {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node or node_modules missing in CI (run npm ci)")
+		}
+		t.Skip("node or node_modules missing: run `npm ci` (make test does)")
+	}
+	const password = "admin-ui-test-password"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, func(c *config) {
+		c.AdminUI, c.AdminUser, c.AdminPasswordHash = true, "admin", string(hash)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/admin/")
+	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr, "ADMIN_USER=admin", "ADMIN_PASSWORD="+password)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("admin UI tests failed: %v\n%s", err, out)
+	}
+	t.Logf("admin UI tests passed:\n%s", lastLines(string(out), 10))
+}
