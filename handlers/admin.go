@@ -37,10 +37,14 @@ import (
 // local sockets with a request on adminSocketsSubject; operations are the
 // cluster-wide Operator operations.
 
-// adminSocketsSubject is answered by every node with the admin UI on with
-// the list of its local sockets. Outside sockbus.> like the presence
-// subjects: its interest count is the number of nodes to wait for.
-const adminSocketsSubject = "_SOCKBUS.admin.sockets"
+// Every node with the admin UI on answers adminSocketsSubject with the list
+// of its local sockets, and is present on adminPresenceSubject, whose count
+// (bus.Interest) is how many answers to wait for. Both are outside
+// sockbus.>, so operators watching traffic are neither counted nor asked.
+const (
+	adminSocketsSubject  = "_SOCKBUS.admin.sockets"
+	adminPresenceSubject = "_SOCKBUS.presence.admin"
+)
 
 // Admin UI features (typed-events.d.ts, Feature).
 const (
@@ -119,7 +123,8 @@ type Admin struct {
 	started  time.Time
 	features []string
 	warn     *ratelog.Logger
-	sub      *nats.Subscription
+	sub      *nats.Subscription // adminSocketsSubject
+	here     *nats.Subscription // adminPresenceSubject
 
 	smu      sync.Mutex
 	sessions map[string]time.Time // login session id → expiry
@@ -175,6 +180,12 @@ func NewAdmin(srv *wsedge.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
 		return nil, fmt.Errorf("failed to start the admin UI: %w", err)
 	}
 	a.sub = sub
+	here, err := b.SubscribePresence(adminPresenceSubject)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("failed to start the admin UI: %w", err)
+	}
+	a.here = here
 	srv.Observe(wsedge.Observer{
 		Connected:    a.onConnected,
 		Disconnected: a.onDisconnected,
@@ -198,6 +209,7 @@ func (a *Admin) Close() {
 	a.wmu.Unlock()
 	close(a.stop)
 	a.srv.Observe(wsedge.Observer{})
+	_ = a.here.Unsubscribe()
 	_ = a.sub.Unsubscribe()
 	a.wg.Wait()
 }
@@ -413,7 +425,7 @@ func (a *Admin) AllSockets(ctx context.Context) ([]SerializedSocket, error) {
 		return nil, fmt.Errorf("failed to list sockets: %w", err)
 	}
 	defer func() { _ = inbox.Unsubscribe() }()
-	nodes := a.bus.Interest(adminSocketsSubject)
+	nodes := a.bus.Interest(adminPresenceSubject)
 	if err := a.bus.PublishLive(&nats.Msg{Subject: adminSocketsSubject, Reply: inbox.Subject}); err != nil {
 		return nil, fmt.Errorf("failed to list sockets: %w", err)
 	}
