@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/sockbus/sockbus/assets"
 	"github.com/sockbus/sockbus/bus"
 	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/handlers"
@@ -42,37 +41,46 @@ func startAdmin(a adminFlags, io *wsedge.Server, b *bus.Bus, logger *slog.Logger
 	if !a.On {
 		return nil, nil
 	}
-	if a.Dir == "" {
-		a.Dir = defaultAdminUIDir
-	}
 	adm, err := handlers.NewAdmin(io, b, handlers.AdminConfig{
 		User: a.User, PasswordHash: a.PasswordHash, ReadOnly: a.ReadOnly, Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bad admin UI flags: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(a.Dir, "index.html")); err != nil {
-		logger.Warn("admin UI files not found: run `npm ci` in the sockbus directory, or point --admin-ui-dir at @socket.io/admin-ui's ui/dist", "dir", a.Dir)
-	}
 	return adm, nil
 }
 
-// adminUI serves the UI's static files under adminPath.
-func adminUI(dir string) http.Handler {
+// adminUI serves the UI's static files under adminPath: embedded by `make
+// build`, else from dir; when neither has them, the log and the 404 say
+// what to do.
+func adminUI(dir string, logger *slog.Logger) http.Handler {
 	if dir == "" {
 		dir = defaultAdminUIDir
 	}
-	files := http.StripPrefix(adminPath, http.FileServer(http.Dir(dir)))
+	src, err := assets.Open(assets.AdminUIPackage, dir)
+	var files *assets.Files
+	switch {
+	case err != nil:
+		logger.Warn("admin UI files not served: not embedded in this build and not found in --admin-ui-dir (build with `make build`, or run `npm ci` and set --admin-ui-dir)",
+			"admin_ui_dir", dir, "err", err)
+	default:
+		files = assets.NewFiles(src, nil)
+		logger.Debug("admin UI files", "version", src.Version, "embedded", src.Embedded, "from", src.From)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
 		if r.URL.Path == strings.TrimSuffix(adminPath, "/") {
 			http.Redirect(w, r, adminPath, http.StatusMovedPermanently)
 			return
 		}
-		files.ServeHTTP(w, r)
+		if files == nil {
+			http.Error(w, fmt.Sprintf("admin UI not available: %v (build with `make build` to embed it, or run `npm ci`)", err), http.StatusNotFound)
+			return
+		}
+		name := strings.TrimPrefix(r.URL.Path, adminPath)
+		if name == "" {
+			name = "index.html"
+		}
+		files.ServeFile(w, r, name)
 	})
 }
 

@@ -129,6 +129,26 @@ func TestSelfContainedBinary(t *testing.T) {
 			t.Errorf("the embedded build talks about --client-dir:\n%s", out())
 		}
 	})
+	t.Run("admin UI embedded", func(t *testing.T) {
+		addr, out := startBinary(t, filepath.Join(bin, "sockbus"), "--admin-ui")
+		index, err := os.ReadFile(filepath.Join(defaultAdminUIDir, "index.html"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, _, body := httpGet(t, "http://"+addr+"/admin/"); code != 200 || !bytes.Equal(body, index) {
+			t.Fatalf("GET /admin/ = %d, %d bytes; want the %d bytes of %s/index.html", code, len(body), len(index), defaultAdminUIDir)
+		}
+		if strings.Contains(out(), "admin UI files not served") {
+			t.Errorf("the embedded build did not find the admin UI:\n%s", out())
+		}
+		plain, plainOut := startBinary(t, filepath.Join(bin, "sockbus-plain"), "--admin-ui")
+		if code, _, body := httpGet(t, "http://"+plain+"/admin/"); code != 404 || !bytes.Contains(body, []byte("make build")) {
+			t.Fatalf("plain build: GET /admin/ = %d %q; want 404 saying make build", code, body)
+		}
+		if !strings.Contains(plainOut(), "--admin-ui-dir") {
+			t.Fatalf("plain build: no log line naming --admin-ui-dir:\n%s", plainOut())
+		}
+	})
 	t.Run("plain build falls back to --client-dir", func(t *testing.T) {
 		addr, out := startBinary(t, filepath.Join(bin, "sockbus-plain"))
 		code, _, body := httpGet(t, "http://"+addr+"/socket.io/socket.io.js")

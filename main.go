@@ -306,7 +306,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	router := newRouter(channels, io, routedMetrics, client, demo)
 	if admin != nil {
-		router = withAdminUI(router, adminUI(cfg.AdminUIDir))
+		router = withAdminUI(router, adminUI(cfg.AdminUIDir, logger))
 	}
 	app.Store(&router)
 	hc.Up(b.CheckStore)

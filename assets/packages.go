@@ -27,10 +27,15 @@ type Package struct {
 // Packages are the npm packages `make build` embeds: one line each.
 var Packages = []Package{
 	ClientPackage,
+	AdminUIPackage,
 }
 
 // ClientPackage is socket.io-client; its dist/ holds the browser bundles.
 var ClientPackage = Package{Name: "socket.io-client", Dir: "dist"}
+
+// AdminUIPackage is @socket.io/admin-ui; its ui/dist is the Socket.IO Admin
+// UI, served at /admin/ with --admin-ui.
+var AdminUIPackage = Package{Name: "@socket.io/admin-ui", Dir: "ui/dist"}
 
 // NodeModulesDir is where npm ci puts p's served directory, relative to
 // the sockbus source directory.
