@@ -24,6 +24,10 @@ func TestFillCopiesEachPackageAndNothingElse(t *testing.T) {
 	write(t, filepath.Join(pkg, "dist", "socket.io.js"), "bundle")
 	write(t, filepath.Join(pkg, "dist", "deep", "x.map"), "map")
 	write(t, filepath.Join(pkg, "build", "cjs", "index.js"), "not embedded")
+	admin := filepath.Join(root, "node_modules", "@socket.io", "admin-ui")
+	write(t, filepath.Join(admin, "package.json"), `{"version":"0.5.1"}`)
+	write(t, filepath.Join(admin, "ui", "dist", "index.html"), "<html>")
+	write(t, filepath.Join(admin, "dist", "index.js"), "server side: not embedded")
 	stale := filepath.Join(root, "assets", "dist", "gone", "package.json")
 	write(t, stale, "{}")
 
@@ -36,7 +40,11 @@ func TestFillCopiesEachPackageAndNothingElse(t *testing.T) {
 			t.Errorf("%s = %q, %v", file, got, err)
 		}
 	}
-	for _, p := range []string{filepath.Join(dist, "build"), stale} {
+	adminDist := filepath.Join(root, "assets", "dist", "@socket.io", "admin-ui")
+	if got, err := os.ReadFile(filepath.Join(adminDist, "ui", "dist", "index.html")); err != nil || string(got) != "<html>" {
+		t.Errorf("admin UI index.html = %q, %v", got, err)
+	}
+	for _, p := range []string{filepath.Join(dist, "build"), filepath.Join(adminDist, "dist"), stale} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s is there (%v)", p, err)
 		}
