@@ -58,29 +58,24 @@ func adminUI(dir string, logger *slog.Logger) http.Handler {
 		dir = defaultAdminUIDir
 	}
 	src, err := assets.Open(assets.AdminUIPackage, dir)
-	var files *assets.Files
-	switch {
-	case err != nil:
+	var files http.Handler
+	if err != nil {
 		logger.Warn("admin UI files not served: not embedded in this build and not found in --admin-ui-dir (build with `make build`, or run `npm ci` and set --admin-ui-dir)",
 			"admin_ui_dir", dir, "err", err)
-	default:
-		files = assets.NewFiles(src, nil)
+	} else {
+		files = http.StripPrefix(strings.TrimSuffix(adminPath, "/"), assets.Handler(src))
 		logger.Debug("admin UI files", "version", src.Version, "embedded", src.Embedded, "from", src.From)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == strings.TrimSuffix(adminPath, "/") {
-			http.Redirect(w, r, adminPath, http.StatusMovedPermanently)
-			return
-		}
 		if files == nil {
 			http.Error(w, fmt.Sprintf("admin UI not available: %v (build with `make build` to embed it, or run `npm ci`)", err), http.StatusNotFound)
 			return
 		}
-		name := strings.TrimPrefix(r.URL.Path, adminPath)
-		if name == "" {
-			name = "index.html"
+		if r.URL.Path == strings.TrimSuffix(adminPath, "/") {
+			http.Redirect(w, r, adminPath, http.StatusMovedPermanently) // relative links need the slash
+			return
 		}
-		files.ServeFile(w, r, name)
+		files.ServeHTTP(w, r)
 	})
 }
 
