@@ -16,5 +16,6 @@ func externalNATS(c conf.Config) bus.ExternalConfig {
 		URL: c.NATSURL, CredsFile: c.NATSCreds, NKeySeedFile: c.NATSNKey,
 		User: c.NATSUser, Password: c.NATSPassword,
 		TLSCA: c.NATSTLSCA, TLSCert: c.NATSTLSCert, TLSKey: c.NATSTLSKey,
+		PresenceWait: c.NATSPresenceWait,
 	}
 }

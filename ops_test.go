@@ -116,6 +116,9 @@ func TestCLICommands(t *testing.T) {
 // those of bus.
 func TestBusDefaults(t *testing.T) {
 	d := conf.Default()
+	if d.NATSPresenceWait != bus.DefaultPresenceWait {
+		t.Fatalf("presence wait default %v, bus has %v", d.NATSPresenceWait, bus.DefaultPresenceWait)
+	}
 	if d.HistoryMaxMsgs != bus.DefaultHistoryMaxMsgs || d.HistoryMaxBytes != bus.DefaultHistoryMaxBytes {
 		t.Fatalf("history defaults %d/%d, bus has %d/%d", d.HistoryMaxMsgs, d.HistoryMaxBytes, bus.DefaultHistoryMaxMsgs, bus.DefaultHistoryMaxBytes)
 	}

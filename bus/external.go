@@ -40,7 +40,8 @@ type ExternalConfig struct {
 // seconds a broadcast with acknowledgements waits for its clients.
 const DefaultPresenceWait = 50 * time.Millisecond
 
-// maxPresenceWait bounds one presence count as a whole.
+// maxPresenceWait bounds one presence count as a whole (or four times
+// PresenceWait, when that is longer).
 const maxPresenceWait = time.Second
 
 // options turns the configuration into nats.go connect options.
@@ -194,8 +195,9 @@ func (b *Bus) SubscribePresence(subject string) (*nats.Subscription, error) {
 // normal user's): a request every present node answers. No node present is
 // known at once (the server answers "no responders"); otherwise answers are
 // counted until PresenceWait passes without one, at most maxPresenceWait
-// in all. A node slower than that is not counted: its clients still get
-// the broadcast, the sender only does not wait for their acks.
+// (or 4 PresenceWait) in all. A node slower than that is not counted: its
+// clients still get the broadcast, the sender only does not wait for
+// their acks.
 func (b *Bus) pingPresence(subject string) int {
 	inbox := nats.NewInbox()
 	ch := make(chan *nats.Msg, 64)
@@ -207,7 +209,7 @@ func (b *Bus) pingPresence(subject string) int {
 	if err := b.nc.PublishRequest(subject, inbox, nil); err != nil {
 		return 0
 	}
-	end := time.NewTimer(maxPresenceWait)
+	end := time.NewTimer(max(maxPresenceWait, 4*b.cfg.External.PresenceWait))
 	defer end.Stop()
 	quiet := time.NewTimer(maxPresenceWait) // the first answer may take a round trip through the cluster
 	defer quiet.Stop()

@@ -142,8 +142,21 @@ func TestExternalPresence(t *testing.T) {
 		}
 	}
 	_ = subs[1].Unsubscribe()
+	start = time.Now()
 	if n := buses[1].Interest(subj); n != 2 {
 		t.Fatalf("after one node left, Interest = %d, want 2", n)
+	}
+	if d := time.Since(start); d < DefaultPresenceWait {
+		t.Fatalf("counted in %v, under the %v it waits after the last answer", d, DefaultPresenceWait)
+	}
+	// --nats-presence-wait: a longer wait for one more answer.
+	slow := startExternalBus(t, url, func(c *Config) { c.External.PresenceWait = 300 * time.Millisecond })
+	start = time.Now()
+	if n := slow.Interest(subj); n != 2 {
+		t.Fatalf("Interest with a 300ms wait = %d, want 2", n)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("counted in %v with a 300ms wait", d)
 	}
 }
 

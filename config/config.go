@@ -14,44 +14,45 @@ import (
 // The zero value is not a working configuration: Default gives the
 // documented defaults.
 type Config struct {
-	Addr            string        `key:"addr" check:"addr" required:"true" help:"HTTP listen address for WebSocket, Socket.IO and /healthz"`
-	DataDir         string        `key:"data-dir" required:"true" help:"directory for JetStream storage; one sockbus process per directory"`
-	NATSAddr        string        `key:"nats-addr" check:"addr" help:"also accept NATS clients here, e.g. 127.0.0.1:4222 (empty: in-process only)"`
-	NATSUser        string        `key:"nats-user" help:"NATS user (required with a non-loopback nats-addr)"`
-	NATSPassword    string        `key:"nats-password" secret:"true" help:"NATS password (required with a non-loopback nats-addr)"`
-	NATSURL         string        `key:"nats-url" help:"connect to this external NATS (comma-separated URLs, JetStream enabled) instead of running the embedded server: a stateless edge with no data dir; nats-user/nats-password authenticate there"`
-	NATSCreds       string        `key:"nats-creds" help:"credentials file (user JWT and nkey seed) for nats-url"`
-	NATSNKey        string        `key:"nats-nkey" help:"file holding a user nkey seed for nats-url"`
-	NATSTLSCA       string        `key:"nats-tls-ca" help:"PEM CA file signing the nats-url servers' certificates (default: the system's roots)"`
-	NATSTLSCert     string        `key:"nats-tls-cert" help:"PEM client certificate for nats-url; needs nats-tls-key"`
-	NATSTLSKey      string        `key:"nats-tls-key" help:"PEM key file of nats-tls-cert"`
-	MaxMessageBytes int           `key:"max-message-bytes" min:"1" max:"67108864" help:"largest message a client may send, in bytes"`
-	LogLevel        string        `key:"log-level" oneof:"debug info warn error" help:"least important log lines written"`
-	LogFormat       string        `key:"log-format" oneof:"text json" help:"log line format on stderr"`
-	SocketIOPath    string        `key:"socketio-path" check:"path" help:"where Socket.IO (Engine.IO) is served"`
-	CORSOrigins     string        `key:"allowed-origins" alias:"cors-origins" help:"comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)"`
-	ClientDir       string        `key:"client-dir" help:"directory of the socket.io-client bundle served at <socketio-path>socket.io.js by a build that does not embed it (make build embeds it)"`
-	Demo            bool          `key:"demo" help:"serve the demo page at /"`
-	HistoryMaxAge   time.Duration `key:"history-max-age" min:"0s" help:"drop stored events older than this (0: no limit)"`
-	HistoryMaxMsgs  int64         `key:"history-max-msgs" min:"-1" help:"keep at most this many events per stream: each shared stream, each own stream (-1: no limit)"`
-	HistoryMaxBytes int64         `key:"history-max-bytes" min:"-1" help:"keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)"`
-	SharedStreams   int64         `key:"shared-streams" min:"1" max:"64" help:"how many streams hold the namespaces and channels without one of their own"`
-	OwnNamespaces   string        `key:"own-namespaces" help:"comma-separated namespaces stored each in a stream of its own, e.g. /chat,/news (the others share shared-streams)"`
-	OwnChannels     string        `key:"own-channels" help:"comma-separated plain WebSocket channels stored each in a stream of its own"`
-	LegacyStreams   string        `key:"legacy-streams" oneof:"keep delete" help:"keep or delete the per-name streams (SOCKBUS_IO_*, SOCKBUS_WS_*) an older sockbus left in data-dir"`
-	RecoveryWindow  time.Duration `key:"recovery-window" min:"0s" help:"how long a dropped Socket.IO session stays recoverable (0: recovery off)"`
-	MetricsAddr     string        `key:"metrics-addr" check:"addr" help:"serve Prometheus /metrics on this separate address instead of on addr, e.g. 127.0.0.1:9090"`
-	PprofAddr       string        `key:"pprof-addr" check:"addr" help:"serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)"`
-	ClusterName     string        `key:"cluster-name" help:"join a NATS cluster of sockbus nodes with this name (empty: single node)"`
-	ClusterAddr     string        `key:"cluster-addr" check:"addr" help:"route listen address for the cluster, e.g. 127.0.0.1:6222"`
-	Routes          string        `key:"routes" help:"comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222"`
-	NodeName        string        `key:"node-name" help:"this node's name in the cluster: unique and stable across restarts"`
-	ClusterUser     string        `key:"cluster-user" help:"route user, the same on every node (required with a non-loopback cluster-addr)"`
-	ClusterPassword string        `key:"cluster-password" secret:"true" help:"route password, the same on every node (required with a non-loopback cluster-addr)"`
-	TLSCert         string        `key:"tls-cert" help:"PEM certificate (chain) file: serve addr over TLS (https, wss); needs tls-key"`
-	TLSKey          string        `key:"tls-key" help:"PEM private key file of tls-cert"`
-	Replicas        int64         `key:"replicas" min:"1" max:"5" help:"copies of each stream and of the session bucket in a cluster (1, or 3)"`
-	ShutdownTimeout time.Duration `key:"shutdown-timeout" min:"1ms" max:"1h" help:"how long a shutdown waits for clients and the bus before giving up"`
+	Addr             string        `key:"addr" check:"addr" required:"true" help:"HTTP listen address for WebSocket, Socket.IO and /healthz"`
+	DataDir          string        `key:"data-dir" required:"true" help:"directory for JetStream storage; one sockbus process per directory"`
+	NATSAddr         string        `key:"nats-addr" check:"addr" help:"also accept NATS clients here, e.g. 127.0.0.1:4222 (empty: in-process only)"`
+	NATSUser         string        `key:"nats-user" help:"NATS user (required with a non-loopback nats-addr)"`
+	NATSPassword     string        `key:"nats-password" secret:"true" help:"NATS password (required with a non-loopback nats-addr)"`
+	NATSURL          string        `key:"nats-url" help:"connect to this external NATS (comma-separated URLs, JetStream enabled) instead of running the embedded server: a stateless edge with no data dir; nats-user/nats-password authenticate there"`
+	NATSCreds        string        `key:"nats-creds" help:"credentials file (user JWT and nkey seed) for nats-url"`
+	NATSNKey         string        `key:"nats-nkey" help:"file holding a user nkey seed for nats-url"`
+	NATSTLSCA        string        `key:"nats-tls-ca" help:"PEM CA file signing the nats-url servers' certificates (default: the system's roots)"`
+	NATSTLSCert      string        `key:"nats-tls-cert" help:"PEM client certificate for nats-url; needs nats-tls-key"`
+	NATSTLSKey       string        `key:"nats-tls-key" help:"PEM key file of nats-tls-cert"`
+	NATSPresenceWait time.Duration `key:"nats-presence-wait" min:"1ms" max:"5s" help:"with nats-url: how long counting the nodes of a namespace (broadcasts with acks, fetchSockets) waits for one more answer"`
+	MaxMessageBytes  int           `key:"max-message-bytes" min:"1" max:"67108864" help:"largest message a client may send, in bytes"`
+	LogLevel         string        `key:"log-level" oneof:"debug info warn error" help:"least important log lines written"`
+	LogFormat        string        `key:"log-format" oneof:"text json" help:"log line format on stderr"`
+	SocketIOPath     string        `key:"socketio-path" check:"path" help:"where Socket.IO (Engine.IO) is served"`
+	CORSOrigins      string        `key:"allowed-origins" alias:"cors-origins" help:"comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)"`
+	ClientDir        string        `key:"client-dir" help:"directory of the socket.io-client bundle served at <socketio-path>socket.io.js by a build that does not embed it (make build embeds it)"`
+	Demo             bool          `key:"demo" help:"serve the demo page at /"`
+	HistoryMaxAge    time.Duration `key:"history-max-age" min:"0s" help:"drop stored events older than this (0: no limit)"`
+	HistoryMaxMsgs   int64         `key:"history-max-msgs" min:"-1" help:"keep at most this many events per stream: each shared stream, each own stream (-1: no limit)"`
+	HistoryMaxBytes  int64         `key:"history-max-bytes" min:"-1" help:"keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)"`
+	SharedStreams    int64         `key:"shared-streams" min:"1" max:"64" help:"how many streams hold the namespaces and channels without one of their own"`
+	OwnNamespaces    string        `key:"own-namespaces" help:"comma-separated namespaces stored each in a stream of its own, e.g. /chat,/news (the others share shared-streams)"`
+	OwnChannels      string        `key:"own-channels" help:"comma-separated plain WebSocket channels stored each in a stream of its own"`
+	LegacyStreams    string        `key:"legacy-streams" oneof:"keep delete" help:"keep or delete the per-name streams (SOCKBUS_IO_*, SOCKBUS_WS_*) an older sockbus left in data-dir"`
+	RecoveryWindow   time.Duration `key:"recovery-window" min:"0s" help:"how long a dropped Socket.IO session stays recoverable (0: recovery off)"`
+	MetricsAddr      string        `key:"metrics-addr" check:"addr" help:"serve Prometheus /metrics on this separate address instead of on addr, e.g. 127.0.0.1:9090"`
+	PprofAddr        string        `key:"pprof-addr" check:"addr" help:"serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)"`
+	ClusterName      string        `key:"cluster-name" help:"join a NATS cluster of sockbus nodes with this name (empty: single node)"`
+	ClusterAddr      string        `key:"cluster-addr" check:"addr" help:"route listen address for the cluster, e.g. 127.0.0.1:6222"`
+	Routes           string        `key:"routes" help:"comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222"`
+	NodeName         string        `key:"node-name" help:"this node's name in the cluster: unique and stable across restarts"`
+	ClusterUser      string        `key:"cluster-user" help:"route user, the same on every node (required with a non-loopback cluster-addr)"`
+	ClusterPassword  string        `key:"cluster-password" secret:"true" help:"route password, the same on every node (required with a non-loopback cluster-addr)"`
+	TLSCert          string        `key:"tls-cert" help:"PEM certificate (chain) file: serve addr over TLS (https, wss); needs tls-key"`
+	TLSKey           string        `key:"tls-key" help:"PEM private key file of tls-cert"`
+	Replicas         int64         `key:"replicas" min:"1" max:"5" help:"copies of each stream and of the session bucket in a cluster (1, or 3)"`
+	ShutdownTimeout  time.Duration `key:"shutdown-timeout" min:"1ms" max:"1h" help:"how long a shutdown waits for clients and the bus before giving up"`
 
 	// Hostile input (internal/connlimit, wsedge/engine).
 	MaxConns        int64         `key:"max-connections" min:"0" max:"100000000" help:"connections open at once on addr, in all (0: no limit)"`
@@ -88,32 +89,33 @@ type Config struct {
 // Default is the configuration with every documented default.
 func Default() Config {
 	return Config{
-		Addr:            ":3000",
-		DataDir:         "./data",
-		MaxMessageBytes: 1 << 20,
-		LogLevel:        "info",
-		LogFormat:       "text",
-		SocketIOPath:    "/socket.io/",
-		ClientDir:       "node_modules/socket.io-client/dist",
-		Demo:            true,
-		HistoryMaxAge:   24 * time.Hour,
-		HistoryMaxMsgs:  1_000_000, // bus.DefaultHistoryMaxMsgs (TestBusDefaults)
-		HistoryMaxBytes: 1 << 30,   // bus.DefaultHistoryMaxBytes
-		SharedStreams:   4,
-		LegacyStreams:   "keep",
-		RecoveryWindow:  2 * time.Minute,
-		Replicas:        1,
-		ShutdownTimeout: 10 * time.Second,
-		MaxConns:        50_000,
-		MaxConnsPerIP:   16_384,
-		HTTPIdleTimeout: 60 * time.Second,
-		HTTPBodyTimeout: 30 * time.Second, // engine.DefaultBodyReadTimeout (TestEdgeDefaults)
-		MaxHistory:      1000,
-		ReadyInterval:   2 * time.Second,        // health.DefaultInterval (TestEdgeDefaults)
-		ReadyTimeout:    time.Second,            // health.DefaultTimeout
-		AuthHookSubject: "sockbus.auth.connect", // auth.HookSubject (TestAuthDefaults)
-		AuthHookTimeout: 2 * time.Second,
-		AuthHookHeaders: "Origin,User-Agent",
+		Addr:             ":3000",
+		DataDir:          "./data",
+		MaxMessageBytes:  1 << 20,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		SocketIOPath:     "/socket.io/",
+		ClientDir:        "node_modules/socket.io-client/dist",
+		Demo:             true,
+		HistoryMaxAge:    24 * time.Hour,
+		HistoryMaxMsgs:   1_000_000, // bus.DefaultHistoryMaxMsgs (TestBusDefaults)
+		HistoryMaxBytes:  1 << 30,   // bus.DefaultHistoryMaxBytes
+		SharedStreams:    4,
+		LegacyStreams:    "keep",
+		RecoveryWindow:   2 * time.Minute,
+		Replicas:         1,
+		NATSPresenceWait: 50 * time.Millisecond, // bus.DefaultPresenceWait (TestBusDefaults)
+		ShutdownTimeout:  10 * time.Second,
+		MaxConns:         50_000,
+		MaxConnsPerIP:    16_384,
+		HTTPIdleTimeout:  60 * time.Second,
+		HTTPBodyTimeout:  30 * time.Second, // engine.DefaultBodyReadTimeout (TestEdgeDefaults)
+		MaxHistory:       1000,
+		ReadyInterval:    2 * time.Second,        // health.DefaultInterval (TestEdgeDefaults)
+		ReadyTimeout:     time.Second,            // health.DefaultTimeout
+		AuthHookSubject:  "sockbus.auth.connect", // auth.HookSubject (TestAuthDefaults)
+		AuthHookTimeout:  2 * time.Second,
+		AuthHookHeaders:  "Origin,User-Agent",
 		// wsedge.DefaultMaxNamespaces, DefaultMaxRooms, DefaultEventsPerSecond (TestEdgeDefaults)
 		MaxNamespacesPerConn: 128,
 		MaxRoomsPerSocket:    1000,
