@@ -134,6 +134,23 @@ func TestHostileInput(t *testing.T) {
 				t.Fatalf("after the replay: opcode %d %.20q, want the live message", op, p)
 			}
 		}},
+		{"a replay to a client that never reads ends with 1008, not a dead connection", nil, func(t *testing.T, s *testServer) {
+			const n, size = 600, 32 << 10
+			sender := wstest.Dial(t, s.ws("/ws/huge"))
+			payload := strings.Repeat("x", size)
+			for i := range n {
+				sender.SendText(t, strconv.Itoa(i)+payload)
+			}
+			waitText(t, sender, strconv.Itoa(n-1)+payload, 60*time.Second)
+			conn, br := rawUpgrade(t, s.addr, "/ws/huge?history=600", 4096)
+			// The attack: read nothing past the server's 10 s write bound.
+			time.Sleep(12 * time.Second)
+			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			code, reason := readUntilClose(t, br)
+			if code != 1008 || reason != "slow consumer" {
+				t.Fatalf("stalled replay closed with %d %q, want 1008 \"slow consumer\"", code, reason)
+			}
+		}},
 		{"a client that stops reading gets 1008 slow consumer", nil, func(t *testing.T, s *testServer) {
 			conn, br := rawUpgrade(t, s.addr, "/ws/flood", 4096)
 			fence := wstest.Dial(t, s.ws("/ws/flood"))

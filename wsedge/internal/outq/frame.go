@@ -98,3 +98,6 @@ func (f *Frame) WSBytes() []byte {
 
 // size is what a frame counts against a queue's byte bound.
 func (f *Frame) size() int { return int(f.hdrLen) + len(f.payload) }
+
+// Size is what the frame counts against a queue's byte bound (MaxBytes).
+func (f *Frame) Size() int { return f.size() }

@@ -41,6 +41,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Bounds returns the queue bounds c sets, defaults applied: what a queue
+// built from c holds at most.
+func (c Config) Bounds() (frames, bytes int) {
+	c = c.withDefaults()
+	return c.MaxFrames, c.MaxBytes
+}
+
 // keepFrames bounds the pending array an emptied queue keeps.
 const keepFrames = 16
 
@@ -141,8 +148,10 @@ func (q *Queue) Close() {
 func (q *Queue) closeLocked() {
 	q.closed = true
 	if !q.writing {
-		q.pending, q.head, q.bytes = nil, 0, 0
-	} // else the writer trims once its write is accounted for (trimLocked)
+		// Keeps the rest of a frame a failed write cut short: the closer
+		// sends it (Unfinished) before its close frame.
+		q.trimLocked()
+	} // else the writer trims once its write is accounted for
 	q.wakeLocked()
 }
 

@@ -469,6 +469,7 @@ func TestStartedFrameIsNeverCutShort(t *testing.T) {
 		t.Fatalf("write to a stalled reader failed with %v, want a timeout", err)
 	}
 	q.Wait()
+	q.Close() // as a connection's closer does first: it must not drop the rest
 	rest := q.Unfinished()
 	go func() {
 		_ = server.SetWriteDeadline(time.Time{})
