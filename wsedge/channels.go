@@ -149,7 +149,10 @@ type channelConn struct {
 
 // push queues a live message, or holds it while history is being sent.
 func (cc *channelConn) push(seq uint64, f *outq.Frame) error {
-	if cc.hold.offer(seq, f) {
+	if held, overflow := cc.hold.offer(seq, f, 1, f.Size()); held {
+		if overflow {
+			return outq.ErrFull
+		}
 		return nil
 	}
 	return cc.q.Push(f)
@@ -275,7 +278,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// messages are held until the connection (and any history) is ready.
 	cc := &channelConn{ch: c, id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: grant.User,
 		msgs: newTokenBucket(c.cfg.MessagesPerSecond, c.cfg.MessageBurst), authReq: authReq}
-	cc.hold.start()
+	cc.hold.start(c.cfg.Queue)
 	if err := c.join(tok, cc); err != nil {
 		c.log.Error("channel subscribe failed", "channel", name, "err", err)
 		http.Error(w, "channel unavailable", http.StatusServiceUnavailable)

@@ -237,7 +237,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	}
 	replaying := plan.restore || plan.history > 0
 	if replaying {
-		s.hold.start()
+		s.hold.start(c.srv.cfg.Engine.Queue)
 	}
 	if err := n.add(s); err != nil {
 		c.srv.log.Error("namespace unavailable", "namespace", n.name, "err", err)

@@ -1,14 +1,29 @@
 package wsedge
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+)
 
 // liveHold parks a connection's live messages, with their stream sequences,
 // while a replay (recovery or history) is sent, then lets through those the
 // replay did not cover: replay and live stream join without gap or
 // duplicate. The zero value holds nothing; it is safe for concurrent use.
+//
+// What it holds is bounded like the connection's outbound queue (its
+// frames and bytes, outq.Config.Bounds): the held messages go to that
+// queue on release, so more than it takes would overflow it anyway. Past
+// the bound the hold drops everything and the caller closes the
+// connection as a slow consumer, at once rather than when the replay ends.
 type liveHold[T any] struct {
-	mu   sync.Mutex
-	held []heldMsg[T] // nil when not holding
+	mu        sync.Mutex
+	held      []heldMsg[T] // nil when not holding
+	frames    int          // held so far
+	bytes     int
+	maxFrames int
+	maxBytes  int
+	overflow  bool // passed the bound: holds (drops) until release
 }
 
 type heldMsg[T any] struct {
@@ -16,34 +31,64 @@ type heldMsg[T any] struct {
 	v   T
 }
 
-// start holds every message offered from now until release.
-func (h *liveHold[T]) start() {
+// start holds every message offered from now until release, up to the
+// bounds of a queue configured by q.
+func (h *liveHold[T]) start(q outq.Config) {
 	h.mu.Lock()
 	h.held = []heldMsg[T]{}
+	h.frames, h.bytes, h.overflow = 0, 0, false
+	h.maxFrames, h.maxBytes = q.Bounds()
 	h.mu.Unlock()
 }
 
-// offer holds v and reports true while holding; on false the caller sends v.
-func (h *liveHold[T]) offer(seq uint64, v T) bool {
+// offer holds v, which takes frames frames of bytes in all, and reports
+// true while holding; on false the caller sends v. overflow is true, once,
+// when v passes the bound: v, all held and all offered until release are
+// dropped, and the caller closes the connection as a slow consumer.
+func (h *liveHold[T]) offer(seq uint64, v T, frames, bytes int) (held, overflow bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.held == nil {
-		return false
+		return false, false
+	}
+	if h.overflow {
+		return true, false // told once
+	}
+	if h.frames+frames > h.maxFrames || h.bytes+bytes > h.maxBytes {
+		clear(h.held)
+		h.held = h.held[:0]
+		h.overflow = true
+		return true, true
 	}
 	h.held = append(h.held, heldMsg[T]{seq, v})
-	return true
+	h.frames += frames
+	h.bytes += bytes
+	return true, false
 }
 
 // release sends, in order, the held messages stored after sequence last (and
-// those never stored) and stops holding. send runs under the lock, so a
-// message offered meanwhile waits and cannot overtake them.
+// those never stored) and stops holding; after an overflow it sends
+// nothing. send runs under the lock, so a message offered meanwhile waits
+// and cannot overtake them.
 func (h *liveHold[T]) release(last uint64, send func(T)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, m := range h.held {
-		if m.seq == 0 || m.seq > last {
-			send(m.v)
+	if !h.overflow {
+		for _, m := range h.held {
+			if m.seq == 0 || m.seq > last {
+				send(m.v)
+			}
 		}
 	}
 	h.held = nil
+	h.frames, h.bytes = 0, 0
+}
+
+// queuedSize is what frames count against a queue's byte bound.
+func queuedSize(frames []*outq.Frame) int {
+	n := 0
+	for _, f := range frames {
+		n += f.Size()
+	}
+	return n
 }

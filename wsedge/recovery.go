@@ -233,7 +233,12 @@ func (s *Server) storedOffset(n *Namespace, seq uint64) string {
 // deliverLive sends a live event, or holds it during a replay.
 func (s *Socket) deliverLive(seq uint64, frames []*outq.Frame) {
 	s.sent(seq)
-	if !s.hold.offer(seq, frames) {
+	held, overflow := s.hold.offer(seq, frames, len(frames), queuedSize(frames))
+	if overflow {
+		s.ns.srv.warn.Warn("socket.io closed: slow consumer (live events held during a replay passed the queue bound)", "namespace", s.ns.name, "socket", s.id)
+		s.conn.session.CloseFor(engine.ReasonSlowConsumer, metrics.ReasonSlowConsumer)
+	}
+	if !held {
 		s.sendFrames(frames)
 	}
 }
