@@ -251,6 +251,8 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 				code = 1001
 			}
 			s.ws.closeGracefully(code)
+		} else if s.reason == ReasonSlowConsumer {
+			s.ws.closeSlow()
 		} else {
 			s.ws.abort()
 		}

@@ -116,9 +116,49 @@ func (c *wsConn) closeGracefully(code uint16) {
 }
 
 func (c *wsConn) onWriteError(err error) {
-	if c.sess != nil {
-		c.sess.onWSGone(c, ReasonTransportError)
+	if c.sess == nil {
+		return
 	}
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		// The client took nothing for the write timeout: a slow consumer.
+		c.sess.onWSGone(c, ReasonSlowConsumer)
+		return
+	}
+	c.sess.onWSGone(c, ReasonTransportError)
+}
+
+// Close code and reason a WebSocket transport gets when its session is
+// closed as a slow consumer (a full queue, or a write timeout), as on
+// plain WebSocket channels. socket.io-client treats any transport close
+// as "transport close" and reconnects.
+const (
+	slowConsumerCode  = 1008
+	slowConsumerClose = "slow consumer"
+	// slowCloseTimeout is how long the close frame waits for a client that
+	// stopped reading to take the frame being written and then it.
+	slowCloseTimeout = 10 * time.Second
+)
+
+// closeSlow drops what c queued, finishes the frame being written (a cut
+// frame would garble the stream), then sends close 1008 "slow consumer",
+// waiting up to slowCloseTimeout for the stalled client to read up to it.
+// No frame may be pushed after it is called.
+func (c *wsConn) closeSlow() {
+	c.srv.busy.add()
+	go func() {
+		defer c.srv.busy.done()
+		c.q.Close()
+		c.q.Wait()
+		if rest := c.q.Unfinished(); rest != nil {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(slowCloseTimeout))
+			if _, err := rest.WriteTo(c.nc); err != nil {
+				_ = c.nc.Close()
+				return
+			}
+		}
+		_ = wsconn.WriteClose(c.conn, slowConsumerCode, slowConsumerClose, slowCloseTimeout)
+		_ = c.nc.Close()
+	}()
 }
 
 func (c *wsConn) onFrame(binary bool, data []byte) {

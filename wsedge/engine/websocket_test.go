@@ -2,15 +2,20 @@ package engine
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
-	"github.com/sockbus/sockbus/internal/eventually"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
@@ -147,41 +152,98 @@ func TestWebSocketGracefulClose(t *testing.T) {
 	}
 }
 
-// rawWS does a WebSocket handshake by hand and then never reads.
-func rawWS(t *testing.T, e *env, query string) net.Conn {
+// rawWS does a WebSocket handshake by hand, with a small receive buffer,
+// and then reads nothing until the test does (through the reader).
+func rawWS(t *testing.T, e *env, query string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(e.hs.URL, "http://"))
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(e.hs.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	_, _ = conn.Write([]byte("GET /engine.io/?" + query + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
 		"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 101 {
 		t.Fatalf("raw upgrade: %v %v", resp, err)
 	}
-	return conn
+	return conn, br
 }
 
-func TestWebSocketSlowConsumer(t *testing.T) {
-	e := newEnv(t, Config{Queue: outq.Config{MaxBytes: 256 << 10}}, false)
-	rawWS(t, e, "EIO=4&transport=websocket")
-	r := <-e.newSess
-	big := outq.NewFrame(false, []byte("4"+strings.Repeat("x", 64<<10)))
-	deadline := time.Now().Add(10 * time.Second)
-	var err error
-	for err == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the queue never filled")
+// closeAfterData reads server frames until the close frame and returns its
+// code and reason; the stream must stay whole up to it.
+func closeAfterData(t *testing.T, conn net.Conn, br *bufio.Reader) (int, string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			t.Fatalf("the stream ended without a close frame: %v", err)
 		}
-		err = r.s.Send(big)
+		n := uint64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var b [2]byte
+			_, _ = io.ReadFull(br, b[:])
+			n = uint64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			_, _ = io.ReadFull(br, b[:])
+			n = binary.BigEndian.Uint64(b[:])
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Fatalf("a %d-byte frame cut short: %v", n, err)
+		}
+		if h[0]&0x0f == 8 {
+			if len(p) < 2 {
+				return 1005, ""
+			}
+			return int(binary.BigEndian.Uint16(p)), string(p[2:])
+		}
 	}
-	if !errors.Is(err, ErrSlowConsumer) {
-		t.Fatalf("Send: %v", err)
-	}
-	if reason := r.waitClosed(t); reason != ReasonSlowConsumer {
-		t.Fatalf("reason %q", reason)
+}
+
+// A WebSocket transport whose client stops reading is closed as a slow
+// consumer, counted, and, reading again, finds whole frames and then close
+// 1008 "slow consumer" (socket.io-client reconnects on any transport
+// close): when its queue overflows, and when a write times out.
+func TestWebSocketSlowConsumer(t *testing.T) {
+	for name, q := range map[string]outq.Config{
+		"queue full":    {MaxBytes: 256 << 10},
+		"write timeout": {MaxBytes: 64 << 20, WriteTimeout: 300 * time.Millisecond}, // 8 MiB sent fit in the queue
+	} {
+		t.Run(name, func(t *testing.T) {
+			counters := new(metrics.Set)
+			e := newEnv(t, Config{Queue: q, Metrics: counters}, false)
+			conn, br := rawWS(t, e, "EIO=4&transport=websocket")
+			r := <-e.newSess
+			big := outq.NewFrame(false, []byte("4"+strings.Repeat("x", 64<<10)))
+			start := time.Now()
+			var err error
+			for i := 0; err == nil && i < 128; i++ {
+				err = r.s.Send(big)
+			}
+			if q.MaxBytes < 8<<20 && !errors.Is(err, ErrSlowConsumer) {
+				t.Fatalf("Send past the queue: %v", err)
+			}
+			if reason := r.waitClosed(t); reason != ReasonSlowConsumer {
+				t.Fatalf("reason %q", reason)
+			}
+			if q.MaxBytes > 8<<20 && time.Since(start) < q.WriteTimeout {
+				t.Fatalf("closed after %v, before the write timeout", time.Since(start))
+			}
+			if code, reason := closeAfterData(t, conn, br); code != 1008 || reason != "slow consumer" {
+				t.Fatalf("closed with %d %q, want 1008 \"slow consumer\"", code, reason)
+			}
+			if n := counters.Snapshot().Refused[metrics.ReasonSlowConsumer]; n != 1 {
+				t.Fatalf("%d slow consumers counted, want 1", n)
+			}
+		})
 	}
 }
 
