@@ -70,6 +70,13 @@ type ClusterConfig struct {
 	// dials (added to Routes URLs that carry none). Required when Listen is
 	// not loopback: a node that asks for none lets anyone join the cluster.
 	User, Password string
+	// TLSCert and TLSKey (PEM files) are this node's route certificate and
+	// key; TLSCA (PEM) holds the CA that signed every node's certificate.
+	// Set all three or none. With them every route, accepted or dialled,
+	// is TLS with both certificates verified against TLSCA (and a dialled
+	// route's host against its certificate): a plain route, or one with a
+	// certificate from another CA, is refused.
+	TLSCert, TLSKey, TLSCA string
 }
 
 // HistoryConfig bounds every sockbus stream: each shared stream as a whole
@@ -432,6 +439,9 @@ func clusterOptions(opts *server.Options, cfg *Config) error {
 	if !isLoopback(host) && c.User == "" {
 		return ErrRouteAuthRequired
 	}
+	if err := routeTLS(opts, c); err != nil {
+		return err
+	}
 	opts.ServerName = c.NodeName
 	opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = c.Name, host, port
 	opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
@@ -451,6 +461,28 @@ func clusterOptions(opts *server.Options, cfg *Config) error {
 			cfg.NATSUser, cfg.NATSPassword = "sockbus-"+randomHex(6), randomHex(16)
 		}
 	}
+	return nil
+}
+
+// routeTLSTimeout bounds a route's TLS handshake (seconds, as nats-server
+// counts); a loaded node may take more than nats-server's default half second.
+const routeTLSTimeout = 5
+
+// routeTLS makes every route TLS with verified certificates on both sides.
+func routeTLS(opts *server.Options, c ClusterConfig) error {
+	if c.TLSCert == "" && c.TLSKey == "" && c.TLSCA == "" {
+		return nil
+	}
+	if c.TLSCert == "" || c.TLSKey == "" || c.TLSCA == "" {
+		return errors.New("bus: set --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca together, or none")
+	}
+	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: c.TLSCert, KeyFile: c.TLSKey, CaFile: c.TLSCA, Verify: true})
+	if err != nil {
+		return fmt.Errorf("failed to load the cluster TLS files: %w", err)
+	}
+	tc.RootCAs = tc.ClientCAs // the same config dials routes: verify the peer's certificate too
+	opts.Cluster.TLSConfig = tc
+	opts.Cluster.TLSTimeout = routeTLSTimeout
 	return nil
 }
 
