@@ -49,6 +49,9 @@ type Config struct {
 	NodeName         string        `key:"node-name" help:"this node's name in the cluster: unique and stable across restarts"`
 	ClusterUser      string        `key:"cluster-user" help:"route user, the same on every node (required with a non-loopback cluster-addr)"`
 	ClusterPassword  string        `key:"cluster-password" secret:"true" help:"route password, the same on every node (required with a non-loopback cluster-addr)"`
+	ClusterTLSCert   string        `key:"cluster-tls-cert" help:"PEM certificate file of this node's routes; with cluster-tls-key and cluster-tls-ca every route is TLS, both sides verified"`
+	ClusterTLSKey    string        `key:"cluster-tls-key" help:"PEM private key file of cluster-tls-cert"`
+	ClusterTLSCA     string        `key:"cluster-tls-ca" help:"PEM file of the CA that signed every node's cluster-tls-cert"`
 	TLSCert          string        `key:"tls-cert" help:"PEM certificate (chain) file: serve addr over TLS (https, wss); needs tls-key"`
 	TLSKey           string        `key:"tls-key" help:"PEM private key file of tls-cert"`
 	Replicas         int64         `key:"replicas" min:"1" max:"5" help:"copies of each stream and of the session bucket in a cluster (1, or 3)"`

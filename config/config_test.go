@@ -117,6 +117,7 @@ func TestValidationMessages(t *testing.T) {
 		{[]string{"--cluster-name", "c"}, nil, `needs cluster-addr and node-name`},
 		{[]string{"--tls-cert", "c.pem"}, nil, `tls-cert (flag --tls-cert) and tls-key (default): set both or neither`},
 		{[]string{"--cluster-password", "p"}, nil, `set both or neither`},
+		{[]string{"--cluster-tls-cert", "c.pem", "--cluster-tls-key", "k.pem"}, nil, `cluster-tls-cert (flag --cluster-tls-cert), cluster-tls-key (flag --cluster-tls-key) and cluster-tls-ca (default): set all three or none`},
 		{[]string{"--nope"}, nil, `flag provided but not defined: -nope`},
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
 	}
@@ -194,7 +195,8 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 	v := reflect.ValueOf(&changed).Elem()
 	for _, f := range fields {
 		fv := v.Field(f.index)
-		if f.secret || f.key == "nats-user" || f.key == "cluster-user" || f.key == "tls-cert" || f.key == "tls-key" { // secrets print hidden; pairs need both
+		if f.secret || f.key == "nats-user" || f.key == "cluster-user" || f.key == "tls-cert" || f.key == "tls-key" ||
+			strings.HasPrefix(f.key, "cluster-tls-") { // secrets print hidden; pairs need both
 			continue
 		}
 		if f.key == "nats-url" { // excludes nats-addr and cluster-name (TestNATSURLExcludesEmbedded)

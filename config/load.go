@@ -374,6 +374,10 @@ func (c Config) validate(o Origins) error {
 	if (c.ClusterUser == "") != (c.ClusterPassword == "") {
 		return fmt.Errorf("cluster-user (%s) and cluster-password (%s): set both or neither", o["cluster-user"], o["cluster-password"])
 	}
+	if set := btoi(c.ClusterTLSCert != "") + btoi(c.ClusterTLSKey != "") + btoi(c.ClusterTLSCA != ""); set != 0 && set != 3 {
+		return fmt.Errorf("cluster-tls-cert (%s), cluster-tls-key (%s) and cluster-tls-ca (%s): set all three or none",
+			o["cluster-tls-cert"], o["cluster-tls-key"], o["cluster-tls-ca"])
+	}
 	if c.NATSURL != "" && (c.NATSAddr != "" || c.ClusterName != "") {
 		return fmt.Errorf("nats-url (%s) connects to an external NATS: nats-addr and cluster-* configure the embedded one; drop them", o["nats-url"])
 	}
@@ -384,6 +388,13 @@ func (c Config) validate(o Origins) error {
 		return fmt.Errorf("cluster-name %q (%s): a cluster also needs cluster-addr and node-name", c.ClusterName, o["cluster-name"])
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // usage writes --help: every flag with its type, range, environment
