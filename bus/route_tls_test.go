@@ -1,17 +1,7 @@
 package bus
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,72 +9,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/testcert"
 )
-
-// testCA is a certificate authority that issues route certificates for
-// 127.0.0.1, written as PEM files in a test's temporary directory.
-type testCA struct {
-	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // the CA certificate
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{dir: t.TempDir(), cert: cert, key: key}
-	ca.file = ca.write(t, name+"-ca.pem", "CERTIFICATE", der)
-	return ca
-}
-
-// issue returns the certificate and key files of a route node: valid for
-// 127.0.0.1, as server and as client (routes are both).
-func (ca *testCA) issue(t *testing.T, node string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: node},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca.write(t, node+".pem", "CERTIFICATE", der), ca.write(t, node+"-key.pem", "EC PRIVATE KEY", kder)
-}
-
-func (ca *testCA) write(t *testing.T, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(ca.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // loggedRouteNode is routeNode with its log kept.
 func loggedRouteNode(t *testing.T, c ClusterConfig) (*server.Server, *logBuffer) {
@@ -111,11 +37,11 @@ func loggedRouteNode(t *testing.T, c ClusterConfig) (*server.Server, *logBuffer)
 // certificate another CA signed, and a node with a certificate of the
 // same CA joins; the half-set flags are an error.
 func TestRoutesRequireTLS(t *testing.T) {
-	ca, other := newTestCA(t, "cluster"), newTestCA(t, "other")
-	tlsNode := func(ca *testCA, name string, routes ...string) ClusterConfig {
-		cert, key := ca.issue(t, name)
+	ca, other := testcert.NewCA(t, "cluster"), testcert.NewCA(t, "other")
+	tlsNode := func(ca *testcert.CA, name string, routes ...string) ClusterConfig {
+		cert, key := ca.Issue(t, name)
 		return ClusterConfig{Name: "c", Listen: "127.0.0.1:0", NodeName: name, Routes: routes,
-			TLSCert: cert, TLSKey: key, TLSCA: ca.file}
+			TLSCert: cert, TLSKey: key, TLSCA: ca.File}
 	}
 	half := tlsNode(ca, "half")
 	half.TLSCA = ""
@@ -133,7 +59,7 @@ func TestRoutesRequireTLS(t *testing.T) {
 	// The intruder trusts the cluster's CA, but its own certificate comes
 	// from another: node A refuses it itself.
 	intruder := tlsNode(other, "intruder", url)
-	intruder.TLSCA = ca.file
+	intruder.TLSCA = ca.File
 	loggedRouteNode(t, intruder)
 	eventually.True(t, 10*time.Second, "the route with another CA's certificate to be refused", func() bool {
 		// Go's TLS client offers no certificate the server's CA list does
