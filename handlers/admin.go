@@ -27,8 +27,8 @@ import (
 // dist/index.js and typings are the protocol's definition): a namespace,
 // "/admin", where the server sends "config" and "all_sockets" to each
 // admin socket that joins, "server_stats" every StatsInterval from every
-// node, and socket_connected, socket_disconnected, room_joined and
-// room_left as they happen on any node; admin sockets send the operations
+// node, and socket_connected, socket_updated (a transport upgrade),
+// socket_disconnected, room_joined and room_left as they happen on any node; admin sockets send the operations
 // "emit", "join", "leave" and "_disconnect" (unless read-only).
 //
 // Cluster-wide by construction: everything sent to admin sockets is a
@@ -191,6 +191,7 @@ func NewAdmin(srv *wsedge.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
 		Disconnected: a.onDisconnected,
 		Joined:       func(s *wsedge.Socket, room string) { a.onRoom("room_joined", s, room) },
 		Left:         func(s *wsedge.Socket, room string) { a.onRoom("room_left", s, room) },
+		Upgraded:     a.onUpgraded,
 	})
 	a.wg.Add(1)
 	go a.statsLoop()
@@ -331,6 +332,15 @@ func (a *Admin) onConnected(s *wsedge.Socket) {
 func (a *Admin) onDisconnected(s *wsedge.Socket, reason string) {
 	if a.watched() {
 		a.send(a.ns.Volatile(), "socket_disconnected", s.Namespace().Name(), s.ID(), reason, time.Now().UTC())
+	}
+}
+
+// onUpgraded updates the socket's transport, as socket.io's socket_updated.
+func (a *Admin) onUpgraded(s *wsedge.Socket) {
+	if a.watched() {
+		a.send(a.ns.Volatile(), "socket_updated", map[string]string{
+			"id": s.ID(), "nsp": s.Namespace().Name(), "transport": s.Transport(),
+		})
 	}
 }
 

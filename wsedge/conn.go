@@ -48,6 +48,7 @@ func (s *Server) onSession(es *engine.Session) {
 	})
 	es.OnMessage(c.onMessage)
 	es.OnClose(c.onClose)
+	es.OnUpgrade(c.onUpgrade)
 }
 
 func (c *clientConn) send(frames ...*outq.Frame) {
@@ -339,6 +340,24 @@ func (c *clientConn) connectError(ns, message string, data any) {
 	}
 	p := sio.Packet{Type: sio.ConnectError, Namespace: ns, ID: sio.NoID, Data: raw}
 	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, p)))
+}
+
+// onUpgrade tells the server's Observer that the connection's sockets now
+// use WebSocket.
+func (c *clientConn) onUpgrade() {
+	o := c.srv.observed()
+	if o == nil || o.Upgraded == nil {
+		return
+	}
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		o.Upgraded(s)
+	}
 }
 
 // onClose runs once when the Engine.IO session ends.

@@ -10,7 +10,8 @@ import (
 // Observer hears of every socket's life on this node, whatever its
 // namespace: for tools that watch the whole server (handlers' admin UI).
 // Each callback is optional; they run on the socket's connection goroutine
-// (Joined and Left on whoever called Join or Leave) and must not block.
+// (Joined and Left on whoever called Join or Leave; Upgraded on its own)
+// and must not block.
 type Observer struct {
 	// Connected: a socket joined its namespace (after its client was told).
 	Connected func(s *Socket)
@@ -22,6 +23,10 @@ type Observer struct {
 	// rooms of a socket that disconnects are not reported as left.
 	Joined func(s *Socket, room string)
 	Left   func(s *Socket, room string)
+	// Upgraded: the socket's connection moved from polling to WebSocket
+	// (Transport says "websocket" from then on). It runs on a goroutine of
+	// its own.
+	Upgraded func(s *Socket)
 }
 
 // Observe sets the server's observer, replacing any earlier one. Without one,

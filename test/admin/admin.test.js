@@ -81,6 +81,17 @@ test('the admin UI logs in, lists sockets and rooms, and disconnects a client', 
   await page.getByText(aID).waitFor();
   await page.getByText(bID).waitFor();
 
+  // A client arriving now, over polling then upgraded: listed, then shown on WebSocket
+  // (socket_updated).
+  const c = await connect();
+  const cID = c.id;
+  await withDeadline(
+    new Promise((resolve) => (c.io.engine.transport.name === 'websocket' ? resolve() : c.io.engine.once('upgrade', resolve))),
+    15_000,
+    'client C upgraded',
+  );
+  await page.locator('tr', { hasText: cID }).filter({ hasText: 'websocket' }).waitFor();
+
   // Rooms: "lobby", holding client A.
   await page.goto(url('/admin/#/rooms/'));
   await page.getByRole('cell', { name: 'lobby', exact: true }).waitFor();

@@ -67,6 +67,7 @@ type Session struct {
 	ws           *wsConn // the WebSocket transport once in use
 	probe        *wsConn // a WebSocket being upgraded to
 	probed       bool    // probe answered: polls get noop until it ends
+	onUpgrade    func()  // OnUpgrade's callback; guarded by mu
 	upgradeTimer *time.Timer
 	buf          []*outq.Frame // polling: frames for the next GET
 	bufBytes     int
@@ -126,6 +127,14 @@ func (s *Session) OnClose(fn func(reason string)) {
 	s.in.mu.Lock()
 	s.in.onClose = fn
 	s.in.mu.Unlock()
+}
+
+// OnUpgrade sets a callback run once the session has moved from polling to
+// WebSocket (Transport then says so), on a goroutine of its own.
+func (s *Session) OnUpgrade(fn func()) {
+	s.mu.Lock()
+	s.onUpgrade = fn
+	s.mu.Unlock()
 }
 
 // Send queues frames for the client, contiguously and in order, and never

@@ -298,6 +298,9 @@ func (s *Session) onProbePacketLocked(c *wsConn, p eio.Packet) {
 			}
 		}
 		s.srv.cfg.log.Debug("engine: session upgraded", "sid", s.id)
+		if fn := s.onUpgrade; fn != nil {
+			go fn() // not under s.mu: it may ask the session about itself
+		}
 	default:
 		s.cancelUpgradeLocked()
 	}
