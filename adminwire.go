@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sockbus/sockbus/assets"
 	"github.com/sockbus/sockbus/bus"
@@ -21,6 +22,8 @@ type adminFlags struct {
 	PasswordHash string // bcrypt
 	ReadOnly     bool
 	Dir          string // the UI's static files, served at /admin/
+	MaxSessions  int
+	SessionTTL   time.Duration
 }
 
 // adminPath is where the UI's static files are served; its Socket.IO
@@ -33,7 +36,8 @@ const defaultAdminUIDir = "node_modules/@socket.io/admin-ui/ui/dist"
 
 // adminFlagsOf picks the admin UI settings out of the configuration.
 func adminFlagsOf(c conf.Config) adminFlags {
-	return adminFlags{On: c.AdminUI, User: c.AdminUser, PasswordHash: c.AdminPasswordHash, ReadOnly: c.AdminReadOnly, Dir: c.AdminUIDir}
+	return adminFlags{On: c.AdminUI, User: c.AdminUser, PasswordHash: c.AdminPasswordHash, ReadOnly: c.AdminReadOnly, Dir: c.AdminUIDir,
+		MaxSessions: int(c.AdminMaxSessions), SessionTTL: c.AdminSessionTTL}
 }
 
 // startAdmin serves the admin UI's protocol on io; nil when it is off.
@@ -43,6 +47,7 @@ func startAdmin(a adminFlags, io *wsedge.Server, b *bus.Bus, logger *slog.Logger
 	}
 	adm, err := handlers.NewAdmin(io, b, handlers.AdminConfig{
 		User: a.User, PasswordHash: a.PasswordHash, ReadOnly: a.ReadOnly, Logger: logger,
+		MaxSessions: a.MaxSessions, SessionTTL: a.SessionTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bad admin UI flags: %w", err)

@@ -82,11 +82,13 @@ type Config struct {
 	MaxEventBurst        int64 `key:"max-event-burst" min:"0" max:"1000000000" help:"burst allowed above max-events-per-second (0: ten times the rate)"`
 
 	// Socket.IO Admin UI (handlers/admin.go, main's adminwire.go).
-	AdminUI           bool   `key:"admin-ui" help:"serve the Socket.IO Admin UI at /admin/ and its namespace /admin (off by default)"`
-	AdminUser         string `key:"admin-user" help:"admin UI login user, with admin-password-hash (both empty: no login, with a warning)"`
-	AdminPasswordHash string `key:"admin-password-hash" secret:"true" help:"bcrypt hash of the admin UI password"`
-	AdminReadOnly     bool   `key:"admin-read-only" help:"the admin UI may look but not join, leave, emit or disconnect"`
-	AdminUIDir        string `key:"admin-ui-dir" help:"directory of the admin UI's static files (the @socket.io/admin-ui npm package's ui/dist)"`
+	AdminUI           bool          `key:"admin-ui" help:"serve the Socket.IO Admin UI at /admin/ and its namespace /admin (off by default)"`
+	AdminUser         string        `key:"admin-user" help:"admin UI login user, with admin-password-hash (both empty: no login, with a warning)"`
+	AdminPasswordHash string        `key:"admin-password-hash" secret:"true" help:"bcrypt hash of the admin UI password"`
+	AdminReadOnly     bool          `key:"admin-read-only" help:"the admin UI may look but not join, leave, emit or disconnect"`
+	AdminUIDir        string        `key:"admin-ui-dir" help:"directory of the admin UI's static files (the @socket.io/admin-ui npm package's ui/dist)"`
+	AdminMaxSessions  int64         `key:"admin-max-sessions" min:"1" max:"1000000" help:"admin UI logins remembered per node (the oldest is forgotten past it)"`
+	AdminSessionTTL   time.Duration `key:"admin-session-ttl" min:"1s" max:"8760h" help:"how long an admin UI login lets the UI reconnect without the password"`
 }
 
 // Default is the configuration with every documented default.
@@ -124,5 +126,7 @@ func Default() Config {
 		MaxRoomsPerSocket:    1000,
 		MaxEventsPerSecond:   100,
 		AdminUIDir:           "node_modules/@socket.io/admin-ui/ui/dist",
+		AdminMaxSessions:     1000,
+		AdminSessionTTL:      24 * time.Hour,
 	}
 }

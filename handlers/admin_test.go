@@ -306,31 +306,44 @@ func hasSocket(all []SerializedSocket, id, nsp string) bool {
 }
 
 func TestAdminSessionsAreBounded(t *testing.T) {
-	b := testutil.StartBus(t, bus.Config{})
-	srv := wsedge.NewServer(b, wsedge.Config{})
 	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewAdmin(srv, b, AdminConfig{User: "admin", PasswordHash: string(hash), MaxSessions: 1})
-	if err != nil {
-		t.Fatal(err)
+	serve := func(cfg AdminConfig) (*wsedge.Server, *bus.Bus, string) {
+		b := testutil.StartBus(t, bus.Config{})
+		srv := wsedge.NewServer(b, wsedge.Config{})
+		cfg.User, cfg.PasswordHash = "admin", string(hash)
+		a, err := NewAdmin(srv, b, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Close)
+		return srv, b, "http://" + testutil.Serve(t, srv, srv.Close)
 	}
-	t.Cleanup(a.Close)
-	url := "http://" + testutil.Serve(t, srv, srv.Close)
-	login := func() string {
+	login := func(url string) string {
 		c := siotest.Dial(t, url, "/socket.io/")
 		c.ConnectID(t, "/admin", `{"username":"admin","password":"`+adminPassword+`"}`)
 		var id string
 		_ = json.Unmarshal(adminEvent(t, c, "session")[0], &id)
 		return id
 	}
-	first, second := login(), login()
-	// MaxSessions 1: the second login dropped the first session.
-	if got := siotest.Dial(t, url, "/socket.io/").Connect(t, "/admin", `{"sessionId":"`+first+`"}`); !strings.Contains(got, "invalid credentials") {
-		t.Fatalf("dropped session %s: got %q", first, got)
+	refused := func(url, session, why string) {
+		t.Helper()
+		if got := siotest.Dial(t, url, "/socket.io/").Connect(t, "/admin", `{"sessionId":"`+session+`"}`); !strings.Contains(got, "invalid credentials") {
+			t.Fatalf("%s session %s: got %q", why, session, got)
+		}
 	}
+
+	// MaxSessions 1: the second login drops the first session.
+	srv, b, url := serve(AdminConfig{MaxSessions: 1})
+	first, second := login(url), login(url)
+	refused(url, first, "dropped")
 	siotest.Dial(t, url, "/socket.io/").ConnectID(t, "/admin", `{"sessionId":"`+second+`"}`)
+
+	// A session past its TTL logs in no more.
+	_, _, short := serve(AdminConfig{SessionTTL: time.Nanosecond})
+	refused(short, login(short), "expired")
 
 	if _, err := NewAdmin(srv, b, AdminConfig{User: "admin", PasswordHash: "not a hash"}); err == nil {
 		t.Fatal("NewAdmin took a password hash that is not bcrypt")
