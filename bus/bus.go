@@ -144,7 +144,6 @@ type Bus struct {
 	cfg    Config
 	ns     *server.Server // nil on an external NATS
 	nc     *nats.Conn
-	rc     *nats.Conn // reads: see ReadConn
 	js     jetstream.JetStream
 	log    *slog.Logger
 	nodeID string
@@ -246,14 +245,6 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
 	}
-	rc, err := nats.Connect("", append(connOpts, nats.Name("sockbus-reads"))...)
-	if err != nil {
-		nc.Close()
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
-	}
-	b.rc = rc
 	if err := b.open(ctx, nc); err != nil {
 		return nil, err
 	}
@@ -284,7 +275,6 @@ func (b *Bus) open(ctx context.Context, nc *nats.Conn) error {
 		}))
 	if err != nil {
 		nc.Close()
-		b.rc.Close()
 		b.shutdownServer()
 		return fmt.Errorf("failed to open JetStream: %w", err)
 	}
@@ -292,7 +282,6 @@ func (b *Bus) open(ctx context.Context, nc *nats.Conn) error {
 	if b.cfg.Cluster.Name != "" {
 		if _, err := nc.Subscribe(syncSubject, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
 			nc.Close()
-			b.rc.Close()
 			b.shutdownServer()
 			return fmt.Errorf("failed to subscribe to %s: %w", syncSubject, err)
 		}
@@ -340,13 +329,6 @@ func (b *Bus) waitJetStream(ctx context.Context) error {
 
 // Conn is the node's in-process NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
-
-// ReadConn is a second in-process connection, for reads (JetStream direct
-// gets). The server answers a client's direct get inline, on that client's
-// connection, and a filtered read scans the span of the stream it crosses
-// (a whole shared stream, for a name quiet since long ago): on Conn it would
-// hold up every publish of the node queued behind it.
-func (b *Bus) ReadConn() *nats.Conn { return b.rc }
 
 // JetStream is the node's JetStream handle.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
@@ -413,9 +395,6 @@ func (b *Bus) Close(ctx context.Context) error {
 			b.nc.Close()
 			errs = append(errs, fmt.Errorf("failed to drain bus: %w", ctx.Err()))
 		}
-	}
-	if b.rc != nil {
-		b.rc.Close()
 	}
 	b.shutdownServer()
 	return errors.Join(errs...)

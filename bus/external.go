@@ -112,12 +112,6 @@ func startExternal(ctx context.Context, cfg Config) (*Bus, error) {
 		b.log.Warn("the NATS server's max_payload is below --max-message-bytes: larger messages will be refused",
 			"max_payload", mp, "max_message_bytes", cfg.MaxPayload)
 	}
-	rc, err := nats.Connect(cfg.External.URL, append(opts, nats.Name("sockbus-reads"))...)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("failed to connect to NATS at %s: %w", redactURLs(cfg.External.URL), err)
-	}
-	b.rc = rc
 	if err := b.open(ctx, nc); err != nil {
 		return nil, err
 	}

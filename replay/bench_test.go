@@ -346,14 +346,12 @@ func BenchmarkReadFilled(b *testing.B) {
 }
 
 // BenchmarkAckDuringLongRead measures what a long read does to the node's
-// publishes: while one reader crosses the whole shared stream (10,000
-// events spread over a million others, one shared stream), a publisher
-// stores events one at a time on the node's connection and waits for each
-// to be stored. ack-max-ms is the longest wait during the read. The server
-// answers a direct get inline on the requesting connection, so reading on
-// the node's own connection (conn=node) holds every publish behind the
-// scan; the bus's read connection (conn=read, what NewReader uses) does not.
-// conn=none is the publisher alone for 500 ms: the machine's own stalls.
+// stored publishes: while one reader crosses the whole shared stream
+// (10,000 events spread over a million others, one shared stream), a
+// publisher stores events one at a time and waits for each to be stored.
+// ack-max-ms is the longest wait during the read: read=none is the
+// publisher alone for 500 ms (the machine's own stalls), read=direct reads
+// by direct gets only, read=consumer as Since does for 512 messages or more.
 //
 //	go test -run '^$' -bench AckDuringLongRead -benchtime 5x ./replay
 func BenchmarkAckDuringLongRead(b *testing.B) {
@@ -365,11 +363,11 @@ func BenchmarkAckDuringLongRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, conn := range []string{"none", "node", "read"} {
-		b.Run("conn="+conn, func(b *testing.B) {
+	for _, read := range []string{"none", "direct", "consumer"} {
+		b.Run("read="+read, func(b *testing.B) {
 			r := NewReader(f.bus)
-			if conn == "node" {
-				r = &Reader{nc: f.bus.Conn()}
+			if read == "direct" {
+				r.js = nil
 			}
 			var worst, readMs float64
 			for range b.N {
@@ -378,8 +376,7 @@ func BenchmarkAckDuringLongRead(b *testing.B) {
 				go func() { waits <- ackWhile(b, f.bus, stop) }()
 				start := time.Now()
 				n, err := benchSpec.many, error(nil)
-				if conn == "none" {
-					// The baseline: the same publisher for 500 ms, no read.
+				if read == "none" {
 					<-time.After(500 * time.Millisecond)
 				} else {
 					n = 0

@@ -319,11 +319,11 @@ func TestSinceManyThroughConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A JetStream API nobody serves: creating the consumer fails at once.
-	noConsumer, err := jetstream.NewWithAPIPrefix(b.ReadConn(), "$NOBODY.API")
+	noConsumer, err := jetstream.NewWithAPIPrefix(b.Conn(), "$NOBODY.API")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range []*Reader{{nc: b.ReadConn(), js: noConsumer}, NewReader(b)} {
+	for i, r := range []*Reader{{nc: b.Conn(), js: noConsumer}, NewReader(b)} {
 		name := []string{"direct", "consumer"}[i]
 		var got []string
 		var seqs []uint64
