@@ -23,9 +23,10 @@ const maxBatch = 1024
 // in time is retried within the caller's context.
 const attemptTimeout = 2 * time.Second
 
-// Reader reads stored messages with JetStream direct gets filtered by a
-// name's subjects: no consumer is created, and any replica can answer. It
-// is safe for concurrent use.
+// Reader reads stored messages filtered by a name's subjects: with
+// JetStream direct gets (no consumer is created, and any replica can
+// answer), and long Since reads through an ordered consumer (see
+// consumeMin). It is safe for concurrent use.
 type Reader struct {
 	nc *nats.Conn
 	js jetstream.JetStream // nil: direct gets only
