@@ -2,7 +2,8 @@
 // Socket.IO protocol on an embedded NATS bus with JetStream history.
 //
 // main.go only wires things: flags → bus → edges → http.Server, signals, and
-// an ordered shutdown (stop accepting, tell clients, drain the bus, stop NATS).
+// an ordered shutdown (stop accepting, hand off stream leaderships, tell
+// clients, drain the bus, stop NATS).
 package main
 
 import (
@@ -220,8 +221,9 @@ func run(ctx context.Context, cfg config) error {
 			TLSKey:   cfg.ClusterTLSKey,
 			TLSCA:    cfg.ClusterTLSCA,
 		},
-		Replicas: int(cfg.Replicas),
-		Logger:   logger,
+		Replicas:     int(cfg.Replicas),
+		StoreTimeout: cfg.StoreTimeout,
+		Logger:       logger,
 	})
 	if err != nil {
 		stopServing()
@@ -373,9 +375,21 @@ func run(ctx context.Context, cfg config) error {
 	// for in-flight HTTP requests while we close the WebSocket edges.
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Shutdown(sctx) }()
-	// 2. Tell clients: close every WebSocket with 1001 and every Socket.IO
-	// connection (Engine.IO close packet, reason "server shutting down").
+	// 2. Hand off the streams this node leads while it still serves: a
+	// new leader takes over in tens of milliseconds (a crash costs an
+	// election, 4-9 s), so the writes of clients moving away never stall.
+	// Bounded: without quorum there is nothing to hand off to.
+	t0 := time.Now()
+	hctx, hcancel := context.WithTimeout(sctx, handOffTimeout)
+	if n, err := b.HandOff(hctx); err != nil {
+		logger.Warn("stream leaders not handed off", "err", err)
+	} else if n > 0 {
+		logger.Info("handed off stream leaders", "streams", n, "took", time.Since(t0).Round(time.Millisecond))
+	}
+	hcancel()
 	var errs []error
+	// 3. Tell clients: close every WebSocket with 1001 and every Socket.IO
+	// connection (Engine.IO close packet, reason "server shutting down").
 	if err := channels.Close(sctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -389,7 +403,7 @@ func run(ctx context.Context, cfg config) error {
 		errs = append(errs, fmt.Errorf("failed to stop http server: %w", err))
 	}
 	<-serveErr
-	// 3. Drain the bus, 4. stop NATS.
+	// 4. Drain the bus, 5. stop NATS (which hands off the meta leadership).
 	if err := b.Close(sctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -401,6 +415,10 @@ func run(ctx context.Context, cfg config) error {
 	}
 	return err
 }
+
+// handOffTimeout bounds the leadership hand-off at shutdown (it takes tens
+// of milliseconds with a quorum).
+const handOffTimeout = 3 * time.Second
 
 // replay plugs into wsedge through the interfaces wsedge declares.
 var (

@@ -122,6 +122,9 @@ func TestBusDefaults(t *testing.T) {
 	if d.HistoryMaxMsgs != bus.DefaultHistoryMaxMsgs || d.HistoryMaxBytes != bus.DefaultHistoryMaxBytes {
 		t.Fatalf("history defaults %d/%d, bus has %d/%d", d.HistoryMaxMsgs, d.HistoryMaxBytes, bus.DefaultHistoryMaxMsgs, bus.DefaultHistoryMaxBytes)
 	}
+	if d.StoreTimeout != bus.DefaultStoreTimeout {
+		t.Fatalf("store timeout default %v, bus has %v", d.StoreTimeout, bus.DefaultStoreTimeout)
+	}
 	max := strconv.Itoa(bus.MaxSharedStreams)
 	if _, _, err := conf.Load("sockbus", []string{"--shared-streams", max}, nil, io.Discard); err != nil {
 		t.Fatalf("--shared-streams %s: %v", max, err)

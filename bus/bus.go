@@ -43,6 +43,11 @@ type Config struct {
 	// Replicas is how many copies of each stream and of the session bucket
 	// the cluster keeps (1, or 3 in a cluster of three or more). Default 1.
 	Replicas int
+	// StoreTimeout bounds how long a publish is retried while its stream
+	// has no leader (an election after a crash takes 4-9 s) before it is
+	// reported not stored. Default DefaultStoreTimeout (15s). Each stream's
+	// duplicate window is set to cover it.
+	StoreTimeout time.Duration
 	// ReadyTimeout bounds the wait for the embedded server. Default 10s.
 	ReadyTimeout time.Duration
 	// Logger receives the bus's own log lines. Default slog.Default().
@@ -121,6 +126,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Layout.SharedStreams <= 0 {
 		c.Layout.SharedStreams = 4
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = DefaultStoreTimeout
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 10 * time.Second
@@ -286,7 +294,7 @@ func (b *Bus) open(ctx context.Context, nc *nats.Conn) error {
 			return fmt.Errorf("failed to subscribe to %s: %w", syncSubject, err)
 		}
 	}
-	b.acks = newAckMux(b)
+	b.acks = newAckMux(b, b.cfg.StoreTimeout)
 	if err := b.waitJetStream(ctx); err != nil {
 		b.Close(context.Background())
 		return err

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -224,6 +225,7 @@ func (b *Bus) streamConfigs(nsToks, chToks []string) []jetstream.StreamConfig {
 			MaxBytes:    h.MaxBytes,
 			MaxMsgSize:  int32(b.cfg.MaxPayload + 64<<10),
 			AllowDirect: true,
+			Duplicates:  b.dupWindow(),
 			Replicas:    b.cfg.Replicas,
 			RePublish:   &jetstream.RePublish{Source: subject, Destination: live},
 			Metadata:    map[string]string{epochKey: newEpoch()},
@@ -243,6 +245,14 @@ func (b *Bus) streamConfigs(nsToks, chToks []string) []jetstream.StreamConfig {
 		cfgs = append(cfgs, base("SOCKBUS_OWN_WS_"+tok, storePrefix+ownPart+"."+tail, LivePrefix+tail))
 	}
 	return cfgs
+}
+
+// dupWindow is how long a stream remembers message ids: as long as a
+// publish may be resent (the store timeout plus one unanswered attempt),
+// and no longer, since the ids of that window are kept in memory. It
+// cannot exceed the stream's MaxAge.
+func (b *Bus) dupWindow() time.Duration {
+	return min(b.cfg.StoreTimeout+attemptTimeout, b.cfg.History.MaxAge)
 }
 
 // openLayout creates or adopts every stream of the layout, then deals with
@@ -321,10 +331,11 @@ func (b *Bus) adoptStream(ctx context.Context, want jetstream.StreamConfig) (jet
 	}
 	have := js.CachedInfo().Config
 	if have.MaxAge == want.MaxAge && have.MaxMsgs == want.MaxMsgs && have.MaxBytes == want.MaxBytes &&
-		have.MaxMsgSize == want.MaxMsgSize {
+		have.MaxMsgSize == want.MaxMsgSize && have.Duplicates == want.Duplicates {
 		return js, nil
 	}
 	have.MaxAge, have.MaxMsgs, have.MaxBytes, have.MaxMsgSize = want.MaxAge, want.MaxMsgs, want.MaxBytes, want.MaxMsgSize
+	have.Duplicates = want.Duplicates
 	return b.js.UpdateStream(ctx, have)
 }
 

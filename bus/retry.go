@@ -20,8 +20,15 @@ const apiAttempt = 2 * time.Second
 // API requests go unanswered or are refused as unavailable; a node starting
 // with its peers must wait that out rather than fail.
 func Retry(ctx context.Context, call func(ctx context.Context) error) error {
+	return RetryEach(ctx, apiAttempt, call)
+}
+
+// RetryEach is Retry with attempts of its own length: short ones for what a
+// client waits on, so a request lost to a leader that died is sent again
+// instead of waiting out ctx.
+func RetryEach(ctx context.Context, attempt time.Duration, call func(ctx context.Context) error) error {
 	for {
-		actx, cancel := context.WithTimeout(ctx, apiAttempt)
+		actx, cancel := context.WithTimeout(ctx, attempt)
 		err := call(actx)
 		cancel()
 		if err == nil || ctx.Err() != nil || !transient(err) {
@@ -43,7 +50,8 @@ func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, errRetry), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
-		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoHeartbeat):
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoHeartbeat),
+		errors.Is(err, jetstream.ErrNoStreamResponse):
 		return true
 	case errors.As(err, &apiErr):
 		// 10008: JetStream system temporarily unavailable (no meta leader yet).

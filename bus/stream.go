@@ -10,7 +10,10 @@ import (
 
 // Publish stores msg, published on its public subject (sockbus.io.… or
 // sockbus.ws.…), in its name's log without waiting: the returned future
-// resolves when JetStream acknowledged it. Order is kept per node.
+// resolves when JetStream acknowledged it. Order is kept per node. It is
+// not retried past nats.go's own two resends on no responders, so it can
+// be lost while its stream elects a leader: nobody waits on it (use
+// PublishStored when a client waits for an ack).
 func (b *Bus) Publish(msg *nats.Msg) (jetstream.PubAckFuture, error) {
 	msg.Subject = b.StoreSubject(msg.Subject)
 	f, err := b.js.PublishMsgAsync(msg)

@@ -56,6 +56,7 @@ type Config struct {
 	TLSKey           string        `key:"tls-key" help:"PEM private key file of tls-cert"`
 	Replicas         int64         `key:"replicas" min:"1" max:"5" help:"copies of each stream and of the session bucket in a cluster (1, or 3)"`
 	ShutdownTimeout  time.Duration `key:"shutdown-timeout" min:"1ms" max:"1h" help:"how long a shutdown waits for clients and the bus before giving up"`
+	StoreTimeout     time.Duration `key:"store-timeout" min:"1ms" max:"1h" help:"keep retrying to store an event this long while its stream elects a leader, then answer the client's ack with an error (set client ack timeouts above it)"`
 
 	// Hostile input (internal/connlimit, wsedge/engine).
 	MaxConns        int64         `key:"max-connections" min:"0" max:"100000000" help:"connections open at once on addr, in all (0: no limit)"`
@@ -111,6 +112,7 @@ func Default() Config {
 		Replicas:         1,
 		NATSPresenceWait: 50 * time.Millisecond, // bus.DefaultPresenceWait (TestBusDefaults)
 		ShutdownTimeout:  10 * time.Second,
+		StoreTimeout:     15 * time.Second, // bus.DefaultStoreTimeout (TestBusDefaults)
 		MaxConns:         50_000,
 		MaxConnsPerIP:    16_384,
 		HTTPIdleTimeout:  60 * time.Second,

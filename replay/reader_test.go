@@ -355,3 +355,45 @@ func TestSinceManyThroughConsumer(t *testing.T) {
 		t.Fatalf("Since with a failing fn: %v after %d calls; want the fn's error after 1", err, calls)
 	}
 }
+
+// TestSessionsRideOutNoLeader: a session write while the bucket cannot take
+// it (here: its stream is gone for longer than one attempt, which JetStream
+// answers as a bucket without a leader, no responders) is retried and lands
+// once the bucket is back, within the caller's bound.
+func TestSessionsRideOutNoLeader(t *testing.T) {
+	b := startBus(t, bus.HistoryConfig{})
+	ctx := context.Background()
+	st, err := OpenSessions(ctx, b, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.JetStream().DeleteKeyValue(ctx, SessionsBucket); err != nil {
+		t.Fatal(err)
+	}
+	saved := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		saved <- st.Save(sctx, "pid-1", []byte(`{"sid":"x"}`))
+	}()
+	outage := sessionAttempt + 200*time.Millisecond
+	select {
+	case err := <-saved:
+		t.Fatalf("Save returned %v while the bucket was gone", err)
+	case <-time.After(outage): // the outage itself: nothing to poll for
+	}
+	if _, err := OpenSessions(ctx, b, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-saved:
+		if err != nil {
+			t.Fatalf("Save after the bucket came back: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Save still waiting after the bucket came back")
+	}
+	if v, err := st.Load(ctx, "pid-1"); err != nil || string(v) != `{"sid":"x"}` {
+		t.Fatalf("Load = %q, %v", v, err)
+	}
+}

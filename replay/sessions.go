@@ -42,9 +42,19 @@ func OpenSessions(ctx context.Context, b *bus.Bus, window time.Duration) (*Sessi
 	return &Sessions{kv: kv}, nil
 }
 
+// sessionAttempt bounds one read or write of the bucket. Reads are direct
+// gets any replica answers; a write needs the bucket's leader, and while it
+// is being elected (4-9 s after a crash) writes are refused or lost: each
+// is retried, with short attempts, until the caller's ctx ends.
+const sessionAttempt = time.Second
+
 // Save writes a session record, restarting its expiry.
 func (s *Sessions) Save(ctx context.Context, pid string, record []byte) error {
-	if _, err := s.kv.Put(ctx, pid, record); err != nil {
+	err := bus.RetryEach(ctx, sessionAttempt, func(ctx context.Context) error {
+		_, err := s.kv.Put(ctx, pid, record)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("failed to save session: %w", err)
 	}
 	return nil
@@ -53,7 +63,11 @@ func (s *Sessions) Save(ctx context.Context, pid string, record []byte) error {
 // Load returns a session record, or nil when there is none (never saved,
 // expired or deleted).
 func (s *Sessions) Load(ctx context.Context, pid string) ([]byte, error) {
-	e, err := s.kv.Get(ctx, pid)
+	var e jetstream.KeyValueEntry
+	err := bus.RetryEach(ctx, sessionAttempt, func(ctx context.Context) (err error) {
+		e, err = s.kv.Get(ctx, pid)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return nil, nil
 	}
@@ -65,7 +79,10 @@ func (s *Sessions) Load(ctx context.Context, pid string) ([]byte, error) {
 
 // Delete forgets a session (a deliberate disconnect is not recoverable).
 func (s *Sessions) Delete(ctx context.Context, pid string) error {
-	if err := s.kv.Purge(ctx, pid); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	err := bus.RetryEach(ctx, sessionAttempt, func(ctx context.Context) error {
+		return s.kv.Purge(ctx, pid)
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("failed to delete session: %w", err)
 	}
 	return nil

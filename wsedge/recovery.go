@@ -305,18 +305,35 @@ func (w *sessionSaver) flush() {
 	w.dirt = map[string]*Socket{}
 	w.mu.Unlock()
 	store := w.srv.cfg.Sessions
+	bound := 5 * time.Second
+	select {
+	case <-w.stop: // the last flush, inside the shutdown's time
+		bound = time.Second
+	default:
+	}
+	var failed error
 	for pid, s := range batch {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		var err error
-		if s == nil {
-			err = store.Delete(ctx, pid)
-		} else {
-			err = store.Save(ctx, pid, s.record())
+		if failed == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			if s == nil {
+				failed = store.Delete(ctx, pid)
+			} else {
+				failed = store.Save(ctx, pid, s.record())
+			}
+			cancel()
+			if failed == nil || errors.Is(failed, context.Canceled) {
+				failed = nil
+				continue
+			}
+			w.srv.log.Warn("session store failed", "err", failed)
 		}
-		cancel()
-		if err != nil && !errors.Is(err, context.Canceled) {
-			w.srv.log.Warn("session store failed", "err", err)
+		// The bucket cannot be written now (no leader, no quorum, closed):
+		// the rest waits for the next round instead of each waiting its 5 s.
+		w.mu.Lock()
+		if _, newer := w.dirt[pid]; !newer {
+			w.dirt[pid] = s
 		}
+		w.mu.Unlock()
 	}
 }
 

@@ -1,0 +1,209 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// storedResult collects PublishStored outcomes.
+type storedResult struct {
+	i   int
+	err error
+	at  time.Duration
+}
+
+func publishStoredN(t *testing.T, b *Bus, subject string, n int) <-chan storedResult {
+	t.Helper()
+	out := make(chan storedResult, n)
+	start := time.Now()
+	for i := range n {
+		m := nats.NewMsg(subject)
+		m.Data = []byte(strconv.Itoa(i))
+		if err := b.PublishStored(m, func(err error) { out <- storedResult{i, err, time.Since(start)} }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// streamOf finds the layout stream (and its config) holding subject.
+func streamOf(t *testing.T, b *Bus, subject string) jetstream.StreamConfig {
+	t.Helper()
+	stored := b.StoreSubject(subject)
+	for _, c := range b.streamConfigs(nil, nil) {
+		if c.Subjects[0][:len(c.Subjects[0])-1] == stored[:len(c.Subjects[0])-1] {
+			return c
+		}
+	}
+	t.Fatalf("no stream for %s", stored)
+	return jetstream.StreamConfig{}
+}
+
+func msgCount(t *testing.T, b *Bus, name string) uint64 {
+	t.Helper()
+	s, err := b.js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.CachedInfo().State.Msgs
+}
+
+// TestPublishStoredRidesOutNoLeader: while the stream cannot take a
+// publish (here: it is gone, which JetStream answers exactly like a stream
+// without a leader, 503 no responders), PublishStored resends with backoff;
+// once the stream is back every event is stored once, in order, and acked.
+func TestPublishStoredRidesOutNoLeader(t *testing.T) {
+	b := startBus(t, Config{})
+	subject := ChannelSubject("elect")
+	cfg := streamOf(t, b, subject)
+	if cfg.Duplicates != DefaultStoreTimeout+attemptTimeout {
+		t.Fatalf("duplicate window %v, want the store timeout + one attempt", cfg.Duplicates)
+	}
+	ctx := context.Background()
+	if err := b.js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	results := publishStoredN(t, b, subject, n)
+	outage := 700 * time.Millisecond
+	select {
+	case r := <-results:
+		t.Fatalf("event %d answered during the outage: %v", r.i, r.err)
+	case <-time.After(outage): // the outage itself: nothing to poll for
+	}
+	if _, err := b.js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Fatalf("event %d: %v", r.i, r.err)
+			}
+			if r.at > outage+2*maxBackoff {
+				t.Errorf("event %d acked %v after publish, outage %v: backoff too long", r.i, r.at, outage)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("events not acked after the stream came back")
+		}
+	}
+	s, err := b.js.Stream(ctx, cfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().State.Msgs; got != n {
+		t.Fatalf("stream holds %d messages, want %d (each once)", got, n)
+	}
+	for seq := uint64(1); seq <= n; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Data) != strconv.Itoa(int(seq-1)) {
+			t.Fatalf("seq %d holds %q: out of order", seq, m.Data)
+		}
+	}
+}
+
+// TestPublishStoredResendsLostAndDedupes: a publish that got no answer (it
+// was in flight to a leader that died) is resent after attemptTimeout; a
+// copy that reaches the stream twice is stored once and acked as stored.
+func TestPublishStoredResendsLostAndDedupes(t *testing.T) {
+	b := startBus(t, Config{})
+	subject := ChannelSubject("lost")
+	cfg := streamOf(t, b, subject)
+
+	// Lost: registered (as PublishStored does) but never sent.
+	m := nats.NewMsg(b.StoreSubject(subject))
+	m.Data = []byte("lost")
+	done := make(chan error, 1)
+	start := time.Now()
+	if _, err := b.acks.register(m, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took < attemptTimeout {
+			t.Fatalf("acked after %v, before any resend", took)
+		}
+	case <-time.After(attemptTimeout + 5*time.Second):
+		t.Fatal("lost publish never resent")
+	}
+	if got := msgCount(t, b, cfg.Name); got != 1 {
+		t.Fatalf("stream holds %d, want 1", got)
+	}
+
+	// Twice: the same message (same Nats-Msg-Id) sent again is a duplicate.
+	m.Reply = ""
+	resp, err := b.nc.RequestMsg(m, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pubAckError(resp); err != nil {
+		t.Fatalf("duplicate answered %v, want a stored ack", err)
+	}
+	var ack jetstream.PubAck
+	if err := jsonUnmarshal(resp.Data, &ack); err != nil || !ack.Duplicate {
+		t.Fatalf("second copy answered %s, want a duplicate ack", resp.Data)
+	}
+	if got := msgCount(t, b, cfg.Name); got != 1 {
+		t.Fatalf("stream holds %d after a duplicate, want 1", got)
+	}
+}
+
+// TestPublishStoredGivesUp: a stream that stays without a leader past the
+// store timeout gets ErrNotStored, no earlier, and stores nothing.
+func TestPublishStoredGivesUp(t *testing.T) {
+	const timeout = 600 * time.Millisecond
+	b := startBus(t, Config{StoreTimeout: timeout})
+	subject := ChannelSubject("gone")
+	cfg := streamOf(t, b, subject)
+	if cfg.Duplicates != timeout+attemptTimeout {
+		t.Fatalf("duplicate window %v, want %v", cfg.Duplicates, timeout+attemptTimeout)
+	}
+	if err := b.js.DeleteStream(context.Background(), cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	results := publishStoredN(t, b, subject, 3)
+	for range 3 {
+		select {
+		case r := <-results:
+			if !errors.Is(r.err, ErrNotStored) {
+				t.Fatalf("event %d: %v, want ErrNotStored", r.i, r.err)
+			}
+			if r.at < timeout-maxBackoff || r.at > timeout+time.Second {
+				t.Fatalf("event %d failed after %v, want about %v", r.i, r.at, timeout)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no answer past the store timeout")
+		}
+	}
+}
+
+func TestPubAckErrorKinds(t *testing.T) {
+	noResp := &nats.Msg{Header: nats.Header{"Status": {"503"}}}
+	unavailable := &nats.Msg{Data: []byte(`{"error":{"code":503,"err_code":10008,"description":"JetStream system temporarily unavailable"}}`)}
+	tooBig := &nats.Msg{Data: []byte(`{"error":{"code":400,"err_code":10054,"description":"message size exceeds maximum allowed"}}`)}
+	dup := &nats.Msg{Data: []byte(`{"stream":"S","seq":3,"duplicate":true}`)}
+	for _, c := range []struct {
+		m          *nats.Msg
+		err, retry bool
+	}{{noResp, true, true}, {unavailable, true, true}, {tooBig, true, false}, {dup, false, false}} {
+		err := pubAckError(c.m)
+		if (err != nil) != c.err || (err != nil && retryable(err) != c.retry) {
+			t.Errorf("%s %v: err %v retryable %v", c.m.Data, c.m.Header, err, err != nil && retryable(err))
+		}
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,0 +1,66 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// HandOff steps this node down from leading any stream of the account (the
+// layout's streams and the session bucket's), so a node about to stop
+// leaves no stream without a leader: a new one is elected in tens of
+// milliseconds instead of 4-9 s of election timeout after it is gone. It
+// returns once every such stream answers from another leader, or ctx ends.
+// The meta leadership is handed off by the server's own shutdown; writes
+// do not need it. Nothing to do for a single node, or for an edge on an
+// external NATS (it leads nothing).
+func (b *Bus) HandOff(ctx context.Context) (int, error) {
+	if b.ns == nil || !b.ns.JetStreamIsClustered() {
+		return 0, nil
+	}
+	var names []string
+	err := RetryEach(ctx, time.Second, func(ctx context.Context) error {
+		names = names[:0]
+		l := b.js.StreamNames(ctx)
+		for n := range l.Name() {
+			names = append(names, n)
+		}
+		return l.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("failed to list streams to hand off: %w", err)
+	}
+	acc := b.ns.GlobalAccount().Name
+	var led []string
+	for _, n := range names {
+		if b.ns.JetStreamIsStreamLeader(acc, n) {
+			if err := b.ns.JetStreamStepdownStream(acc, n); err != nil {
+				b.log.Warn("stream step-down failed", "stream", n, "err", err)
+				continue
+			}
+			led = append(led, n)
+		}
+	}
+	me := b.ns.Name()
+	var errs []error
+	for _, n := range led {
+		err := RetryEach(ctx, 250*time.Millisecond, func(ctx context.Context) error {
+			s, err := b.js.Stream(ctx, n)
+			if err != nil {
+				return err
+			}
+			if c := s.CachedInfo().Cluster; c == nil || c.Leader == "" || c.Leader == me {
+				return errRetry
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stream %s: %w", n, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return len(led), fmt.Errorf("failed to hand off stream leaders: %w", err)
+	}
+	return len(led), nil
+}
