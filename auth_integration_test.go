@@ -552,6 +552,10 @@ func TestTokenRefreshPlainWebSocket(t *testing.T) {
 			t.Errorf("refresh answered %s, want %s", got, want)
 		}
 	}
+	// Every refused refresh is counted as an auth refusal.
+	if m := scrape(t, "http://"+s.addr+"/metrics"); m[`sockbus_refusals_total{reason="auth"}`] != 5 {
+		t.Errorf("auth refusals counted: %v, want the 5 refused refreshes", m[`sockbus_refusals_total{reason="auth"}`])
+	}
 	// Past the first token's exp (the clock, not the server, is waited
 	// for), the connection is still served, and the peer saw no refresh.
 	time.Sleep(time.Until(exp.Add(time.Second)))

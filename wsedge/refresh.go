@@ -12,6 +12,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
@@ -91,6 +92,7 @@ func (s *Socket) refresh(e *Event) {
 			Header: s.hs.Header, Query: s.hs.Query, RemoteAddr: s.hs.RemoteAddr,
 		}, s.user)
 		if reason != "" {
+			s.ns.srv.metrics.Refused(metrics.ReasonAuth)
 			s.ns.srv.warn.Warn("token refresh refused", "namespace", s.ns.name, "socket", s.id, "reason", reason)
 			_ = e.AckError(reason)
 			return
@@ -177,6 +179,7 @@ func (c *Channels) refresh(cc *channelConn, tok string) {
 			cc.expiry.set(exp, func() { cc.closeWith(CloseTokenExpired, ReasonTokenExpired) })
 			answer = refreshAnswer(exp)
 		} else {
+			c.cfg.Metrics.Refused(metrics.ReasonAuth)
 			c.warn.Warn("token refresh refused", "channel", req.Name, "conn", cc.id, "reason", reason)
 		}
 		f := outq.NewFrame(false, append(append(append([]byte(nil), refreshPrefix...), answer...), '}'))
