@@ -578,3 +578,70 @@ func TestTokenRefreshPlainWebSocket(t *testing.T) {
 		t.Fatalf("closed with %d %q, want 4001 token expired", code, reason)
 	}
 }
+
+// TestTokenRefreshThroughConnectHook: with only the connect hook, a
+// refresh is a hook request with "refresh":true; its answer's expiry
+// moves the connection's, a different user is refused, a refusal carries
+// the hook's message, and the first grant's expiry still ends a connection
+// that did not refresh.
+func TestTokenRefreshThroughConnectHook(t *testing.T) {
+	s := startServer(t, func(c *config) {
+		c.AuthHook = true
+		c.AuthHookTimeout = 5 * time.Second
+	})
+	soon, later := time.Now().Add(3*time.Second).Unix(), time.Now().Add(time.Hour).Unix()
+	refreshes := make(chan bool, 16)
+	sub, err := s.bus.Conn().Subscribe("sockbus.auth.connect", func(m *nats.Msg) {
+		var req struct {
+			Token   string `json:"token"`
+			Refresh bool   `json:"refresh"`
+		}
+		_ = json.Unmarshal(m.Data, &req)
+		refreshes <- req.Refresh
+		switch req.Token {
+		case "first":
+			_ = m.Respond([]byte(`{"allow":true,"user":"ada","expires":` + strconv.FormatInt(soon, 10) + `}`))
+		case "second":
+			_ = m.Respond([]byte(`{"allow":true,"user":"ada","expires":` + strconv.FormatInt(later, 10) + `}`))
+		case "bob":
+			_ = m.Respond([]byte(`{"allow":true,"user":"bob"}`))
+		default:
+			_ = m.Respond([]byte(`{"allow":false,"message":"revoked"}`))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	c := wstest.Dial(t, s.ws("/ws/hooked?token=first"))
+	short := wstest.Dial(t, s.ws("/ws/hooked?token=first"))
+	for range 2 {
+		if r := <-refreshes; r {
+			t.Fatal("a connect was sent as a refresh")
+		}
+	}
+	for tok, want := range map[string]string{
+		"second":  `{"sockbus:refresh":{"ok":true,"exp":` + strconv.FormatInt(later, 10) + `}}`,
+		"bob":     `{"sockbus:refresh":{"error":"token is for another user"}}`,
+		"revoked": `{"sockbus:refresh":{"error":"revoked"}}`,
+	} {
+		c.SendText(t, `{"sockbus:refresh":"`+tok+`"}`)
+		if got := c.NextText(t, wait); got != want {
+			t.Errorf("refresh with %q answered %s, want %s", tok, got, want)
+		}
+		if r := <-refreshes; !r {
+			t.Errorf("refresh with %q reached the hook without \"refresh\":true", tok)
+		}
+	}
+	// The one that did not refresh ends at the first grant's expiry; the
+	// other outlives it (the clock is waited for, not the server).
+	if code, reason := short.WaitClose(t, 10*time.Second); code != int(wsedge.CloseTokenExpired) || reason != wsedge.ReasonTokenExpired {
+		t.Fatalf("unrefreshed connection closed with %d %q", code, reason)
+	}
+	time.Sleep(time.Until(time.Unix(soon+1, 0)))
+	c.SendText(t, "still here")
+	if got := c.NextText(t, wait); got != "still here" {
+		t.Fatalf("refreshed connection after the first expiry: %q", got)
+	}
+}
