@@ -254,15 +254,16 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 	}
 	s.buf, s.bufBytes = nil, 0
 	if s.ws != nil {
-		if kind == closeGraceful || kind == closeFlush {
+		switch {
+		case s.reason == ReasonSlowConsumer: // however it was asked: the client is not reading
+			s.ws.closeSlow()
+		case kind == closeGraceful || kind == closeFlush:
 			code := uint16(1000)
 			if s.reason == ReasonServerShutdown {
 				code = 1001
 			}
 			s.ws.closeGracefully(code)
-		} else if s.reason == ReasonSlowConsumer {
-			s.ws.closeSlow()
-		} else {
+		default:
 			s.ws.abort()
 		}
 	}
