@@ -116,12 +116,17 @@ func (r *Reader) Since(ctx context.Context, l bus.Log, after uint64, fn func(bus
 // read, fn's error, and a read error after which the caller may go on from
 // next by direct gets. The consumer is left to expire (after 5 s unused).
 func (r *Reader) consume(ctx context.Context, l bus.Log, from, to, pending uint64, fn func(bus.StoredMsg) error) (next uint64, fnErr, err error) {
-	cons, err := r.js.OrderedConsumer(ctx, l.Stream.Name, jetstream.OrderedConsumerConfig{
+	// Creating a consumer needs the stream's leader: while one is being
+	// elected (4-9 s after a crash) give up after one attempt and read by
+	// direct gets, which any replica answers.
+	cctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	cons, err := r.js.OrderedConsumer(cctx, l.Stream.Name, jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{l.Filter},
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
 		InactiveThreshold: 5 * time.Second,
 	})
+	cancel()
 	if err != nil {
 		return from, nil, fmt.Errorf("failed to open a consumer on %s: %w", l.Stream.Name, err)
 	}
