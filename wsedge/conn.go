@@ -52,7 +52,8 @@ func (s *Server) onSession(es *engine.Session) {
 }
 
 func (c *clientConn) send(frames ...*outq.Frame) {
-	if err := c.session.Send(frames...); err != nil && !errors.Is(err, outq.ErrClosed) {
+	// A slow consumer is warned once where the session is cut (engine).
+	if err := c.session.Send(frames...); err != nil && !errors.Is(err, outq.ErrClosed) && !errors.Is(err, outq.ErrFull) {
 		c.srv.warn.Warn("send failed", "session", c.session.ID(), "err", err)
 	}
 }
