@@ -42,22 +42,17 @@ func NewReader(b *bus.Bus) *Reader {
 	return &Reader{nc: nc, js: js}
 }
 
-// consumeMin is the least number of a log's messages Since reads through an
-// ordered consumer rather than direct gets. The server rebuilds every
-// header of a direct get's answer (six lines per message, through a map),
-// while a consumer sends each stored message as it is: many messages cost
-// several times more by direct get. A consumer costs a request to create
-// (served by the stream's leader, not any replica), so short reads, and any
-// read when the consumer cannot be had, use direct gets.
+// consumeMin is the least span of stream sequences Since reads through a
+// consumer rather than direct gets. The server rebuilds every header of a
+// direct get's answer (six lines per message, through a map) and answers it
+// on the requesting connection's read loop, the one the node publishes on:
+// a long read by direct gets costs about twice the CPU of a consumer's and
+// holds the node's stored publishes back (BenchmarkAckDuringLongRead: the
+// longest store wait during a read across a million events was 313 ms by
+// direct gets, 23 ms through a consumer). A consumer costs a request to
+// create (served by the stream's leader, not any replica), so short reads,
+// and any read when no consumer can be had, use direct gets.
 const consumeMin = 512
-
-// consumeSpan is the least span of stream sequences Since reads through a
-// consumer however few of the log's messages it holds. The server answers a
-// direct get on the requesting connection's read loop, the one the node
-// publishes on: a long scan there holds the node's publishes back
-// (BenchmarkAckDuringLongRead: the longest store wait during a read across
-// a million events was 313 ms by direct gets, 23 ms through a consumer).
-const consumeSpan = 1 << 16
 
 // Since calls fn, in order, for every message of the log stored after
 // sequence after, up to the log's newest message when the call began, and
@@ -93,43 +88,63 @@ func (r *Reader) Since(ctx context.Context, l bus.Log, after uint64, fn func(bus
 		return after, nil
 	}
 	next := after + 1
-	if r.js != nil {
-		if pending, err := r.count(ctx, l, next); err == nil && pending > 0 && (pending >= consumeMin || last-after >= consumeSpan) {
-			var fnErr error
-			next, fnErr, err = r.consume(ctx, l, next, last, pending, fn)
-			if fnErr != nil {
-				return 0, fnErr
-			}
-			if err == nil || ctx.Err() != nil {
-				return last, err
-			}
-			// The rest by direct gets.
+	if r.js != nil && last-after >= consumeMin {
+		var fnErr error
+		next, fnErr, err = r.consume(ctx, l, next, last, fn)
+		if fnErr != nil {
+			return 0, fnErr
 		}
+		if err == nil || ctx.Err() != nil {
+			return last, err
+		}
+		// The rest by direct gets.
 	}
 	_, err = r.read(ctx, l, next, last, fn)
 	return last, err
 }
 
 // consume delivers the log's messages stored at sequences from..to through
-// an ordered consumer filtered by the log's subjects, given pending, the
-// number of them stored at from or later. It returns the next sequence to
-// read, fn's error, and a read error after which the caller may go on from
-// next by direct gets. The consumer is left to expire (after 5 s unused).
-func (r *Reader) consume(ctx context.Context, l bus.Log, from, to, pending uint64, fn func(bus.StoredMsg) error) (next uint64, fnErr, err error) {
+// an ephemeral pull consumer filtered by the log's subjects (no acks, in
+// memory, one replica), created once: an ordered consumer would be created
+// again for every fetch, and each creation counts the filter's pending
+// messages from its start. It returns the next sequence to read, fn's
+// error, and a read error after which the caller may go on from next by
+// direct gets. The consumer is deleted after the read (or expires 5 s
+// after its last fetch).
+func (r *Reader) consume(ctx context.Context, l bus.Log, from, to uint64, fn func(bus.StoredMsg) error) (next uint64, fnErr, err error) {
+	filter := l.Filter
+	if l.Own {
+		// The stream holds this name alone: unfiltered, the server counts
+		// and steps through it without matching each record's subject.
+		filter = ""
+	}
 	// Creating a consumer needs the stream's leader: while one is being
 	// elected (4-9 s after a crash) give up after one attempt and read by
 	// direct gets, which any replica answers.
 	cctx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	cons, err := r.js.OrderedConsumer(cctx, l.Stream.Name, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{l.Filter},
+	cons, err := r.js.CreateConsumer(cctx, l.Stream.Name, jetstream.ConsumerConfig{
+		FilterSubject:     filter,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
+		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: 5 * time.Second,
+		MemoryStorage:     true,
+		Replicas:          1,
 	})
 	cancel()
 	if err != nil {
 		return from, nil, fmt.Errorf("failed to open a consumer on %s: %w", l.Stream.Name, err)
 	}
+	name := cons.CachedInfo().Name
+	defer func() {
+		// Not waited for: the consumer also expires by itself.
+		go func() {
+			dctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
+			defer cancel()
+			_ = r.js.DeleteConsumer(dctx, l.Stream.Name, name)
+		}()
+	}()
+	pending := cons.CachedInfo().NumPending
 	next = from
 	for next <= to && pending > 0 {
 		batch, err := cons.Fetch(int(min(pending, maxBatch)), jetstream.FetchMaxWait(attemptTimeout))
