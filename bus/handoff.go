@@ -11,7 +11,7 @@ import (
 // layout's streams and the session bucket's), so a node about to stop
 // leaves no stream without a leader: a new one is elected in tens of
 // milliseconds instead of 4-9 s of election timeout after it is gone. It
-// returns once every such stream answers from another leader, or ctx ends.
+// returns once this node leads none of them, or ctx ends.
 // The meta leadership is handed off by the server's own shutdown; writes
 // do not need it. Nothing to do for a single node, or for an edge on an
 // external NATS (it leads nothing).
@@ -42,21 +42,25 @@ func (b *Bus) HandOff(ctx context.Context) (int, error) {
 			led = append(led, n)
 		}
 	}
-	me := b.ns.Name()
+	// Wait until this node leads none of them, asking again now and then:
+	// a step-down finds no successor while every peer lags (one just
+	// restarted, say).
 	var errs []error
 	for _, n := range led {
-		err := RetryEach(ctx, 250*time.Millisecond, func(ctx context.Context) error {
-			s, err := b.js.Stream(ctx, n)
-			if err != nil {
-				return err
+		asked := time.Now()
+		for b.ns.JetStreamIsStreamLeader(acc, n) {
+			if ctx.Err() != nil {
+				errs = append(errs, fmt.Errorf("stream %s: %w", n, ctx.Err()))
+				break
 			}
-			if c := s.CachedInfo().Cluster; c == nil || c.Leader == "" || c.Leader == me {
-				return errRetry
+			if time.Since(asked) > 250*time.Millisecond {
+				_ = b.ns.JetStreamStepdownStream(acc, n)
+				asked = time.Now()
 			}
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("stream %s: %w", n, err))
+			select { // polling the local Raft state
+			case <-ctx.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
