@@ -359,26 +359,11 @@ func rawUpgrade(t *testing.T, addr, path string, rcvbuf int) (net.Conn, *bufio.R
 // readServerFrame reads one unmasked, unfragmented server frame.
 func readServerFrame(t *testing.T, br *bufio.Reader) (opcode byte, payload []byte) {
 	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		t.Fatalf("reading a frame: %v", err)
+	opcode, payload, err := wstest.ReadServerFrame(br)
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		_, _ = io.ReadFull(br, b[:])
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		_, _ = io.ReadFull(br, b[:])
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(br, payload); err != nil {
-		t.Fatalf("reading a %d-byte payload: %v", n, err)
-	}
-	return h[0] & 0x0f, payload
+	return opcode, payload
 }
 
 // readUntilClose skips data frames and returns the close frame's code and

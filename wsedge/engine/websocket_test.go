@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
@@ -180,26 +180,11 @@ func closeAfterData(t *testing.T, conn net.Conn, br *bufio.Reader) (int, string)
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(br, h[:]); err != nil {
+		op, p, err := wstest.ReadServerFrame(br)
+		if err != nil {
 			t.Fatalf("the stream ended without a close frame: %v", err)
 		}
-		n := uint64(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var b [2]byte
-			_, _ = io.ReadFull(br, b[:])
-			n = uint64(binary.BigEndian.Uint16(b[:]))
-		case 127:
-			var b [8]byte
-			_, _ = io.ReadFull(br, b[:])
-			n = binary.BigEndian.Uint64(b[:])
-		}
-		p := make([]byte, n)
-		if _, err := io.ReadFull(br, p); err != nil {
-			t.Fatalf("a %d-byte frame cut short: %v", n, err)
-		}
-		if h[0]&0x0f == 8 {
+		if op == 8 {
 			if len(p) < 2 {
 				return 1005, ""
 			}
