@@ -83,6 +83,27 @@ func parseBackends(list string) ([]*backend, error) {
 	return out, nil
 }
 
+// newProxy sends each request to the next backend lb picks, WebSocket
+// upgrades included (ReverseProxy relays a 101 response and then both
+// directions).
+func newProxy(lb *balancer) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(lb.pick().url)
+			// SetURL sends the backend's host; keep the client's instead:
+			// sockbus compares a browser's Origin with Host, and a rewritten
+			// Host makes every browser WebSocket look cross-origin (403).
+			r.Out.Host = r.In.Host
+			r.SetXForwarded()
+		},
+		FlushInterval: -1, // long-polling responses go out as they are written
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			log.Printf("proxy: %s %s: %v", r.Method, r.URL.Path, err)
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		},
+	}
+}
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:3000", "address clients connect to")
 	list := flag.String("backends", "http://127.0.0.1:3001,http://127.0.0.1:3002,http://127.0.0.1:3003", "comma-separated sockbus nodes")
@@ -92,19 +113,7 @@ func main() {
 		log.Fatalf("proxy: %v", err)
 	}
 	lb := &balancer{backends: backends}
-	rp := &httputil.ReverseProxy{
-		// One backend per request, WebSocket upgrades included (ReverseProxy
-		// relays a 101 response and then both directions).
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(lb.pick().url)
-			r.SetXForwarded()
-		},
-		FlushInterval: -1, // long-polling responses go out as they are written
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			log.Printf("proxy: %s %s: %v", r.Method, r.URL.Path, err)
-			http.Error(w, "bad gateway", http.StatusBadGateway)
-		},
-	}
+	rp := newProxy(lb)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go lb.check(ctx, time.Second)
