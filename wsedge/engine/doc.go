@@ -19,10 +19,11 @@
 // packages/engine.io) where the protocol leaves a choice, with these
 // differences: a POST that is too large (413) or undecodable (400) also
 // closes the session; a close packet over WebSocket closes the session at
-// once; a WebSocket ping is answered; a handshake after Close gets 503. Where
+// once; a WebSocket ping is answered; a handshake after Close gets 503; during
+// an upgrade an empty poll gets noop at once rather than at engine.io's next
+// 100 ms check (polling stays writable until the upgrade packet, as there). Where
 // Go's parallel request handling could reorder what a single-threaded Node
 // server sees in order, the server compensates: a poll arriving just after
-// the client's close POST gets noop, a poll overtaking the upgrade packet
-// gets 400, and a request arriving after the pong deadline finds the
+// the client's close POST gets noop, and a request arriving after the pong deadline finds the
 // session closed even if the timeout timer has not run yet.
 package engine

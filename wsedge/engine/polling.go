@@ -18,28 +18,22 @@ import (
 
 // pollWaiter is a GET waiting for something to send. It is answered once.
 type pollWaiter struct {
-	ch         chan pollReply
-	afterProbe bool // arrived while an upgrade probe was answered
+	ch chan pollReply
 }
 
-// pollReply is a poll response: frames, then tail if not zero; or, with
-// upgraded set, a 400 because the session moved to WebSocket.
+// pollReply is a poll response: frames, then tail if not zero.
 type pollReply struct {
-	frames   []*outq.Frame
-	tail     eio.Type
-	upgraded bool
+	frames []*outq.Frame
+	tail   eio.Type
 }
-
-// probeNoopDelay is how long a GET arriving during an upgrade waits for the
-// upgrade to complete before it gets a noop (engine.io's check interval).
-const probeNoopDelay = 100 * time.Millisecond
 
 func (g *pollWaiter) answer(r pollReply) { g.ch <- r }
 
-// flushPollLocked answers the waiting GET with the buffered frames, unless
-// an upgrade probe holds them for the WebSocket.
+// flushPollLocked answers the waiting GET with the buffered frames. Polling
+// stays writable during an upgrade, as in engine.io: the frames go to
+// whichever transport can carry them first, in order.
 func (s *Session) flushPollLocked() {
-	if g := s.get; g != nil && len(s.buf) > 0 && !s.probed {
+	if g := s.get; g != nil && len(s.buf) > 0 {
 		s.get = nil
 		g.answer(pollReply{frames: s.takeBufLocked()})
 	}
@@ -108,34 +102,24 @@ func (srv *Server) servePoll(w http.ResponseWriter, r *http.Request, s *Session)
 		s.mu.Unlock()
 		writePoll(w, r, nil, reply)
 		return
-	case len(s.buf) > 0 && !s.probed:
+	case len(s.buf) > 0:
 		reply := pollReply{frames: s.takeBufLocked()}
 		s.mu.Unlock()
 		writePoll(w, r, nil, reply)
 		return
+	case s.probed:
+		// A client that saw "3probe" pauses polling and waits for this
+		// poll (sent before it did) to end before it completes the
+		// upgrade, holding its own writes: answer at once.
+		s.mu.Unlock()
+		writePoll(w, r, nil, pollReply{tail: eio.Noop})
+		return
 	}
-	g := &pollWaiter{ch: make(chan pollReply, 1), afterProbe: s.probed}
+	g := &pollWaiter{ch: make(chan pollReply, 1)}
 	s.get = g
-	if g.afterProbe {
-		// A client that saw "3probe" stops polling; this poll was sent
-		// before it did. Let it end with a noop unless the upgrade
-		// completes first (then it is a poll after the upgrade).
-		time.AfterFunc(probeNoopDelay, func() {
-			s.mu.Lock()
-			if s.get == g && s.probed {
-				s.get = nil
-				g.answer(pollReply{tail: eio.Noop})
-			}
-			s.mu.Unlock()
-		})
-	}
 	s.mu.Unlock()
 	select {
 	case reply := <-g.ch:
-		if reply.upgraded {
-			writeError(w, codeBadRequest, "", 0)
-			return
-		}
 		writePoll(w, r, nil, reply)
 	case <-r.Context().Done(): // the client went away: what it missed is lost
 		s.closeWith(ReasonTransportError, closeAbort)

@@ -66,7 +66,7 @@ type Session struct {
 	registered   bool
 	ws           *wsConn // the WebSocket transport once in use
 	probe        *wsConn // a WebSocket being upgraded to
-	probed       bool    // probe answered: polls get noop until it ends
+	probed       bool    // probe answered: an empty poll gets noop at once
 	onUpgrade    func()  // OnUpgrade's callback; guarded by mu
 	upgradeTimer *time.Timer
 	buf          []*outq.Frame // polling: frames for the next GET

@@ -22,19 +22,24 @@ func TestUpgrade(t *testing.T) {
 	if body := <-pending; body != "6" {
 		t.Fatalf("pending GET got %q, want noop", body)
 	}
-	// Frames sent during the upgrade wait for the WebSocket.
-	if err := r.s.Send(frame("during")); err != nil {
+	// Polling stays writable during the upgrade (as in engine.io): a GET
+	// gets what is buffered, or a noop at once, so the client can pause
+	// without waiting (its own writes wait for the upgrade).
+	if err := r.s.Send(frame("first")); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if code, body := e.poll(sid); code != 200 || body != "6" {
-		t.Fatalf("GET while probing: %d %q", code, body)
+	if code, body := e.poll(sid); code != 200 || body != "4first" {
+		t.Fatalf("GET with a frame while probing: %d %q", code, body)
 	}
-	if time.Since(start) < probeNoopDelay/2 {
-		t.Fatal("GET while probing answered without waiting for the upgrade")
+	if code, body := e.poll(sid); code != 200 || body != "6" {
+		t.Fatalf("empty GET while probing: %d %q", code, body)
 	}
 	if r.s.Transport() != TransportPolling {
 		t.Fatal("upgraded before the upgrade packet")
+	}
+	// Frames with no GET to take them go to the WebSocket on upgrade.
+	if err := r.s.Send(frame("during")); err != nil {
+		t.Fatal(err)
 	}
 	ws.send(t, "5")
 	if m := ws.next(t); m.data != "4during" {
@@ -62,22 +67,40 @@ func TestUpgrade(t *testing.T) {
 	}
 }
 
-// A poll sent after the upgrade packet may overtake it; it still gets 400.
-func TestUpgradePollOvertakingUpgradePacket(t *testing.T) {
+// A poll arriving after the probe was answered is never held for the
+// upgrade: the frames pushed while it is on its way reach it, in order, and
+// an empty one gets a noop at once (it used to wait 100 ms, delaying the
+// client's upgrade and, with it, its first emits).
+func TestUpgradePollAfterProbeNotHeld(t *testing.T) {
 	e := newEnv(t, Config{}, false)
 	sid, r := e.handshake()
 	ws := e.dial("EIO=4&transport=websocket&sid=" + sid)
 	ws.send(t, "2probe")
 	ws.next(t)
-	got := make(chan int, 1)
-	go func() {
-		code, _ := e.poll(sid)
-		got <- code
-	}()
-	eventually.True(t, 5*time.Second, "poll held", func() bool { r.s.mu.Lock(); defer r.s.mu.Unlock(); return r.s.get != nil })
+	const rounds = 20
+	for i := range rounds {
+		start := time.Now()
+		code, body := e.poll(sid)
+		if code != 200 || body != "6" {
+			t.Fatalf("empty GET %d after probe: %d %q", i, code, body)
+		}
+		if time.Since(start) < 90*time.Millisecond {
+			break // answered without the old hold
+		}
+		if i == rounds-1 {
+			t.Fatalf("every empty GET after the probe took over 90 ms (the old 100 ms hold)")
+		}
+	}
+	if err := r.s.Send(frame("a"), frame("b")); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.poll(sid); code != 200 || body != "4a\x1e4b" {
+		t.Fatalf("GET after probe with frames: %d %q", code, body)
+	}
 	ws.send(t, "5")
-	if code := <-got; code != 400 {
-		t.Fatalf("overtaking poll: %d", code)
+	eventually.True(t, 5*time.Second, "transport websocket", func() bool { return r.s.Transport() == TransportWebSocket })
+	if code, _ := e.poll(sid); code != 400 {
+		t.Fatalf("GET after upgrade: %d", code)
 	}
 }
 

@@ -248,7 +248,8 @@ func (s *Session) onWSFault(c *wsConn, reason string, fault metrics.Reason) {
 
 // Upgrade from polling: the client opens a WebSocket with the sid, sends
 // "2probe" (answered "3probe"; the pending poll gets noop so the client can
-// pause polling, and later polls get noop after probeNoopDelay), then "5";
+// pause polling; until "5", polls still get buffered frames, or noop at once
+// when there are none), then "5";
 // the WebSocket then carries everything, buffered frames first. Any other
 // packet, a close or the upgrade timeout ends the attempt and the session
 // stays on polling.
@@ -289,7 +290,7 @@ func (s *Session) onProbePacketLocked(c *wsConn, p eio.Packet) {
 		s.ws = c
 		if g := s.get; g != nil {
 			s.get = nil
-			g.answer(pollReply{tail: eio.Noop, upgraded: g.afterProbe})
+			g.answer(pollReply{tail: eio.Noop})
 		}
 		if frames := s.takeBufLocked(); len(frames) > 0 {
 			if c.q.Push(frames...) == outq.ErrFull {
