@@ -15,6 +15,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sockbus/sockbus/auth"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
@@ -206,14 +207,14 @@ func TestConnectHookWithNATSCLI(t *testing.T) {
 	defer cancel()
 	var out lockedBuffer
 	cmd := exec.CommandContext(ctx, cli, "--server", s.bus.ClientURL(), "--user", "hook", "--password", "pw",
-		"reply", "sockbus.auth.connect", "--command", script)
+		"reply", auth.HookSubject, "--command", script)
 	cmd.Env = append(os.Environ(), "HOOK_LOG="+log)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); _ = cmd.Wait() }()
-	eventually.True(t, 15*time.Second, "nats reply to subscribe", func() bool { return s.bus.HasInterest("sockbus.auth.connect") })
+	eventually.True(t, 15*time.Second, "nats reply to subscribe", func() bool { return s.bus.HasInterest(auth.HookSubject) })
 
 	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
 	if got := c.Connect(t, "/chat", `{"token":"nope"}`); got != `4/chat,{"data":{"why":"no pass"},"message":"banned"}` {
@@ -272,7 +273,7 @@ func TestConnectHookWithoutAnswer(t *testing.T) {
 	if _, resp, err := wstest.TryDial(s.ws("/ws")); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("channel with no responder: %v %v", resp, err)
 	}
-	sub, err := s.bus.Conn().SubscribeSync("sockbus.auth.connect") // listens, never answers
+	sub, err := s.bus.Conn().SubscribeSync(auth.HookSubject) // listens, never answers
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +309,7 @@ func TestAuthHookExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); _ = cmd.Wait() }()
-	eventually.True(t, 15*time.Second, "the example to subscribe", func() bool { return s.bus.HasInterest("sockbus.auth.connect") })
+	eventually.True(t, 15*time.Second, "the example to subscribe", func() bool { return s.bus.HasInterest(auth.HookSubject) })
 	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
 	if got := c.Connect(t, "/chat", `{"token":"stolen"}`); !strings.Contains(got, `"message":"unknown API key"`) {
 		t.Fatalf("unknown key: %q", got)
@@ -591,7 +592,7 @@ func TestTokenRefreshThroughConnectHook(t *testing.T) {
 	})
 	soon, later := time.Now().Add(3*time.Second).Unix(), time.Now().Add(time.Hour).Unix()
 	refreshes := make(chan bool, 16)
-	sub, err := s.bus.Conn().Subscribe("sockbus.auth.connect", func(m *nats.Msg) {
+	sub, err := s.bus.Conn().Subscribe(auth.HookSubject, func(m *nats.Msg) {
 		var req struct {
 			Token   string `json:"token"`
 			Refresh bool   `json:"refresh"`

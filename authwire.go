@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/sockbus/sockbus/auth"
@@ -58,6 +59,10 @@ func newAuthorizer(a authFlags, b *bus.Bus, logger *slog.Logger) (wsedge.Authori
 		cfg.JWT = v
 	}
 	if a.Hook {
+		if strings.HasPrefix(a.HookSubject, bus.Prefix) {
+			logger.Warn("--auth-hook-subject is inside sockbus.>: whoever watches sockbus traffic reads every client's token; the default is outside it",
+				"subject", a.HookSubject, "default", auth.HookSubject)
+		}
 		cfg.Hook = auth.NewHook(b.Conn(), auth.HookConfig{
 			Subject: a.HookSubject, Timeout: a.HookTimeout,
 			Headers: splitList(a.HookHeaders), Logger: logger,

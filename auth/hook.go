@@ -12,11 +12,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
 )
 
-// HookSubject is where connect requests are published by default.
-const HookSubject = "sockbus.auth.connect"
+// HookSubject is where connect requests are published by default: outside
+// sockbus.>, as the requests carry credentials (bus.AuthHookSubject).
+const HookSubject = bus.AuthHookSubject
 
 // HookConfig configures the NATS connect hook. The zero value (plus a
 // connection) works.

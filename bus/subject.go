@@ -158,6 +158,7 @@ const (
 //	sockbus.io.<ns>.ctl.<op>               a socket operation (join, leave, disconnect, fetch)
 //	sockbus.in.<ns>.<event>                a client's event, for NATS handlers
 //	_SOCKBUS.presence.io.<ns>              interest only: one per node with sockets in <ns>
+//	_SOCKBUS.auth.connect                  the connect hook's requests (AuthHookSubject)
 //
 // <ns>, <room> and <event> are EncodeToken tokens; a socket id is plain.
 // Stored copies carry a storage part (StoreSubject) and deliveries the
@@ -278,6 +279,12 @@ func InSubject(nsTok, evTok string) string { return "sockbus.in." + nsTok + "." 
 // and never published to: its interest count is how many nodes a broadcast
 // with acks waits for. Outside sockbus.>, so watchers are not counted.
 func PresenceSubject(nsTok string) string { return "_SOCKBUS.presence.io." + nsTok }
+
+// AuthHookSubject is the connect hook's default request subject. Its
+// requests carry clients' tokens, auth payloads and allow-listed headers
+// (Cookie), so it is outside sockbus.>: watching sockbus traffic must not
+// show them. Only the hook's responder should be allowed to subscribe.
+const AuthHookSubject = "_SOCKBUS.auth.connect"
 
 // EncodeTokenList is a header value listing names as comma-separated tokens.
 func EncodeTokenList(names []string) (string, error) {

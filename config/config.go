@@ -118,9 +118,9 @@ func Default() Config {
 		HTTPIdleTimeout:  60 * time.Second,
 		HTTPBodyTimeout:  30 * time.Second, // engine.DefaultBodyReadTimeout (TestEdgeDefaults)
 		MaxHistory:       1000,
-		ReadyInterval:    2 * time.Second,        // health.DefaultInterval (TestEdgeDefaults)
-		ReadyTimeout:     time.Second,            // health.DefaultTimeout
-		AuthHookSubject:  "sockbus.auth.connect", // auth.HookSubject (TestAuthDefaults)
+		ReadyInterval:    2 * time.Second,         // health.DefaultInterval (TestEdgeDefaults)
+		ReadyTimeout:     time.Second,             // health.DefaultTimeout
+		AuthHookSubject:  "_SOCKBUS.auth.connect", // auth.HookSubject (TestAuthDefaults)
 		AuthHookTimeout:  2 * time.Second,
 		AuthHookHeaders:  "Origin,User-Agent",
 		// wsedge.DefaultMaxNamespaces, DefaultMaxRooms, DefaultEventsPerSecond (TestEdgeDefaults)

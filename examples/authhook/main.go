@@ -1,6 +1,6 @@
 // Command authhook answers sockbus's connect hook over NATS: every
 // Socket.IO namespace connect and plain WebSocket connect is a request on
-// sockbus.auth.connect, and this program's reply admits or refuses it.
+// _SOCKBUS.auth.connect, and this program's reply admits or refuses it.
 // The rule here is a demo: a client presenting one of the API keys below
 // (auth.token, ?token= or Authorization: Bearer) is admitted as that key's
 // user, joins the room "team-<user>" and gets its plan as socket data; the
@@ -65,7 +65,7 @@ func decide(r request) reply {
 
 func main() {
 	url := flag.String("nats", "nats://127.0.0.1:4222", "sockbus's NATS address, with credentials")
-	subject := flag.String("subject", "sockbus.auth.connect", "sockbus's --auth-hook-subject")
+	subject := flag.String("subject", "_SOCKBUS.auth.connect", "sockbus's --auth-hook-subject")
 	flag.Parse()
 
 	nc, err := nats.Connect(*url, nats.Name("sockbus-example-authhook"))
