@@ -17,6 +17,8 @@ import (
 // authFlags are the flags that lock the binary down (README "Security").
 type authFlags struct {
 	JWTKey      string        // HMAC secret, or @file (PEM public keys or JWKS)
+	JWTAudience string        // required in a token's aud when set
+	JWTIssuer   string        // required as a token's iss when set
 	Hook        bool          // ask a NATS responder about every connect
 	HookSubject string        // default auth.HookSubject
 	HookTimeout time.Duration // default 2s
@@ -33,7 +35,7 @@ type authFlags struct {
 // authFlagsOf picks the auth settings out of the configuration.
 func authFlagsOf(c conf.Config) authFlags {
 	return authFlags{
-		JWTKey: c.AuthJWTKey, Hook: c.AuthHook, HookSubject: c.AuthHookSubject,
+		JWTKey: c.AuthJWTKey, JWTAudience: c.AuthJWTAudience, JWTIssuer: c.AuthJWTIssuer, Hook: c.AuthHook, HookSubject: c.AuthHookSubject,
 		HookTimeout: c.AuthHookTimeout, HookHeaders: c.AuthHookHeaders,
 		Namespaces: c.Namespaces, Channels: c.Channels,
 		MaxNamespaces: c.MaxNamespacesPerConn, MaxRooms: c.MaxRoomsPerSocket,
@@ -52,7 +54,7 @@ func newAuthorizer(a authFlags, b *bus.Bus, logger *slog.Logger) (wsedge.Authori
 		cfg.Channels = auth.ParsePatterns(a.Channels)
 	}
 	if a.JWTKey != "" {
-		v, err := auth.NewVerifier(a.JWTKey)
+		v, err := auth.NewVerifier(a.JWTKey, auth.WithAudience(a.JWTAudience), auth.WithIssuer(a.JWTIssuer))
 		if err != nil {
 			return nil, fmt.Errorf("bad --auth-jwt-key: %w", err)
 		}

@@ -162,3 +162,41 @@ func TestNamesThatExist(t *testing.T) {
 		t.Error("names alone reported as authenticated")
 	}
 }
+
+// TestAudienceAndIssuer: with WithAudience and WithIssuer a token needs
+// both claims, with those values; a token for another service or from
+// another issuer, or one without the claims, is refused.
+func TestAudienceAndIssuer(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	v, err := NewVerifier(secret, WithAudience("chat"), WithIssuer("https://id.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, _ := NewVerifier(secret)
+	exp := time.Now().Add(time.Hour).Unix()
+	for _, tc := range []struct {
+		name   string
+		claims jwt.MapClaims
+		ok     bool
+	}{
+		{"right aud and iss", jwt.MapClaims{"aud": "chat", "iss": "https://id.example"}, true},
+		{"aud list containing it", jwt.MapClaims{"aud": []string{"billing", "chat"}, "iss": "https://id.example"}, true},
+		{"another service", jwt.MapClaims{"aud": "billing", "iss": "https://id.example"}, false},
+		{"another issuer", jwt.MapClaims{"aud": "chat", "iss": "https://evil.example"}, false},
+		{"no aud", jwt.MapClaims{"iss": "https://id.example"}, false},
+		{"no iss", jwt.MapClaims{"aud": "chat"}, false},
+	} {
+		tc.claims["sub"], tc.claims["exp"] = "bob", exp
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, tc.claims).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Verify(tok)
+		if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, ErrTokenInvalid)) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if _, err := open.Verify(tok); err != nil {
+			t.Errorf("%s: refused without the requirements: %v", tc.name, err)
+		}
+	}
+}

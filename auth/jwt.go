@@ -37,15 +37,40 @@ type Scope struct {
 
 // Verifier checks tokens against one key set. Safe for concurrent use.
 type Verifier struct {
-	keys    map[string]crypto.PublicKey // by kid; "" for a single PEM key
-	secret  []byte                      // HMAC
-	methods []string
+	keys     map[string]crypto.PublicKey // by kid; "" for a single PEM key
+	secret   []byte                      // HMAC
+	methods  []string
+	audience string // required in aud when set
+	issuer   string // required as iss when set
 }
+
+// Option adds a requirement to a Verifier.
+type Option func(*Verifier)
+
+// WithAudience refuses tokens whose aud claim is missing or does not list
+// audience (--auth-jwt-audience): a token the same identity provider
+// signed for another service does not get in. "" checks nothing.
+func WithAudience(audience string) Option { return func(v *Verifier) { v.audience = audience } }
+
+// WithIssuer refuses tokens whose iss claim is missing or not issuer
+// (--auth-jwt-issuer). "" checks nothing.
+func WithIssuer(issuer string) Option { return func(v *Verifier) { v.issuer = issuer } }
 
 // NewVerifier reads --auth-jwt-key: a value starting with '@' names a file
 // holding PEM public keys or a JWKS document; anything else is an HMAC
-// secret (HS256/384/512), at least 32 bytes.
-func NewVerifier(key string) (*Verifier, error) {
+// secret (HS256/384/512), at least 32 bytes. Errors never quote the key.
+func NewVerifier(key string, opts ...Option) (*Verifier, error) {
+	v, err := newVerifier(key)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range opts {
+		o(v)
+	}
+	return v, nil
+}
+
+func newVerifier(key string) (*Verifier, error) {
 	if !strings.HasPrefix(key, "@") {
 		if len(key) < 32 {
 			return nil, errors.New("an HMAC secret must be at least 32 bytes")
@@ -211,14 +236,21 @@ var (
 	ErrTokenInvalid = errors.New("invalid token")
 )
 
-// Verify checks the signature, exp (required) and nbf of a token.
+// Verify checks the signature, exp (required), nbf, and aud and iss when
+// the Verifier requires them.
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrTokenMissing
 	}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired()}
+	if v.audience != "" {
+		opts = append(opts, jwt.WithAudience(v.audience))
+	}
+	if v.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(v.issuer))
+	}
 	c := &Claims{}
-	_, err := jwt.ParseWithClaims(token, c, v.key,
-		jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired())
+	_, err := jwt.ParseWithClaims(token, c, v.key, opts...)
 	switch {
 	case err == nil:
 		return c, nil

@@ -69,6 +69,8 @@ type Config struct {
 
 	// Authentication (auth/, main's authwire.go).
 	AuthJWTKey      string        `key:"auth-jwt-key" secret:"true" help:"require a JWT on every connect: an HMAC secret (32+ bytes), or @file with PEM public keys or a JWKS (RS*, PS*, ES*, EdDSA)"`
+	AuthJWTAudience string        `key:"auth-jwt-audience" help:"with auth-jwt-key: a token's aud claim must list this value (tokens without aud are refused)"`
+	AuthJWTIssuer   string        `key:"auth-jwt-issuer" help:"with auth-jwt-key: a token's iss claim must be this value (tokens without iss are refused)"`
 	AuthHook        bool          `key:"auth-hook" help:"ask a NATS responder on auth-hook-subject about every connect"`
 	AuthHookSubject string        `key:"auth-hook-subject" required:"true" help:"subject of the connect hook's requests"`
 	AuthHookTimeout time.Duration `key:"auth-hook-timeout" min:"1ms" max:"1m" help:"a connect hook request with no reply in this time refuses the connect"`

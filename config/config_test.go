@@ -196,7 +196,7 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 	for _, f := range fields {
 		fv := v.Field(f.index)
 		if f.secret || f.key == "nats-user" || f.key == "cluster-user" || f.key == "tls-cert" || f.key == "tls-key" ||
-			strings.HasPrefix(f.key, "cluster-tls-") { // secrets print hidden; pairs need both
+			strings.HasPrefix(f.key, "cluster-tls-") || strings.HasPrefix(f.key, "auth-jwt-") { // secrets print hidden; pairs need both; aud/iss need the key
 			continue
 		}
 		if f.key == "nats-url" { // excludes nats-addr and cluster-name (TestNATSURLExcludesEmbedded)
@@ -280,6 +280,18 @@ func TestNATSURLExcludesEmbedded(t *testing.T) {
 	}
 	cfg, _, err := load(t, []string{"--nats-url", "nats://n1:4222,nats://n2:4222", "--nats-creds", "u.creds"}, nil)
 	if err != nil || cfg.NATSURL != "nats://n1:4222,nats://n2:4222" || cfg.NATSCreds != "u.creds" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+}
+
+func TestJWTAudienceAndIssuerNeedTheKey(t *testing.T) {
+	for _, args := range [][]string{{"--auth-jwt-audience", "chat"}, {"--auth-jwt-issuer", "https://id.example"}} {
+		if _, _, err := load(t, args, nil); err == nil || !strings.Contains(err.Error(), "need auth-jwt-key") {
+			t.Errorf("%v: err = %v", args, err)
+		}
+	}
+	cfg, _, err := load(t, []string{"--auth-jwt-key", "@keys.pem", "--auth-jwt-audience", "chat", "--auth-jwt-issuer", "https://id.example"}, nil)
+	if err != nil || cfg.AuthJWTAudience != "chat" || cfg.AuthJWTIssuer != "https://id.example" {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 }

@@ -384,6 +384,9 @@ func (c Config) validate(o Origins) error {
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		return fmt.Errorf("nats-tls-cert (%s) and nats-tls-key (%s): set both or neither", o["nats-tls-cert"], o["nats-tls-key"])
 	}
+	if c.AuthJWTKey == "" && (c.AuthJWTAudience != "" || c.AuthJWTIssuer != "") {
+		return fmt.Errorf("auth-jwt-audience (%s) and auth-jwt-issuer (%s) check tokens: they need auth-jwt-key", o["auth-jwt-audience"], o["auth-jwt-issuer"])
+	}
 	if c.ClusterName != "" && (c.ClusterAddr == "" || c.NodeName == "") {
 		return fmt.Errorf("cluster-name %q (%s): a cluster also needs cluster-addr and node-name", c.ClusterName, o["cluster-name"])
 	}
