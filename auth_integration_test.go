@@ -375,7 +375,7 @@ var limitAttacks = []struct {
 		_ = base
 		c := siotest.Dial(t, base, "/socket.io/")
 		c.ConnectID(t, "/", "")
-		for i := 0; i < 10; i++ { // a burst of 5, then 1 per second: most of these are over
+		for i := 0; i < 10; i++ { // a burst of 5 (the CONNECT took one), then 1 per second: most of these are over
 			c.Send(t, siotest.Event("/", i, "spam", `"x"`))
 		}
 		acks := acksUntil(t, c, 10)
@@ -390,8 +390,8 @@ var limitAttacks = []struct {
 				t.Fatalf("unexpected ack %q", a)
 			}
 		}
-		if ok < 5 || limited < 3 {
-			t.Fatalf("%d stored, %d refused: want the burst of 5 stored and the rest refused", ok, limited)
+		if ok < 4 || limited < 3 {
+			t.Fatalf("%d stored, %d refused: want the rest of the burst of 5 stored and the rest refused", ok, limited)
 		}
 	}},
 	{"events over the rate without acks close the connection", limitsConfig, func(t *testing.T, s *testServer) {
@@ -427,6 +427,35 @@ var limitAttacks = []struct {
 		c.ConnectID(t, "/a", "")
 		if got := c.Connect(t, "/b", ""); got != `4/b,{"data":{"max":2},"message":"too many namespaces"}` {
 			t.Fatalf("third namespace: %q", got)
+		}
+	}},
+	{"2,000 refused CONNECTs on one WebSocket close it after 16", func(c *config) {
+		c.RecoveryWindow = 0
+		c.Namespaces = "/" // the Authorizer refuses /spam
+	}, func(t *testing.T, s *testServer) {
+		c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+		for range 2000 {
+			if c.WS.Conn.WriteString("40/spam,{}") != nil {
+				break // closed meanwhile
+			}
+		}
+		refusals := 0
+		for {
+			select {
+			case p, ok := <-c.Packets():
+				if !ok {
+					if refusals != wsedge.DefaultMaxConnectRefusals {
+						t.Fatalf("%d connect_errors before the close, want %d", refusals, wsedge.DefaultMaxConnectRefusals)
+					}
+					return
+				}
+				if !strings.HasPrefix(p.Text, "4/spam,") {
+					t.Fatalf("unexpected packet %q", p.Text)
+				}
+				refusals++
+			case <-time.After(wait):
+				t.Fatalf("connection still open after %d connect_errors", refusals)
+			}
 		}
 	}},
 	{"joins past the room limit are refused", limitsConfig, func(t *testing.T, s *testServer) {

@@ -29,6 +29,10 @@ type clientConn struct {
 	sockets      map[string]*Socket // by namespace name
 	connectTimer *time.Timer
 	events       *tokenBucket // inbound events; nil: no limit
+	refused      int          // CONNECTs refused so far (message goroutine only)
+	// closedFor: the connection was closed for the client's fault; the
+	// packets still queued behind that one are dropped (message goroutine only).
+	closedFor bool
 
 	// Binary packet being reassembled (message goroutine only).
 	pending *sio.Packet
@@ -64,7 +68,17 @@ func (c *clientConn) fail(why string, err error) {
 	c.session.Close(ReasonParseError)
 }
 
+// closeFor closes the connection for the client's fault (see CloseFor) and
+// ignores whatever it sent after.
+func (c *clientConn) closeFor(reason string, fault metrics.Reason) {
+	c.closedFor = true
+	c.session.CloseFor(reason, fault)
+}
+
 func (c *clientConn) onMessage(data []byte, binary bool) {
+	if c.closedFor {
+		return
+	}
 	if binary {
 		if c.pending == nil {
 			c.fail("binary message without a binary packet", nil)
@@ -147,7 +161,7 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 		if !c.events.allow() {
 			if !e.WantsAck() {
 				c.srv.log.Debug("closing connection over its event rate", "session", c.session.ID())
-				c.session.CloseFor(ReasonRateLimited, metrics.ReasonRateLimit)
+				c.closeFor(ReasonRateLimited, metrics.ReasonRateLimit)
 				return
 			}
 			c.srv.metrics.Refused(metrics.ReasonRateLimit)
@@ -181,8 +195,15 @@ func (c *clientConn) connect(p sio.Packet) {
 		c.fail("second CONNECT to a joined namespace", nil)
 		return
 	}
-	if joined >= c.srv.cfg.MaxNamespaces {
-		c.connectError(p.Namespace, "too many namespaces", map[string]any{"max": c.srv.cfg.MaxNamespaces})
+	// A CONNECT costs what an event costs (it may run the connect hook),
+	// and a refused one keeps counting against the namespace bound.
+	if !c.events.allow() {
+		c.srv.log.Debug("closing connection over its event rate (CONNECTs)", "session", c.session.ID())
+		c.closeFor(ReasonRateLimited, metrics.ReasonRateLimit)
+		return
+	}
+	if joined+c.refused >= c.srv.cfg.MaxNamespaces {
+		c.refuse(p.Namespace, "too many namespaces", map[string]any{"max": c.srv.cfg.MaxNamespaces})
 		return
 	}
 	auth := json.RawMessage(p.Data)
@@ -194,7 +215,7 @@ func (c *clientConn) connect(p sio.Packet) {
 		n = c.srv.lookup(p.Namespace, auth)
 	}
 	if n == nil {
-		c.connectError(p.Namespace, "Invalid namespace", nil)
+		c.refuse(p.Namespace, "Invalid namespace", nil)
 		return
 	}
 	defer c.srv.settle(n, true)
@@ -213,7 +234,7 @@ func (c *clientConn) connect(p sio.Packet) {
 			c.srv.log.Debug("connect refused", "namespace", n.name, "address", hs.Address, "err", err)
 			c.srv.metrics.Refused(metrics.ReasonAuth)
 			c.srv.warn.Warn("socket.io connect refused: auth", "namespace", n.name, "address", hs.Address, "err", err)
-			c.connectError(n.name, msg, data)
+			c.refuse(n.name, msg, data)
 			return
 		}
 		grant = g
@@ -227,9 +248,9 @@ func (c *clientConn) connect(p sio.Packet) {
 		if err := m(s); err != nil {
 			var ce *ConnectError
 			if errors.As(err, &ce) {
-				c.connectError(n.name, ce.Message, ce.Data)
+				c.refuse(n.name, ce.Message, ce.Data)
 			} else {
-				c.connectError(n.name, err.Error(), nil)
+				c.refuse(n.name, err.Error(), nil)
 			}
 			return
 		}
@@ -328,6 +349,23 @@ func (c *clientConn) newSocket(n *Namespace, auth json.RawMessage) *Socket {
 	}
 	s.hs = Handshake{Handshake: *c.session.Handshake(), Auth: append(json.RawMessage(nil), auth...)}
 	return s
+}
+
+// ReasonConnectRefusals ends a connection whose CONNECTs were refused
+// Config.MaxConnectRefusals times.
+const ReasonConnectRefusals = "too many refused connects"
+
+// refuse answers a CONNECT the client is refused (unknown namespace, too
+// many, auth, middleware) and closes the connection at the
+// Config.MaxConnectRefusals-th: a client cannot make the server run its
+// connect hook and middleware for free.
+func (c *clientConn) refuse(ns, message string, data any) {
+	c.connectError(ns, message, data)
+	c.refused++
+	if c.refused >= c.srv.cfg.MaxConnectRefusals {
+		c.srv.log.Debug("closing connection after refused CONNECTs", "session", c.session.ID(), "refused", c.refused)
+		c.closeFor(ReasonConnectRefusals, metrics.ReasonRateLimit)
+	}
 }
 
 func (c *clientConn) connectError(ns, message string, data any) {

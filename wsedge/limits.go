@@ -25,9 +25,11 @@ const CloseRateLimited CloseCode = 4029
 
 // Defaults of the per-connection limits.
 const (
-	DefaultMaxNamespaces   = 128
-	DefaultMaxRooms        = 1000
-	DefaultEventsPerSecond = 100
+	DefaultMaxNamespaces = 128
+	// DefaultMaxConnectRefusals: refused CONNECTs that close a connection.
+	DefaultMaxConnectRefusals = 16
+	DefaultMaxRooms           = 1000
+	DefaultEventsPerSecond    = 100
 )
 
 // tokenBucket allows rate events per second with bursts of burst. A nil

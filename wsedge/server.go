@@ -48,9 +48,15 @@ type Config struct {
 	RecoveryWindow time.Duration
 	// MaxHistory bounds what auth.history may ask for. Default 1000.
 	MaxHistory int
-	// MaxNamespaces bounds the namespaces one connection joins; the next
-	// CONNECT gets connect_error "too many namespaces". Default 128.
+	// MaxNamespaces bounds the namespaces one connection joins, its
+	// refused CONNECTs counted too; the next CONNECT gets connect_error
+	// "too many namespaces". Default 128.
 	MaxNamespaces int
+	// MaxConnectRefusals closes a connection whose CONNECTs were refused
+	// that many times (auth, middleware, unknown namespace, too many), after
+	// its last connect_error. Every CONNECT also costs one event of
+	// EventsPerSecond. Default 16.
+	MaxConnectRefusals int
 	// MaxRooms bounds the rooms of one socket (its own id not counted);
 	// Join past it fails. Default 1000.
 	MaxRooms int
@@ -96,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxNamespaces <= 0 {
 		c.MaxNamespaces = DefaultMaxNamespaces
+	}
+	if c.MaxConnectRefusals <= 0 {
+		c.MaxConnectRefusals = DefaultMaxConnectRefusals
 	}
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = DefaultMaxRooms

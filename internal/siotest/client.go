@@ -47,22 +47,32 @@ func (c *Client) pump() {
 	for {
 		select {
 		case <-c.WS.Closed():
+			// Messages arrive before the close: pass on what is left.
+			for {
+				m, ok := c.WS.TryNext(10 * time.Millisecond)
+				if !ok {
+					break
+				}
+				c.forward(m)
+			}
 			close(c.packets)
 			return
 		default:
 		}
-		m, ok := c.WS.TryNext(100 * time.Millisecond)
-		if !ok {
-			continue
+		if m, ok := c.WS.TryNext(100 * time.Millisecond); ok {
+			c.forward(m)
 		}
-		switch {
-		case m.Binary:
-			c.packets <- Packet{Binary: m.Data}
-		case string(m.Data) == "2":
-			_ = c.WS.Conn.WriteMessage(gws.OpcodeText, []byte("3"))
-		case len(m.Data) > 0 && m.Data[0] == '4':
-			c.packets <- Packet{Text: string(m.Data[1:])}
-		}
+	}
+}
+
+func (c *Client) forward(m wstest.Msg) {
+	switch {
+	case m.Binary:
+		c.packets <- Packet{Binary: m.Data}
+	case string(m.Data) == "2":
+		_ = c.WS.Conn.WriteMessage(gws.OpcodeText, []byte("3"))
+	case len(m.Data) > 0 && m.Data[0] == '4':
+		c.packets <- Packet{Text: string(m.Data[1:])}
 	}
 }
 
@@ -81,6 +91,10 @@ func (c *Client) SendBinary(t testing.TB, b []byte) {
 		t.Fatalf("send binary: %v", err)
 	}
 }
+
+// Packets receives the packets in order; it is closed once the connection
+// closes and every packet before the close was received.
+func (c *Client) Packets() <-chan Packet { return c.packets }
 
 // Next waits for the next packet.
 func (c *Client) Next(t testing.TB, d time.Duration) Packet {
