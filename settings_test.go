@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +47,32 @@ func TestJWTAudienceAndIssuer(t *testing.T) {
 		if got := sio.Connect(t, "/chat", `{"token":"`+tok+`"}`); got != `4/chat,{"data":{"status":401},"message":"invalid token"}` {
 			t.Errorf("%s: Socket.IO connect answered %q", name, got)
 		}
+	}
+}
+
+// TestSecretsNotInOutputOrLogs: `sockbus config print` hides passwords in
+// URLs, and a node that cannot reach its --nats-url says so without the
+// URL's password, in its error and its logs.
+func TestSecretsNotInOutputOrLogs(t *testing.T) {
+	var out, errOut bytes.Buffer
+	st := cli([]string{"config", "print", "--routes", "nats-route://route:pw-route@10.0.0.2:6222",
+		"--cluster-user", "route", "--cluster-password", "pw-cluster", "--auth-jwt-key", "pw-0123456789abcdef0123456789abcdef"}, nil, &out, &errOut)
+	if st != 0 || strings.Contains(out.String(), "pw-") || !strings.Contains(out.String(), "nats-route://route:<hidden>@10.0.0.2:6222") {
+		t.Fatalf("config print: %d %q\n%s", st, errOut.String(), out.String())
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var logs lockedBuffer
+	cfg := defaultConfig()
+	cfg.Addr, cfg.DataDir, cfg.LogLevel, cfg.logOut = "127.0.0.1:0", t.TempDir(), "debug", &logs
+	cfg.NATSURL, cfg.NATSUser, cfg.NATSPassword = "nats://app:pw-url@"+closed, "app", "pw-user"
+	err = run(context.Background(), cfg)
+	if err == nil || strings.Contains(err.Error(), "pw-") || strings.Contains(logs.String(), "pw-") {
+		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
 }

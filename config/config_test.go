@@ -295,3 +295,39 @@ func TestJWTAudienceAndIssuerNeedTheKey(t *testing.T) {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 }
+
+// TestSecretsNeverShown: config print hides passwords and tokens inside
+// URLs, and an error about a secret setting does not quote its value.
+func TestSecretsNeverShown(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--routes", "nats-route://route:pw-r0ute@10.0.0.2:6222,nats-route://10.0.0.3:6222", "--cluster-user", "route", "--cluster-password", "pw-cluster"},
+			`routes: "nats-route://route:<hidden>@10.0.0.2:6222,nats-route://10.0.0.3:6222"`},
+		{[]string{"--nats-url", "nats://app:pw-n%40ts@n1:4222,tls://tok-t0ken@n2:4222", "--nats-user", "app", "--nats-password", "pw-nats"},
+			`nats-url: "nats://app:<hidden>@n1:4222,tls://<hidden>@n2:4222"`},
+	} {
+		cfg, origins, err := load(t, tc.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := Print(&out, cfg, origins); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out.String(), "pw-") || strings.Contains(out.String(), "tok-") || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("printed a secret, or not %s:\n%s", tc.want, out.String())
+		}
+	}
+	for _, body := range []string{
+		"auth-jwt-key: [\"sec-0123456789abcdef0123456789abcdef\"]\n",
+		"nats-password: {sec: \"sec-nats\"}\n",
+		"admin-password-hash: [\"sec-hash\"]\n",
+	} {
+		_, _, err := load(t, []string{"--config", writeFile(t, "s.yaml", body)}, nil)
+		if err == nil || strings.Contains(err.Error(), "sec-") || !strings.Contains(err.Error(), "<hidden>") {
+			t.Errorf("%q: err = %v", body, err)
+		}
+	}
+}

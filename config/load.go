@@ -184,7 +184,11 @@ func Load(name string, args, environ []string, errOut io.Writer) (Config, Origin
 			continue
 		}
 		if err := f.assign(v.Field(f.index), raw); err != nil {
-			return Config{}, nil, fmt.Errorf("%s %s (%s): %w", f.key, quote(raw), origins[f.key], err)
+			shown := redactURLs(quote(raw))
+			if f.secret {
+				shown = hidden
+			}
+			return Config{}, nil, fmt.Errorf("%s %s (%s): %w", f.key, shown, origins[f.key], err)
 		}
 	}
 	if err := cfg.validate(origins); err != nil {

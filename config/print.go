@@ -15,9 +15,9 @@ func Print(w io.Writer, cfg Config, origins Origins) error {
 	var b strings.Builder
 	b.WriteString("# sockbus effective configuration (flags > environment > file > defaults)\n")
 	for _, f := range fields {
-		val := yamlValue(v.Field(f.index))
+		val := redactURLs(yamlValue(v.Field(f.index)))
 		if f.secret && v.Field(f.index).String() != "" {
-			val = `"<hidden>"`
+			val = hidden
 		}
 		from := origins[f.key]
 		if from == "" {
@@ -63,4 +63,29 @@ func yamlValue(v reflect.Value) string {
 		return strconv.Quote(formatValue(v))
 	}
 	return formatValue(v)
+}
+
+// hidden stands for a secret in printed values and errors.
+const hidden = `"<hidden>"`
+
+// redactURLs hides the credentials of the URLs in a value (nats-url,
+// routes): nats://app:pw@h becomes nats://app:<hidden>@h, and a lone
+// token, nats://tok@h, nats://<hidden>@h. Everything else is kept.
+func redactURLs(v string) string {
+	items := strings.Split(v, ",")
+	for i, item := range items {
+		s := strings.Index(item, "://")
+		at := strings.LastIndexByte(item, '@')
+		if s < 0 || at < s+3 {
+			continue
+		}
+		user, _, hasPassword := strings.Cut(item[s+3:at], ":")
+		if !hasPassword {
+			user = ""
+		} else {
+			user += ":"
+		}
+		items[i] = item[:s+3] + user + "<hidden>" + item[at:]
+	}
+	return strings.Join(items, ",")
 }
