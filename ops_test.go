@@ -149,6 +149,16 @@ func TestAuthDefaults(t *testing.T) {
 	if got := conf.Default().AuthHookSubject; got != auth.HookSubject {
 		t.Fatalf("auth-hook-subject default %q, auth.HookSubject %q", got, auth.HookSubject)
 	}
+	// --auth-hook-timeout is honoured up to wsedge's bound on a connect's
+	// authorization and refused above it, never silently capped.
+	if _, _, err := conf.Load("sockbus", []string{"--auth-hook-timeout", wsedge.AuthTimeout.String()}, nil, io.Discard); err != nil {
+		t.Fatalf("--auth-hook-timeout %v: %v", wsedge.AuthTimeout, err)
+	}
+	for _, d := range []string{(wsedge.AuthTimeout + time.Millisecond).String(), "20s"} {
+		if _, _, err := conf.Load("sockbus", []string{"--auth-hook-timeout", d}, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "must be 1ms..10s") {
+			t.Fatalf("--auth-hook-timeout %s: %v", d, err)
+		}
+	}
 }
 
 // The embedded server gets a bcrypt hash of --nats-password: no

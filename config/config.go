@@ -73,7 +73,7 @@ type Config struct {
 	AuthJWTIssuer   string        `key:"auth-jwt-issuer" help:"with auth-jwt-key: a token's iss claim must be this value (tokens without iss are refused)"`
 	AuthHook        bool          `key:"auth-hook" help:"ask a NATS responder on auth-hook-subject about every connect"`
 	AuthHookSubject string        `key:"auth-hook-subject" required:"true" help:"subject of the connect hook's requests"`
-	AuthHookTimeout time.Duration `key:"auth-hook-timeout" min:"1ms" max:"1m" help:"a connect hook request with no reply in this time refuses the connect"`
+	AuthHookTimeout time.Duration `key:"auth-hook-timeout" min:"1ms" max:"10s" help:"a connect hook request with no reply in this time refuses the connect (at most 10s: no connect waits longer for its authorization)"`
 	AuthHookHeaders string        `key:"auth-hook-headers" help:"comma-separated request headers passed to the connect hook"`
 	Namespaces      string        `key:"namespaces" help:"comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)"`
 	Channels        string        `key:"channels" help:"comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)"`

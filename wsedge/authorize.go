@@ -73,8 +73,12 @@ type Authorizer interface {
 	Authorize(ctx context.Context, req AuthRequest) (Grant, error)
 }
 
-// authTimeout bounds one Authorize call (the hook's own bound is shorter).
-const authTimeout = 10 * time.Second
+// AuthTimeout bounds one Authorize call: a connect waits no longer for
+// its Authorizer, so a connect hook's own bound (--auth-hook-timeout) may
+// not exceed it.
+const AuthTimeout = 10 * time.Second
+
+const authTimeout = AuthTimeout
 
 // refusal turns an Authorize error into the client's message, data and
 // HTTP status (403 unless the error says otherwise).
