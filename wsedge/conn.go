@@ -244,16 +244,13 @@ func (c *clientConn) connect(p sio.Packet) {
 	plan := c.planRecovery(n, s, auth)
 	applyGrant(s, grant)
 	mw, onConn := n.chain()
-	for _, m := range mw {
-		if err := m(s); err != nil {
-			var ce *ConnectError
-			if errors.As(err, &ce) {
-				c.refuse(n.name, ce.Message, ce.Data)
-			} else {
-				c.refuse(n.name, err.Error(), nil)
-			}
-			return
-		}
+	// A recovered socket skips the middleware by default, as in socket.io
+	// (skipMiddlewares): the Authorizer ran above and only the session's
+	// own user recovers it, so what the middleware admitted and stored
+	// comes back with the session.
+	skipped := plan.restore && !c.srv.cfg.RunMiddlewaresOnRecovery
+	if !skipped && !c.admit(n, mw, s) {
+		return
 	}
 	if plan.fresh != nil {
 		c.srv.metrics.Outcome(*plan.fresh)
@@ -282,6 +279,9 @@ func (c *clientConn) connect(p sio.Packet) {
 			n.remove(s)
 			s = c.newSocket(n, auth)
 			applyGrant(s, grant)
+			if skipped && !c.admit(n, mw, s) { // not recovered after all
+				return
+			}
 			if err := n.add(s); err != nil {
 				n.remove(s)
 				c.connectError(n.name, "namespace unavailable", nil)
@@ -326,6 +326,23 @@ func (c *clientConn) connect(p sio.Packet) {
 	}
 }
 
+// admit runs the middleware on s; false when one refused it (the client
+// got its connect_error).
+func (c *clientConn) admit(n *Namespace, mw []Middleware, s *Socket) bool {
+	for _, m := range mw {
+		if err := m(s); err != nil {
+			var ce *ConnectError
+			if errors.As(err, &ce) {
+				c.refuse(n.name, ce.Message, ce.Data)
+			} else {
+				c.refuse(n.name, err.Error(), nil)
+			}
+			return false
+		}
+	}
+	return true
+}
+
 // applyGrant gives the socket the Authorizer's user and data.
 func applyGrant(s *Socket, g Grant) {
 	s.user = g.User
@@ -348,6 +365,7 @@ func (c *clientConn) newSocket(n *Namespace, auth json.RawMessage) *Socket {
 		s.pid = newSocketID()
 	}
 	s.hs = Handshake{Handshake: *c.session.Handshake(), Auth: append(json.RawMessage(nil), auth...)}
+	s.hs.Time = time.Now() // the CONNECT's, as in socket.io
 	return s
 }
 

@@ -46,6 +46,12 @@ type Config struct {
 	// RecoveryWindow is how long a dropped session stays recoverable; the
 	// store's expiry must match it. Default 2 minutes.
 	RecoveryWindow time.Duration
+	// RunMiddlewaresOnRecovery runs the namespace middleware for a
+	// recovered socket too. By default they are skipped, as socket.io's
+	// skipMiddlewares: true; the Authorizer always runs, and a session is
+	// recovered only by its own user, its data (what the middleware set)
+	// restored.
+	RunMiddlewaresOnRecovery bool
 	// MaxHistory bounds what auth.history may ask for. Default 1000.
 	MaxHistory int
 	// MaxNamespaces bounds the namespaces one connection joins, its

@@ -32,7 +32,9 @@ const (
 	ReasonServerShuttingDown        = "server shutting down"
 )
 
-// Handshake is what a socket's client sent when it connected.
+// Handshake is what a socket's client sent when it connected. Time is
+// when the namespace CONNECT arrived (as in socket.io), not the Engine.IO
+// handshake; Header has Host.
 type Handshake struct {
 	engine.Handshake
 	// Auth is the CONNECT payload (socket.io-client's auth option), `{}` when absent.

@@ -10,7 +10,8 @@ import (
 // Handshake describes the HTTP request that opened a session. It is filled
 // once and never modified: read it from any goroutine, do not write it.
 type Handshake struct {
-	// Header is a copy of the request's headers.
+	// Header is a copy of the request's headers, Host included (net/http
+	// moves it to Request.Host).
 	Header http.Header
 	// Query is the request's parsed query (EIO, transport, t and the
 	// application's own parameters).
@@ -33,6 +34,9 @@ func newHandshake(r *http.Request, q url.Values) Handshake {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
+	}
+	if r.Host != "" && r.Header != nil {
+		r.Header["Host"] = []string{r.Host}
 	}
 	return Handshake{
 		Header:     r.Header, // net/http never touches a request's headers after its handler: no copy per connection
