@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -44,8 +43,9 @@ func authFlagsOf(c conf.Config) authFlags {
 }
 
 // newAuthorizer builds the Authorizer main gives both edges; nil when
-// nothing is checked (then one warning says the server is open).
-func newAuthorizer(a authFlags, b *bus.Bus, logger *slog.Logger) (wsedge.Authorizer, error) {
+// nothing is checked (then one warning says the server is open). v is
+// preflight's verifier of a.JWTKey (built here when nil).
+func newAuthorizer(a authFlags, v *auth.Verifier, b *bus.Bus, logger *slog.Logger) (wsedge.Authorizer, error) {
 	cfg := auth.Config{}
 	if a.Namespaces != "" {
 		cfg.Namespaces = auth.ParsePatterns(a.Namespaces)
@@ -54,9 +54,11 @@ func newAuthorizer(a authFlags, b *bus.Bus, logger *slog.Logger) (wsedge.Authori
 		cfg.Channels = auth.ParsePatterns(a.Channels)
 	}
 	if a.JWTKey != "" {
-		v, err := auth.NewVerifier(a.JWTKey, auth.WithAudience(a.JWTAudience), auth.WithIssuer(a.JWTIssuer))
-		if err != nil {
-			return nil, fmt.Errorf("bad --auth-jwt-key: %w", err)
+		if v == nil {
+			var err error
+			if v, err = jwtVerifier(a); err != nil {
+				return nil, err
+			}
 		}
 		cfg.JWT = v
 	}

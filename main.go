@@ -147,6 +147,11 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	pre, err := preflight(cfg) // every setting, before anything starts
+	if err != nil {
+		return err
+	}
+	warnPublicMetrics(cfg, logger)
 	// Before listening or starting NATS: a directory that is taken or
 	// unwritable fails now, with the path and the reason.
 	// An edge on an external NATS (--nats-url) keeps no data: no dir, no lock.
@@ -166,13 +171,9 @@ func run(ctx context.Context, cfg config) error {
 		Max: int(cfg.MaxConns), PerIP: int(cfg.MaxConnsPerIP), Warn: ratelog.New(logger, 0),
 	})
 	scheme := "http"
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("failed to load --tls-cert/--tls-key: %w", err)
-		}
+	if pre.tls != nil {
 		// HTTP/1.1 only (no h2 in NextProtos): WebSocket upgrades hijack the connection.
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*pre.tls}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
 	// Serve at once: /healthz and /readyz answer 503 until the node is up.
@@ -243,7 +244,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 		sessions = st
 	}
-	authz, err := newAuthorizer(authFlagsOf(cfg.Config), b, logger)
+	authz, err := newAuthorizer(authFlagsOf(cfg.Config), pre.jwt, b, logger)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +78,84 @@ func TestSecretsNotInOutputOrLogs(t *testing.T) {
 	err = run(context.Background(), cfg)
 	if err == nil || strings.Contains(err.Error(), "pw-") || strings.Contains(logs.String(), "pw-") {
 		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+}
+
+// TestBadSettingsStopBeforeAnythingStarts: a bad auth, admin, TLS or path
+// setting stops run with its error before the data dir is created and
+// before any port is opened: --addr and --nats-addr are ports this test
+// holds, so reaching a listener would fail with "address already in use"
+// instead, and the data dir must not exist afterwards.
+func TestBadSettingsStopBeforeAnythingStarts(t *testing.T) {
+	held := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		return ln.Addr().String()
+	}
+	addr, natsAddr := held(), held()
+	for _, tc := range []struct {
+		name   string
+		mutate func(*config)
+		want   string
+	}{
+		{"short JWT key", func(c *config) { c.AuthJWTKey = "sec-short" }, "bad --auth-jwt-key: an HMAC secret must be at least 32 bytes"},
+		{"missing key file", func(c *config) { c.AuthJWTKey = "@" + filepath.Join(t.TempDir(), "nope.pem") }, "failed to read the JWT key file"},
+		{"hash not bcrypt", func(c *config) { c.AdminUI, c.AdminUser, c.AdminPasswordHash = true, "ops", "sec-plain" }, "not a bcrypt hash"},
+		{"admin user without hash", func(c *config) { c.AdminUI, c.AdminUser = true, "ops" }, "set both --admin-user and --admin-password-hash"},
+		{"missing TLS files", func(c *config) { c.TLSCert, c.TLSKey = "/nonexistent/cert.pem", "/nonexistent/key.pem" }, "failed to load --tls-cert/--tls-key"},
+		{"socketio path under /ws/", func(c *config) { c.SocketIOPath = "/ws/" }, "/ws/ is the plain WebSocket channels' path"},
+		{"socketio path under /admin/", func(c *config) { c.AdminUI, c.SocketIOPath = true, "/admin/" }, "serves the admin UI's files"},
+		{"socketio path / with the demo", func(c *config) { c.SocketIOPath = "/" }, "the demo page's /"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.Addr, cfg.NATSAddr, cfg.NATSUser, cfg.NATSPassword = addr, natsAddr, "ops", "pw"
+			cfg.DataDir, cfg.LogLevel, cfg.logOut = filepath.Join(t.TempDir(), "data"), "error", io.Discard
+			tc.mutate(&cfg)
+			err := run(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "sec-") {
+				t.Fatalf("run: %v, want %q", err, tc.want)
+			}
+			if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("data dir touched: %v", err)
+			}
+		})
+	}
+	// The same paths elsewhere are fine: /admin/ without --admin-ui, / without the demo.
+	for _, mutate := range []func(*config){
+		func(c *config) { c.SocketIOPath = "/admin/" },
+		func(c *config) { c.SocketIOPath, c.Demo = "/", false },
+	} {
+		cfg := defaultConfig()
+		mutate(&cfg)
+		if err := checkSocketIOPath(cfg); err != nil {
+			t.Errorf("%s refused: %v", cfg.SocketIOPath, err)
+		}
+	}
+}
+
+// TestPublicMetricsWarning: with client authentication on and /metrics on
+// --addr, the start warns; with --metrics-addr, or no authentication, not.
+func TestPublicMetricsWarning(t *testing.T) {
+	const warning = "/metrics answers anyone on --addr"
+	for _, tc := range []struct {
+		name   string
+		mutate func(*config)
+		warned bool
+	}{
+		{"jwt, metrics on addr", func(c *config) { c.AuthJWTKey = testJWTSecret }, true},
+		{"hook, metrics on addr", func(c *config) { c.AuthHook = true }, true},
+		{"jwt, metrics-addr", func(c *config) { c.AuthJWTKey, c.MetricsAddr = testJWTSecret, "127.0.0.1:0" }, false},
+		{"open", func(c *config) {}, false},
+	} {
+		var logs lockedBuffer
+		s := startServer(t, tc.mutate, func(c *config) { c.logOut = &logs })
+		s.stop(t)
+		if got := strings.Contains(logs.String(), warning); got != tc.warned {
+			t.Errorf("%s: warned %v, want %v:\n%s", tc.name, got, tc.warned, logs.String())
+		}
 	}
 }
