@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	conf "github.com/sockbus/sockbus/config"
+	"github.com/sockbus/sockbus/handlers"
 )
 
 // TestAdminUIInChromium runs test/admin: the Socket.IO Admin UI's own files,
@@ -39,4 +42,14 @@ func TestAdminUIInChromium(t *testing.T) {
 		t.Fatalf("admin UI tests failed: %v\n%s", err, out)
 	}
 	t.Logf("admin UI tests passed:\n%s", lastLines(string(out), 10))
+}
+
+// The flags' documented defaults are the admin UI's own.
+func TestAdminLoginDefaults(t *testing.T) {
+	d, h := conf.Default(), handlers.DefaultAdminConfig()
+	if int(d.AdminLoginFailuresPerAddress) != h.MaxLoginFailuresPerAddress || int(d.AdminLoginFailures) != h.MaxLoginFailures ||
+		d.AdminLoginWindow != h.LoginWindow || int(d.AdminLoginConcurrency) != h.LoginConcurrency ||
+		d.AdminLoginWait != h.LoginWait || int(d.AdminLoginFailuresPerConn) != h.MaxLoginFailuresPerConn {
+		t.Fatalf("admin login flag defaults %+v differ from handlers' %+v", d, h)
+	}
 }

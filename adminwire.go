@@ -12,6 +12,7 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/handlers"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
 )
 
@@ -24,6 +25,7 @@ type adminFlags struct {
 	Dir          string // the UI's static files, served at /admin/
 	MaxSessions  int
 	SessionTTL   time.Duration
+	Login        handlers.AdminConfig // only its login limits
 }
 
 // adminPath is where the UI's static files are served; its Socket.IO
@@ -37,18 +39,23 @@ const defaultAdminUIDir = "node_modules/@socket.io/admin-ui/ui/dist"
 // adminFlagsOf picks the admin UI settings out of the configuration.
 func adminFlagsOf(c conf.Config) adminFlags {
 	return adminFlags{On: c.AdminUI, User: c.AdminUser, PasswordHash: c.AdminPasswordHash, ReadOnly: c.AdminReadOnly, Dir: c.AdminUIDir,
-		MaxSessions: int(c.AdminMaxSessions), SessionTTL: c.AdminSessionTTL}
+		MaxSessions: int(c.AdminMaxSessions), SessionTTL: c.AdminSessionTTL,
+		Login: handlers.AdminConfig{
+			MaxLoginFailuresPerAddress: int(c.AdminLoginFailuresPerAddress), MaxLoginFailures: int(c.AdminLoginFailures),
+			LoginWindow: c.AdminLoginWindow, LoginConcurrency: int(c.AdminLoginConcurrency),
+			LoginWait: c.AdminLoginWait, MaxLoginFailuresPerConn: int(c.AdminLoginFailuresPerConn),
+		}}
 }
 
 // startAdmin serves the admin UI's protocol on io; nil when it is off.
-func startAdmin(a adminFlags, io *wsedge.Server, b *bus.Bus, logger *slog.Logger) (*handlers.Admin, error) {
+func startAdmin(a adminFlags, io *wsedge.Server, b *bus.Bus, counters *metrics.Set, logger *slog.Logger) (*handlers.Admin, error) {
 	if !a.On {
 		return nil, nil
 	}
-	adm, err := handlers.NewAdmin(io, b, handlers.AdminConfig{
-		User: a.User, PasswordHash: a.PasswordHash, ReadOnly: a.ReadOnly, Logger: logger,
-		MaxSessions: a.MaxSessions, SessionTTL: a.SessionTTL,
-	})
+	cfg := a.Login
+	cfg.User, cfg.PasswordHash, cfg.ReadOnly, cfg.Logger = a.User, a.PasswordHash, a.ReadOnly, logger
+	cfg.MaxSessions, cfg.SessionTTL, cfg.Metrics = a.MaxSessions, a.SessionTTL, counters
+	adm, err := handlers.NewAdmin(io, b, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bad admin UI flags: %w", err)
 	}

@@ -284,7 +284,7 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.Demo {
 		demo = assets.NewDemo(io.Path())
 	}
-	admin, err := startAdmin(adminFlagsOf(cfg.Config), io, b, logger)
+	admin, err := startAdmin(adminFlagsOf(cfg.Config), io, b, counters, logger)
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,13 @@ type Config struct {
 	AdminUIDir        string        `key:"admin-ui-dir" help:"directory of the admin UI's static files (the @socket.io/admin-ui npm package's ui/dist)"`
 	AdminMaxSessions  int64         `key:"admin-max-sessions" min:"1" max:"1000000" help:"admin UI logins remembered per node (the oldest is forgotten past it)"`
 	AdminSessionTTL   time.Duration `key:"admin-session-ttl" min:"1s" max:"8760h" help:"how long an admin UI login lets the UI reconnect without the password"`
+	// Admin UI login limits (handlers/adminlogin.go).
+	AdminLoginFailuresPerAddress int64         `key:"admin-login-failures-per-address" min:"1" max:"1000000" help:"failed admin UI logins from one client address per admin-login-window; past it that address's logins are refused without a password check"`
+	AdminLoginFailures           int64         `key:"admin-login-failures" min:"1" max:"1000000" help:"failed admin UI logins per admin-login-window in all, per node; past it every login is refused without a password check"`
+	AdminLoginWindow             time.Duration `key:"admin-login-window" min:"1s" max:"24h" help:"the window over which failed admin UI logins are counted"`
+	AdminLoginConcurrency        int64         `key:"admin-login-concurrency" min:"1" max:"64" help:"admin UI password checks (bcrypt) running at once"`
+	AdminLoginWait               time.Duration `key:"admin-login-wait" min:"1ms" max:"1m" help:"how long an admin UI login waits for a password check slot before it is refused"`
+	AdminLoginFailuresPerConn    int64         `key:"admin-login-failures-per-conn" min:"1" max:"1000000" help:"failed admin UI logins after which the connection is closed"`
 }
 
 // Default is the configuration with every documented default.
@@ -132,5 +139,12 @@ func Default() Config {
 		AdminUIDir:           "node_modules/@socket.io/admin-ui/ui/dist",
 		AdminMaxSessions:     1000,
 		AdminSessionTTL:      24 * time.Hour,
+		// handlers.AdminConfig's defaults (TestAdminLoginDefaults)
+		AdminLoginFailuresPerAddress: 5,
+		AdminLoginFailures:           100,
+		AdminLoginWindow:             time.Minute,
+		AdminLoginConcurrency:        1,
+		AdminLoginWait:               2 * time.Second,
+		AdminLoginFailuresPerConn:    3,
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
 )
 
@@ -86,9 +87,26 @@ type AdminConfig struct {
 	// past it); SessionTTL is how long one stays valid. Defaults 1000, 24h.
 	MaxSessions int
 	SessionTTL  time.Duration
+	// Failed logins (see loginGuard): MaxLoginFailuresPerAddress from one
+	// client address and MaxLoginFailures in all per LoginWindow, past which
+	// logins are refused without a password check; LoginConcurrency
+	// password checks at a time, a login waiting at most LoginWait for one;
+	// a connection is closed at its MaxLoginFailuresPerConn-th failure.
+	// Defaults 5, 100, 1m, 1, 2s, 3.
+	MaxLoginFailuresPerAddress int
+	MaxLoginFailures           int
+	LoginWindow                time.Duration
+	LoginConcurrency           int
+	LoginWait                  time.Duration
+	MaxLoginFailuresPerConn    int
+	// Metrics counts login results (nil: none).
+	Metrics *metrics.Set
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultAdminConfig is the zero AdminConfig with its defaults filled in.
+func DefaultAdminConfig() AdminConfig { return AdminConfig{}.withDefaults() }
 
 func (c AdminConfig) withDefaults() AdminConfig {
 	if c.Namespace == "" {
@@ -105,6 +123,24 @@ func (c AdminConfig) withDefaults() AdminConfig {
 	}
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = 24 * time.Hour
+	}
+	if c.MaxLoginFailuresPerAddress <= 0 {
+		c.MaxLoginFailuresPerAddress = 5
+	}
+	if c.MaxLoginFailures <= 0 {
+		c.MaxLoginFailures = 100
+	}
+	if c.LoginWindow <= 0 {
+		c.LoginWindow = time.Minute
+	}
+	if c.LoginConcurrency <= 0 {
+		c.LoginConcurrency = 1
+	}
+	if c.LoginWait <= 0 {
+		c.LoginWait = 2 * time.Second
+	}
+	if c.MaxLoginFailuresPerConn <= 0 {
+		c.MaxLoginFailuresPerConn = 3
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -123,6 +159,7 @@ type Admin struct {
 	started  time.Time
 	features []string
 	warn     *ratelog.Logger
+	login    *loginGuard
 	sub      *nats.Subscription // adminSocketsSubject
 	here     *nats.Subscription // adminPresenceSubject
 
@@ -159,6 +196,7 @@ func NewAdmin(srv *wsedge.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
 		presence: bus.PresenceSubject(tok),
 		host:     host, started: time.Now(),
 		warn:     ratelog.New(cfg.Logger, 0),
+		login:    newLoginGuard(cfg),
 		sessions: map[string]time.Time{}, fresh: map[string]string{},
 		stop: make(chan struct{}),
 	}
@@ -216,7 +254,8 @@ func (a *Admin) Close() {
 }
 
 // authenticate admits a known session id, or the configured user with the
-// password its hash was made from, as the UI's basic auth.
+// password its hash was made from, as the UI's basic auth. Password checks
+// are bounded by a.login.
 func (a *Admin) authenticate(s *wsedge.Socket) error {
 	var auth struct {
 		Username  string `json:"username"`
@@ -233,12 +272,9 @@ func (a *Admin) authenticate(s *wsedge.Socket) error {
 			return nil
 		}
 	}
-	userOK := subtle.ConstantTimeCompare([]byte(auth.Username), []byte(a.cfg.User)) == 1
-	// Always pay for bcrypt, so a wrong user takes as long as a wrong password.
-	passOK := bcrypt.CompareHashAndPassword([]byte(a.cfg.PasswordHash), []byte(auth.Password)) == nil
-	if !userOK || !passOK {
-		a.warn.Warn("admin UI login refused", "address", s.Handshake().Address)
-		return errInvalidCredentials
+	addr := s.Handshake().Address
+	if err := a.checkPassword(addr, s.ClientID(), auth.Username, auth.Password); err != nil {
+		return err
 	}
 	id := randomHex(8)
 	a.smu.Lock()
@@ -246,6 +282,40 @@ func (a *Admin) authenticate(s *wsedge.Socket) error {
 	a.fresh[s.ID()] = id
 	a.smu.Unlock()
 	return nil
+}
+
+// checkPassword runs one bcrypt comparison if the login limits allow it.
+func (a *Admin) checkPassword(addr, conn, user, password string) error {
+	m := a.cfg.Metrics
+	// Checked again once a slot is ours: many logins may wait at once.
+	admitted := a.login.admit(addr, conn)
+	if admitted {
+		if !a.login.acquire() {
+			m.AdminLoginDone(metrics.AdminLoginBusy)
+			a.warn.Warn("admin UI login refused: password checks busy", "address", addr)
+			return errLoginBusy
+		}
+		defer a.login.release()
+		admitted = a.login.admit(addr, conn)
+	}
+	if !admitted {
+		m.AdminLoginDone(metrics.AdminLoginLimited)
+		a.warn.Warn("admin UI login refused: too many failed logins", "address", addr)
+		return errLoginLimited
+	}
+	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(a.cfg.User)) == 1
+	// Always pay for bcrypt, so a wrong user takes as long as a wrong password.
+	passOK := bcrypt.CompareHashAndPassword([]byte(a.cfg.PasswordHash), []byte(password)) == nil
+	if userOK && passOK {
+		m.AdminLoginDone(metrics.AdminLoginOK)
+		return nil
+	}
+	m.AdminLoginDone(metrics.AdminLoginFailed)
+	a.warn.Warn("admin UI login refused", "address", addr)
+	if a.login.fail(addr, conn) {
+		return &wsedge.ConnectError{Message: errInvalidCredentials.Message, Status: errInvalidCredentials.Status, Close: true}
+	}
+	return errInvalidCredentials
 }
 
 // saveSessionLocked keeps a login session, dropping expired ones and, past

@@ -127,6 +127,7 @@ type Set struct {
 	disconnects           [numKinds][numReasons]atomic.Uint64
 	outcomes              [numOutcomes]atomic.Uint64
 	publishErrors         atomic.Uint64
+	adminLogins           [numAdminLogins]atomic.Uint64
 
 	// AckLatency is the time from an emit with an ack to the client's
 	// answer; StoreLatency from a publish to JetStream's acknowledgement.
@@ -214,6 +215,7 @@ type Snapshot struct {
 	Disconnects                                        [numKinds][numReasons]uint64
 	Outcomes                                           [numOutcomes]uint64
 	PublishErrors                                      uint64
+	AdminLogins                                        [numAdminLogins]uint64
 	AckLatency, StoreLatency                           HistogramSnapshot
 }
 
@@ -240,6 +242,9 @@ func (s *Set) Snapshot() Snapshot {
 		out.Outcomes[o] = s.outcomes[o].Load()
 	}
 	out.PublishErrors = s.publishErrors.Load()
+	for r := range numAdminLogins {
+		out.AdminLogins[r] = s.adminLogins[r].Load()
+	}
 	out.AckLatency = s.AckLatency.Snapshot()
 	out.StoreLatency = s.StoreLatency.Snapshot()
 	return out

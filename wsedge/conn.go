@@ -334,6 +334,9 @@ func (c *clientConn) admit(n *Namespace, mw []Middleware, s *Socket) bool {
 			var ce *ConnectError
 			if errors.As(err, &ce) {
 				c.refuse(n.name, ce.Message, ce.Data)
+				if ce.Close {
+					c.session.Close(ReasonForcedClose) // graceful: the connect_error goes first
+				}
 			} else {
 				c.refuse(n.name, err.Error(), nil)
 			}

@@ -24,6 +24,9 @@ type ConnectError struct {
 	// Status is the HTTP status refusing a plain WebSocket (an Authorizer's
 	// refusal); 0 means 403.
 	Status int
+	// Close closes the client's connection after the connect_error (a
+	// middleware's answer to a client that keeps trying).
+	Close bool
 }
 
 func (e *ConnectError) Error() string { return e.Message }

@@ -62,6 +62,7 @@ var (
 	disconnectsDesc = desc("disconnects_total", "Connections ended, by kind and reason.", "kind", "reason")
 	outcomesDesc    = desc("recoveries_total", "Socket.IO connection state recoveries and late-joiner histories, by outcome.", "outcome")
 	pubErrDesc      = desc("bus_publish_errors_total", "Publishes the bus refused or failed to store.")
+	adminLoginDesc  = desc("admin_logins_total", "Admin UI logins with a password, by result (ok and failed ran bcrypt; limited and busy were refused without it).", "result")
 	ackDesc         = desc("ack_latency_seconds", "Time from an emit with an ack to the client's answer.")
 	storeDesc       = desc("store_latency_seconds", "Time from a publish to JetStream's storage acknowledgement.")
 	storeBytesDesc  = desc("jetstream_store_bytes", "Bytes JetStream stores on this node's disk.")
@@ -72,7 +73,7 @@ var (
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, socketsDesc, namespacesDesc, roomsDesc, channelsDesc,
 		eventsInDesc, bytesInDesc, eventsOutDesc, deliveriesDesc, bytesOutDesc, refusalsDesc, disconnectsDesc,
-		outcomesDesc, pubErrDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc} {
+		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc} {
 		ch <- d
 	}
 }
@@ -116,6 +117,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(outcomesDesc, snap.Outcomes[o], o.String())
 	}
 	counter(pubErrDesc, snap.PublishErrors)
+	for _, r := range metrics.AdminLogins() {
+		counter(adminLoginDesc, snap.AdminLogins[r], r.String())
+	}
 	histogram(ch, ackDesc, snap.AckLatency)
 	histogram(ch, storeDesc, snap.StoreLatency)
 	if c.src.StoreBytes != nil {
