@@ -154,3 +154,17 @@ func TestConnectHookPermissions(t *testing.T) {
 		t.Fatal("a backend user may subscribe to the hook's requests")
 	}
 }
+
+// TestHookSubjectInsideSockbusWarned: an operator who sets the old subject
+// back is told that sockbus watchers read the tokens.
+func TestHookSubjectInsideSockbusWarned(t *testing.T) {
+	const warning = "--auth-hook-subject is inside sockbus.>"
+	for subject, warned := range map[string]bool{"sockbus.auth.connect": true, auth.HookSubject: false, "hooks.connect": false} {
+		var logs lockedBuffer
+		s := startServer(t, func(c *config) { c.AuthHook, c.AuthHookSubject, c.logOut = true, subject, &logs })
+		s.stop(t)
+		if got := strings.Contains(logs.String(), warning); got != warned {
+			t.Errorf("%s: warned %v, want %v:\n%s", subject, got, warned, logs.String())
+		}
+	}
+}
