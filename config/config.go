@@ -29,7 +29,7 @@ type Config struct {
 	MaxMessageBytes  int           `key:"max-message-bytes" min:"1" max:"67108864" help:"largest message a client may send, in bytes"`
 	LogLevel         string        `key:"log-level" oneof:"debug info warn error" help:"least important log lines written"`
 	LogFormat        string        `key:"log-format" oneof:"text json" help:"log line format on stderr"`
-	SocketIOPath     string        `key:"socketio-path" check:"path" help:"where Socket.IO (Engine.IO) is served"`
+	SocketIOPath     string        `key:"socketio-path" check:"path" help:"where Socket.IO (Engine.IO) is served (not under /ws/, nor /admin/ with admin-ui, nor / with the demo)"`
 	CORSOrigins      string        `key:"allowed-origins" alias:"cors-origins" help:"comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)"`
 	ClientDir        string        `key:"client-dir" help:"directory of the socket.io-client bundle served at <socketio-path>socket.io.js by a build that does not embed it (make build embeds it)"`
 	Demo             bool          `key:"demo" help:"serve the demo page at /"`
