@@ -252,7 +252,9 @@ func run(ctx context.Context, cfg config) error {
 	if authz != nil && cfg.AdminUI {
 		authz = adminAuthorizer{authz}
 	}
+	perAddress := wsedge.NewAddressBudget(float64(cfg.MaxEventsPerAddress), 0) // shared by both edges
 	channels := wsedge.NewChannels(b, authFlagsOf(cfg.Config).channelLimits(wsedge.ChannelsConfig{
+		AddressEvents:   perAddress,
 		Authorizer:      authz,
 		History:         history,
 		MaxMessageBytes: cfg.MaxMessageBytes,
@@ -264,6 +266,7 @@ func run(ctx context.Context, cfg config) error {
 		Metrics:         counters,
 	}))
 	io := wsedge.NewServer(b, authFlagsOf(cfg.Config).socketIOLimits(wsedge.Config{
+		AddressEvents:  perAddress,
 		Authorizer:     authz,
 		Path:           cfg.SocketIOPath,
 		History:        history,

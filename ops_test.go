@@ -137,7 +137,8 @@ func TestBusDefaults(t *testing.T) {
 func TestEdgeDefaults(t *testing.T) {
 	d := conf.Default()
 	if d.MaxNamespacesPerConn != wsedge.DefaultMaxNamespaces || d.MaxRoomsPerSocket != wsedge.DefaultMaxRooms ||
-		d.MaxEventsPerSecond != wsedge.DefaultEventsPerSecond || d.HTTPBodyTimeout != engine.DefaultBodyReadTimeout ||
+		d.MaxEventsPerSecond != wsedge.DefaultEventsPerSecond || d.MaxEventsPerAddress != wsedge.DefaultEventsPerAddress ||
+		d.HTTPBodyTimeout != engine.DefaultBodyReadTimeout ||
 		d.ReadyInterval != health.DefaultInterval || d.ReadyTimeout != health.DefaultTimeout {
 		t.Fatalf("limits defaults %+v differ from wsedge's", d)
 	}

@@ -83,6 +83,7 @@ type Config struct {
 	MaxRoomsPerSocket    int64 `key:"max-rooms-per-socket" min:"1" max:"1000000000" help:"rooms one socket may be in"`
 	MaxEventsPerSecond   int64 `key:"max-events-per-second" min:"0" max:"1000000000" help:"events (Socket.IO) or messages (WebSocket) one connection may send per second (0: no limit)"`
 	MaxEventBurst        int64 `key:"max-event-burst" min:"0" max:"1000000000" help:"burst allowed above max-events-per-second (0: ten times the rate)"`
+	MaxEventsPerAddress  int64 `key:"max-events-per-address" min:"0" max:"1000000000" help:"events and messages all the connections from one client address may send per second together, bursts of ten times that (0: no limit)"`
 
 	// Socket.IO Admin UI (handlers/admin.go, main's adminwire.go).
 	AdminUI           bool          `key:"admin-ui" help:"serve the Socket.IO Admin UI at /admin/ and its namespace /admin (off by default)"`
@@ -136,6 +137,7 @@ func Default() Config {
 		MaxNamespacesPerConn: 128,
 		MaxRoomsPerSocket:    1000,
 		MaxEventsPerSecond:   100,
+		MaxEventsPerAddress:  1000, // wsedge.DefaultEventsPerAddress (TestEdgeDefaults)
 		AdminUIDir:           "node_modules/@socket.io/admin-ui/ui/dist",
 		AdminMaxSessions:     1000,
 		AdminSessionTTL:      24 * time.Hour,

@@ -55,6 +55,10 @@ type ChannelsConfig struct {
 	// negative: no limit.
 	MessagesPerSecond float64
 	MessageBurst      int
+	// AddressEvents bounds the messages of all the connections from one
+	// address together (shared with the Socket.IO server's), closing the
+	// one over it with CloseRateLimited. Nil: no per-address bound.
+	AddressEvents *AddressBudget
 	// Authorizer admits or refuses each connection before the upgrade.
 	// Nil: everyone is admitted.
 	Authorizer Authorizer
@@ -136,8 +140,9 @@ type channelConn struct {
 	raw       net.Conn // ws's socket, written by q and, once q is done, by closeWith
 	q         *outq.Queue
 	hub       *channelHub
-	user      string       // from the Authorizer's grant, for HeaderUser
-	msgs      *tokenBucket // inbound frames; nil: no limit
+	user      string        // from the Authorizer's grant, for HeaderUser
+	msgs      *tokenBucket  // inbound frames; nil: no limit
+	addr      *addressShare // its address's frames; nil: no limit
 	closeOnce sync.Once
 	expiry    expiryTimer  // closes at the grant's expiry
 	authReq   *AuthRequest // the connect's request (no token) for refreshes; nil: no Authorizer
@@ -338,6 +343,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The read loop gets a fresh goroutine (as in the engine): the request
 	// goroutine's stack has grown through net/http and would stay that size
 	// for the connection's life.
+	cc.addr = c.cfg.AddressEvents.acquire(r.RemoteAddr) // released by OnClose, once the read loop ends
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -636,6 +642,7 @@ func (e channelEvents) OnClose(ws *gws.Conn, err error) {
 	}
 	cc.closeOnce.Do(func() {}) // the peer or gws closed it: nothing left to send
 	cc.q.Close()
+	e.c.cfg.AddressEvents.release(cc.addr)
 	e.c.leave(cc)
 	e.c.ended(cc, disconnectCause(err))
 	if code := CloseStatus(err); code != -1 && code != int(CloseNormal) && code != int(CloseGoingAway) {
@@ -660,6 +667,11 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 		return
 	}
 	if !cc.msgs.allow() {
+		e.c.closeAsync(cc, CloseRateLimited, ReasonRateLimited)
+		return
+	}
+	if !cc.addr.allow() {
+		e.c.warn.Warn("websocket refused: per-address rate limit", "conn", cc.id, "address", cc.addr.addr)
 		e.c.closeAsync(cc, CloseRateLimited, ReasonRateLimited)
 		return
 	}

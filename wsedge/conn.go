@@ -28,8 +28,9 @@ type clientConn struct {
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name
 	connectTimer *time.Timer
-	events       *tokenBucket // inbound events; nil: no limit
-	refused      int          // CONNECTs refused so far (message goroutine only)
+	events       *tokenBucket  // inbound events; nil: no limit
+	addr         *addressShare // its address's events (Config.AddressEvents); nil: no limit
+	refused      int           // CONNECTs refused so far (message goroutine only)
 	// closedFor: the connection was closed for the client's fault; the
 	// packets still queued behind that one are dropped (message goroutine only).
 	closedFor bool
@@ -41,7 +42,8 @@ type clientConn struct {
 
 func (s *Server) onSession(es *engine.Session) {
 	c := &clientConn{srv: s, session: es, sockets: map[string]*Socket{},
-		events: newTokenBucket(s.cfg.EventsPerSecond, s.cfg.EventBurst)}
+		events: newTokenBucket(s.cfg.EventsPerSecond, s.cfg.EventBurst),
+		addr:   s.cfg.AddressEvents.acquire(es.Handshake().RemoteAddr)}
 	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
 		c.mu.Lock()
 		idle := len(c.sockets) == 0
@@ -66,6 +68,19 @@ func (c *clientConn) send(frames ...*outq.Frame) {
 func (c *clientConn) fail(why string, err error) {
 	c.srv.log.Debug("closing connection on bad input", "session", c.session.ID(), "why", why, "err", err)
 	c.session.Close(ReasonParseError)
+}
+
+// allowEvent takes one event (or CONNECT) from the connection's budget and
+// from its address's.
+func (c *clientConn) allowEvent() bool {
+	if !c.events.allow() {
+		return false
+	}
+	if !c.addr.allow() {
+		c.srv.warn.Warn("socket.io event refused: per-address rate limit", "address", c.session.Handshake().Address)
+		return false
+	}
+	return true
 }
 
 // closeFor closes the connection for the client's fault (see CloseFor) and
@@ -158,7 +173,7 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 			m.Events(metrics.KindSocketIO, 1, size)
 		}
 		e := &Event{Name: name, Args: args, Attachments: atts, socket: s, ackID: p.ID}
-		if !c.events.allow() {
+		if !c.allowEvent() {
 			if !e.WantsAck() {
 				c.srv.log.Debug("closing connection over its event rate", "session", c.session.ID())
 				c.closeFor(ReasonRateLimited, metrics.ReasonRateLimit)
@@ -197,7 +212,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	}
 	// A CONNECT costs what an event costs (it may run the connect hook),
 	// and a refused one keeps counting against the namespace bound.
-	if !c.events.allow() {
+	if !c.allowEvent() {
 		c.srv.log.Debug("closing connection over its event rate (CONNECTs)", "session", c.session.ID())
 		c.closeFor(ReasonRateLimited, metrics.ReasonRateLimit)
 		return
@@ -422,6 +437,7 @@ func (c *clientConn) onUpgrade() {
 
 // onClose runs once when the Engine.IO session ends.
 func (c *clientConn) onClose(reason string) {
+	c.srv.cfg.AddressEvents.release(c.addr)
 	c.mu.Lock()
 	c.connectTimer.Stop()
 	socks := make([]*Socket, 0, len(c.sockets))

@@ -73,6 +73,11 @@ type Config struct {
 	// no limit.
 	EventsPerSecond float64
 	EventBurst      int
+	// AddressEvents bounds the events of all the connections from one
+	// address together (give Channels the same budget to count plain
+	// WebSocket messages with them), refused as over EventsPerSecond. Nil:
+	// no per-address bound.
+	AddressEvents *AddressBudget
 	// Authorizer admits or refuses each namespace CONNECT before the
 	// namespace's middleware. Nil: everyone is admitted.
 	Authorizer Authorizer

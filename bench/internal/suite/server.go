@@ -25,7 +25,8 @@ type Servers struct {
 	SockbusEnv []string
 	// SockbusFlags are added to sockbus's command line after --addr,
 	// --data-dir and --log-level. Nil: DefaultSockbusFlags. An older
-	// binary may need fewer (e.g. none, before --max-events-per-second).
+	// binary may need fewer (e.g. none, before --max-events-per-second;
+	// no --max-events-per-address before it existed).
 	SockbusFlags []string
 	// GWSRelay is the gwsrelay binary.
 	GWSRelay string
@@ -46,9 +47,10 @@ type server struct {
 	exited  chan struct{}
 }
 
-// DefaultSockbusFlags turn off the inbound rate limit: the saturation
-// scenario sends as fast as it can.
-var DefaultSockbusFlags = []string{"--max-events-per-second", "0"}
+// DefaultSockbusFlags turn off the inbound rate limits (per connection and
+// per address: every client is on loopback): the saturation scenario sends
+// as fast as it can.
+var DefaultSockbusFlags = []string{"--max-events-per-second", "0", "--max-events-per-address", "0"}
 
 var urlLine = regexp.MustCompile(`http://(127\.0\.0\.1:[0-9]+)`)
 

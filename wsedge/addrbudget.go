@@ -1,0 +1,87 @@
+package wsedge
+
+import (
+	"net"
+	"sync"
+)
+
+// DefaultEventsPerAddress is the default of --max-events-per-address.
+const DefaultEventsPerAddress = 1000
+
+// AddressBudget bounds the events (Socket.IO) and messages (plain
+// WebSocket) that all the connections from one client address send
+// together: one token bucket per address, shared by both edges when they
+// are given the same budget. An address's bucket exists while it has a
+// connection open, so the state is bounded by the connections. Behind a
+// proxy every client has the proxy's address. A nil budget allows
+// everything. Safe for concurrent use.
+type AddressBudget struct {
+	rate  float64
+	burst int
+
+	mu    sync.Mutex
+	addrs map[string]*addressShare
+}
+
+// addressShare is one address's bucket and how many connections use it.
+type addressShare struct {
+	addr   string
+	refs   int // guarded by the budget's mu
+	bucket *tokenBucket
+}
+
+// NewAddressBudget returns a budget of rate events per second per address,
+// with bursts of burst (<= 0: ten times the rate); nil (no limit) for a
+// rate <= 0.
+func NewAddressBudget(rate float64, burst int) *AddressBudget {
+	if rate <= 0 {
+		return nil
+	}
+	return &AddressBudget{rate: rate, burst: burst, addrs: map[string]*addressShare{}}
+}
+
+// acquire is a connection from remote ("host:port" or a bare host) joining
+// its address's budget; release it when the connection ends.
+func (b *AddressBudget) acquire(remote string) *addressShare {
+	if b == nil {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.addrs[host]
+	if s == nil {
+		s = &addressShare{addr: host, bucket: newTokenBucket(b.rate, b.burst)}
+		b.addrs[host] = s
+	}
+	s.refs++
+	return s
+}
+
+// release ends one connection's use of s; the last one forgets the address.
+func (b *AddressBudget) release(s *addressShare) {
+	if b == nil || s == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.refs--; s.refs == 0 {
+		delete(b.addrs, s.addr)
+	}
+}
+
+// Addresses returns how many addresses have a connection open.
+func (b *AddressBudget) Addresses() int {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.addrs)
+}
+
+// allow takes one event from the address's bucket.
+func (s *addressShare) allow() bool { return s == nil || s.bucket.allow() }
