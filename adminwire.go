@@ -16,7 +16,7 @@ import (
 	"github.com/sockbus/sockbus/wsedge"
 )
 
-// adminFlags turn on the Socket.IO Admin UI (README "Admin UI").
+// adminFlags turn on the Socket.IO Admin UI (docs/admin-ui.md).
 type adminFlags struct {
 	On           bool
 	User         string

@@ -221,7 +221,7 @@ func startBinary(t *testing.T, path string, args ...string) (string, func() stri
 }
 
 // TestDemoInChromium drives the demo page in headless Chromium (test/demo)
-// against a server with the README's defaults (the relay, recovery on).
+// against a server with the defaults of `make run` (the relay, recovery on).
 func TestDemoInChromium(t *testing.T) {
 	node := needNode(t)
 	chromium := os.Getenv("CHROMIUM_PATH")

@@ -13,7 +13,7 @@ import (
 	"github.com/sockbus/sockbus/wsedge"
 )
 
-// authFlags are the flags that lock the binary down (README "Security").
+// authFlags are the flags that lock the binary down (docs/security.md).
 type authFlags struct {
 	JWTKey      string        // HMAC secret, or @file (PEM public keys or JWKS)
 	JWTAudience string        // required in a token's aud when set

@@ -117,7 +117,7 @@ func startExternal(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	if m, err := b.mappings(); err == nil {
 		shared := m[len(m)-2:]
-		b.log.Info("external NATS: for backends to publish on public subjects, the account needs these subject mappings (README, Edges on an existing NATS)",
+		b.log.Info("external NATS: for backends to publish on public subjects, the account needs these subject mappings (docs/clusters.md, Edges on an existing NATS)",
 			"url", nc.ConnectedUrlRedacted(), "io", shared[0][0]+" -> "+shared[0][1], "ws", shared[1][0]+" -> "+shared[1][1])
 	}
 	return b, nil

@@ -344,7 +344,7 @@ func TestExternalNATSCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Route interest for b's new subscription reaches the other servers
-	// asynchronously (README, Edges on an existing NATS): publish until it
+	// asynchronously (docs/clusters.md, Edges on an existing NATS): publish until it
 	// arrives, then check it came from a's stored copy.
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -149,7 +149,7 @@ const (
 )
 
 // The Socket.IO subject grammar. Every Socket.IO subject sockbus builds or
-// reads is built or read here (ARCHITECTURE.md's subject table documents it):
+// reads is built or read here (docs/subjects.md documents it):
 //
 //	sockbus.io.<ns>.all.<event>            every socket of the namespace
 //	sockbus.io.<ns>.room.<room>.<event>    the sockets in a room (a socket id is a room)

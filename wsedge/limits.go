@@ -8,7 +8,7 @@ import (
 )
 
 // Reasons a client event is refused; an event that asked for an ack gets
-// [{"error": <reason>}] (README, "Error acks").
+// [{"error": <reason>}] (docs/socketio.md, "Error acks").
 const (
 	ErrAckRateLimited  = "rate limit exceeded"
 	ErrAckNameTooLong  = "event name longer than 255 bytes"

@@ -21,7 +21,7 @@ import (
 // NATS request on sockbus.live.io.<ns>.ctl.fetch, not stored (a presence
 // list polled every second would otherwise fill the history): it sees the
 // operations each node has applied when it arrives. Any NATS client can
-// publish these (README, Subjects).
+// publish these (docs/subjects.md).
 
 // Control operations, the last subject token.
 const (

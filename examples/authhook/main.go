@@ -24,8 +24,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// request is the part of the hook's request this rule reads (README,
-// "Security", lists every field).
+// request is the part of the hook's request this rule reads (docs/security.md,
+// "Connect hook", lists every field).
 type request struct {
 	Kind          string              `json:"kind"` // "namespace" or "channel"
 	Name          string              `json:"name"` // "/chat", or a channel

@@ -46,7 +46,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("sockbus_"+name, help, labels, nil)
 }
 
-// The metric names: README.md lists them and examples/grafana uses them.
+// The metric names: docs/operations.md lists them and examples/grafana uses them.
 var (
 	connectionsDesc = desc("connections", "Open client connections by kind (socketio, websocket) and transport (polling, websocket).", "kind", "transport")
 	socketsDesc     = desc("sockets", "Socket.IO sockets (namespace memberships) by their connection's transport.", "transport")

@@ -59,15 +59,15 @@ func used(t *testing.T, path, section string) map[string]bool {
 	return out
 }
 
-// The Grafana dashboard and the README's table name only metrics that
-// exist, and the README lists every one.
-func TestDashboardAndREADMEUseExposedNames(t *testing.T) {
+// The Grafana dashboard and the metrics table of docs/operations.md name
+// only metrics that exist, and the table lists every one.
+func TestDashboardAndDocsUseExposedNames(t *testing.T) {
 	have := exposed(t)
 	if len(have) != 19 {
 		t.Errorf("%d families exposed, want 19: %v", len(have), have)
 	}
 	dashboard := used(t, "../../examples/grafana/sockbus.json", "")
-	readme := used(t, "../../README.md", "## Metrics")
+	readme := used(t, "../../docs/operations.md", "## Metrics")
 	for n := range dashboard {
 		if !have[n] {
 			t.Errorf("dashboard uses %s, which is not exposed", n)
@@ -75,12 +75,12 @@ func TestDashboardAndREADMEUseExposedNames(t *testing.T) {
 	}
 	for n := range readme {
 		if !have[n] {
-			t.Errorf("README names %s, which is not exposed", n)
+			t.Errorf("docs/operations.md names %s, which is not exposed", n)
 		}
 	}
 	for n := range have {
 		if !readme[n] {
-			t.Errorf("README does not list %s", n)
+			t.Errorf("docs/operations.md does not list %s", n)
 		}
 		if !dashboard[n] {
 			t.Errorf("dashboard does not chart %s", n)
