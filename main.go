@@ -167,9 +167,12 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
 	}
 	defer tcpLn.Close()
-	var ln net.Listener = connlimit.Listen(tcpLn, connlimit.Config{
+	// The limits also count what the listener does not see: polling
+	// sessions, and requests other nodes forward here (wsedge).
+	limits := connlimit.Listen(tcpLn, connlimit.Config{
 		Max: int(cfg.MaxConns), PerIP: int(cfg.MaxConnsPerIP), Warn: ratelog.New(logger, 0),
 	})
+	var ln net.Listener = limits
 	scheme := "http"
 	if pre.tls != nil {
 		// HTTP/1.1 only (no h2 in NextProtos): WebSocket upgrades hijack the connection.
@@ -183,6 +186,7 @@ func run(ctx context.Context, cfg config) error {
 	srv := &http.Server{
 		Handler:           withHealth(hc, &app),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    headerLimit(cfg.MaxHeaderBytes),
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
@@ -277,6 +281,7 @@ func run(ctx context.Context, cfg config) error {
 			MaxPayload:      cfg.MaxMessageBytes,
 			CORS:            corsConfig(cfg.CORSOrigins),
 			BodyReadTimeout: cfg.HTTPBodyTimeout,
+			Limits:          limits,
 		},
 		Logger:  logger,
 		Metrics: counters,
@@ -489,6 +494,13 @@ func withHealth(hc *health.Health, app *atomic.Pointer[http.Handler]) http.Handl
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 		}
 	})
+}
+
+// headerLimit is http.Server.MaxHeaderBytes for --max-header-bytes:
+// net/http reads 4 KiB past MaxHeaderBytes before it answers 431, so the
+// bound a client meets is the flag's value (which is at least 8 KiB).
+func headerLimit(flag int64) int {
+	return int(max(flag-4096, 4096))
 }
 
 // corsConfig turns --allowed-origins into the engine's CORS settings.

@@ -61,6 +61,7 @@ type Config struct {
 	// Hostile input (internal/connlimit, wsedge/engine).
 	MaxConns        int64         `key:"max-connections" min:"0" max:"100000000" help:"connections open at once on addr, in all (0: no limit)"`
 	MaxConnsPerIP   int64         `key:"max-connections-per-ip" min:"0" max:"100000000" help:"connections open at once on addr from one IP address (0: no limit)"`
+	MaxHeaderBytes  int64         `key:"max-header-bytes" min:"8192" max:"1048576" help:"largest request line plus headers a client may send, in bytes (larger: 431)"`
 	HTTPIdleTimeout time.Duration `key:"http-idle-timeout" min:"1ms" max:"24h" help:"close a keep-alive HTTP connection idle this long"`
 	HTTPBodyTimeout time.Duration `key:"http-body-timeout" min:"1ms" max:"1h" help:"a polling POST body must arrive within this (else 408)"`
 	ReadyInterval   time.Duration `key:"ready-interval" min:"1ms" max:"1h" help:"how often /readyz checks that this node can store events"`
@@ -125,6 +126,7 @@ func Default() Config {
 		StoreTimeout:     15 * time.Second, // bus.DefaultStoreTimeout (TestBusDefaults)
 		MaxConns:         50_000,
 		MaxConnsPerIP:    16_384,
+		MaxHeaderBytes:   16 << 10,
 		HTTPIdleTimeout:  60 * time.Second,
 		HTTPBodyTimeout:  30 * time.Second, // engine.DefaultBodyReadTimeout (TestEdgeDefaults)
 		MaxHistory:       1000,

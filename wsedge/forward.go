@@ -32,10 +32,16 @@ type busForwarder struct {
 }
 
 // newBusForwarder listens for the requests other nodes forward to this one.
-func newBusForwarder(b *bus.Bus) (*busForwarder, error) {
+// With limits, each forwarded conn counts as a connection from its original
+// client's address while it is open, as if the client had come directly.
+func newBusForwarder(b *bus.Bus, limits engine.Limits) (*busForwarder, error) {
 	sum := sha256.Sum256([]byte(b.NodeID()))
 	node := base64.RawURLEncoding.EncodeToString(sum[:])[:nodeNameLen]
-	ln, err := natstun.Listen(b.Conn(), forwardSubjectPrefix+node, natstun.Config{})
+	var cfg natstun.Config
+	if limits != nil {
+		cfg.Admit = func(from string) (func(), bool) { return limits.Admit(hostOf(from)) }
+	}
+	ln, err := natstun.Listen(b.Conn(), forwardSubjectPrefix+node, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for forwarded requests: %w", err)
 	}
@@ -47,15 +53,26 @@ func (f *busForwarder) Listener() net.Listener { return f.ln }
 
 // Dial opens a tunnel to node; a name that no node could have is refused
 // before it reaches a subject.
-func (f *busForwarder) Dial(ctx context.Context, node string) (net.Conn, error) {
+func (f *busForwarder) Dial(ctx context.Context, node, client string) (net.Conn, error) {
 	if !validNodeName(node) {
 		return nil, engine.ErrUnknownNode
 	}
-	c, err := natstun.Dial(ctx, f.nc, forwardSubjectPrefix+node, natstun.Config{})
-	if errors.Is(err, natstun.ErrNoListener) {
+	c, err := natstun.Dial(ctx, f.nc, forwardSubjectPrefix+node, client, natstun.Config{})
+	switch {
+	case errors.Is(err, natstun.ErrNoListener):
 		return nil, fmt.Errorf("%w: %s", engine.ErrUnknownNode, node)
+	case errors.Is(err, natstun.ErrLimited):
+		return nil, fmt.Errorf("%w: %s", engine.ErrOwnerFull, node)
 	}
 	return c, err
+}
+
+// hostOf is the host part of a "host:port" address.
+func hostOf(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 func validNodeName(s string) bool {

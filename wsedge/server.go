@@ -180,7 +180,7 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 	}
 	if ecfg.Forward == nil {
 		// Any node serves any session's requests: no sticky load balancer.
-		if fw, err := newBusForwarder(b); err != nil {
+		if fw, err := newBusForwarder(b, ecfg.Limits); err != nil {
 			s.log.Warn("requests for sessions of other nodes will be refused", "err", err)
 		} else {
 			ecfg.Forward = fw

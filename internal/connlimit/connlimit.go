@@ -49,7 +49,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := remoteIP(c)
-		if why := l.admit(ip); why != "" {
+		if why := l.admit(ip, true); why != "" {
 			l.cfg.Warn.Warn("connection refused: "+why, "ip", ip, "max", l.cfg.Max, "per_ip", l.cfg.PerIP)
 			refuse(c)
 			continue
@@ -65,24 +65,52 @@ func (l *Listener) Open() int {
 	return l.open
 }
 
-func (l *Listener) admit(ip string) string {
+// Admit counts a connection this listener did not accept against both
+// bounds, as if it had: one that another node forwards here for a client at
+// address ip (its original client's). It returns false, and warns, when the
+// bounds are full; else release ends the count (once).
+func (l *Listener) Admit(ip string) (release func(), ok bool) {
+	return l.hold(ip, true)
+}
+
+// AdmitPerIP counts something that stands for a connection from ip against
+// the per-address bound only: a polling session between its requests (their
+// own TCP connections count as usual). See Admit.
+func (l *Listener) AdmitPerIP(ip string) (release func(), ok bool) {
+	return l.hold(ip, false)
+}
+
+func (l *Listener) hold(ip string, total bool) (func(), bool) {
+	if why := l.admit(ip, total); why != "" {
+		l.cfg.Warn.Warn("connection refused: "+why, "ip", ip, "max", l.cfg.Max, "per_ip", l.cfg.PerIP)
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { l.release(ip, total) }) }, true
+}
+
+func (l *Listener) admit(ip string, total bool) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.cfg.Max > 0 && l.open >= l.cfg.Max:
+	case total && l.cfg.Max > 0 && l.open >= l.cfg.Max:
 		return "too many connections"
 	case l.cfg.PerIP > 0 && l.perIP[ip] >= l.cfg.PerIP:
 		return "too many connections from one address"
 	}
-	l.open++
+	if total {
+		l.open++
+	}
 	l.perIP[ip]++
 	return ""
 }
 
-func (l *Listener) release(ip string) {
+func (l *Listener) release(ip string, total bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.open--
+	if total {
+		l.open--
+	}
 	if l.perIP[ip]--; l.perIP[ip] <= 0 {
 		delete(l.perIP, ip)
 	}
@@ -122,7 +150,7 @@ type conn struct {
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.ip) })
+	c.once.Do(func() { c.l.release(c.ip, true) })
 	return err
 }
 

@@ -190,3 +190,42 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.w.Write(p)
 }
+
+// Connections counted without being accepted here (forwarded by another
+// node) share the bounds with accepted ones; a per-address hold (a polling
+// session) counts against the per-address bound only. Releases count once.
+func TestAdmitSharesTheBounds(t *testing.T) {
+	l, _ := serve(t, Config{Max: 3, PerIP: 2})
+	relA, ok := l.Admit("10.0.0.1")
+	if !ok {
+		t.Fatal("first forwarded connection refused")
+	}
+	if _, ok := l.AdmitPerIP("10.0.0.1"); !ok {
+		t.Fatal("a session under the per-address bound refused")
+	}
+	if _, ok := l.Admit("10.0.0.1"); ok {
+		t.Fatal("third hold from one address admitted past PerIP 2")
+	}
+	if _, ok := l.AdmitPerIP("10.0.0.1"); ok {
+		t.Fatal("session admitted past PerIP 2")
+	}
+	if l.Open() != 1 {
+		t.Fatalf("open %d, want 1 (a per-address hold is not a connection in all)", l.Open())
+	}
+	relA()
+	relA() // once only
+	if _, ok := l.Admit("10.0.0.1"); !ok {
+		t.Fatal("released slot not reusable")
+	}
+	for _, ip := range []string{"10.0.0.2", "10.0.0.3"} {
+		if _, ok := l.Admit(ip); !ok {
+			t.Fatalf("%s refused under Max", ip)
+		}
+	}
+	if _, ok := l.Admit("10.0.0.4"); ok {
+		t.Fatal("admitted past Max 3")
+	}
+	if _, ok := l.AdmitPerIP("10.0.0.4"); !ok {
+		t.Fatal("a session refused for Max, which does not bound sessions")
+	}
+}

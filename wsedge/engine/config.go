@@ -74,6 +74,12 @@ type Config struct {
 	// its response headers (a long-poll GET is answered within
 	// PingInterval). Default PingInterval + PingTimeout.
 	ForwardTimeout time.Duration
+	// Limits, if set, counts what the HTTP listener cannot see against its
+	// connection bounds: a polling session is a connection from its
+	// client's address (AdmitPerIP) from its handshake until it closes or
+	// upgrades (its WebSocket then counts itself). A handshake over the
+	// bound gets 503. Default nil: sessions are not counted.
+	Limits Limits
 	// Logger receives debug records of session life and warnings. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -116,6 +122,7 @@ type settings struct {
 	cors           CORS
 	corsOn         bool
 	allowRequest   func(*http.Request) error
+	limits         Limits
 	inline         func([]byte, bool) bool
 	queue          outq.Config
 	maxFrames      int
@@ -135,6 +142,7 @@ func (c Config) settings() settings {
 		maxPayload:     c.MaxPayload,
 		cors:           c.CORS.clone(),
 		allowRequest:   c.AllowRequest,
+		limits:         c.Limits,
 		inline:         c.InlineMessage,
 		queue:          c.Queue,
 		maxFrames:      c.Queue.MaxFrames,

@@ -23,9 +23,11 @@ import (
 type Forwarder interface {
 	// Node is this node's name: non-empty, URL-safe, without '~'.
 	Node() string
-	// Dial opens a conn to node's Listener. It returns an error matching
-	// ErrUnknownNode when no such node listens.
-	Dial(ctx context.Context, node string) (net.Conn, error)
+	// Dial opens a conn to node's Listener for a request from client (its
+	// RemoteAddr), which the owner counts against its connection limits by
+	// that address. It returns an error matching ErrUnknownNode when no
+	// such node listens, ErrOwnerFull when the owner's limits refuse it.
+	Dial(ctx context.Context, node, client string) (net.Conn, error)
 	// Listener yields the conns other nodes dial to this one. The server
 	// serves it from NewServer and closes it in Close.
 	Listener() net.Listener
@@ -35,12 +37,29 @@ type Forwarder interface {
 // request is then answered "Session ID unknown", as for any unknown sid.
 var ErrUnknownNode = errors.New("engine: unknown node")
 
+// ErrOwnerFull is what Forwarder.Dial returns when the owner is at its
+// connection limits (for the client's address, or in all); the request is
+// answered 503, as the owner would answer it directly.
+var ErrOwnerFull = errors.New("engine: owner node refused: too many connections")
+
+// Limits is a listener's connection bounds (internal/connlimit.Listener
+// implements it). Admit counts a connection from ip against the bounds in
+// all and per address, AdmitPerIP against the per-address bound only; each
+// returns false when that bound is full, else a release to call once.
+type Limits interface {
+	Admit(ip string) (release func(), ok bool)
+	AdmitPerIP(ip string) (release func(), ok bool)
+}
+
 // sidSeparator ends the owner's node name in a session id (not in
 // base64url, so never in the random part).
 const sidSeparator = '~'
 
-// ownerKey carries a forwarded request's owner to the proxy's dialer.
+// ownerKey carries a forwarded request's owner and client to the proxy's
+// dialer.
 type ownerKey struct{}
+
+type forwardTarget struct{ owner, client string }
 
 // forwarding is the server's side of a Forwarder: a reverse proxy for
 // sessions owned elsewhere and an HTTP server for the requests forwarded here.
@@ -70,10 +89,10 @@ func (srv *Server) startForwarding(fw Forwarder) {
 		},
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				owner, _ := ctx.Value(ownerKey{}).(string)
+				to, _ := ctx.Value(ownerKey{}).(forwardTarget)
 				dctx, cancel := context.WithTimeout(ctx, timeout)
 				defer cancel()
-				return fw.Dial(dctx, owner)
+				return fw.Dial(dctx, to.owner, to.client)
 			},
 			DisableKeepAlives:      true, // one conn per forwarded request: the next may be for another owner
 			DisableCompression:     true,
@@ -84,6 +103,10 @@ func (srv *Server) startForwarding(fw Forwarder) {
 			switch {
 			case errors.Is(err, ErrUnknownNode):
 				writeError(w, codeUnknownSID, "", 0)
+			case errors.Is(err, ErrOwnerFull):
+				writeError(w, codeBadRequest, "Too many connections", http.StatusServiceUnavailable)
+			case errors.As(err, new(*http.MaxBytesError)):
+				tooLarge(w) // a chunked POST over MaxPayload: 413, as the owner answers it
 			case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 				f.warn.Warn("engine: forwarded request timed out", "err", err)
 				writeError(w, codeBadRequest, "Owner node timed out", http.StatusGatewayTimeout)
@@ -130,7 +153,7 @@ func (srv *Server) forward(w http.ResponseWriter, r *http.Request, owner string)
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 	}
-	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ownerKey{}, owner))
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ownerKey{}, forwardTarget{owner, r.RemoteAddr}))
 	defer cancel()
 	stop := context.AfterFunc(srv.fwd.stopCtx, cancel)
 	defer stop()

@@ -39,7 +39,7 @@ func (n *pipeNet) node(name string) *pipeForwarder {
 
 func (f *pipeForwarder) Node() string           { return f.name }
 func (f *pipeForwarder) Listener() net.Listener { return f.ln }
-func (f *pipeForwarder) Dial(ctx context.Context, node string) (net.Conn, error) {
+func (f *pipeForwarder) Dial(ctx context.Context, node, _ string) (net.Conn, error) {
 	f.net.mu.Lock()
 	to := f.net.nodes[node]
 	f.net.mu.Unlock()

@@ -42,7 +42,17 @@ func (s *Session) flushPollLocked() {
 // servePollingHandshake opens a polling session; the response carries the
 // open packet and whatever onSession sent.
 func (srv *Server) servePollingHandshake(w http.ResponseWriter, r *http.Request, hs Handshake) {
+	var slot func()
+	if l := srv.cfg.limits; l != nil {
+		release, ok := l.AdmitPerIP(hs.Address)
+		if !ok { // the limiter warned
+			writeError(w, codeBadRequest, "Too many connections", http.StatusServiceUnavailable)
+			return
+		}
+		slot = release
+	}
 	s := srv.newSession(hs)
+	s.slot = slot
 	if srv.onSession != nil {
 		srv.onSession(s)
 	}

@@ -79,6 +79,7 @@ type Session struct {
 	pingSeq      uint64
 	awaitingPong bool
 	beatAt       time.Time     // heartbeat start or last pong
+	slot         func()        // polling: releases the session's count in Config.Limits
 	lingering    bool          // closed by the client, still answering a racing GET
 	done         chan struct{} // closed when the session closes
 
@@ -267,6 +268,7 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 			s.ws.abort()
 		}
 	}
+	s.releaseSlotLocked()
 	close(s.done)
 	s.in.close(s.reason) // before unregister: Server.Close waits for OnClose
 	switch {
@@ -280,6 +282,14 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 		s.srv.unregister(s)
 	}
 	s.srv.cfg.log.Debug("engine: session closed", "sid", s.id, "reason", s.reason)
+}
+
+// releaseSlotLocked ends the session's count as a polling connection.
+func (s *Session) releaseSlotLocked() {
+	if s.slot != nil {
+		s.slot()
+		s.slot = nil
+	}
 }
 
 // CloseFor is Close for a client's fault the application found (a rate

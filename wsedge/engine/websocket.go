@@ -288,6 +288,7 @@ func (s *Session) onProbePacketLocked(c *wsConn, p eio.Packet) {
 		s.upgradeTimer.Stop()
 		s.probe, s.probed = nil, false
 		s.ws = c
+		s.releaseSlotLocked() // the WebSocket counts as a connection itself
 		if g := s.get; g != nil {
 			s.get = nil
 			g.answer(pollReply{tail: eio.Noop})

@@ -28,9 +28,16 @@ type Config struct {
 	Window int
 	// Chunk is the largest data message. Default 32 KiB.
 	Chunk int
-	// Backlog bounds connections accepted but not yet taken by Accept;
-	// more are refused. Default 128.
+	// Backlog is how many connections may wait for Accept before a new one
+	// waits to be queued (a burst is queued, never refused). Default 128.
 	Backlog int
+	// AcceptTimeout bounds that wait: a listener whose Accept is not called
+	// for this long refuses what waits (ErrRefused). Default 10s.
+	AcceptTimeout time.Duration
+	// Admit, if set, is asked by a listener for each new connection with
+	// the dialler's from (see Dial); false refuses it (ErrLimited), else
+	// release is called once when the conn closes.
+	Admit func(from string) (release func(), ok bool)
 }
 
 func (c Config) withDefaults() Config {
@@ -46,29 +53,45 @@ func (c Config) withDefaults() Config {
 	if c.Backlog <= 0 {
 		c.Backlog = 128
 	}
+	if c.AcceptTimeout <= 0 {
+		c.AcceptTimeout = 10 * time.Second
+	}
 	return c
 }
 
 // Errors.
 var (
-	// ErrRefused is returned by Dial when the listener's backlog is full.
+	// ErrRefused is returned by Dial when the listener did not accept in
+	// time (or is closing).
 	ErrRefused = errors.New("natstun: connection refused")
+	// ErrLimited is returned by Dial when the listener's Admit refused.
+	ErrLimited = errors.New("natstun: connection refused: over the listener's limits")
 	// ErrNoListener is returned by Dial when nothing listens on the subject.
 	ErrNoListener = errors.New("natstun: no listener")
 	// errProtocol closes a conn whose peer broke the window.
 	errProtocol = errors.New("natstun: peer exceeded the window")
 )
 
-const rxHeader = "Natstun-Rx"
+const (
+	rxHeader   = "Natstun-Rx"
+	fromHeader = "Natstun-From"
+	// limitedReply answers an open that Admit refused (never an inbox).
+	limitedReply = "-"
+)
 
 // Dial opens a conn to the listener on subject. ctx bounds the handshake.
-func Dial(ctx context.Context, nc *nats.Conn, subject string, cfg Config) (net.Conn, error) {
+// from names whom the conn is for (a client's "host:port"): the listener's
+// Admit judges by it and the accepted conn's RemoteAddr is it.
+func Dial(ctx context.Context, nc *nats.Conn, subject, from string, cfg Config) (net.Conn, error) {
 	c := newConn(nc, cfg.withDefaults(), subject)
 	if err := c.subscribe(); err != nil {
 		return nil, err
 	}
 	m := nats.NewMsg(subject)
 	m.Header.Set(rxHeader, c.rx)
+	if from != "" {
+		m.Header.Set(fromHeader, from)
+	}
 	reply, err := nc.RequestMsgWithContext(ctx, m)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
@@ -80,6 +103,9 @@ func Dial(ctx context.Context, nc *nats.Conn, subject string, cfg Config) (net.C
 	case len(reply.Data) == 0:
 		c.drop()
 		return nil, ErrRefused
+	case string(reply.Data) == limitedReply:
+		c.drop()
+		return nil, ErrLimited
 	}
 	c.setPeer(string(reply.Data))
 	return c, nil
@@ -117,21 +143,55 @@ func (l *Listener) onOpen(m *nats.Msg) {
 	if peer == "" || m.Reply == "" {
 		return
 	}
+	from := m.Header.Get(fromHeader)
 	c := newConn(l.nc, l.cfg, l.subject)
 	c.setPeer(peer)
+	if from != "" {
+		c.remote = from
+	}
+	if l.cfg.Admit != nil {
+		release, ok := l.cfg.Admit(from)
+		if !ok {
+			_ = m.Respond([]byte(limitedReply))
+			return
+		}
+		c.release = release
+	}
 	if err := c.subscribe(); err != nil {
+		c.releaseCount()
 		_ = m.Respond(nil)
 		return
 	}
-	select {
-	case <-l.done:
-	case l.accept <- c:
+	if l.enqueue(c) {
 		_ = m.Respond([]byte(c.rx))
 		return
-	default:
 	}
 	c.drop()
+	c.releaseCount()
 	_ = m.Respond(nil) // refused
+}
+
+// enqueue hands c to Accept. A full backlog makes this open wait (and the
+// opens behind it, queued by NATS) rather than refuse a burst that the
+// accept loop would take a moment later; only an accept loop stuck for
+// AcceptTimeout, or a closed listener, refuses.
+func (l *Listener) enqueue(c *conn) bool {
+	select {
+	case l.accept <- c:
+		return true
+	case <-l.done:
+		return false
+	default:
+	}
+	t := time.NewTimer(l.cfg.AcceptTimeout)
+	defer t.Stop()
+	select {
+	case l.accept <- c:
+		return true
+	case <-l.done:
+	case <-t.C:
+	}
+	return false
 }
 
 // Accept waits for the next conn.
@@ -173,11 +233,13 @@ func (a addr) String() string  { return string(a) }
 // concurrently (one reader and one writer at a time, as for any net.Conn);
 // NATS calls onMsg on the subscription's goroutine.
 type conn struct {
-	nc   *nats.Conn
-	cfg  Config
-	rx   string // our inbox
-	name string // the listener's subject, for addresses
-	sub  *nats.Subscription
+	nc      *nats.Conn
+	cfg     Config
+	rx      string // our inbox
+	name    string // the listener's subject, for addresses
+	remote  string // the dialler's from, on an accepted conn
+	sub     *nats.Subscription
+	release func() // the listener's Admit count, ended by Close
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -367,11 +429,28 @@ func (c *conn) Close() error {
 	if !eof {
 		_ = c.nc.Publish(peer, []byte{kindClose})
 	}
+	c.releaseCount()
 	return c.sub.Unsubscribe()
 }
 
-func (c *conn) LocalAddr() net.Addr  { return addr(c.rx) }
-func (c *conn) RemoteAddr() net.Addr { return addr(c.name) }
+// releaseCount ends the conn's Admit count; it runs once (Close is
+// idempotent, and a conn that never opened is never closed).
+func (c *conn) releaseCount() {
+	if c.release != nil {
+		c.release()
+	}
+}
+
+func (c *conn) LocalAddr() net.Addr { return addr(c.rx) }
+
+// RemoteAddr is the dialler's from on an accepted conn that has one (so an
+// HTTP server sees the original client's address), else the subject.
+func (c *conn) RemoteAddr() net.Addr {
+	if c.remote != "" {
+		return addr(c.remote)
+	}
+	return addr(c.name)
+}
 
 func (c *conn) SetDeadline(t time.Time) error {
 	_ = c.SetReadDeadline(t)

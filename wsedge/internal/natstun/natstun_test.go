@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ func pair(t *testing.T, cfg Config) (dialed, accepted net.Conn) {
 	t.Cleanup(func() { l.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d, err := Dial(ctx, a, "tun.test", cfg)
+	d, err := Dial(ctx, a, "tun.test", "", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,27 +140,136 @@ func TestDialNoListener(t *testing.T) {
 	a, _ := natsConns(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := Dial(ctx, a, "tun.nobody", Config{}); !errors.Is(err, ErrNoListener) {
+	if _, err := Dial(ctx, a, "tun.nobody", "", Config{}); !errors.Is(err, ErrNoListener) {
 		t.Fatalf("dial: %v, want ErrNoListener", err)
 	}
 }
 
-// A full backlog refuses new conns instead of queueing them.
-func TestBacklogRefuses(t *testing.T) {
+// A burst of dials far above the backlog is queued, not refused: every
+// dial opens while the accept loop takes them.
+func TestBurstAboveBacklogOpens(t *testing.T) {
 	a, b := natsConns(t)
-	l, err := Listen(b, "tun.full", Config{Backlog: 1})
+	l, err := Listen(b, "tun.burst", Config{Backlog: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 300)
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, 300)
+	conns := make(chan net.Conn, 300)
+	for range 300 {
+		go func() {
+			c, err := Dial(ctx, a, "tun.burst", "", Config{})
+			if err == nil {
+				conns <- c
+			}
+			errs <- err
+		}()
+	}
+	failed := 0
+	for range 300 {
+		if err := <-errs; err != nil {
+			failed++
+			t.Log(err)
+		}
+	}
+	l.Close()
+	<-loopDone
+	close(conns)
+	for c := range conns {
+		c.Close()
+	}
+	close(accepted)
+	for c := range accepted {
+		c.Close()
+	}
+	if failed > 0 {
+		t.Fatalf("%d of 300 dials failed with a backlog of 4, want none", failed)
+	}
+}
+
+// A listener that stops accepting refuses what waits after AcceptTimeout.
+func TestStuckListenerRefuses(t *testing.T) {
+	a, b := natsConns(t)
+	l, err := Listen(b, "tun.full", Config{Backlog: 1, AcceptTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, a, "tun.full", Config{})
+	c, err := Dial(ctx, a, "tun.full", "", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := Dial(ctx, a, "tun.full", Config{}); !errors.Is(err, ErrRefused) {
+	if _, err := Dial(ctx, a, "tun.full", "", Config{}); !errors.Is(err, ErrRefused) {
 		t.Fatalf("second dial: %v, want ErrRefused", err)
+	}
+}
+
+// Admit judges each open by the dialler's from: a refusal is ErrLimited,
+// an accepted conn's RemoteAddr is from and its Close releases the count.
+func TestAdmitByFrom(t *testing.T) {
+	a, b := natsConns(t)
+	var mu sync.Mutex
+	open := map[string]int{}
+	l, err := Listen(b, "tun.admit", Config{Admit: func(from string) (func(), bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if open[from] >= 1 {
+			return nil, false
+		}
+		open[from]++
+		return func() { mu.Lock(); open[from]--; mu.Unlock() }, true
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := Dial(ctx, a, "tun.admit", "192.0.2.1:1234", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := acc.RemoteAddr().String(); got != "192.0.2.1:1234" {
+		t.Errorf("accepted conn's RemoteAddr %q, want the dialler's from", got)
+	}
+	if _, err := Dial(ctx, a, "tun.admit", "192.0.2.1:1234", Config{}); !errors.Is(err, ErrLimited) {
+		t.Fatalf("second dial from one address: %v, want ErrLimited", err)
+	}
+	d2, err := Dial(ctx, a, "tun.admit", "192.0.2.2:1", Config{})
+	if err != nil {
+		t.Fatalf("dial from another address: %v", err)
+	}
+	acc2, _ := l.Accept()
+	acc2.Close()
+	d2.Close()
+	acc.Close()
+	acc.Close()
+	d.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	for from, n := range open {
+		if n != 0 {
+			t.Errorf("%s still counts %d after its conns closed", from, n)
+		}
 	}
 }
