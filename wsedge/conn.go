@@ -332,6 +332,9 @@ func (c *clientConn) connect(p sio.Packet) {
 	if replaying {
 		s.hold.release(last, s.sendFrames)
 	}
+	if !s.recovered {
+		c.markStart(n, s)
+	}
 	s.saveSession()
 	if o := c.srv.observed(); o != nil && o.Connected != nil {
 		o.Connected(s)

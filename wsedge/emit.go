@@ -307,6 +307,9 @@ func (n *Namespace) deliver(m *nats.Msg) {
 	if h := m.Header[bus.HeaderSequence]; len(h) > 0 {
 		seq, _ = strconv.ParseUint(h[0], 10, 64)
 	}
+	if seq != 0 {
+		n.noteSeq(seq)
+	}
 	var frames []*outq.Frame // built for the first receiver, shared by all
 	receivers := 0
 	n.mu.RLock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -53,6 +54,10 @@ type Namespace struct {
 	hmu        sync.RWMutex
 	middleware []Middleware
 	onConn     []func(*Socket)
+
+	// nextSeq is one past the newest sequence of the namespace's log seen
+	// while subscribed (0: unknown), a fresh socket's session start.
+	nextSeq atomic.Uint64
 
 	mu       sync.RWMutex // guards the index below
 	sockets  map[string]*Socket
@@ -185,6 +190,7 @@ func (n *Namespace) unsubscribeLocked() {
 		_ = n.sub.Unsubscribe()
 		_ = n.presence.Unsubscribe()
 		n.sub, n.presence = nil, nil
+		n.nextSeq.Store(0) // what comes next is not seen any more
 	}
 }
 

@@ -24,9 +24,12 @@ import (
 // last argument; the CONNECT reply carries a private pid. A client coming
 // back sends {pid, offset}: the session record (rooms, data, id) is read
 // from the bus's key-value store and the events stored after offset that the
-// socket would have received are sent before the CONNECT reply. A record
-// that is gone, an offset from another epoch or a position the stream has
-// dropped give a fresh session instead, with nothing replayed.
+// socket would have received are sent before the CONNECT reply. A client
+// that received nothing before the drop has no offset and sends only its
+// pid: it recovers from the session's start (the log's position when it
+// joined, kept in the record), where socket.io gives a fresh session. A
+// record that is gone, an offset from another epoch or a position the stream
+// has dropped give a fresh session instead, with nothing replayed.
 
 func (s *Server) recoveryOn() bool {
 	return s.cfg.Sessions != nil && s.cfg.History != nil && s.cfg.RecoveryWindow > 0
@@ -50,10 +53,14 @@ type sessionRecord struct {
 	Data      map[string]any `json:"data,omitempty"`
 	User      string         `json:"user,omitempty"`  // only this user may recover it
 	Start     uint64         `json:"start,omitempty"` // the oldest sequence the session was sent
+	Epoch     string         `json:"epoch,omitempty"` // the stream Start belongs to
 }
 
 func (s *Socket) record() []byte {
 	r := sessionRecord{PID: s.pid, SID: s.id, Namespace: s.ns.name, User: s.user, Start: s.start.Load()}
+	if s.ns.log.Stream != nil {
+		r.Epoch = s.ns.log.Epoch()
+	}
 	s.ns.mu.RLock()
 	for room := range s.rooms {
 		r.Rooms = append(r.Rooms, room)
@@ -111,13 +118,18 @@ func (c *clientConn) planRecovery(n *Namespace, s *Socket, auth json.RawMessage)
 	if ra.History != nil && *ra.History > 0 {
 		plan.history = min(*ra.History, srv.cfg.MaxHistory)
 	}
-	if !srv.recoveryOn() || ra.PID == "" || ra.Offset == "" {
+	if !srv.recoveryOn() || ra.PID == "" {
 		return plan
 	}
-	epoch, seq, ok := parseOffset(ra.Offset)
-	if !ok || n.log.Stream == nil || epoch != n.log.Epoch() {
-		plan.fresh = outcomePtr(metrics.RecoveryBadOffset)
-		return plan
+	fromStart := ra.Offset == "" // nothing received before the drop
+	var seq uint64
+	if !fromStart {
+		epoch, at, ok := parseOffset(ra.Offset)
+		if !ok || n.log.Stream == nil || epoch != n.log.Epoch() {
+			plan.fresh = outcomePtr(metrics.RecoveryBadOffset)
+			return plan
+		}
+		seq = at
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	raw, err := srv.cfg.Sessions.Load(ctx, ra.PID)
@@ -136,7 +148,15 @@ func (c *clientConn) planRecovery(n *Namespace, s *Socket, auth json.RawMessage)
 	// So a pid recovers once: the recovered socket is live until it drops
 	// again (socket.io-client takes recovered from an unchanged pid, so the
 	// pid cannot be rotated).
-	if rec.User != s.user || (rec.Start != 0 && seq < rec.Start) || n.sessionLive(rec.SID) {
+	if fromStart {
+		if rec.Start == 0 || n.log.Stream == nil || rec.Epoch != n.log.Epoch() {
+			plan.fresh = outcomePtr(metrics.RecoveryBadOffset)
+			return plan
+		}
+		seq = rec.Start - 1 // replay from the start on
+	}
+	tooOld := !fromStart && rec.Start != 0 && seq < rec.Start
+	if rec.User != s.user || tooOld || n.sessionLive(rec.SID) {
 		return plan
 	}
 	s.id, s.pid = rec.SID, rec.PID
@@ -364,6 +384,40 @@ func (s *Socket) sent(seq uint64) {
 	for {
 		cur := s.start.Load()
 		if seq == 0 || (cur != 0 && cur <= seq) || s.start.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// markStart sets a fresh socket's session start to the log's position when
+// it joined (it was added to the namespace: every later event that reaches
+// it is sent), so a client that receives nothing before a drop can recover
+// from there. The position is the namespace's newest sequence this node saw
+// live, asked of the log once per subscription.
+func (c *clientConn) markStart(n *Namespace, s *Socket) {
+	if !c.srv.recoveryOn() || n.log.Stream == nil {
+		return
+	}
+	next := n.nextSeq.Load()
+	if next == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		last, err := c.srv.cfg.History.Last(ctx, n.log, 0, nil, nil)
+		cancel()
+		if err != nil {
+			c.srv.warn.Warn("failed to read the session start", "namespace", n.name, "err", err)
+			return
+		}
+		next = last + 1
+		n.noteSeq(last)
+	}
+	s.sent(next)
+}
+
+// noteSeq records that the namespace's log holds seq.
+func (n *Namespace) noteSeq(seq uint64) {
+	for {
+		cur := n.nextSeq.Load()
+		if cur > seq || n.nextSeq.CompareAndSwap(cur, seq+1) {
 			return
 		}
 	}

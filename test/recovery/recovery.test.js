@@ -123,6 +123,28 @@ test('a dropped polling-then-upgraded connection recovers', async () => {
   await dropAndRecover(['polling', 'websocket']);
 });
 
+test('a session that received nothing recovers from its start (pid, no offset)', async () => {
+  // socket.io-client sends only its pid when no event reached it before the drop (no offset
+  // yet); sockbus knows where the session started, so it recovers from there.
+  const s = await server();
+  const b = client(s, { transports: ['websocket'] });
+  await connected(b);
+  await emitAcked(b, [0]); // stored before A's session: never replayed to it
+  const a = client(s, { transports: ['websocket'] });
+  await connected(a);
+  const idBefore = a.id;
+  const rec = recorder(a);
+  await dropAway(a);
+  assert.deepEqual(rec.got, [], 'nothing received before the drop');
+  await emitAcked(b, [1, 2, 3]);
+  await comeBack(a);
+  assert.equal(a.recovered, true, 'socket.recovered');
+  assert.equal(a.id, idBefore, 'same socket id');
+  await emitAcked(b, [4]);
+  await rec.until((g) => g.includes(4), 'live event after recovery');
+  assert.deepEqual(rec.got, [1, 2, 3, 4], 'missed events once, in order, then live; nothing from before');
+});
+
 test('recovery after the server is killed with -9 and restarted on the same data', async () => {
   const { s, a, b, rec, idBefore } = await pairWithOffset();
   // A goes away for longer than the outage; B's events are acknowledged, so stored.
