@@ -463,6 +463,18 @@ func TestLeaderCrashLosesNothing(t *testing.T) {
 	if err != nil || pid == "" {
 		t.Fatalf("connect on the victim: %v (pid %q)", err, pid)
 	}
+	// A control client on a node that stays up: what it receives live must
+	// be in the sender's order too.
+	var cmu sync.Mutex
+	var control []int64
+	ctl, err := dialPeer(other.addr, func(v int64, _ string) { cmu.Lock(); control = append(control, v); cmu.Unlock() }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.close()
+	if _, _, err := ctl.connect("{}"); err != nil {
+		t.Fatal(err)
+	}
 	log := newAckLog()
 	sender, err := dialPeer(sendNode.addr, nil, func(id int64, reason string) { log.acked(id, reason) })
 	if err != nil {
@@ -547,15 +559,48 @@ func TestLeaderCrashLosesNothing(t *testing.T) {
 	t.Logf("sent %d: %d acked and stored (slowest ack %v), %d error acks, %d stored in all",
 		sentN, nOK, maxLatency.Round(time.Millisecond), nFailed, len(stored))
 
-	// The recovered client ends up with the whole stream, once, in order.
+	// One sender: its events are stored in the order it sent them (socket.io
+	// promises a socket's events arrive in order), resends included.
+	if bad := outOfOrder(stored); len(bad) > 0 {
+		t.Errorf("%d of %d events stored out of the sender's order: %v", len(bad), len(stored), bad)
+	}
+
+	// The recovered client ends up with the whole stream, once, in order;
+	// the control client received the same, live.
 	if !eventually.Within(10*time.Second, func() bool { return received() >= len(stored) }) {
 		t.Errorf("recovered client has %d events, the stream %d", received(), len(stored))
 	}
+	controlled := func() int { cmu.Lock(); defer cmu.Unlock(); return len(control) }
+	if !eventually.Within(10*time.Second, func() bool { return controlled() >= len(stored) }) {
+		t.Errorf("control client has %d events, the stream %d", controlled(), len(stored))
+	}
+	cmu.Lock()
+	if bad := outOfOrder(control); len(bad) > 0 {
+		t.Errorf("control client received %d events out of the sender's order: %v", len(bad), bad)
+	}
+	cmu.Unlock()
 	mu.Lock()
 	defer mu.Unlock()
+	if bad := outOfOrder(got); len(bad) > 0 {
+		t.Errorf("recovered client received %d events out of the sender's order: %v", len(bad), bad)
+	}
 	if fmt.Sprint(got) != fmt.Sprint(stored) {
 		t.Fatalf("recovered client's events differ from the stream:\n got %v\nwant %v", got, stored)
 	}
+}
+
+// outOfOrder lists the values of vs (one sender's increasing values) that
+// come after a larger one.
+func outOfOrder(vs []int64) []int64 {
+	var bad []int64
+	var top int64
+	for _, v := range vs {
+		if v < top {
+			bad = append(bad, v)
+		}
+		top = max(top, v)
+	}
+	return bad
 }
 
 // TestRollingRestartLosesNothing: each of three nodes in turn gets SIGTERM

@@ -2,14 +2,16 @@ package bus
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,10 +48,11 @@ const (
 // ackMux resolves the acknowledgements of PublishStored on one node-wide
 // reply subscription: no future, channel or goroutine per publish. It also
 // retries: every publish carries a message id (Nats-Msg-Id), so a stream
-// stores it once however many times it is sent.
+// stores it once however many times it is sent. Who resends what, and
+// when, is each publish's Sender's business (order.go).
 type ackMux struct {
 	b       *Bus
-	prefix  string // reply subjects: prefix + id
+	prefix  string // reply subjects: prefix + id [+ "-" + attempt]
 	msgID   string // message ids: msgID + id, unique across nodes and restarts
 	timeout time.Duration
 
@@ -62,13 +65,19 @@ type ackMux struct {
 	done    chan struct{}
 }
 
+// pendingAck is one stored publish until it is answered. Its fields other
+// than id, key and from are guarded by from.mu.
 type pendingAck struct {
+	id      uint64
+	key     string // id in base 36: the reply subject's and message id's suffix
+	from    *Sender
 	fn      func(error)
 	msg     *nats.Msg
-	first   time.Time // first sent: the store timeout counts from here
-	sent    time.Time // last sent; zero while waiting to be resent
+	first   time.Time // registered: the store timeout counts from here
+	sent    time.Time // last sent; zero while waiting to be (re)sent
 	retryAt time.Time // when a refused publish is resent
-	tries   int
+	tries   int       // copies sent
+	done    bool      // answered, failed or given up
 }
 
 func newAckMux(b *Bus, timeout time.Duration) *ackMux {
@@ -85,34 +94,34 @@ func newAckMux(b *Bus, timeout time.Duration) *ackMux {
 // stream has no leader (an election after a crash takes 4-9 s) msg is
 // resent with backoff; it is stored at most once. fn runs on the bus's
 // acknowledgement goroutine, in no particular order across publishes, and
-// must not block.
+// must not block. Publishes whose relative order matters go through one
+// Sender (PublishStoredBy).
 func (b *Bus) PublishStored(msg *nats.Msg, fn func(error)) error {
-	msg.Subject = b.StoreSubject(msg.Subject)
-	id, err := b.acks.register(msg, fn)
-	if err != nil {
-		return err
-	}
-	if err := b.nc.PublishMsg(msg); err != nil {
-		b.acks.take(id)
-		return fmt.Errorf("failed to publish on %s: %w", msg.Subject, err)
-	}
-	return nil
+	return b.PublishStoredBy(&Sender{}, msg, fn)
 }
 
-// register sets msg's reply subject and message id and tracks it.
-func (a *ackMux) register(msg *nats.Msg, fn func(error)) (uint64, error) {
+// PublishStoredBy is PublishStored in s's order: msg is stored after every
+// earlier publish of s that gets stored, resends included (see Sender).
+// fn may be nil.
+func (b *Bus) PublishStoredBy(s *Sender, msg *nats.Msg, fn func(error)) error {
+	msg.Subject = b.StoreSubject(msg.Subject)
+	return s.publish(b.acks, msg, fn)
+}
+
+// register sets msg's message id and tracks it (not sent yet).
+func (a *ackMux) register(s *Sender, msg *nats.Msg, fn func(error)) (*pendingAck, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return 0, nats.ErrConnectionClosed
+		return nil, nats.ErrConnectionClosed
 	}
 	if len(a.pending) >= maxPendingAcks {
-		return 0, ErrBusy
+		return nil, ErrBusy
 	}
 	if a.sub == nil {
 		sub, err := a.b.nc.Subscribe(a.prefix+"*", a.onAck)
 		if err != nil {
-			return 0, fmt.Errorf("failed to subscribe for acks: %w", err)
+			return nil, fmt.Errorf("failed to subscribe for acks: %w", err)
 		}
 		_ = sub.SetPendingLimits(-1, -1) // bounded by maxPendingAcks instead
 		a.sub = sub
@@ -121,60 +130,54 @@ func (a *ackMux) register(msg *nats.Msg, fn func(error)) (uint64, error) {
 	}
 	a.next++
 	key := strconv.FormatUint(a.next, 36)
-	msg.Reply = a.prefix + key
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
 	msg.Header[nats.MsgIdHdr] = []string{a.msgID + key}
-	now := time.Now()
-	a.pending[a.next] = &pendingAck{fn: fn, msg: msg, first: now, sent: now, tries: 1}
-	return a.next, nil
+	p := &pendingAck{id: a.next, key: key, from: s, fn: fn, msg: msg, first: time.Now()}
+	a.pending[a.next] = p
+	return p, nil
 }
 
-func (a *ackMux) take(id uint64) func(error) {
+// forget stops tracking p.
+func (a *ackMux) forget(p *pendingAck) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	p, ok := a.pending[id]
-	if !ok {
-		return nil
+	delete(a.pending, p.id)
+	a.mu.Unlock()
+}
+
+// send (re)sends p under a fresh attempt number; p.from.mu is held.
+func (a *ackMux) send(p *pendingAck, now time.Time) error {
+	p.tries++
+	p.sent, p.retryAt = now, time.Time{}
+	if p.tries == 1 {
+		p.msg.Reply = a.prefix + p.key
+	} else {
+		p.msg.Reply = a.prefix + p.key + "-" + strconv.Itoa(p.tries)
 	}
-	delete(a.pending, id)
-	return p.fn
+	return a.b.nc.PublishMsg(p.msg)
 }
 
 func (a *ackMux) onAck(m *nats.Msg) {
-	id, err := strconv.ParseUint(m.Subject[len(a.prefix):], 36, 64)
+	key, attempt := m.Subject[len(a.prefix):], 1
+	if i := strings.IndexByte(key, '-'); i >= 0 {
+		n, err := strconv.Atoi(key[i+1:])
+		if err != nil {
+			return
+		}
+		key, attempt = key[:i], n
+	}
+	id, err := strconv.ParseUint(key, 36, 64)
 	if err != nil {
 		return
 	}
-	err = pubAckError(m)
-	if err != nil && retryable(err) {
-		if a.retryLater(id) {
-			return
-		}
-		err = fmt.Errorf("%w: %w", ErrNotStored, err)
-	}
-	if fn := a.take(id); fn != nil {
-		fn(err)
-	}
-}
-
-// retryLater schedules a refused publish to be resent, unless its time is
-// up (then the caller fails it).
-func (a *ackMux) retryLater(id uint64) bool {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	p, ok := a.pending[id]
-	if !ok {
-		return true // answered already (an earlier copy's late refusal)
+	p := a.pending[id]
+	a.mu.Unlock()
+	if p == nil {
+		return // answered already
 	}
-	now := time.Now()
-	wait := backoff(p.tries)
-	if now.Add(wait).Sub(p.first) >= a.timeout {
-		return false
-	}
-	p.sent, p.retryAt = time.Time{}, now.Add(wait)
-	return true
+	p.from.answer(a, p, attempt, pubAckError(m))
 }
 
 // backoff is the wait before the next resend after tries refused sends.
@@ -221,55 +224,39 @@ func pubAckError(m *nats.Msg) error {
 	return err
 }
 
-// sweep resends publishes that were refused or never answered, in the
-// order they were first published, and fails those out of time.
+// sweep resends publishes that were refused or never answered, each
+// sender's in its order, senders in the order of their oldest publish, and
+// fails those out of time.
 func (a *ackMux) sweep() {
 	defer close(a.done)
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
+	oldest := map[*Sender]uint64{}
+	var senders []*Sender
 	for {
 		select {
 		case <-a.stop:
 			return
 		case now := <-t.C:
-			late, resend := a.due(now)
-			for _, fn := range late {
-				fn(ErrNotStored)
+			a.mu.Lock()
+			for _, p := range a.pending {
+				if id, ok := oldest[p.from]; !ok || p.id < id {
+					oldest[p.from] = p.id
+				}
 			}
-			for _, m := range resend {
-				// A failed resend is retried on a later sweep.
-				_ = a.b.nc.PublishMsg(m)
+			a.mu.Unlock()
+			for s := range oldest {
+				senders = append(senders, s)
 			}
+			slices.SortFunc(senders, func(x, y *Sender) int { return cmp.Compare(oldest[x], oldest[y]) })
+			for _, s := range senders {
+				s.tick(a, now)
+			}
+			clear(oldest)
+			clear(senders) // no pointers kept until the next sweep
+			senders = senders[:0]
 		}
 	}
-}
-
-// due collects what the sweep must fail and resend at now.
-func (a *ackMux) due(now time.Time) (late []func(error), resend []*nats.Msg) {
-	type item struct {
-		id  uint64
-		msg *nats.Msg
-	}
-	var items []item
-	a.mu.Lock()
-	for id, p := range a.pending {
-		switch {
-		case now.Sub(p.first) >= a.timeout:
-			late = append(late, p.fn)
-			delete(a.pending, id)
-		case p.sent.IsZero() && !now.Before(p.retryAt),
-			!p.sent.IsZero() && now.Sub(p.sent) >= attemptTimeout:
-			p.sent, p.retryAt = now, time.Time{}
-			p.tries++
-			items = append(items, item{id, p.msg})
-		}
-	}
-	a.mu.Unlock()
-	sort.Slice(items, func(i, j int) bool { return items[i].id < items[j].id })
-	for _, it := range items {
-		resend = append(resend, it.msg)
-	}
-	return late, resend
 }
 
 // close waits (bounded by ctx) for outstanding acknowledgements, retries
@@ -285,7 +272,7 @@ func (a *ackMux) close(ctx context.Context) {
 			stop, done := a.stop, a.done
 			a.mu.Unlock()
 			for _, p := range rest {
-				p.fn(ErrNotStored)
+				p.from.fail(p, ErrNotStored)
 			}
 			if stop != nil {
 				close(stop)

@@ -125,9 +125,7 @@ func TestPublishStoredResendsLostAndDedupes(t *testing.T) {
 	m.Data = []byte("lost")
 	done := make(chan error, 1)
 	start := time.Now()
-	if _, err := b.acks.register(m, func(err error) { done <- err }); err != nil {
-		t.Fatal(err)
-	}
+	publishLost(t, b, &Sender{}, m, func(err error) { done <- err })
 	select {
 	case err := <-done:
 		if err != nil {
@@ -203,6 +201,93 @@ func TestPubAckErrorKinds(t *testing.T) {
 		if (err != nil) != c.err || (err != nil && retryable(err) != c.retry) {
 			t.Errorf("%s %v: err %v retryable %v", c.m.Data, c.m.Header, err, err != nil && retryable(err))
 		}
+	}
+}
+
+// publishLost registers msg with s as PublishStoredBy does, as if sent,
+// but never sends it: a publish in flight to a leader that died.
+func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error)) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := b.acks.register(s, msg, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.tries, p.sent = 1, time.Now()
+	s.q = append(s.q, p)
+}
+
+// TestSenderKeepsOrderThroughResends: the leader crash of issue 15 in one
+// process. The first of a sender's publishes is lost in flight (no answer
+// ever), the stream then has no leader (deleted: answered 503 like a stream
+// in an election) while 30 more are published, and comes back. Every
+// publish is stored once, in the sender's order: the later ones, refused,
+// wait behind the lost one instead of being stored before its resend.
+func TestSenderKeepsOrderThroughResends(t *testing.T) {
+	b := startBus(t, Config{})
+	subject := ChannelSubject("order")
+	cfg := streamOf(t, b, subject)
+	ctx := context.Background()
+	if err := b.js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	const n = 31
+	s := &Sender{}
+	results := make(chan storedResult, n)
+	for i := range n {
+		m := nats.NewMsg(subject)
+		m.Data = []byte(strconv.Itoa(i))
+		fn := func(err error) { results <- storedResult{i: i, err: err} }
+		if i == 0 {
+			m.Subject = b.StoreSubject(subject)
+			publishLost(t, b, s, m, fn)
+			continue
+		}
+		if err := b.PublishStoredBy(s, m, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case r := <-results:
+		t.Fatalf("event %d answered during the outage: %v", r.i, r.err)
+	case <-time.After(500 * time.Millisecond): // the outage itself: nothing to poll for
+	}
+	if _, err := b.js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Fatalf("event %d: %v", r.i, r.err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("events not acked after the stream came back")
+		}
+	}
+	st, err := b.js.Stream(ctx, cfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().State.Msgs; got != n {
+		t.Fatalf("stream holds %d messages, want %d (each once)", got, n)
+	}
+	var order []string
+	for seq := uint64(1); seq <= n; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, string(m.Data))
+	}
+	for i, v := range order {
+		if v != strconv.Itoa(i) {
+			t.Fatalf("stored out of the sender's order: %v", order)
+		}
+	}
+	if s.first() != nil || s.stalled {
+		t.Fatalf("sender keeps %d publishes (stalled %v) after all were answered", len(s.q)-s.head, s.stalled)
 	}
 }
 

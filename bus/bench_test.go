@@ -13,7 +13,7 @@ import (
 
 // BenchmarkStoredAck is the bus's share of an acknowledged Socket.IO event
 // in the acks benchmark (bench/): 50 publishers, each in its own
-// namespace (hashed over the shared streams), each waiting until its event is stored (PublishStored)
+// namespace (hashed over the shared streams), each waiting until its event is stored (PublishStoredBy)
 // before sending the next, while the node's live subscription receives every
 // RePublish. Besides ns/op it reports the whole process's CPU time per
 // stored event (embedded server, file store, nats.go): a floor under the CPU
@@ -42,11 +42,12 @@ func BenchmarkStoredAck(b *testing.B) {
 			defer wg.Done()
 			subject := "sockbus.io.ack" + strconv.Itoa(i) + ".all.ev"
 			done := make(chan error, 1)
+			var order Sender // one socket's ordering point, as wsedge has
 			for left.Add(-1) >= 0 {
 				m := nats.NewMsg(subject)
 				m.Header.Set(HeaderFrom, "sid"+strconv.Itoa(i))
 				m.Data = payload
-				if err := bus.PublishStored(m, func(err error) { done <- err }); err != nil {
+				if err := bus.PublishStoredBy(&order, m, func(err error) { done <- err }); err != nil {
 					b.Error(err)
 					return
 				}

@@ -149,7 +149,8 @@ type channelConn struct {
 	cause     atomic.Int32 // 1 + the metrics.Reason it ended for, once known
 	ch        *Channels
 
-	hold liveHold[*outq.Frame] // live messages held during a history replay
+	hold  liveHold[*outq.Frame] // live messages held during a history replay
+	order bus.Sender            // what it sends is stored in this order
 }
 
 // push queues a live message, or holds it while history is being sent.
@@ -689,11 +690,20 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	if msg.Opcode == gws.OpcodeBinary {
 		m.Header.Set(bus.HeaderBinary, "1")
 	}
-	if _, err := e.c.bus.Publish(m); err != nil {
-		e.c.log.Warn("publish failed", "conn", cc.id, "err", err)
-		e.c.cfg.Metrics.PublishError()
-		e.c.closeAsync(cc, CloseInternalError, ReasonBusError)
+	if err := e.c.bus.PublishStoredBy(&cc.order, m, func(err error) { e.stored(cc, err) }); err != nil {
+		e.stored(cc, err)
 	}
+}
+
+// stored learns whether a client's message was stored: one that was not
+// is a gap in the order the client sent, so the connection is closed.
+func (e channelEvents) stored(cc *channelConn, err error) {
+	if err == nil {
+		return
+	}
+	e.c.warn.Warn("publish failed", "conn", cc.id, "err", err)
+	e.c.cfg.Metrics.PublishError()
+	e.c.closeAsync(cc, CloseInternalError, ReasonBusError)
 }
 
 func randomTag() string {

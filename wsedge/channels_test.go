@@ -1,7 +1,9 @@
 package wsedge
 
 import (
+	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +106,47 @@ func TestSilentPeerIsReaped(t *testing.T) {
 		snap.Disconnects[metrics.KindWebSocket][metrics.ReasonPingTimeout] != 1 {
 		t.Fatalf("ping timeouts counted: refused %d, disconnects %d, want 1",
 			snap.Refused[metrics.ReasonPingTimeout], snap.Disconnects[metrics.KindWebSocket][metrics.ReasonPingTimeout])
+	}
+}
+
+// TestChannelKeepsSenderOrderThroughOutage: a plain WebSocket client's
+// messages sent while its channel's stream cannot take them (deleted:
+// JetStream answers 503 as for a stream electing a leader) are resent until
+// the stream is back, and every one is stored and delivered once, in the
+// order the client sent them.
+func TestChannelKeepsSenderOrderThroughOutage(t *testing.T) {
+	_, b, url := startChannels(t, ChannelsConfig{})
+	c := wstest.Dial(t, url+"/ws/ord")
+	c.SendText(t, "0")
+	if got := c.NextText(t, 5*time.Second); got != "0" { // echoed: stored
+		t.Fatalf("echo %q", got)
+	}
+	ctx := context.Background()
+	stream := b.Log(bus.KindChannel, "ord").Stream.JS
+	cfg := stream.CachedInfo().Config
+	if err := b.JetStream().DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := 1; i <= n; i++ {
+		c.SendText(t, strconv.Itoa(i))
+	}
+	if m, ok := c.TryNext(700 * time.Millisecond); ok { // the outage itself
+		t.Fatalf("%q delivered while the stream was gone", m.Data)
+	}
+	if _, err := b.JetStream().CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if got := c.NextText(t, 10*time.Second); got != strconv.Itoa(i) {
+			t.Fatalf("message %d delivered as %q: lost or out of the sender's order", i, got)
+		}
+	}
+	s, err := b.JetStream().Stream(ctx, cfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().State.Msgs; got != n {
+		t.Fatalf("stream holds %d messages, want %d (each once)", got, n)
 	}
 }

@@ -37,7 +37,8 @@ type Operator struct {
 	rooms    []string
 	except   []string
 	from     string
-	user     string // the sending socket's user, for HeaderUser
+	user     string      // the sending socket's user, for HeaderUser
+	order    *bus.Sender // the sending socket's: its stored events keep its order
 	volatile bool
 }
 
@@ -113,6 +114,9 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 		}
 		return err
 	}
+	if o.order != nil && onStored == nil {
+		onStored = o.ns.srv.storeFailed // a client's event: in its order, acked or not
+	}
 	if onStored != nil {
 		if mt := o.ns.srv.metrics; mt != nil {
 			start, done := time.Now(), onStored
@@ -125,7 +129,12 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 				done(err)
 			}
 		}
-		err := b.PublishStored(m, onStored)
+		var err error
+		if o.order != nil {
+			err = b.PublishStoredBy(o.order, m, onStored)
+		} else {
+			err = b.PublishStored(m, onStored)
+		}
 		if err != nil {
 			o.ns.srv.metrics.PublishError()
 		}

@@ -143,10 +143,12 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics.Set
 	warn    *ratelog.Logger // operational failures, rate-limited
-	engine  *engine.Server
-	decoder sio.Decoder
-	replies *replyMux
-	saver   *sessionSaver
+	// storeFailed answers the store of a client event nobody waits for.
+	storeFailed func(error)
+	engine      *engine.Server
+	decoder     sio.Decoder
+	replies     *replyMux
+	saver       *sessionSaver
 	// observer hears of every socket's life (Observe); nil: nobody.
 	observer atomic.Pointer[Observer]
 
@@ -171,6 +173,11 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 		children: map[string]*Namespace{},
 	}
 	s.replies = newReplyMux(b, s.log)
+	s.storeFailed = func(err error) {
+		if err != nil {
+			s.warn.Warn("event not stored", "err", err)
+		}
+	}
 	if s.recoveryOn() {
 		s.saver = newSessionSaver(s)
 	}

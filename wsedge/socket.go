@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
@@ -189,6 +190,8 @@ type Socket struct {
 	data map[string]any
 
 	gone atomic.Bool
+
+	order bus.Sender // the events it emits are stored in this order
 }
 
 type ackReply struct {
@@ -365,7 +368,7 @@ func (s *Socket) EmitWithAckTimeout(d time.Duration, event string, args ...any) 
 // Broadcast targets every other socket of the namespace (and narrows with
 // To/Except like any Operator).
 func (s *Socket) Broadcast() Operator {
-	o := Operator{ns: s.ns, from: s.id, user: s.user}
+	o := Operator{ns: s.ns, from: s.id, user: s.user, order: &s.order}
 	return o.Except(s.id)
 }
 

@@ -1,0 +1,195 @@
+package bus
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Sender is one client's ordering point for stored publishes
+// (PublishStoredBy): what it publishes is stored in the order it published
+// it, resends included. Publishes are pipelined: each is sent at once,
+// without waiting for the ones before it. When one is refused (the stream
+// has no leader) or goes unanswered (it was in flight to a leader that
+// died), the sender stalls: its first unanswered publish is resent alone,
+// with backoff, and every later one waits; once that one is stored, all
+// the later ones are sent again in order. A copy stored already is answered
+// as a duplicate (message ids), so nothing is stored twice.
+//
+// Known limit: a later publish that was already in flight when an earlier
+// one was lost can still be stored first, when the stream kept a leader the
+// whole time (a crash's election outlasts the attempt timeout, so there the
+// later ones are refused and wait).
+//
+// The zero value is ready; one Sender per client (a stall holds back all
+// its publishes, nobody else's).
+type Sender struct {
+	mu      sync.Mutex
+	q       []*pendingAck // in publish order; q[head:] holds every unfinished one
+	head    int
+	stalled bool
+}
+
+// publish registers msg and sends it unless the sender is stalled.
+func (s *Sender) publish(a *ackMux, msg *nats.Msg, fn func(error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := a.register(s, msg, fn)
+	if err != nil {
+		return err
+	}
+	if s.stalled {
+		s.q = append(s.q, p) // sent once the publishes before it are stored
+		return nil
+	}
+	if err := a.send(p, time.Now()); err != nil {
+		a.forget(p)
+		return fmt.Errorf("failed to publish on %s: %w", msg.Subject, err)
+	}
+	s.q = append(s.q, p)
+	return nil
+}
+
+// first is the oldest unfinished publish, nil when none; s.mu is held.
+func (s *Sender) first() *pendingAck {
+	for s.head < len(s.q) && s.q[s.head].done {
+		s.q[s.head] = nil
+		s.head++
+	}
+	if s.head == len(s.q) {
+		if cap(s.q) > 64 {
+			s.q = nil // an idle client keeps no backlog's memory
+		} else {
+			clear(s.q)
+			s.q = s.q[:0]
+		}
+		s.head = 0
+		s.stalled = false
+		return nil
+	}
+	return s.q[s.head]
+}
+
+// answer applies JetStream's answer to copy attempt of p.
+func (s *Sender) answer(a *ackMux, p *pendingAck, attempt int, err error) {
+	s.mu.Lock()
+	if p.done {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	if err != nil && retryable(err) {
+		if attempt == p.tries {
+			s.refused(p, now) // an earlier copy's refusal says nothing new
+		}
+		s.mu.Unlock()
+		return
+	}
+	wasHead := s.first() == p
+	fn := s.finish(a, p)
+	if s.stalled && wasHead {
+		s.resume(a, now)
+	}
+	s.mu.Unlock()
+	if fn != nil {
+		fn(err)
+	}
+}
+
+// finish marks p answered and returns its callback; s.mu is held.
+func (s *Sender) finish(a *ackMux, p *pendingAck) func(error) {
+	p.done = true
+	a.forget(p)
+	fn := p.fn
+	p.fn, p.msg = nil, nil
+	return fn
+}
+
+// fail gives p up with err (the bus is closing).
+func (s *Sender) fail(p *pendingAck, err error) {
+	s.mu.Lock()
+	var fn func(error)
+	if !p.done {
+		p.done = true
+		fn, p.fn, p.msg = p.fn, nil, nil
+	}
+	s.first()
+	s.mu.Unlock()
+	if fn != nil {
+		fn(err)
+	}
+}
+
+// refused stalls the sender after p's current copy was refused: the first
+// unanswered publish (p or an earlier one whose fate is now in doubt) is
+// resent after a backoff, the rest wait for it; s.mu is held.
+func (s *Sender) refused(p *pendingAck, now time.Time) {
+	h := s.first()
+	if s.stalled && h != p {
+		return // p waits behind h, which has its own schedule
+	}
+	s.stall(now.Add(backoff(max(h.tries, 1))))
+}
+
+// stall holds every unfinished publish back and schedules the first one's
+// resend at; s.mu is held and there is a first one. Copies of the others
+// that are in flight are sent again after it, whatever became of them.
+func (s *Sender) stall(at time.Time) {
+	s.stalled = true
+	for _, p := range s.q[s.head:] {
+		p.sent, p.retryAt = time.Time{}, time.Time{}
+	}
+	s.q[s.head].retryAt = at
+}
+
+// resume sends every unfinished publish again, in order, after the one the
+// sender stalled on was stored; s.mu is held.
+func (s *Sender) resume(a *ackMux, now time.Time) {
+	if s.first() == nil {
+		return
+	}
+	s.stalled = false
+	for _, p := range s.q[s.head:] {
+		if !p.done {
+			_ = a.send(p, now) // a failed send is an unanswered one: retried after attemptTimeout
+		}
+	}
+}
+
+// tick is the sweep's visit: it gives up publishes out of time, stalls the
+// sender on a publish unanswered for attemptTimeout, and resends the one a
+// stalled sender waits on when it is due.
+func (s *Sender) tick(a *ackMux, now time.Time) {
+	var late []func(error)
+	s.mu.Lock()
+	for _, p := range s.q[s.head:] {
+		if !p.done && now.Sub(p.first) >= a.timeout {
+			late = append(late, s.finish(a, p))
+		}
+	}
+	if h := s.first(); h != nil {
+		if !s.stalled && now.Sub(h.sent) >= attemptTimeout {
+			s.stall(now)
+		}
+		if s.stalled && due(h, now) {
+			_ = a.send(h, now) // a failed send is retried after attemptTimeout
+		}
+	}
+	s.mu.Unlock()
+	for _, fn := range late {
+		if fn != nil {
+			fn(ErrNotStored)
+		}
+	}
+}
+
+// due reports whether a stalled sender's first publish h is to be sent now:
+// its backoff is over, or its last copy went unanswered for attemptTimeout.
+func due(h *pendingAck, now time.Time) bool {
+	if h.sent.IsZero() {
+		return !now.Before(h.retryAt)
+	}
+	return now.Sub(h.sent) >= attemptTimeout
+}
