@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/wsedge"
@@ -108,6 +109,45 @@ func ExampleOperator_SocketsJoin() {
 	// joined a
 	// joined b
 	// rooms besides its id: [a b]
+}
+
+// The server asks one client and waits for its answer (socket.io's
+// socket.timeout(ms).emitWithAck).
+func ExampleSocket_EmitWithAck() {
+	dir, _ := os.MkdirTemp("", "wsedge-example")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	b, err := bus.Start(ctx, bus.Config{DataDir: dir})
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close(ctx)
+	io := wsedge.NewServer(b, wsedge.Config{})
+	defer io.Close(ctx)
+	answers := make(chan string, 1)
+	io.Of("/").OnConnection(func(s *wsedge.Socket) {
+		go func() { // handlers must not block: wait for the answer elsewhere
+			args, _, err := s.EmitWithAckTimeout(5*time.Second, "question", "ready?")
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			answers <- string(args)
+		}()
+	})
+	srv := httptest.NewServer(io)
+	defer srv.Close()
+
+	c := dial(srv.URL)
+	c.send(`40`)
+	c.next() // 40{"sid":"…"}
+	asked := c.next()
+	fmt.Println("client got:", asked)
+	c.send(`43` + strings.TrimSuffix(strings.TrimPrefix(asked, "42"), `["question","ready?"]`) + `["yes"]`) // the ack, same id
+	fmt.Println("server got:", <-answers)
+	// Output:
+	// client got: 420["question","ready?"]
+	// server got: ["yes"]
 }
 
 // client is the least of an Engine.IO v4 long-polling client: it sends and
