@@ -79,7 +79,8 @@ func main() {
 }
 
 // cli runs a command line and returns the exit status: sockbus [flags],
-// sockbus version, sockbus config print [flags], sockbus config default.
+// sockbus version, sockbus config print [flags], sockbus config default,
+// sockbus token [flags].
 func cli(args, environ []string, stdout, stderr io.Writer) int {
 	fail := func(status int, err error) int {
 		fmt.Fprintln(stderr, "sockbus:", err)
@@ -91,6 +92,8 @@ func cli(args, environ []string, stdout, stderr io.Writer) int {
 		case "version":
 			writeVersion(stdout, conf.Default().ClientDir)
 			return 0
+		case "token":
+			return tokenCmd(args[1:], environ, stdout, stderr)
 		case "config":
 			sub := ""
 			if len(args) > 1 {
@@ -120,7 +123,7 @@ func cli(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	c, _, err := conf.Load(name, args, environ, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stderr, "\nCommands: sockbus version, sockbus config print [flags], sockbus config default\n")
+		fmt.Fprint(stderr, "\nCommands: sockbus version, sockbus config print [flags], sockbus config default, sockbus token --sub USER [flags]\n")
 		return 0
 	}
 	if err != nil {
