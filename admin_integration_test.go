@@ -37,7 +37,7 @@ func TestAdminUIInChromium(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/admin/")
 	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr, "ADMIN_USER=admin", "ADMIN_PASSWORD="+password)
-	out, err := cmd.CombinedOutput()
+	out, err := runNodeSuite(t, cmd)
 	if err != nil {
 		t.Fatalf("admin UI tests failed: %v\n%s", err, out)
 	}

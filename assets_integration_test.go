@@ -237,7 +237,7 @@ func TestDemoInChromium(t *testing.T) {
 	s := startServer(t)
 	cmd := exec.Command(node, "--test", "--test-reporter=spec", "test/demo/")
 	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr, "CHROMIUM_PATH="+chromium)
-	out, err := cmd.CombinedOutput()
+	out, err := runNodeSuite(t, cmd)
 	if err != nil {
 		t.Fatalf("demo test failed: %v\n%s", err, out)
 	}

@@ -55,7 +55,7 @@ func TestJWTSocketIOClient(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/auth/")
 	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr, "JWT_SECRET="+testJWTSecret)
-	out, err := cmd.CombinedOutput()
+	out, err := runNodeSuite(t, cmd)
 	if err != nil {
 		t.Fatalf("node auth tests failed: %v\n%s", err, out)
 	}

@@ -142,7 +142,7 @@ func TestClusterExample(t *testing.T) {
 	defer cancel()
 	suite := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/cluster/")
 	suite.Env = append(os.Environ(), "SOCKBUS_URL="+base)
-	if out, err := suite.CombinedOutput(); err != nil {
+	if out, err := runNodeSuite(t, suite); err != nil {
 		t.Fatalf("node cluster tests through examples/cluster/proxy failed: %v\n%s", err, out)
 	} else {
 		t.Logf("socket.io-client through examples/cluster/proxy:\n%s", lastLines(string(out), 8))

@@ -93,7 +93,7 @@ func TestClusterBehindRoundRobin(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/cluster/")
 	cmd.Env = append(os.Environ(), "SOCKBUS_URL="+lb)
-	out, err := cmd.CombinedOutput()
+	out, err := runNodeSuite(t, cmd)
 	if err != nil {
 		t.Fatalf("node cluster tests failed: %v\n%s", err, out)
 	}

@@ -424,20 +424,15 @@ func TestNodeClients(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=dot", "test/node/")
 	natsURL := strings.Replace(s.bus.ClientURL(), "nats://", "nats://backend:pw@", 1)
-	// Without the nats CLI only backend.test.js skips (its own message);
-	// the subtest below makes that skip visible in go test's output.
+	// Without the nats CLI backend.test.js's cases skip (their own
+	// message); runNodeSuite makes each skip a skipped subtest.
 	cli := findNATSCLI(t)
 	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr, "SOCKBUS_NATS_URL="+natsURL, "NATS_CLI="+cli)
-	out, err := cmd.CombinedOutput()
+	out, err := runNodeSuite(t, cmd)
 	if err != nil {
 		t.Fatalf("node tests failed: %v\n%s", err, out)
 	}
 	t.Logf("node tests passed:\n%s", lastLines(string(out), 12))
-	t.Run("backend.test.js", func(t *testing.T) {
-		if cli == "" {
-			t.Skip("test/node/backend.test.js skipped: " + natsCLIMissing)
-		}
-	})
 }
 
 func lastLines(s string, n int) string {
@@ -460,7 +455,7 @@ func TestNodeRecovery(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/recovery/")
 	cmd.Env = append(os.Environ(), "SOCKBUS_BIN="+bin)
-	out, err := cmd.CombinedOutput()
+	out, err := runNodeSuite(t, cmd)
 	if err != nil {
 		t.Fatalf("recovery tests failed: %v\n%s", err, out)
 	}

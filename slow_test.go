@@ -18,7 +18,7 @@ func TestSocketIOSlowConsumerReconnects(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "test/slow/")
 	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr)
-	out, err := cmd.CombinedOutput()
+	out, err := runNodeSuite(t, cmd)
 	if err != nil {
 		t.Fatalf("node slow-consumer test failed: %v\n%s", err, out)
 	}

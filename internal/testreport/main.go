@@ -108,25 +108,21 @@ func skipReason(output string) string {
 	return strings.Join(parts, " ")
 }
 
-// summarize repeats the skips at the end, where they cannot scroll away;
-// skips without a reason (fuzz seeds a test rejects) are only counted.
+// summarize repeats every skip at the end, where it cannot scroll away,
+// with their count: subtests too (a parent that passed says nothing of its
+// skipped cases, such as a Node suite's skips that the Go test turned into
+// skipped subtests), and those without a reason (a fuzz seed a test
+// rejects), named as such.
 func summarize(out io.Writer, skips []skip) {
-	var quiet int
-	var loud []skip
+	if len(skips) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\n%d test(s) SKIPPED:\n", len(skips))
 	for _, s := range skips {
-		if s.reason == "" {
-			quiet++
-		} else {
-			loud = append(loud, s)
+		reason := s.reason
+		if reason == "" {
+			reason = "(no reason given)"
 		}
-	}
-	if len(loud) > 0 {
-		fmt.Fprintf(out, "\n%d test(s) SKIPPED:\n", len(loud))
-		for _, s := range loud {
-			fmt.Fprintf(out, "  SKIP %s: %s\n", s.name, s.reason)
-		}
-	}
-	if quiet > 0 {
-		fmt.Fprintf(out, "(%d subtest(s) skipped themselves without a reason, e.g. rejected fuzz seeds)\n", quiet)
+		fmt.Fprintf(out, "  SKIP %s: %s\n", s.name, reason)
 	}
 }

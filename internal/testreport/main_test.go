@@ -52,3 +52,40 @@ func TestFailuresFail(t *testing.T) {
 		t.Fatal("empty input passed")
 	}
 }
+
+// A parent test that passes over a skipped subtest (a Node suite's case the
+// Go test reported as one), and a subtest that skipped without a reason:
+// both are listed and counted in the summary, and the run still passes.
+const nested = `{"Action":"start","Package":"m"}
+{"Action":"run","Package":"m","Test":"TestAdminUIInChromium"}
+{"Action":"output","Package":"m","Test":"TestAdminUIInChromium","Output":"=== RUN   TestAdminUIInChromium\n"}
+{"Action":"run","Package":"m","Test":"TestAdminUIInChromium/the_admin_UI_logs_in"}
+{"Action":"output","Package":"m","Test":"TestAdminUIInChromium/the_admin_UI_logs_in","Output":"=== RUN   TestAdminUIInChromium/the_admin_UI_logs_in\n"}
+{"Action":"output","Package":"m","Test":"TestAdminUIInChromium/the_admin_UI_logs_in","Output":"    nodesuite_test.go:40: node test skip: no Chromium at /usr/bin/chromium\n"}
+{"Action":"output","Package":"m","Test":"TestAdminUIInChromium/the_admin_UI_logs_in","Output":"--- SKIP: TestAdminUIInChromium/the_admin_UI_logs_in (0.00s)\n"}
+{"Action":"skip","Package":"m","Test":"TestAdminUIInChromium/the_admin_UI_logs_in"}
+{"Action":"output","Package":"m","Test":"TestAdminUIInChromium","Output":"--- PASS: TestAdminUIInChromium (1.20s)\n"}
+{"Action":"pass","Package":"m","Test":"TestAdminUIInChromium"}
+{"Action":"run","Package":"m","Test":"FuzzX/seed#3"}
+{"Action":"output","Package":"m","Test":"FuzzX/seed#3","Output":"--- SKIP: FuzzX/seed#3 (0.00s)\n"}
+{"Action":"skip","Package":"m","Test":"FuzzX/seed#3"}
+{"Action":"output","Package":"m","Output":"ok  \tm\t1.3s\n"}
+{"Action":"pass","Package":"m"}
+`
+
+func TestSkippedSubtestsAreListedAndCounted(t *testing.T) {
+	var out strings.Builder
+	if st := report(strings.NewReader(nested), &out); st != 0 {
+		t.Fatalf("status %d:\n%s", st, out.String())
+	}
+	for _, want := range []string{
+		"--- SKIP: TestAdminUIInChromium/the_admin_UI_logs_in (m): nodesuite_test.go:40: node test skip: no Chromium at /usr/bin/chromium",
+		"\n2 test(s) SKIPPED:\n",
+		"  SKIP TestAdminUIInChromium/the_admin_UI_logs_in (m): nodesuite_test.go:40: node test skip: no Chromium",
+		"  SKIP FuzzX/seed#3 (m): (no reason given)\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
