@@ -3,6 +3,7 @@ package wsedge
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // DefaultEventsPerAddress is the default of --max-events-per-address.
@@ -12,21 +13,26 @@ const DefaultEventsPerAddress = 1000
 // WebSocket) that all the connections from one client address send
 // together: one token bucket per address, shared by both edges when they
 // are given the same budget. An address's bucket exists while it has a
-// connection open, so the state is bounded by the connections. Behind a
-// proxy every client has the proxy's address. A nil budget allows
+// connection open and, after its last one, until it has refilled (so
+// reconnecting does not buy a fresh burst): the state is bounded by the
+// connections and the addresses seen in the last burst/rate seconds. Behind
+// a proxy every client has the proxy's address. A nil budget allows
 // everything. Safe for concurrent use.
 type AddressBudget struct {
 	rate  float64
 	burst int
 
-	mu    sync.Mutex
-	addrs map[string]*addressShare
+	mu        sync.Mutex
+	addrs     map[string]*addressShare
+	idle      int       // addresses without a connection, kept until refilled
+	nextSweep time.Time // when idle ones are looked at again
 }
 
 // addressShare is one address's bucket and how many connections use it.
 type addressShare struct {
 	addr   string
-	refs   int // guarded by the budget's mu
+	refs   int       // guarded by the budget's mu
+	full   time.Time // with refs 0: when the bucket is full again
 	bucket *tokenBucket
 }
 
@@ -52,10 +58,15 @@ func (b *AddressBudget) acquire(remote string) *addressShare {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.sweepLocked(time.Now())
 	s := b.addrs[host]
 	if s == nil {
 		s = &addressShare{addr: host, bucket: newTokenBucket(b.rate, b.burst)}
 		b.addrs[host] = s
+	}
+	if s.refs == 0 && !s.full.IsZero() {
+		b.idle--
+		s.full = time.Time{}
 	}
 	s.refs++
 	return s
@@ -66,20 +77,44 @@ func (b *AddressBudget) release(s *addressShare) {
 	if b == nil || s == nil {
 		return
 	}
+	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if s.refs--; s.refs == 0 {
-		delete(b.addrs, s.addr)
+		if full := s.bucket.fullAt(now); full.After(now) {
+			s.full = full
+			b.idle++
+		} else {
+			delete(b.addrs, s.addr)
+		}
+	}
+	b.sweepLocked(now)
+}
+
+// sweepLocked forgets the idle addresses whose buckets have refilled, at
+// most once a second (a pass looks at every address).
+func (b *AddressBudget) sweepLocked(now time.Time) {
+	if b.idle == 0 || now.Before(b.nextSweep) {
+		return
+	}
+	b.nextSweep = now.Add(time.Second)
+	for host, s := range b.addrs {
+		if s.refs == 0 && !now.Before(s.full) {
+			delete(b.addrs, host)
+			b.idle--
+		}
 	}
 }
 
-// Addresses returns how many addresses have a connection open.
+// Addresses returns how many addresses the budget holds: those with a
+// connection open and those whose bucket is still refilling.
 func (b *AddressBudget) Addresses() int {
 	if b == nil {
 		return 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.sweepLocked(time.Now())
 	return len(b.addrs)
 }
 

@@ -77,6 +77,20 @@ func (b *tokenBucket) allow() bool {
 	return true
 }
 
+// maxRefill bounds fullAt's answer (an absurdly slow rate).
+const maxRefill = time.Hour
+
+// fullAt is when the bucket will be full again if nothing is taken.
+func (b *tokenBucket) fullAt(now time.Time) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tokens := b.tokens + now.Sub(b.last).Seconds()*b.rate
+	if tokens >= b.burst || b.rate <= 0 {
+		return now
+	}
+	return now.Add(time.Duration(min((b.burst-tokens)/b.rate, maxRefill.Seconds()) * float64(time.Second)))
+}
+
 // AckError answers the client's acknowledgement with one argument,
 // {"error": reason}: the shape of every refusal sockbus acks.
 func (e *Event) AckError(reason string) error {

@@ -162,7 +162,42 @@ func TestAddressEventBudgetAcrossConnections(t *testing.T) {
 	if budget.Addresses() != 1 {
 		t.Fatalf("addresses tracked %d, want 1", budget.Addresses())
 	}
+	// Reconnecting buys no fresh burst: the spent budget outlives the
+	// address's connections until it has refilled.
 	a.WS.Close()
 	bc.WS.Close()
-	eventually.True(t, wait, "the address forgotten", func() bool { return budget.Addresses() == 0 })
+	eventually.True(t, wait, "the address's connections released", func() bool {
+		budget.mu.Lock()
+		defer budget.mu.Unlock()
+		s := budget.addrs["127.0.0.1"]
+		return s == nil || s.refs == 0
+	})
+	again := siotest.Dial(t, "http://"+addr, "/socket.io/")
+	again.Send(t, "0")
+	if _, open := <-again.Packets(); open || budget.Addresses() != 1 {
+		t.Fatal("a new connection of a spent address got a fresh budget")
+	}
+}
+
+// An address without connections is forgotten once its bucket has
+// refilled: the budget's state is bounded by connections and recent
+// addresses.
+func TestAddressBudgetForgetsRefilledAddresses(t *testing.T) {
+	b := NewAddressBudget(1000, 10) // refills in 10 ms
+	s := b.acquire("192.0.2.1:1234")
+	for range 10 {
+		if !s.allow() {
+			t.Fatal("refused within the burst")
+		}
+	}
+	if s.allow() {
+		t.Fatal("allowed past the burst")
+	}
+	b.release(s)
+	fresh := b.acquire("192.0.2.2:1")
+	b.release(fresh) // full: forgotten at once
+	if got := b.Addresses(); got != 1 {
+		t.Fatalf("addresses %d right after release, want 1 (the spent one)", got)
+	}
+	eventually.True(t, wait, "the refilled address forgotten", func() bool { return b.Addresses() == 0 })
 }
