@@ -170,10 +170,11 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("failed to listen on %s: %w", cfg.Addr, err)
 	}
 	defer tcpLn.Close()
+	counters := new(metrics.Set)
 	// The limits also count what the listener does not see: polling
 	// sessions, and requests other nodes forward here (wsedge).
 	limits := connlimit.Listen(tcpLn, connlimit.Config{
-		Max: int(cfg.MaxConns), PerIP: int(cfg.MaxConnsPerIP), Warn: ratelog.New(logger, 0),
+		Max: int(cfg.MaxConns), PerIP: int(cfg.MaxConnsPerIP), Warn: ratelog.New(logger, 0), Metrics: counters,
 	})
 	var ln net.Listener = limits
 	scheme := "http"
@@ -255,7 +256,6 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	counters := new(metrics.Set)
 	if authz != nil && cfg.AdminUI {
 		authz = adminAuthorizer{authz}
 	}

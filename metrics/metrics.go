@@ -26,7 +26,7 @@ func Kinds() []Kind { return []Kind{KindSocketIO, KindWebSocket} }
 // Reason is why a client was refused or a connection ended.
 type Reason uint8
 
-// Reasons, with their label values. The first seven are refusals: the
+// Reasons, with their label values. The first eight are refusals: the
 // server turned a client or its input away (Refused); every reason may end
 // a connection (Disconnected).
 const (
@@ -36,6 +36,7 @@ const (
 	ReasonOrigin                       // "origin": Origin not allowed
 	ReasonAuth                         // "auth": credentials refused
 	ReasonRateLimit                    // "rate_limit": client over a rate limit
+	ReasonConnLimit                    // "conn_limit": over --max-connections or --max-connections-per-ip
 	ReasonPingTimeout                  // "ping_timeout": no pong in time
 	ReasonClientClose                  // "client_close": the client closed
 	ReasonTransportError               // "transport_error": I/O error or aborted transport
@@ -47,11 +48,11 @@ const (
 	numReasons
 )
 
-// numRefusals counts the reasons that are refusals (the first seven).
+// numRefusals counts the reasons that are refusals (the first eight).
 const numRefusals = int(ReasonPingTimeout) + 1
 
 var reasonLabels = [numReasons]string{
-	"slow_consumer", "oversize", "bad_utf8", "origin", "auth", "rate_limit", "ping_timeout",
+	"slow_consumer", "oversize", "bad_utf8", "origin", "auth", "rate_limit", "conn_limit", "ping_timeout",
 	"client_close", "transport_error", "parse_error", "forced_close", "shutdown", "bus_error", "other",
 }
 

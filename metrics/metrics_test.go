@@ -68,7 +68,7 @@ func TestLabelsAreDistinct(t *testing.T) {
 		}
 		seen[r.String()] = true
 	}
-	if len(RefusalReasons()) != 7 || RefusalReasons()[6] != ReasonPingTimeout {
+	if len(RefusalReasons()) != 8 || RefusalReasons()[7] != ReasonPingTimeout {
 		t.Fatalf("refusal reasons %v", RefusalReasons())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/metrics"
 )
 
 // Config bounds a listener. The zero value bounds nothing.
@@ -18,6 +19,8 @@ type Config struct {
 	PerIP int
 	// Warn receives a rate-limited warning for each refusal. Nil: none.
 	Warn *ratelog.Logger
+	// Metrics counts each refusal (conn_limit). Nil: not counted.
+	Metrics *metrics.Set
 }
 
 // refusal is what a refused connection reads, if it reads before the close.
@@ -50,6 +53,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		ip := remoteIP(c)
 		if why := l.admit(ip, true); why != "" {
+			l.cfg.Metrics.Refused(metrics.ReasonConnLimit)
 			l.cfg.Warn.Warn("connection refused: "+why, "ip", ip, "max", l.cfg.Max, "per_ip", l.cfg.PerIP)
 			refuse(c)
 			continue
@@ -82,6 +86,7 @@ func (l *Listener) AdmitPerIP(ip string) (release func(), ok bool) {
 
 func (l *Listener) hold(ip string, total bool) (func(), bool) {
 	if why := l.admit(ip, total); why != "" {
+		l.cfg.Metrics.Refused(metrics.ReasonConnLimit)
 		l.cfg.Warn.Warn("connection refused: "+why, "ip", ip, "max", l.cfg.Max, "per_ip", l.cfg.PerIP)
 		return nil, false
 	}

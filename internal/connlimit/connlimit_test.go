@@ -16,6 +16,7 @@ import (
 
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/metrics"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -195,7 +196,13 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // node) share the bounds with accepted ones; a per-address hold (a polling
 // session) counts against the per-address bound only. Releases count once.
 func TestAdmitSharesTheBounds(t *testing.T) {
-	l, _ := serve(t, Config{Max: 3, PerIP: 2})
+	counters := new(metrics.Set)
+	l, _ := serve(t, Config{Max: 3, PerIP: 2, Metrics: counters})
+	defer func() {
+		if got := counters.Snapshot().Refused[metrics.ReasonConnLimit]; got != 3 {
+			t.Errorf("conn_limit refusals counted %d, want 3", got)
+		}
+	}()
 	relA, ok := l.Admit("10.0.0.1")
 	if !ok {
 		t.Fatal("first forwarded connection refused")
