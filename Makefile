@@ -1,7 +1,7 @@
 # The two set-up commands from the README, and a few helpers.
 GO ?= go
 
-.PHONY: run test build fuzz bench
+.PHONY: run test build image fuzz bench
 
 # Fetch the pinned socket.io-client bundle (served at /socket.io/socket.io.js), build, run.
 # The binary, not `go run`: Ctrl-C then ends with the server's "shutdown complete", not make's
@@ -18,13 +18,20 @@ test: node_modules/.package-lock.json
 	$(GO) test -race -count=1 -timeout 20m -json ./... | $(GO) run ./internal/testreport
 
 # ./sockbus with its version and commit (`./sockbus version`) and the pinned npm packages
-# (assets.Packages) embedded: it needs nothing beside it. A plain `go build` works too and
+# (assets.Packages) embedded: it needs nothing beside it, not even a C library (CGO_ENABLED=0:
+# a static binary, the Containerfile's base is empty). A plain `go build` works too and
 # reads the client bundle from --client-dir instead.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 build: node_modules/.package-lock.json
 	$(GO) run ./assets/internal/fill
-	$(GO) build -tags sockbus_assets -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o sockbus .
+	CGO_ENABLED=0 $(GO) build -tags sockbus_assets -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o sockbus .
+
+# The Containerfile's image of that binary, as sockbus:latest (TestContainerImage builds it too).
+CONTAINER ?= podman
+image: build
+	rm -rf .image && mkdir -p .image/data && cp sockbus .image/
+	$(CONTAINER) build -f Containerfile -t sockbus .image
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
