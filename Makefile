@@ -33,8 +33,11 @@ image: build
 	rm -rf .image && mkdir -p .image/data && cp sockbus .image/
 	$(CONTAINER) build -f Containerfile -t sockbus .image
 
+# npm ci empties node_modules first, through a symlink too: a worktree whose node_modules links
+# to another checkout's would empty that one, so a linked node_modules is left to its owner.
 node_modules/.package-lock.json: package-lock.json
-	npm ci --no-audit --no-fund
+	@if [ -L node_modules ]; then echo "node_modules is a symlink: npm ci skipped, run it where it points"; \
+	else npm ci --no-audit --no-fund; fi
 
 # Fuzz every decoder for FUZZTIME each (the seeds also run in `make test`).
 FUZZTIME ?= 20s
