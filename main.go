@@ -303,10 +303,11 @@ func run(ctx context.Context, cfg config) error {
 		defer admin.Close() // idempotent: the ordered close below comes first
 	}
 	metricsHandler := prom.Handler(prom.Sources{
-		Set:          counters,
-		Live:         func() metrics.Live { return io.Live().Add(channels.Live()) },
-		StoreBytes:   b.StoreBytes,
-		ClusterPeers: b.ClusterPeers,
+		Set:            counters,
+		Live:           func() metrics.Live { return io.Live().Add(channels.Live()) },
+		StoreBytes:     b.StoreBytes,
+		ClusterPeers:   b.ClusterPeers,
+		BusDisconnects: b.Disconnects,
 	})
 	routedMetrics := metricsHandler
 	if cfg.MetricsAddr != "" {
@@ -326,6 +327,7 @@ func run(ctx context.Context, cfg config) error {
 		router = withAdminUI(router, adminUI(cfg.AdminUIDir, logger))
 	}
 	app.Store(&router)
+	hc.Live(b.Alive)
 	hc.Up(b.CheckStore)
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, logger)

@@ -178,6 +178,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 		`sockbus_recoveries_total{outcome="fresh_history_gone"}`,
 		`sockbus_bus_publish_errors_total`,
 		`sockbus_cluster_peers`,
+		`sockbus_bus_disconnects_total`,
 		`sockbus_ack_latency_seconds_bucket{le="0.005"}`,
 		`go_goroutines`,
 	} {
@@ -185,7 +186,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 			t.Errorf("%s not exposed", name)
 		}
 	}
-	if m[`sockbus_refusals_total{reason="origin"}`] != 0 || m[`sockbus_cluster_peers`] != 0 {
+	if m[`sockbus_refusals_total{reason="origin"}`] != 0 || m[`sockbus_cluster_peers`] != 0 || m[`sockbus_bus_disconnects_total`] != 0 {
 		t.Errorf("untouched metrics moved: origin %v, peers %v", m[`sockbus_refusals_total{reason="origin"}`], m[`sockbus_cluster_peers`])
 	}
 	if v := m[`sockbus_ack_latency_seconds_bucket{le="+Inf"}`]; v != m[`sockbus_ack_latency_seconds_count`] {

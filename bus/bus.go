@@ -151,12 +151,15 @@ func (c Config) withDefaults() Config {
 type Bus struct {
 	cfg    Config
 	ns     *server.Server // nil on an external NATS
-	nc     *nats.Conn
+	nc     *nats.Conn     // the node's: publishes, subscriptions, session writes
+	rc     *nats.Conn     // history reads' (ReadConn), apart from nc
+	dial   func(name string) (*nats.Conn, error)
 	js     jetstream.JetStream
 	log    *slog.Logger
 	nodeID string
 
 	layout  *layout // fixed at Start
+	conn    connState
 	acks    *ackMux
 	ready   atomic.Bool
 	closeMu sync.Mutex
@@ -243,11 +246,15 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 		ns.WaitForShutdown()
 		return nil, err
 	}
-	connOpts := append(b.connOptions(), nats.InProcessServer(ns))
-	if cfg.NATSUser != "" {
-		connOpts = append(connOpts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
+	b.dial = func(name string) (*nats.Conn, error) {
+		// In-process: nothing to wait for between attempts but the server.
+		opts := append(b.connOptions(name), nats.InProcessServer(ns), nats.ReconnectWait(reconnectWait))
+		if cfg.NATSUser != "" {
+			opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
+		}
+		return nats.Connect("", opts...)
 	}
-	nc, err := nats.Connect("", connOpts...)
+	nc, err := b.dial(nodeConnName)
 	if err != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
@@ -259,11 +266,13 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 	return b, nil
 }
 
-// connOptions are the options of the node's connection in either mode.
-func (b *Bus) connOptions() []nats.Option {
+// connOptions are the options of the node's connections in either mode.
+func (b *Bus) connOptions(name string) []nats.Option {
 	return []nats.Option{
-		nats.Name("sockbus-node"),
+		nats.Name(name),
 		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) { b.disconnected(nc, name, err) }),
+		nats.ReconnectHandler(func(*nats.Conn) { b.reconnected(name) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
 			if sub != nil {
@@ -293,6 +302,11 @@ func (b *Bus) open(ctx context.Context, nc *nats.Conn) error {
 			b.shutdownServer()
 			return fmt.Errorf("failed to subscribe to %s: %w", syncSubject, err)
 		}
+	}
+	if b.rc, err = b.dial(readConnName); err != nil {
+		nc.Close()
+		b.shutdownServer()
+		return fmt.Errorf("failed to open the history reads' connection: %w", err)
 	}
 	b.acks = newAckMux(b, b.cfg.StoreTimeout)
 	if err := b.waitJetStream(ctx); err != nil {
@@ -383,9 +397,15 @@ func (b *Bus) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
+	b.conn.closing.Store(true)
 	b.ready.Store(false)
 	var errs []error
-	if b.nc != nil {
+	if b.nc != nil && b.nc.IsClosed() {
+		// Lost for good: nothing will be acknowledged or drained.
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		b.acks.close(gone)
+	} else if b.nc != nil {
 		select {
 		case <-b.js.PublishAsyncComplete():
 		case <-ctx.Done():
@@ -403,6 +423,9 @@ func (b *Bus) Close(ctx context.Context) error {
 			b.nc.Close()
 			errs = append(errs, fmt.Errorf("failed to drain bus: %w", ctx.Err()))
 		}
+	}
+	if b.rc != nil {
+		b.rc.Close()
 	}
 	b.shutdownServer()
 	return errors.Join(errs...)

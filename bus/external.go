@@ -98,9 +98,11 @@ func startExternal(ctx context.Context, cfg Config) (*Bus, error) {
 		cfg.External.PresenceWait = DefaultPresenceWait
 	}
 	b := &Bus{cfg: cfg, log: cfg.Logger, nodeID: "edge-" + randomHex(12)}
-	opts := append(b.connOptions(), auth...)
-	opts = append(opts, nats.Timeout(cfg.ReadyTimeout))
-	nc, err := nats.Connect(cfg.External.URL, opts...)
+	b.dial = func(name string) (*nats.Conn, error) {
+		opts := append(b.connOptions(name), auth...)
+		return nats.Connect(cfg.External.URL, append(opts, nats.Timeout(cfg.ReadyTimeout))...)
+	}
+	nc, err := b.dial(nodeConnName)
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to NATS at %s: %w", redactURLs(cfg.External.URL), err)
 	}

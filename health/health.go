@@ -41,6 +41,7 @@ type Health struct {
 	phase atomic.Int32
 	ready atomic.Bool
 	why   atomic.Pointer[string] // why not ready
+	live  atomic.Pointer[func() error]
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -136,11 +137,23 @@ func (h *Health) Close() {
 	}
 }
 
+// Live makes /healthz answer 503 while live returns an error (the node
+// lost what it cannot serve without, and will not get it back by itself):
+// a supervisor then restarts the process. live must be cheap; it runs on
+// every request.
+func (h *Health) Live(live func() error) { h.live.Store(&live) }
+
 // ServeLive answers /healthz: 200 "ok" while up, 503 while starting or
-// shutting down.
+// shutting down, or while the Live check fails.
 func (h *Health) ServeLive(w http.ResponseWriter, _ *http.Request) {
 	switch phase(h.phase.Load()) {
 	case up:
+		if live := h.live.Load(); live != nil {
+			if err := (*live)(); err != nil {
+				write(w, http.StatusServiceUnavailable, "not alive: "+err.Error())
+				return
+			}
+		}
 		write(w, http.StatusOK, "ok")
 	case starting:
 		write(w, http.StatusServiceUnavailable, "starting")

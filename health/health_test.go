@@ -76,3 +76,29 @@ func TestCheckTimeout(t *testing.T) {
 		t.Fatalf("readyz after a hung check: %d %q", code, body)
 	}
 }
+
+// A failing Live check turns /healthz to 503 while it fails, so that a
+// supervisor restarts a node that lost its bus for good.
+func TestLiveCheck(t *testing.T) {
+	h := New(Config{Interval: time.Hour})
+	defer h.Close()
+	var lost atomic.Bool
+	h.Live(func() error {
+		if lost.Load() {
+			return errors.New("bus lost")
+		}
+		return nil
+	})
+	h.Up(func(context.Context) error { return nil })
+	if code, _ := get(h.ServeLive); code != 200 {
+		t.Fatalf("healthz with a passing live check: %d", code)
+	}
+	lost.Store(true)
+	if code, body := get(h.ServeLive); code != 503 || !strings.Contains(body, "bus lost") {
+		t.Fatalf("healthz with a failing live check: %d %q", code, body)
+	}
+	lost.Store(false)
+	if code, _ := get(h.ServeLive); code != 200 {
+		t.Fatalf("healthz once the live check passes again: %d", code)
+	}
+}

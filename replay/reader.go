@@ -15,8 +15,17 @@ import (
 	"github.com/sockbus/sockbus/bus"
 )
 
-// maxBatch bounds one direct-get batch: what a read holds in flight.
+// maxBatch bounds the messages of one read batch.
 const maxBatch = 1024
+
+// minBatchBytes is the least bytes one read batch may carry (a batch holds
+// at least one whole message, so it is also larger than the largest).
+const minBatchBytes = 1 << 20
+
+// flightBytes bounds the bytes of all the batches in flight on the read
+// connection at once: the server closes a connection whose unread answers
+// pass its pending limit (64 MiB by default) as a slow consumer.
+const flightBytes = 16 << 20
 
 // attemptTimeout bounds one direct get. Any replica answers a direct get,
 // so a read does not wait for a stream leader; a request nobody answered
@@ -26,21 +35,46 @@ const attemptTimeout = 2 * time.Second
 // Reader reads stored messages filtered by a name's subjects: with
 // JetStream direct gets (no consumer is created, and any replica can
 // answer), and long Since reads through an ordered consumer (see
-// consumeMin). It is safe for concurrent use.
+// consumeMin). It reads over the bus's read connection, apart from the
+// node's own, in batches of at most batchBytes, each taken in whole before
+// any of it is handed on: a read holds one batch, and asks for the next
+// only once the caller has taken the last (a caller that waits for its
+// client's room so paces the read). It is safe for concurrent use.
 type Reader struct {
-	nc *nats.Conn
-	js jetstream.JetStream // nil: direct gets only
+	nc         *nats.Conn
+	js         jetstream.JetStream // nil: direct gets only
+	batchBytes int
+	flight     chan struct{} // a slot per batch in flight
 }
 
 // NewReader returns a reader over b's streams.
 func NewReader(b *bus.Bus) *Reader {
-	nc := b.Conn()
+	nc := b.ReadConn()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		js = nil
 	}
-	return &Reader{nc: nc, js: js}
+	return newReader(nc, js)
 }
+
+func newReader(nc *nats.Conn, js jetstream.JetStream) *Reader {
+	// The server's max payload bounds a stored message with its headers;
+	// a delivery adds a few of its own.
+	batch := max(minBatchBytes, int(nc.MaxPayload())+4<<10)
+	return &Reader{nc: nc, js: js, batchBytes: batch, flight: make(chan struct{}, max(1, flightBytes/batch))}
+}
+
+// take waits for a slot for one batch in flight; release gives it back.
+func (r *Reader) take(ctx context.Context) error {
+	select {
+	case r.flight <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("failed to read: no room on the read connection: %w", ctx.Err())
+	}
+}
+
+func (r *Reader) release() { <-r.flight }
 
 // consumeMin is the least span of stream sequences Since reads through a
 // consumer rather than direct gets. The server rebuilds every header of a
@@ -147,37 +181,49 @@ func (r *Reader) consume(ctx context.Context, l bus.Log, from, to uint64, fn fun
 	pending := cons.CachedInfo().NumPending
 	next = from
 	for next <= to && pending > 0 {
-		batch, err := cons.Fetch(int(min(pending, maxBatch)), jetstream.FetchMaxWait(attemptTimeout))
+		msgs, err := r.fetch(ctx, cons, int(min(pending, maxBatch)))
 		if err != nil {
 			return next, nil, fmt.Errorf("failed to read %s: %w", l.Stream.Name, err)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			if fnErr != nil || err != nil || next > to {
-				continue // drain the batch
-			}
+		for i, m := range msgs {
+			msgs[i] = nil // delivered: the batch holds only what is left
 			var meta *jetstream.MsgMetadata
 			if meta, err = m.Metadata(); err != nil {
-				continue
+				return next, nil, fmt.Errorf("failed to read %s: %w", l.Stream.Name, err)
 			}
 			seq := meta.Sequence.Stream
 			pending = meta.NumPending
 			if seq > to {
-				next = to + 1
-				continue
+				return to + 1, nil, nil
 			}
 			next = seq + 1
-			fnErr = fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(m.Subject()), Header: m.Headers(), Data: m.Data()})
-		}
-		if fnErr != nil || err != nil {
-			return next, fnErr, err
-		}
-		if got == 0 {
-			return next, nil, fmt.Errorf("failed to read %s at %d: %w", l.Stream.Name, next, errors.Join(errNoProgress, batch.Error()))
+			if fnErr = fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(m.Subject()), Header: m.Headers(), Data: m.Data()}); fnErr != nil {
+				return next, fnErr, nil
+			}
 		}
 	}
 	return next, nil, nil
+}
+
+// fetch takes one batch of at most n messages and batchBytes from cons,
+// in whole, holding a slot on the read connection meanwhile.
+func (r *Reader) fetch(ctx context.Context, cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	if err := r.take(ctx); err != nil {
+		return nil, err
+	}
+	defer r.release()
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(attemptTimeout), jetstream.FetchMaxBytes(r.batchBytes))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return nil, errors.Join(errNoProgress, batch.Error())
+	}
+	return msgs, nil
 }
 
 // errNoProgress is a consumer fetch that returned nothing.
@@ -196,14 +242,11 @@ const minWindow = 64
 // stored, and returns the sequence of the log's newest message when the
 // call began (0 when it holds none).
 //
-// Reads go forward only, and a filtered read costs the span of the stream
-// it crosses, so Last looks back in windows that grow fourfold from the
-// end (2n sequences but at least 64, then four times that, …), counting
-// the log's messages in each with one probe, and reads only once a window
-// holds enough of them or reaches the stream's start. A log alone in its
-// stream is read from its last 2n messages, not more; a sparse one costs a
-// few more probes, each cheap next to a read. It reads at most
-// max(64n, minScan) of the log's messages and keeps at most n (transiently 2n).
+// It finds where those messages start, then reads forward from there in
+// bounded batches: what it holds does not grow with n or with the
+// messages' size. Reads go forward only, and a filtered read costs the
+// span of the stream it crosses, so the start is looked for from the end
+// (see startOfLast and keptSince).
 func (r *Reader) Last(ctx context.Context, l bus.Log, n int, keep func(bus.StoredMsg) bool, fn func(bus.StoredMsg) error) (uint64, error) {
 	last, ok, err := r.lastSeq(ctx, l)
 	if err != nil || !ok || n <= 0 {
@@ -213,11 +256,103 @@ func (r *Reader) Last(ctx context.Context, l bus.Log, n int, keep func(bus.Store
 	if err != nil || !ok {
 		return last, err
 	}
+	if keep == nil {
+		start, err := r.startOfLast(ctx, l, first, last, n)
+		if err != nil || start == 0 {
+			return last, err
+		}
+		left := n
+		_, err = r.read(ctx, l, start, last, func(m bus.StoredMsg) error {
+			if left == 0 {
+				return errEnough
+			}
+			left--
+			return fn(m)
+		})
+		if errors.Is(err, errEnough) {
+			err = nil
+		}
+		return last, err
+	}
+	seqs, err := r.keptSince(ctx, l, first, last, n, keep)
+	if err != nil || len(seqs) == 0 {
+		return last, err
+	}
+	// The kept messages again, in order; the sequences say which.
+	_, err = r.read(ctx, l, seqs[0], seqs[len(seqs)-1], func(m bus.StoredMsg) error {
+		for len(seqs) > 0 && seqs[0] < m.Seq {
+			seqs = seqs[1:] // gone meanwhile
+		}
+		if len(seqs) == 0 || seqs[0] != m.Seq {
+			return nil
+		}
+		seqs = seqs[1:]
+		return fn(m)
+	})
+	return last, err
+}
+
+// errEnough stops a read that delivered what was asked.
+var errEnough = errors.New("replay: enough")
+
+// startOfLast is the sequence of the log's n-th newest message up to last
+// (its oldest if it holds fewer; 0 if none), found with probes only (each
+// one direct get of one message): a window grown fourfold back from the
+// end (2n sequences but at least 64) until it holds n of the log's
+// messages or reaches the stream's start, then a binary search in it.
+func (r *Reader) startOfLast(ctx context.Context, l bus.Log, first, last uint64, n int) (uint64, error) {
+	want := uint64(n)
+	span := max(uint64(minWindow), 2*want)
+	var lo, count, at uint64
+	for {
+		lo = first
+		if last-first+1 > span {
+			lo = last - span + 1
+		}
+		var err error
+		if count, at, err = r.count(ctx, l, lo); err != nil {
+			return 0, err
+		}
+		if count >= want || lo == first {
+			break
+		}
+		span *= 4
+	}
+	if count <= want {
+		return at, nil // the window's first message of the log starts them
+	}
+	// count(lo) > want >= count(last): find the largest s with
+	// count(s) >= want; the log's message at s is the want-th newest.
+	hi := last
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		c, at, err := r.count(ctx, l, mid)
+		if err != nil {
+			return 0, err
+		}
+		if c >= want {
+			lo = at // the log's first message at or after mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo, nil
+}
+
+// keptSince is the sequences of the last n messages up to last that keep
+// accepts, oldest first. It looks back from the end in windows that grow
+// fourfold (2n sequences but at least 64, then four times that, …),
+// counting the log's messages in each with one probe, and reads a window
+// only once it holds enough of them or reaches the stream's start. It
+// reads at most max(64n, minScan) of the log's messages (so a log where
+// almost nothing is kept cannot keep a CONNECT reading until its
+// deadline) and keeps sequences only (transiently 2n).
+func (r *Reader) keptSince(ctx context.Context, l bus.Log, first, last uint64, n int, keep func(bus.StoredMsg) bool) ([]uint64, error) {
 	budget := uint64(minScan)
 	if uint64(n) <= math.MaxUint64/64 {
 		budget = max(budget, 64*uint64(n))
 	}
-	var got []bus.StoredMsg // kept, oldest first
+	var got []uint64 // kept, oldest first
 	hi, span := last, max(uint64(minWindow), 2*uint64(n))
 	var above uint64 // the log's messages counted after hi (at the last probe)
 	for len(got) < n && budget > 0 && hi >= first {
@@ -230,9 +365,9 @@ func (r *Reader) Last(ctx context.Context, l bus.Log, n int, keep func(bus.Store
 			if hi-first+1 > span {
 				lo = hi - span + 1
 			}
-			count, err := r.count(ctx, l, lo)
+			count, _, err := r.count(ctx, l, lo)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			in = count - min(count, above)
 			if in >= uint64(need) || lo == first {
@@ -241,19 +376,19 @@ func (r *Reader) Last(ctx context.Context, l bus.Log, n int, keep func(bus.Store
 			}
 			span *= 4
 		}
-		var win []bus.StoredMsg // the newest need kept messages of [lo, hi]
+		var win []uint64 // the newest need kept messages of [lo, hi]
 		read, err := r.read(ctx, l, lo, hi, func(m bus.StoredMsg) error {
-			if keep != nil && !keep(m) {
+			if !keep(m) {
 				return nil
 			}
-			win = append(win, m)
+			win = append(win, m.Seq)
 			if len(win)-need >= need {
 				win = append(win[:0], win[len(win)-need:]...)
 			}
 			return nil
 		})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if len(win) > need {
 			win = win[len(win)-need:]
@@ -265,12 +400,7 @@ func (r *Reader) Last(ctx context.Context, l bus.Log, n int, keep func(bus.Store
 		}
 		hi, span = lo-1, span*4
 	}
-	for _, m := range got {
-		if err := fn(m); err != nil {
-			return 0, err
-		}
-	}
-	return last, nil
+	return got, nil
 }
 
 // ChannelHistory calls emit with the last n messages of a plain WebSocket
@@ -287,6 +417,10 @@ type directRequest struct {
 	LastBySubj string `json:"last_by_subj,omitempty"`
 	NextBySubj string `json:"next_by_subj,omitempty"`
 	Batch      int    `json:"batch,omitempty"`
+	// MaxBytes ends a batch once this many bytes are sent (the server
+	// sends at least one message). Unset, the server sends up to its
+	// slow-consumer limit: what closes the connection that asked.
+	MaxBytes int `json:"max_bytes,omitempty"`
 }
 
 // errNotFound is a direct get's 404: no message matches.
@@ -303,143 +437,158 @@ func (r *Reader) lastSeq(ctx context.Context, l bus.Log) (uint64, bool, error) {
 }
 
 func (r *Reader) one(ctx context.Context, s *bus.Stream, req directRequest) (uint64, bool, error) {
-	var seq uint64
-	_, err := r.direct(ctx, s, req, func(m *nats.Msg) (bool, error) {
-		seq, _ = strconv.ParseUint(m.Header.Get(bus.HeaderSequence), 10, 64)
-		return false, nil
-	})
-	if errors.Is(err, errNotFound) {
+	msgs, err := r.direct(ctx, s, req)
+	if errors.Is(err, errNotFound) || err == nil && len(msgs) == 0 {
 		return 0, false, nil
 	}
 	if err != nil {
 		return 0, false, err
 	}
+	seq, err := strconv.ParseUint(msgs[0].Header.Get(bus.HeaderSequence), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("failed to read %s: bad sequence: %w", s.Name, err)
+	}
 	return seq, true, nil
 }
 
 // count is the number of the log's messages stored at sequence from or
-// later (the first match, plus the pending count the server reports with it).
-func (r *Reader) count(ctx context.Context, l bus.Log, from uint64) (uint64, error) {
-	var n uint64
-	_, err := r.direct(ctx, l.Stream, directRequest{Seq: from, NextBySubj: l.Filter, Batch: 1}, func(m *nats.Msg) (bool, error) {
-		p, err := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-		if err != nil {
-			return false, fmt.Errorf("failed to count %s: bad pending count: %w", l.Filter, err)
-		}
-		n = p + 1
-		return false, nil
-	})
-	if errors.Is(err, errNotFound) {
-		return 0, nil
+// later (the first match, plus the pending count the server reports with
+// it), and the sequence of the first of them.
+func (r *Reader) count(ctx context.Context, l bus.Log, from uint64) (n, at uint64, err error) {
+	msgs, err := r.direct(ctx, l.Stream, directRequest{Seq: from, NextBySubj: l.Filter, Batch: 1})
+	if errors.Is(err, errNotFound) || err == nil && len(msgs) == 0 {
+		return 0, 0, nil
 	}
-	return n, err
+	if err != nil {
+		return 0, 0, err
+	}
+	p, err := strconv.ParseUint(msgs[0].Header.Get("Nats-Num-Pending"), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("failed to count %s: bad pending count: %w", l.Filter, err)
+	}
+	at, err = strconv.ParseUint(msgs[0].Header.Get(bus.HeaderSequence), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("failed to count %s: bad sequence: %w", l.Filter, err)
+	}
+	return p + 1, at, nil
 }
 
 // read delivers the log's messages stored at sequences from..to (inclusive),
-// in order, and returns how many it delivered.
+// in order, and returns how many it delivered. It asks for a batch only
+// once fn has taken the previous one.
 func (r *Reader) read(ctx context.Context, l bus.Log, from, to uint64, fn func(bus.StoredMsg) error) (uint64, error) {
 	var n uint64
 	next := from
 	for next <= to {
-		got, pending := 0, ""
-		done, err := r.direct(ctx, l.Stream, directRequest{Seq: next, NextBySubj: l.Filter, Batch: maxBatch}, func(m *nats.Msg) (bool, error) {
-			seq, err := strconv.ParseUint(m.Header.Get(bus.HeaderSequence), 10, 64)
-			if err != nil {
-				return false, fmt.Errorf("failed to replay %s: bad sequence: %w", l.Filter, err)
-			}
-			got++
-			pending = m.Header.Get("Nats-Num-Pending")
-			if seq > to {
-				next = to + 1
-				return false, nil
-			}
-			next = seq + 1
-			n++
-			subject := m.Header.Get("Nats-Subject")
-			return true, fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(subject), Header: m.Header, Data: m.Data})
-		})
-		if errors.Is(err, errNotFound) {
+		msgs, err := r.direct(ctx, l.Stream, directRequest{Seq: next, NextBySubj: l.Filter, Batch: maxBatch})
+		if errors.Is(err, errNotFound) || err == nil && len(msgs) == 0 {
 			return n, nil
 		}
 		if err != nil {
 			return n, err
 		}
-		if got == 0 || done && pending == "0" {
+		pending := ""
+		for i, m := range msgs {
+			msgs[i] = nil // delivered: the batch holds only what is left
+			seq, err := strconv.ParseUint(m.Header.Get(bus.HeaderSequence), 10, 64)
+			if err != nil {
+				return n, fmt.Errorf("failed to replay %s: bad sequence: %w", l.Filter, err)
+			}
+			if seq > to {
+				return n, nil
+			}
+			next, pending = seq+1, m.Header.Get("Nats-Num-Pending")
+			n++
+			subject := m.Header.Get("Nats-Subject")
+			if err := fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(subject), Header: m.Header, Data: m.Data}); err != nil {
+				return n, err
+			}
+		}
+		if pending == "0" {
 			return n, nil // nothing of the log after this batch
 		}
 	}
 	return n, nil
 }
 
-// direct sends one direct-get request to any replica of s and passes each
-// message of the answer to fn until the answer ends (a single message, or a
-// batch's end-of-batch status) or fn returns false. A request left
-// unanswered (no replica reachable yet, e.g. during an election) is retried
-// until ctx ends.
-func (r *Reader) direct(ctx context.Context, s *bus.Stream, req directRequest, fn func(*nats.Msg) (bool, error)) (bool, error) {
+// direct sends one direct-get request to any replica of s and returns the
+// answer in whole: one message, or a batch's (at most maxBatch and about
+// batchBytes). It holds a slot on the read connection meanwhile. A request
+// left unanswered (no replica reachable yet, e.g. during an election) is
+// retried until ctx ends.
+func (r *Reader) direct(ctx context.Context, s *bus.Stream, req directRequest) ([]*nats.Msg, error) {
+	if req.Batch > 0 {
+		req.MaxBytes = r.batchBytes
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	subject := "$JS.API.DIRECT.GET." + s.Name
 	for {
-		done, err := r.directOnce(ctx, subject, body, req.Batch > 0, fn)
+		msgs, err := r.directOnce(ctx, subject, body, req.Batch > 0)
 		if err == nil || errors.Is(err, errNotFound) || ctx.Err() != nil || !retryable(err) {
 			if err != nil && !errors.Is(err, errNotFound) {
 				err = fmt.Errorf("failed to read %s: %w", s.Name, err)
 			}
-			return done, err
+			return msgs, err
 		}
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("failed to read %s: %w", s.Name, err)
+			return nil, fmt.Errorf("failed to read %s: %w", s.Name, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 func retryable(err error) bool {
-	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting)
 }
 
-func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, batch bool, fn func(*nats.Msg) (bool, error)) (bool, error) {
+func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, batch bool) ([]*nats.Msg, error) {
+	if err := r.take(ctx); err != nil {
+		return nil, err
+	}
+	defer r.release()
 	inbox := r.nc.NewRespInbox()
 	sub, err := r.nc.SubscribeSync(inbox)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	if err := r.nc.PublishRequest(subject, inbox, body); err != nil {
-		return false, err
+		return nil, err
 	}
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
+	var msgs []*nats.Msg
 	for {
 		m, err := sub.NextMsgWithContext(actx)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				err = nats.ErrTimeout
 			}
-			return false, err
+			return nil, err
 		}
 		if status := m.Header.Get("Status"); status != "" {
 			switch status {
 			case "204": // end of a batch
-				return true, nil
+				return msgs, nil
 			case "404":
-				return false, errNotFound
+				if len(msgs) > 0 {
+					return msgs, nil
+				}
+				return nil, errNotFound
 			case "503":
-				return false, nats.ErrNoResponders
+				return nil, nats.ErrNoResponders
 			default:
-				return false, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
+				return nil, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
 			}
 		}
-		more, err := fn(m)
-		if err != nil || !more {
-			return false, err
-		}
+		msgs = append(msgs, m)
 		if !batch {
-			return true, nil
+			return msgs, nil
 		}
 	}
 }

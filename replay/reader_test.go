@@ -335,7 +335,7 @@ func TestSinceManyThroughConsumer(t *testing.T) {
 	if err := b.Conn().Flush(); err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range []*Reader{{nc: b.Conn(), js: noConsumer}, NewReader(b)} {
+	for i, r := range []*Reader{newReader(b.Conn(), noConsumer), NewReader(b)} {
 		name := []string{"direct", "consumer"}[i]
 		var got []string
 		var seqs []uint64

@@ -20,6 +20,9 @@ type Sources struct {
 	StoreBytes func() (bytes uint64, ok bool)
 	// ClusterPeers reports the other cluster nodes this node routes to.
 	ClusterPeers func() int
+	// BusDisconnects counts the node's NATS connections lost (and
+	// reconnected) since it started.
+	BusDisconnects func() uint64
 }
 
 // Handler returns an http.Handler serving /metrics for src, plus the Go
@@ -67,13 +70,14 @@ var (
 	storeDesc       = desc("store_latency_seconds", "Time from a publish to JetStream's storage acknowledgement.")
 	storeBytesDesc  = desc("jetstream_store_bytes", "Bytes JetStream stores on this node's disk.")
 	peersDesc       = desc("cluster_peers", "Other cluster nodes this node has routes to.")
+	busLostDesc     = desc("bus_disconnects_total", "Times one of the node's NATS connections was lost (each reconnects by itself).")
 )
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, socketsDesc, namespacesDesc, roomsDesc, channelsDesc,
 		eventsInDesc, bytesInDesc, eventsOutDesc, deliveriesDesc, bytesOutDesc, refusalsDesc, disconnectsDesc,
-		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc} {
+		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc, busLostDesc} {
 		ch <- d
 	}
 }
@@ -129,6 +133,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.ClusterPeers != nil {
 		gauge(peersDesc, c.src.ClusterPeers())
+	}
+	if c.src.BusDisconnects != nil {
+		counter(busLostDesc, c.src.BusDisconnects())
 	}
 }
 

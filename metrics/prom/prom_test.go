@@ -16,10 +16,11 @@ func exposed(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry() // also checks descriptors match what Collect sends
 	reg.MustRegister(NewCollector(Sources{
-		Set:          new(metrics.Set),
-		Live:         func() metrics.Live { return metrics.Live{} },
-		StoreBytes:   func() (uint64, bool) { return 0, true },
-		ClusterPeers: func() int { return 0 },
+		Set:            new(metrics.Set),
+		Live:           func() metrics.Live { return metrics.Live{} },
+		StoreBytes:     func() (uint64, bool) { return 0, true },
+		ClusterPeers:   func() int { return 0 },
+		BusDisconnects: func() uint64 { return 0 },
 	}))
 	families, err := reg.Gather()
 	if err != nil {
@@ -63,8 +64,8 @@ func used(t *testing.T, path, section string) map[string]bool {
 // only metrics that exist, and the table lists every one.
 func TestDashboardAndDocsUseExposedNames(t *testing.T) {
 	have := exposed(t)
-	if len(have) != 19 {
-		t.Errorf("%d families exposed, want 19: %v", len(have), have)
+	if len(have) != 20 {
+		t.Errorf("%d families exposed, want 20: %v", len(have), have)
 	}
 	dashboard := used(t, "../../examples/grafana/sockbus.json", "")
 	readme := used(t, "../../docs/operations.md", "## Metrics")
