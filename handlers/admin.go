@@ -32,11 +32,13 @@ import (
 // socket_disconnected, room_joined and room_left as they happen on any node; admin sockets send the operations
 // "emit", "join", "leave" and "_disconnect" (unless read-only).
 //
-// Cluster-wide by construction: everything sent to admin sockets is a
-// volatile emit on the admin namespace (never stored), which reaches the
-// admin sockets of every node; "all_sockets" gathers every admin node's
-// local sockets with a request on adminSocketsSubject; operations are the
-// cluster-wide Operator operations.
+// Cluster-wide, on internal subjects only: the admin namespace is
+// node-local (wsedge.Server.OfLocal: nothing on sockbus.> reaches it, and
+// it publishes nothing there); what every admin socket must see travels on
+// adminFeedSubject (adminfeed.go) to every node with admin sockets;
+// "all_sockets" gathers every admin node's local sockets with a request on
+// adminSocketsSubject; operations are the cluster-wide Operator operations.
+// Every node reserves the admin namespace, admin UI on or off (Relay).
 
 // Every node with the admin UI on answers adminSocketsSubject with the list
 // of its local sockets, and is present on adminPresenceSubject, whose count
@@ -110,7 +112,7 @@ func DefaultAdminConfig() AdminConfig { return AdminConfig{}.withDefaults() }
 
 func (c AdminConfig) withDefaults() AdminConfig {
 	if c.Namespace == "" {
-		c.Namespace = "/admin"
+		c.Namespace = AdminNamespace
 	}
 	if c.StatsInterval <= 0 {
 		c.StatsInterval = 2 * time.Second
@@ -154,7 +156,7 @@ type Admin struct {
 	bus      *bus.Bus
 	cfg      AdminConfig
 	ns       *wsedge.Namespace
-	presence string // interest here means an admin socket on some node
+	feed     adminFeed
 	host     string
 	started  time.Time
 	features []string
@@ -187,14 +189,12 @@ func NewAdmin(srv *wsedge.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	tok, err := bus.EncodeToken(strings.TrimPrefix(cfg.Namespace, "/"))
-	if err != nil {
+	if _, err := bus.EncodeToken(strings.TrimPrefix(cfg.Namespace, "/")); err != nil {
 		return nil, fmt.Errorf("admin UI: bad namespace %q: %w", cfg.Namespace, err)
 	}
 	a := &Admin{
-		srv: srv, bus: b, cfg: cfg, ns: srv.Of(cfg.Namespace),
-		presence: bus.PresenceSubject(tok),
-		host:     host, started: time.Now(),
+		srv: srv, bus: b, cfg: cfg, ns: srv.OfLocal(cfg.Namespace),
+		host: host, started: time.Now(),
 		warn:     ratelog.New(cfg.Logger, 0),
 		login:    newLoginGuard(cfg),
 		sessions: map[string]time.Time{}, fresh: map[string]string{},
@@ -248,6 +248,7 @@ func (a *Admin) Close() {
 	a.wmu.Unlock()
 	close(a.stop)
 	a.srv.Observe(wsedge.Observer{})
+	a.unwatch(true)
 	_ = a.here.Unsubscribe()
 	_ = a.sub.Unsubscribe()
 	a.wg.Wait()
@@ -357,6 +358,7 @@ func (a *Admin) onAdminSocket(s *wsedge.Socket) {
 		a.send(to, "session", sid)
 	}
 	a.send(to, "config", map[string]any{"supportedFeatures": append([]string{}, a.features...)})
+	a.watch()
 	if !a.cfg.ReadOnly {
 		s.On("emit", a.opEmit)
 		s.On("join", func(e *wsedge.Event) { a.opRooms(e, true) })
@@ -389,26 +391,25 @@ func (a *Admin) send(to wsedge.Operator, event string, args ...any) {
 	}
 }
 
-// watched reports whether an admin socket is connected on any node: the
-// observer's events are built only then.
-func (a *Admin) watched() bool { return a.bus.HasInterest(a.presence) }
-
 func (a *Admin) onConnected(s *wsedge.Socket) {
 	if a.watched() {
-		a.send(a.ns.Volatile(), "socket_connected", serializeSocket(s), time.Now().UTC())
+		a.broadcast("socket_connected", serializeSocket(s), time.Now().UTC())
 	}
 }
 
 func (a *Admin) onDisconnected(s *wsedge.Socket, reason string) {
+	if s.Namespace() == a.ns {
+		a.unwatch(false)
+	}
 	if a.watched() {
-		a.send(a.ns.Volatile(), "socket_disconnected", s.Namespace().Name(), s.ID(), reason, time.Now().UTC())
+		a.broadcast("socket_disconnected", s.Namespace().Name(), s.ID(), reason, time.Now().UTC())
 	}
 }
 
 // onUpgraded updates the socket's transport, as socket.io's socket_updated.
 func (a *Admin) onUpgraded(s *wsedge.Socket) {
 	if a.watched() {
-		a.send(a.ns.Volatile(), "socket_updated", map[string]string{
+		a.broadcast("socket_updated", map[string]string{
 			"id": s.ID(), "nsp": s.Namespace().Name(), "transport": s.Transport(),
 		})
 	}
@@ -416,65 +417,7 @@ func (a *Admin) onUpgraded(s *wsedge.Socket) {
 
 func (a *Admin) onRoom(event string, s *wsedge.Socket, room string) {
 	if a.watched() {
-		a.send(a.ns.Volatile(), event, s.Namespace().Name(), room, s.ID(), time.Now().UTC())
-	}
-}
-
-// SerializedSocket is a socket as the admin UI shows it
-// (typed-events.d.ts, SerializedSocket).
-type SerializedSocket struct {
-	ID        string         `json:"id"`
-	ClientID  string         `json:"clientId"`
-	Transport string         `json:"transport"`
-	Nsp       string         `json:"nsp"`
-	Data      map[string]any `json:"data"`
-	Handshake AdminHandshake `json:"handshake"`
-	Rooms     []string       `json:"rooms"`
-}
-
-// AdminHandshake is a socket's handshake as socket.io serializes it, less
-// the Authorization and Cookie headers (credentials of the client's own).
-type AdminHandshake struct {
-	Address string            `json:"address"`
-	Headers map[string]string `json:"headers"`
-	Query   map[string]string `json:"query"`
-	Issued  int64             `json:"issued"`
-	Secure  bool              `json:"secure"`
-	Time    string            `json:"time"`
-	URL     string            `json:"url"`
-	XDomain bool              `json:"xdomain"`
-}
-
-func serializeSocket(s *wsedge.Socket) SerializedSocket {
-	hs := s.Handshake()
-	headers := make(map[string]string, len(hs.Header))
-	for k, v := range hs.Header {
-		k = strings.ToLower(k)
-		if k == "authorization" || k == "cookie" {
-			continue
-		}
-		headers[k] = strings.Join(v, ", ")
-	}
-	query := make(map[string]string, len(hs.Query))
-	for k, v := range hs.Query {
-		if len(v) > 0 {
-			query[k] = v[0]
-		}
-	}
-	client := s.ClientID()
-	if len(client) > 12 {
-		client = client[:12] // as the UI's server side does
-	}
-	rooms := s.Rooms()
-	sort.Strings(rooms[1:]) // its own id first
-	return SerializedSocket{
-		ID: s.ID(), ClientID: client, Transport: s.Transport(), Nsp: s.Namespace().Name(),
-		Data: s.Data(), Rooms: rooms,
-		Handshake: AdminHandshake{
-			Address: hs.Address, Headers: headers, Query: query,
-			Issued: hs.Time.UnixMilli(), Secure: hs.Secure,
-			Time: hs.Time.UTC().Format(time.RFC1123), URL: hs.URL, XDomain: hs.XDomain,
-		},
+		a.broadcast(event, s.Namespace().Name(), room, s.ID(), time.Now().UTC())
 	}
 }
 
@@ -576,7 +519,7 @@ func (a *Admin) statsLoop() {
 	defer t.Stop()
 	for {
 		if a.watched() {
-			a.send(a.ns.Volatile(), "server_stats", a.Stats())
+			a.broadcast("server_stats", a.Stats())
 		}
 		select {
 		case <-a.stop:
@@ -593,6 +536,10 @@ func (a *Admin) target(e *wsedge.Event, nsIdx, filterIdx int) (wsedge.Operator, 
 	var nsp string
 	if err := e.Arg(nsIdx, &nsp); err != nil {
 		a.warn.Warn("admin UI: bad operation", "op", e.Name, "err", err)
+		return wsedge.Operator{}, "", false
+	}
+	if nsp == a.cfg.Namespace || nsp == AdminNamespace { // node-local: no operation reaches it
+		a.warn.Warn("admin UI: bad operation", "op", e.Name, "err", "the admin namespace takes no operations")
 		return wsedge.Operator{}, "", false
 	}
 	op, err := a.srv.Operate(nsp)

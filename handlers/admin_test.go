@@ -48,7 +48,11 @@ func startAdmin(t *testing.T, auth, readOnly bool) string {
 // arguments; other events (server_stats every few seconds) are skipped.
 func adminEvent(t *testing.T, c *siotest.Client, event string) []json.RawMessage {
 	t.Helper()
+	deadline := time.Now().Add(wait)
 	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", event, wait)
+		}
 		text := c.NextText(t, wait)
 		if !strings.HasPrefix(text, "2/admin,") {
 			continue
@@ -120,9 +124,16 @@ func TestAdminProtocol(t *testing.T) {
 			found = &all[i]
 		}
 	}
-	if found == nil || found.Nsp != "/chat" || found.Transport != "websocket" || found.ClientID != client.SID[:12] ||
+	if found == nil || found.Nsp != "/chat" || found.Transport != "websocket" || found.ClientID != client.SID ||
 		len(found.Rooms) != 1 || found.Rooms[0] != id || found.Handshake.Address != "127.0.0.1" || found.Handshake.Query["EIO"] != "4" {
 		t.Fatalf("all_sockets %+v has not the client %s as expected", all, id)
+	}
+
+	// Each Engine.IO connection is its own client (ids share a node prefix).
+	for _, s := range all {
+		if s.Nsp == "/admin" && (s.ClientID != admin.SID || s.ClientID == found.ClientID) {
+			t.Fatalf("admin socket's clientId %q, want its connection's %q, not the other client's", s.ClientID, admin.SID)
+		}
 	}
 
 	// server_stats, with the fields of the UI's ServerStats.
@@ -200,8 +211,11 @@ func TestAdminReadOnly(t *testing.T) {
 	}
 }
 
-func TestAdminAcrossNodes(t *testing.T) {
-	routes := make([]string, 2)
+// clusterBuses starts n clustered buses (a JetStream cluster needs its
+// quorum: they start together).
+func clusterBuses(t *testing.T, n int) []*bus.Bus {
+	t.Helper()
+	routes := make([]string, n)
 	for i := range routes {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -220,18 +234,25 @@ func TestAdminAcrossNodes(t *testing.T) {
 			}
 		}
 		wg.Add(1)
-		go func() { // a JetStream cluster needs its quorum: start together
+		go func() {
 			defer wg.Done()
 			buses[i] = testutil.StartBus(t, bus.Config{Cluster: bus.ClusterConfig{
 				Name: "admin", Listen: routes[i], Routes: others, NodeName: fmt.Sprintf("n%d", i)}})
 		}()
 	}
 	wg.Wait()
-	var urls []string
 	for _, b := range buses {
 		if b == nil {
 			t.FailNow()
 		}
+	}
+	return buses
+}
+
+func TestAdminAcrossNodes(t *testing.T) {
+	buses := clusterBuses(t, 2)
+	var urls []string
+	for _, b := range buses {
 		srv := wsedge.NewServer(b, wsedge.Config{})
 		Relay(srv, nil)
 		a, err := NewAdmin(srv, b, AdminConfig{StatsInterval: 100 * time.Millisecond})

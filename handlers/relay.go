@@ -8,7 +8,14 @@ import (
 	"github.com/sockbus/sockbus/wsedge"
 )
 
-// Relay makes srv the binary's default app: every namespace is accepted;
+// AdminNamespace is the admin UI's namespace (NewAdmin's default). Relay
+// never serves it, so on a node without the admin UI it is refused
+// ("Invalid namespace"), and clients can neither read nor forge admin
+// traffic there.
+const AdminNamespace = "/admin"
+
+// Relay makes srv the binary's default app: every namespace but
+// AdminNamespace is accepted;
 // every event a client emits goes to every other socket of its namespace,
 // on every node (socket.broadcast.emit); a client that asks for an ack gets
 // it once JetStream stored the event, unless a NATS handler subscribed to
@@ -36,5 +43,5 @@ func Relay(srv *wsedge.Server, log *slog.Logger) {
 		})
 	}
 	srv.Of("/").OnConnection(relay)
-	srv.OfFunc(func(string, json.RawMessage) bool { return true }).OnConnection(relay)
+	srv.OfFunc(func(name string, _ json.RawMessage) bool { return name != AdminNamespace }).OnConnection(relay)
 }

@@ -58,6 +58,9 @@ func (o Operator) EmitWithAck(ctx context.Context, event string, args ...any) ([
 	if sio.IsReserved(event) {
 		return nil, fmt.Errorf("wsedge: %q is a reserved event name", event)
 	}
+	if o.ns.local {
+		return nil, fmt.Errorf("failed to emit %q with acks: %w", event, ErrLocalNamespace)
+	}
 	array, atts, err := encodeArgs(args)
 	if err != nil {
 		return nil, err

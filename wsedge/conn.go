@@ -458,6 +458,9 @@ func (c *clientConn) onClose(reason string) {
 // anyone (a NATS handler on any node) listens there; when the client wants
 // an ack the publish is a request and the first reply answers it.
 func (s *Server) forwardToBus(sock *Socket, e *Event) {
+	if sock.ns.local {
+		return
+	}
 	evTok, err := bus.EncodeToken(e.Name)
 	if err != nil {
 		return

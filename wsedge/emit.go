@@ -101,6 +101,9 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 	if sio.IsReserved(event) {
 		return fmt.Errorf("wsedge: %q is a reserved event name", event)
 	}
+	if o.ns.local {
+		return o.emitLocal(event, args, attachments, onStored)
+	}
 	m, err := o.message(event, args, attachments)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ type Namespace struct {
 	// has neither sockets nor connects in progress.
 	connecting int
 	match      func(string, json.RawMessage) bool // parents of OfFunc only
+	local      bool                               // OfLocal: no bus at all
 
 	tok      string  // name without its leading '/', encoded
 	subjBase string  // "sockbus.io.<tok>."
@@ -143,7 +144,7 @@ func (n *Namespace) Socket(id string) *Socket {
 func (n *Namespace) add(s *Socket) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(n.sockets) == 0 && n.sub == nil {
+	if len(n.sockets) == 0 && n.sub == nil && !n.local {
 		// One subscription for the whole namespace, delivered by one
 		// goroutine in the order the server sent: per-room subscriptions
 		// would be delivered by several goroutines and could reorder a

@@ -122,6 +122,9 @@ func (o Operator) controlMsg(base, op string, data []byte) (*nats.Msg, error) {
 	if n.match != nil {
 		return nil, fmt.Errorf("wsedge: %s on a dynamic namespace parent is not supported; use a child", op)
 	}
+	if n.local {
+		return nil, fmt.Errorf("failed to run %s: %w", op, ErrLocalNamespace)
+	}
 	subject, err := bus.IOSubject(base, bus.IOAddress{Kind: bus.IOControl, Target: op})
 	if err != nil {
 		return nil, err
