@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -114,9 +116,28 @@ func TestMintVerifies(t *testing.T) {
 		}
 	}
 
+	// A JWKS: the token names the matching key's kid, which Verify picks.
+	b64 := base64.RawURLEncoding
+	ecBytes, _ := ec256.PublicKey.Bytes()
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{
+		{"kty": "RSA", "kid": "r", "n": b64.EncodeToString(rsaKey.N.Bytes()), "e": b64.EncodeToString([]byte{1, 0, 1})},
+		{"kty": "EC", "kid": "e", "crv": "P-256", "x": b64.EncodeToString(ecBytes[1:33]), "y": b64.EncodeToString(ecBytes[33:])},
+	}})
+	jwksPath := filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(jwksPath, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token, err := Mint{Subject: "a", TTL: time.Hour}.Sign("@"+jwksPath, write("jwks-ec.key", pkcs8(ec256)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, _, err := jwt.NewParser().ParseUnverified(token, &Claims{}); err != nil || tok.Header["kid"] != "e" || tok.Method.Alg() != "ES256" {
+		t.Errorf("JWKS token header %v (%v), want kid e, ES256", tok.Header, err)
+	}
+
 	// A backdated token is minted (for tests) and Verify calls it expired.
 	key := strings.Repeat("s", 32)
-	token, err := Mint{Subject: "a", TTL: time.Minute, Now: time.Now().Add(-time.Hour)}.Sign(key, "")
+	token, err = Mint{Subject: "a", TTL: time.Minute, Now: time.Now().Add(-time.Hour)}.Sign(key, "")
 	if err != nil {
 		t.Fatal(err)
 	}
