@@ -9,6 +9,8 @@ import (
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/replay"
+	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
 // A late joiner asking for 5 events gets the last 5 it would have received,
@@ -55,5 +57,45 @@ func TestLateJoinerHistorySkipsOthersRooms(t *testing.T) {
 	emit(ns.To(), "news", 6)
 	if p := c.NextText(t, wait); p != `2/h,["news",6]` {
 		t.Fatalf("first live event %q, want news 6", p)
+	}
+}
+
+// A Socket.IO history larger than the session's queue goes out paced on
+// the client, as a channel's ?history does: with a 64 KiB queue, 256
+// events of 16 KiB (4 MiB) all arrive, in order, then the CONNECT reply;
+// unpaced, the replay overflowed the queue and the client was closed as a
+// slow consumer.
+func TestSocketIOHistoryLargerThanQueueIsPaced(t *testing.T) {
+	b := testutil.StartBus(t, bus.Config{})
+	srv := NewServer(b, Config{History: replay.NewReader(b), MaxHistory: 1000,
+		Engine: engine.Config{Queue: outq.Config{MaxBytes: 64 << 10}}})
+	url := "http://" + testutil.Serve(t, srv, srv.Close)
+	ns := srv.Of("/p")
+	const n = 256
+	pad := strings.Repeat("p", 16<<10)
+	stored := make(chan error, n)
+	for i := 0; i < n; i++ {
+		if err := ns.To().EmitRaw("big", fmt.Appendf(nil, `[%d,"%s"]`, i, pad), nil, func(err error) { stored <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if err := <-stored; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := siotest.Dial(t, url, "/socket.io/")
+	c.Send(t, fmt.Sprintf(`0/p,{"history":%d}`, n))
+	for i := 0; ; i++ {
+		p := c.NextText(t, wait)
+		if strings.HasPrefix(p, "0/p,") {
+			if i != n {
+				t.Fatalf("CONNECT reply after %d events, want %d", i, n)
+			}
+			return
+		}
+		if want := fmt.Sprintf(`2/p,["big",%d,"`, i); !strings.HasPrefix(p, want) {
+			t.Fatalf("event %d: %.30q, want %s…", i, p, want)
+		}
 	}
 }

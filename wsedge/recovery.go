@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,12 +214,20 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 		e.args, e.atts, err = splitAttachments(&nats.Msg{Header: m.Header, Data: m.Data})
 		return e, err == nil
 	}
+	// Paced on the client: each event waits for room in its queue, so a
+	// replay larger than the queue goes out as the client reads it, and the
+	// read of the stream (a batch at a time) waits with it.
 	send := func(reach bool) func(bus.StoredMsg) error {
 		return func(m bus.StoredMsg) error {
-			if e, ok := event(m, reach); ok {
-				s.sent(m.Seq)
-				s.sendFrames(n.eventFrames(e.addr.event, e.args, e.atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
+			e, ok := event(m, reach)
+			if !ok {
+				return nil
 			}
+			if err := c.session.WaitRoom(ctx); err != nil {
+				return fmt.Errorf("client did not read the replay: %w", err)
+			}
+			s.sent(m.Seq)
+			s.sendFrames(n.eventFrames(e.addr.event, e.args, e.atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
 			return nil
 		}
 	}

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -157,6 +160,34 @@ func (s *Session) Send(frames ...*outq.Frame) error {
 		return ErrSessionClosed
 	}
 	return s.pushLocked(frames...)
+}
+
+// WaitRoom blocks while more than half of the session's WebSocket queue
+// waits to be written, for up to the queue's write timeout (a client that
+// takes nothing that long is closed as a slow consumer anyway), so that a
+// producer of many frames (a history replay) can pace itself on the client
+// instead of overflowing the queue. Over polling it returns at once: the
+// buffer's own bound applies. It returns ErrSessionClosed once the session
+// is closing, ctx's error when ctx ends first.
+func (s *Session) WaitRoom(ctx context.Context) error {
+	s.mu.Lock()
+	open, ws := s.state == stateOpen, s.ws
+	s.mu.Unlock()
+	if !open {
+		return ErrSessionClosed
+	}
+	if ws == nil {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, ws.q.WriteTimeout())
+	defer cancel()
+	if err := ws.q.WaitRoom(wctx); err != nil {
+		if errors.Is(err, outq.ErrClosed) {
+			return ErrSessionClosed
+		}
+		return fmt.Errorf("engine: no room in the session's queue: %w", err)
+	}
+	return nil
 }
 
 // SendMessage sends one Engine.IO message: text (the '4' is added) or binary.

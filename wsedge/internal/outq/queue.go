@@ -196,6 +196,9 @@ func (q *Queue) WaitRoom(ctx context.Context) error {
 	return nil
 }
 
+// WriteTimeout is the queue's write timeout, default applied.
+func (q *Queue) WriteTimeout() time.Duration { return q.cfg.WriteTimeout }
+
 func (q *Queue) wakeLocked() {
 	if q.room != nil {
 		close(q.room)
