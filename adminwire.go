@@ -75,7 +75,7 @@ func adminUI(dir string, logger *slog.Logger) http.Handler {
 		logger.Warn("admin UI files not served: not embedded in this build and not found in --admin-ui-dir (build with `make build`, or run `npm ci` and set --admin-ui-dir)",
 			"admin_ui_dir", dir, "err", err)
 	} else {
-		files = http.StripPrefix(strings.TrimSuffix(adminPath, "/"), assets.Handler(src))
+		files = adminVendor(src, http.StripPrefix(strings.TrimSuffix(adminPath, "/"), assets.Handler(src)), logger)
 		logger.Debug("admin UI files", "version", src.Version, "embedded", src.Embedded, "from", src.From)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

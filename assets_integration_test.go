@@ -135,8 +135,19 @@ func TestSelfContainedBinary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		for _, v := range adminVendored { // its CDN links point into the binary
+			index = bytes.ReplaceAll(index, []byte(v.cdn), []byte(v.local))
+		}
 		if code, _, body := httpGet(t, "http://"+addr+"/admin/"); code != 200 || !bytes.Equal(body, index) {
-			t.Fatalf("GET /admin/ = %d, %d bytes; want the %d bytes of %s/index.html", code, len(body), len(index), defaultAdminUIDir)
+			t.Fatalf("GET /admin/ = %d, %d bytes; want the %d bytes of %s/index.html with local links", code, len(body), len(index), defaultAdminUIDir)
+		}
+		for _, f := range []string{"vendor/mdi/css/materialdesignicons.min.css", "vendor/mdi/fonts/materialdesignicons-webfont.woff2", "vendor/roboto/index.css", "vendor/roboto/files/roboto-latin-400.woff2"} {
+			if code, _, _ := httpGet(t, "http://"+addr+"/admin/"+f); code != 200 {
+				t.Errorf("GET /admin/%s = %d from the embedded build", f, code)
+			}
+		}
+		if code, _, _ := httpGet(t, "http://"+addr+"/admin/vendor/mdi/fonts/materialdesignicons-webfont.ttf"); code != 404 {
+			t.Errorf("GET the icons' ttf = %d, want 404 (not embedded)", code)
 		}
 		if strings.Contains(out(), "admin UI files not served") {
 			t.Errorf("the embedded build did not find the admin UI:\n%s", out())

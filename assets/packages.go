@@ -20,14 +20,40 @@ type Package struct {
 	// Name is the npm package name, e.g. "socket.io-client".
 	Name string
 	// Dir is the directory of the package that is embedded and served,
-	// relative to the package root, e.g. "dist".
+	// relative to the package root, e.g. "dist" ("." for the root).
 	Dir string
+	// Exts, when set, limits what is embedded to files whose names end
+	// so (the formats browsers use, not every format a package ships).
+	Exts []string
+}
+
+// Embeds reports whether a file of p's Dir is embedded.
+func (p Package) Embeds(name string) bool {
+	if len(p.Exts) == 0 {
+		return true
+	}
+	for _, e := range p.Exts {
+		if strings.HasSuffix(name, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// levels is how many directories Dir is below the package root.
+func (p Package) levels() int {
+	if p.Dir == "." || p.Dir == "" {
+		return 0
+	}
+	return len(strings.Split(p.Dir, "/"))
 }
 
 // Packages are the npm packages `make build` embeds: one line each.
 var Packages = []Package{
 	ClientPackage,
 	AdminUIPackage,
+	AdminIconsCSS, AdminIconsFonts,
+	AdminFontPackage,
 }
 
 // ClientPackage is socket.io-client; its dist/ holds the browser bundles.
@@ -36,6 +62,15 @@ var ClientPackage = Package{Name: "socket.io-client", Dir: "dist"}
 // AdminUIPackage is @socket.io/admin-ui; its ui/dist is the Socket.IO Admin
 // UI, served at /admin/ with --admin-ui.
 var AdminUIPackage = Package{Name: "@socket.io/admin-ui", Dir: "ui/dist"}
+
+// The admin UI's index.html loads its icons (Material Design Icons) and
+// font (Roboto) from CDNs; these packages hold the same files, served
+// under /admin/vendor/ in their place so the UI works offline.
+var (
+	AdminIconsCSS    = Package{Name: "@mdi/font", Dir: "css", Exts: []string{".min.css"}}
+	AdminIconsFonts  = Package{Name: "@mdi/font", Dir: "fonts", Exts: []string{".woff2", ".woff"}}
+	AdminFontPackage = Package{Name: "typeface-roboto", Dir: ".", Exts: []string{".css", ".woff2", ".woff"}}
+)
 
 // NodeModulesDir is where npm ci puts p's served directory, relative to
 // the sockbus source directory.
@@ -92,7 +127,7 @@ func Open(p Package, dir string) (Source, error) {
 		return Source{}, fmt.Errorf("%s: %w", p.Name, ErrNotEmbedded)
 	}
 	root := dir
-	for range strings.Split(p.Dir, "/") {
+	for range p.levels() {
 		root = filepath.Join(root, "..")
 	}
 	v, err := readVersion(os.DirFS(root), "package.json")

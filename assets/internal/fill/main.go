@@ -35,14 +35,14 @@ func fill(root string) error {
 		if err := copyFile(filepath.Join(pkgRoot, "package.json"), filepath.Join(dst, "package.json")); err != nil {
 			return err
 		}
-		if err := copyTree(src, filepath.Join(dst, filepath.FromSlash(p.Dir))); err != nil {
+		if err := copyTree(src, filepath.Join(dst, filepath.FromSlash(p.Dir)), p.Embeds); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func copyTree(src, dst string) error {
+func copyTree(src, dst string, keep func(name string) bool) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -51,8 +51,8 @@ func copyTree(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return nil // made by copyFile as needed
+		if d.IsDir() || !keep(d.Name()) {
+			return nil // directories: made by copyFile as needed
 		}
 		return copyFile(p, filepath.Join(dst, rel))
 	})

@@ -28,6 +28,16 @@ func TestFillCopiesEachPackageAndNothingElse(t *testing.T) {
 	write(t, filepath.Join(admin, "package.json"), `{"version":"0.5.1"}`)
 	write(t, filepath.Join(admin, "ui", "dist", "index.html"), "<html>")
 	write(t, filepath.Join(admin, "dist", "index.js"), "server side: not embedded")
+	mdi := filepath.Join(root, "node_modules", "@mdi", "font")
+	write(t, filepath.Join(mdi, "package.json"), `{"version":"7.4.47"}`)
+	write(t, filepath.Join(mdi, "css", "materialdesignicons.min.css"), "css")
+	write(t, filepath.Join(mdi, "css", "materialdesignicons.css"), "not minified: not embedded")
+	write(t, filepath.Join(mdi, "fonts", "materialdesignicons-webfont.woff2"), "woff2")
+	write(t, filepath.Join(mdi, "fonts", "materialdesignicons-webfont.ttf"), "ttf: not embedded")
+	roboto := filepath.Join(root, "node_modules", "typeface-roboto")
+	write(t, filepath.Join(roboto, "package.json"), `{"version":"1.1.13"}`)
+	write(t, filepath.Join(roboto, "index.css"), "fonts")
+	write(t, filepath.Join(roboto, "files", "roboto-latin-400.woff2"), "woff2")
 	stale := filepath.Join(root, "assets", "dist", "gone", "package.json")
 	write(t, stale, "{}")
 
@@ -44,7 +54,15 @@ func TestFillCopiesEachPackageAndNothingElse(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(adminDist, "ui", "dist", "index.html")); err != nil || string(got) != "<html>" {
 		t.Errorf("admin UI index.html = %q, %v", got, err)
 	}
-	for _, p := range []string{filepath.Join(dist, "build"), filepath.Join(adminDist, "dist"), stale} {
+	for file, want := range map[string]string{"@mdi/font/css/materialdesignicons.min.css": "css", "@mdi/font/fonts/materialdesignicons-webfont.woff2": "woff2",
+		"typeface-roboto/index.css": "fonts", "typeface-roboto/files/roboto-latin-400.woff2": "woff2"} {
+		if got, err := os.ReadFile(filepath.Join(root, "assets", "dist", filepath.FromSlash(file))); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v", file, got, err)
+		}
+	}
+	mdiDist := filepath.Join(root, "assets", "dist", "@mdi", "font")
+	for _, p := range []string{filepath.Join(dist, "build"), filepath.Join(adminDist, "dist"), stale,
+		filepath.Join(mdiDist, "css", "materialdesignicons.css"), filepath.Join(mdiDist, "fonts", "materialdesignicons-webfont.ttf")} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s is there (%v)", p, err)
 		}
