@@ -56,15 +56,24 @@ test('the admin UI logs in, lists sockets and rooms, and disconnects a client', 
   });
   t.after(() => browser.close());
   const context = await browser.newContext({ locale: 'en-US' });
-  // Loopback only: the UI's web fonts and icon font (Google Fonts, jsDelivr) are not fetched.
+  // Loopback only, as offline: sockbus serves the icon font and Roboto the
+  // UI's index.html would load from jsDelivr and Google Fonts.
   const base = url();
-  await context.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+  const external = [];
+  await context.route('**/*', (route) => {
+    if (route.request().url().startsWith(base)) return route.continue();
+    external.push(route.request().url());
+    return route.abort();
+  });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err));
   page.setDefaultTimeout(15_000);
 
   await page.goto(url('/admin/'));
+  // Both font families declared and loaded (a missing stylesheet declares none).
+  await page.waitForFunction(() => ['Material Design Icons', 'Roboto'].every((family) =>
+    [...document.fonts].some((f) => f.family.replaceAll('"', '') === family && f.status === 'loaded')));
   const serverURL = page.getByLabel('Server URL');
   await serverURL.fill(base);
   await page.getByLabel('Username').fill(USER);
@@ -108,4 +117,5 @@ test('the admin UI logs in, lists sockets and rooms, and disconnects a client', 
   await row(bID).waitFor();
   await row(aID).waitFor({ state: 'detached' });
   assert.deepEqual(errors, []);
+  assert.deepEqual(external, [], 'the admin UI asked for files outside sockbus');
 });
