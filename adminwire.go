@@ -14,6 +14,7 @@ import (
 	"github.com/sockbus/sockbus/handlers"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // adminFlags turn on the Socket.IO Admin UI (docs/admin-ui.md).
@@ -48,7 +49,7 @@ func adminFlagsOf(c conf.Config) adminFlags {
 }
 
 // startAdmin serves the admin UI's protocol on io; nil when it is off.
-func startAdmin(a adminFlags, io *wsedge.Server, b *bus.Bus, counters *metrics.Set, logger *slog.Logger) (*handlers.Admin, error) {
+func startAdmin(a adminFlags, io *socketio.Server, b *bus.Bus, counters *metrics.Set, logger *slog.Logger) (*handlers.Admin, error) {
 	if !a.On {
 		return nil, nil
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 const testJWTSecret = "0123456789abcdef0123456789abcdef-test"
@@ -168,7 +169,7 @@ func TestJWTUserInFetchSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var socks []wsedge.RemoteSocket
+	var socks []socketio.RemoteSocket
 	if err := json.Unmarshal(rep.Data, &socks); err != nil || len(socks) != 1 || socks[0].User != "alice" {
 		t.Fatalf("fetch answered %s (%v), want one socket of user alice", rep.Data, err)
 	}
@@ -225,7 +226,7 @@ func TestConnectHookWithNATSCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var socks []wsedge.RemoteSocket
+	var socks []socketio.RemoteSocket
 	if err := json.Unmarshal(rep.Data, &socks); err != nil || len(socks) != 1 {
 		t.Fatalf("fetch: %s %v", rep.Data, err)
 	}
@@ -444,8 +445,8 @@ var limitAttacks = []struct {
 			select {
 			case p, ok := <-c.Packets():
 				if !ok {
-					if refusals != wsedge.DefaultMaxConnectRefusals {
-						t.Fatalf("%d connect_errors before the close, want %d", refusals, wsedge.DefaultMaxConnectRefusals)
+					if refusals != socketio.DefaultMaxConnectRefusals {
+						t.Fatalf("%d connect_errors before the close, want %d", refusals, socketio.DefaultMaxConnectRefusals)
 					}
 					return
 				}

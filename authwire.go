@@ -11,6 +11,8 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/channels"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // authFlags are the flags that lock the binary down (docs/security.md).
@@ -91,13 +93,13 @@ func (a authFlags) rate() float64 {
 }
 
 // channelLimits sets the plain WebSocket limits of the flags.
-func (a authFlags) channelLimits(c wsedge.ChannelsConfig) wsedge.ChannelsConfig {
+func (a authFlags) channelLimits(c channels.ChannelsConfig) channels.ChannelsConfig {
 	c.MessagesPerSecond, c.MessageBurst = a.rate(), int(a.EventBurst)
 	return c
 }
 
 // socketIOLimits sets the Socket.IO limits of the flags.
-func (a authFlags) socketIOLimits(c wsedge.Config) wsedge.Config {
+func (a authFlags) socketIOLimits(c socketio.Config) socketio.Config {
 	c.MaxNamespaces, c.MaxRooms = int(a.MaxNamespaces), int(a.MaxRooms)
 	c.EventsPerSecond, c.EventBurst = a.rate(), int(a.EventBurst)
 	return c

@@ -20,11 +20,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
-	"github.com/sockbus/sockbus/wsedge"
 )
 
 // startEdge runs a sockbus node against an external NATS (--nats-url with
@@ -175,7 +175,7 @@ func TestEdgesOnExternalNATS(t *testing.T) {
 	y.Send(t, siotest.Event("/", 7, "e", `70`))
 	for {
 		if p := y.NextText(t, 30*time.Second); strings.HasPrefix(p, "3") {
-			if p != `37[{"error":"`+wsedge.ErrAckNotStored+`"}]` {
+			if p != `37[{"error":"`+socketio.ErrAckNotStored+`"}]` {
 				t.Fatalf("ack %q of an event that was not stored", p)
 			}
 			break

@@ -36,7 +36,9 @@ import (
 	"github.com/sockbus/sockbus/metrics/prom"
 	"github.com/sockbus/sockbus/replay"
 	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/channels"
 	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // config is what run needs: the operator's settings (package config) plus
@@ -260,7 +262,7 @@ func run(ctx context.Context, cfg config) error {
 		authz = adminAuthorizer{authz}
 	}
 	perAddress := wsedge.NewAddressBudget(float64(cfg.MaxEventsPerAddress), 0) // shared by both edges
-	channels := wsedge.NewChannels(b, authFlagsOf(cfg.Config).channelLimits(wsedge.ChannelsConfig{
+	channels := channels.NewChannels(b, authFlagsOf(cfg.Config).channelLimits(channels.ChannelsConfig{
 		AddressEvents:   perAddress,
 		Authorizer:      authz,
 		History:         history,
@@ -272,7 +274,7 @@ func run(ctx context.Context, cfg config) error {
 		Logger:          logger,
 		Metrics:         counters,
 	}))
-	io := wsedge.NewServer(b, authFlagsOf(cfg.Config).socketIOLimits(wsedge.Config{
+	io := socketio.NewServer(b, authFlagsOf(cfg.Config).socketIOLimits(socketio.Config{
 		AddressEvents:  perAddress,
 		Authorizer:     authz,
 		Path:           cfg.SocketIOPath,
@@ -444,7 +446,7 @@ var (
 // mux cleans paths ("/ws/%2E%2E" would redirect) and channel names are
 // taken verbatim from the escaped path. metrics, if not nil, serves /metrics;
 // demo may be nil (--demo=false).
-func newRouter(channels *wsedge.Channels, io *wsedge.Server, metrics http.Handler, client *assets.Client, demo *assets.Demo) http.Handler {
+func newRouter(channels *channels.Channels, io *socketio.Server, metrics http.Handler, client *assets.Client, demo *assets.Demo) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {

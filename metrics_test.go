@@ -15,6 +15,7 @@ import (
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // scrape reads a Prometheus text exposition into series → value
@@ -79,7 +80,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 	req := &nats.Msg{Subject: "sockbus.live.io.~.all.ping", Reply: inbox, Data: []byte("[]"), Header: nats.Header{}}
-	req.Header.Set(wsedge.HeaderAckDeadline, strconv.FormatInt(time.Now().Add(wait).UnixMilli(), 10))
+	req.Header.Set(socketio.HeaderAckDeadline, strconv.FormatInt(time.Now().Add(wait).UnixMilli(), 10))
 	if err := nc.PublishMsg(req); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/sockbus/sockbus/internal/datadir"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // A second run on the same data dir refuses to start and names the
@@ -136,7 +137,7 @@ func TestBusDefaults(t *testing.T) {
 
 func TestEdgeDefaults(t *testing.T) {
 	d := conf.Default()
-	if d.MaxNamespacesPerConn != wsedge.DefaultMaxNamespaces || d.MaxRoomsPerSocket != wsedge.DefaultMaxRooms ||
+	if d.MaxNamespacesPerConn != socketio.DefaultMaxNamespaces || d.MaxRoomsPerSocket != socketio.DefaultMaxRooms ||
 		d.MaxEventsPerSecond != wsedge.DefaultEventsPerSecond || d.MaxEventsPerAddress != wsedge.DefaultEventsPerAddress ||
 		d.HTTPBodyTimeout != engine.DefaultBodyReadTimeout ||
 		d.ReadyInterval != health.DefaultInterval || d.ReadyTimeout != health.DefaultTimeout {

@@ -22,6 +22,7 @@ import (
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // The server side of the Socket.IO Admin UI (@socket.io/admin-ui, whose
@@ -33,7 +34,7 @@ import (
 // "emit", "join", "leave" and "_disconnect" (unless read-only).
 //
 // Cluster-wide, on internal subjects only: the admin namespace is
-// node-local (wsedge.Server.OfLocal: nothing on sockbus.> reaches it, and
+// node-local (socketio.Server.OfLocal: nothing on sockbus.> reaches it, and
 // it publishes nothing there); what every admin socket must see travels on
 // adminFeedSubject (adminfeed.go) to every node with admin sockets;
 // "all_sockets" gathers every admin node's local sockets with a request on
@@ -152,10 +153,10 @@ func (c AdminConfig) withDefaults() AdminConfig {
 
 // Admin is the admin UI's server side on one node. Close stops it.
 type Admin struct {
-	srv      *wsedge.Server
+	srv      *socketio.Server
 	bus      *bus.Bus
 	cfg      AdminConfig
-	ns       *wsedge.Namespace
+	ns       *socketio.Namespace
 	feed     adminFeed
 	host     string
 	started  time.Time
@@ -178,7 +179,7 @@ type Admin struct {
 // NewAdmin serves the admin UI's protocol on srv's admin namespace and
 // observes every socket of srv. Call it once per server, before clients
 // connect; Close before closing b.
-func NewAdmin(srv *wsedge.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
+func NewAdmin(srv *socketio.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
 	cfg = cfg.withDefaults()
 	if (cfg.User == "") != (cfg.PasswordHash == "") {
 		return nil, errors.New("admin UI: set both the user and the password hash, or neither")
@@ -224,11 +225,11 @@ func NewAdmin(srv *wsedge.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error) {
 		return nil, fmt.Errorf("failed to start the admin UI: %w", err)
 	}
 	a.here = here
-	srv.Observe(wsedge.Observer{
+	srv.Observe(socketio.Observer{
 		Connected:    a.onConnected,
 		Disconnected: a.onDisconnected,
-		Joined:       func(s *wsedge.Socket, room string) { a.onRoom("room_joined", s, room) },
-		Left:         func(s *wsedge.Socket, room string) { a.onRoom("room_left", s, room) },
+		Joined:       func(s *socketio.Socket, room string) { a.onRoom("room_joined", s, room) },
+		Left:         func(s *socketio.Socket, room string) { a.onRoom("room_left", s, room) },
 		Upgraded:     a.onUpgraded,
 	})
 	a.wg.Add(1)
@@ -247,7 +248,7 @@ func (a *Admin) Close() {
 	a.closed = true
 	a.wmu.Unlock()
 	close(a.stop)
-	a.srv.Observe(wsedge.Observer{})
+	a.srv.Observe(socketio.Observer{})
 	a.unwatch(true)
 	_ = a.here.Unsubscribe()
 	_ = a.sub.Unsubscribe()
@@ -257,7 +258,7 @@ func (a *Admin) Close() {
 // authenticate admits a known session id, or the configured user with the
 // password its hash was made from, as the UI's basic auth. Password checks
 // are bounded by a.login.
-func (a *Admin) authenticate(s *wsedge.Socket) error {
+func (a *Admin) authenticate(s *socketio.Socket) error {
 	var auth struct {
 		Username  string `json:"username"`
 		Password  string `json:"password"`
@@ -348,7 +349,7 @@ func randomHex(n int) string {
 
 // onAdminSocket greets an admin socket (its session id, the features, every
 // socket of the cluster) and takes its operations.
-func (a *Admin) onAdminSocket(s *wsedge.Socket) {
+func (a *Admin) onAdminSocket(s *socketio.Socket) {
 	to := a.ns.Volatile().To(s.ID())
 	a.smu.Lock()
 	sid, ok := a.fresh[s.ID()]
@@ -361,8 +362,8 @@ func (a *Admin) onAdminSocket(s *wsedge.Socket) {
 	a.watch()
 	if !a.cfg.ReadOnly {
 		s.On("emit", a.opEmit)
-		s.On("join", func(e *wsedge.Event) { a.opRooms(e, true) })
-		s.On("leave", func(e *wsedge.Event) { a.opRooms(e, false) })
+		s.On("join", func(e *socketio.Event) { a.opRooms(e, true) })
+		s.On("leave", func(e *socketio.Event) { a.opRooms(e, false) })
 		s.On("_disconnect", a.opDisconnect)
 	}
 	a.wmu.Lock()
@@ -385,19 +386,19 @@ func (a *Admin) onAdminSocket(s *wsedge.Socket) {
 	}()
 }
 
-func (a *Admin) send(to wsedge.Operator, event string, args ...any) {
+func (a *Admin) send(to socketio.Operator, event string, args ...any) {
 	if err := to.Emit(event, args...); err != nil {
 		a.warn.Warn("admin UI: failed to send", "event", event, "err", err)
 	}
 }
 
-func (a *Admin) onConnected(s *wsedge.Socket) {
+func (a *Admin) onConnected(s *socketio.Socket) {
 	if a.watched() {
 		a.broadcast("socket_connected", serializeSocket(s), time.Now().UTC())
 	}
 }
 
-func (a *Admin) onDisconnected(s *wsedge.Socket, reason string) {
+func (a *Admin) onDisconnected(s *socketio.Socket, reason string) {
 	if s.Namespace() == a.ns {
 		a.unwatch(false)
 	}
@@ -407,7 +408,7 @@ func (a *Admin) onDisconnected(s *wsedge.Socket, reason string) {
 }
 
 // onUpgraded updates the socket's transport, as socket.io's socket_updated.
-func (a *Admin) onUpgraded(s *wsedge.Socket) {
+func (a *Admin) onUpgraded(s *socketio.Socket) {
 	if a.watched() {
 		a.broadcast("socket_updated", map[string]string{
 			"id": s.ID(), "nsp": s.Namespace().Name(), "transport": s.Transport(),
@@ -415,7 +416,7 @@ func (a *Admin) onUpgraded(s *wsedge.Socket) {
 	}
 }
 
-func (a *Admin) onRoom(event string, s *wsedge.Socket, room string) {
+func (a *Admin) onRoom(event string, s *socketio.Socket, room string) {
 	if a.watched() {
 		a.broadcast(event, s.Namespace().Name(), room, s.ID(), time.Now().UTC())
 	}
@@ -532,20 +533,20 @@ func (a *Admin) statsLoop() {
 // Operations from the UI (typed-events.d.ts, ClientEvents). A missing or
 // null filter targets the whole namespace; a socket id is a room.
 
-func (a *Admin) target(e *wsedge.Event, nsIdx, filterIdx int) (wsedge.Operator, string, bool) {
+func (a *Admin) target(e *socketio.Event, nsIdx, filterIdx int) (socketio.Operator, string, bool) {
 	var nsp string
 	if err := e.Arg(nsIdx, &nsp); err != nil {
 		a.warn.Warn("admin UI: bad operation", "op", e.Name, "err", err)
-		return wsedge.Operator{}, "", false
+		return socketio.Operator{}, "", false
 	}
 	if nsp == a.cfg.Namespace || nsp == AdminNamespace { // node-local: no operation reaches it
 		a.warn.Warn("admin UI: bad operation", "op", e.Name, "err", "the admin namespace takes no operations")
-		return wsedge.Operator{}, "", false
+		return socketio.Operator{}, "", false
 	}
 	op, err := a.srv.Operate(nsp)
 	if err != nil {
 		a.warn.Warn("admin UI: bad operation", "op", e.Name, "err", err)
-		return wsedge.Operator{}, "", false
+		return socketio.Operator{}, "", false
 	}
 	var filter *string
 	if err := e.Arg(filterIdx, &filter); err == nil && filter != nil && *filter != "" {
@@ -554,7 +555,7 @@ func (a *Admin) target(e *wsedge.Event, nsIdx, filterIdx int) (wsedge.Operator, 
 	return op, nsp, true
 }
 
-func (a *Admin) opEmit(e *wsedge.Event) {
+func (a *Admin) opEmit(e *socketio.Event) {
 	op, _, ok := a.target(e, 0, 1)
 	if !ok {
 		return
@@ -578,7 +579,7 @@ func (a *Admin) opEmit(e *wsedge.Event) {
 	}
 }
 
-func (a *Admin) opRooms(e *wsedge.Event, join bool) {
+func (a *Admin) opRooms(e *socketio.Event, join bool) {
 	op, _, ok := a.target(e, 0, 2)
 	if !ok {
 		return
@@ -599,7 +600,7 @@ func (a *Admin) opRooms(e *wsedge.Event, join bool) {
 	}
 }
 
-func (a *Admin) opDisconnect(e *wsedge.Event) {
+func (a *Admin) opDisconnect(e *socketio.Event) {
 	op, _, ok := a.target(e, 0, 2)
 	if !ok {
 		return

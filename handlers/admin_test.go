@@ -16,7 +16,7 @@ import (
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
-	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 const adminPassword = "s3cret"
@@ -26,7 +26,7 @@ const adminPassword = "s3cret"
 func startAdmin(t *testing.T, auth, readOnly bool) string {
 	t.Helper()
 	b := testutil.StartBus(t, bus.Config{})
-	srv := wsedge.NewServer(b, wsedge.Config{})
+	srv := socketio.NewServer(b, socketio.Config{})
 	Relay(srv, nil)
 	cfg := AdminConfig{ReadOnly: readOnly, StatsInterval: 100 * time.Millisecond}
 	if auth {
@@ -253,7 +253,7 @@ func TestAdminAcrossNodes(t *testing.T) {
 	buses := clusterBuses(t, 2)
 	var urls []string
 	for _, b := range buses {
-		srv := wsedge.NewServer(b, wsedge.Config{})
+		srv := socketio.NewServer(b, socketio.Config{})
 		Relay(srv, nil)
 		a, err := NewAdmin(srv, b, AdminConfig{StatsInterval: 100 * time.Millisecond})
 		if err != nil {
@@ -331,9 +331,9 @@ func TestAdminSessionsAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve := func(cfg AdminConfig) (*wsedge.Server, *bus.Bus, string) {
+	serve := func(cfg AdminConfig) (*socketio.Server, *bus.Bus, string) {
 		b := testutil.StartBus(t, bus.Config{})
-		srv := wsedge.NewServer(b, wsedge.Config{})
+		srv := socketio.NewServer(b, socketio.Config{})
 		cfg.User, cfg.PasswordHash = "admin", string(hash)
 		a, err := NewAdmin(srv, b, cfg)
 		if err != nil {

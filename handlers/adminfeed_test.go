@@ -14,7 +14,7 @@ import (
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/internal/wstest"
-	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // Two nodes, the admin UI on node 0 only. A client of node 1 cannot join
@@ -24,7 +24,7 @@ import (
 // handshake without its secrets.
 func TestAdminFeedStaysOffClients(t *testing.T) {
 	buses := clusterBuses(t, 2)
-	srv0 := wsedge.NewServer(buses[0], wsedge.Config{})
+	srv0 := socketio.NewServer(buses[0], socketio.Config{})
 	Relay(srv0, nil)
 	a, err := NewAdmin(srv0, buses[0], AdminConfig{StatsInterval: 100 * time.Millisecond})
 	if err != nil {
@@ -32,7 +32,7 @@ func TestAdminFeedStaysOffClients(t *testing.T) {
 	}
 	t.Cleanup(a.Close)
 	url0 := "http://" + testutil.Serve(t, srv0, srv0.Close)
-	srv1 := wsedge.NewServer(buses[1], wsedge.Config{}) // no admin UI
+	srv1 := socketio.NewServer(buses[1], socketio.Config{}) // no admin UI
 	Relay(srv1, nil)
 	url1 := "http://" + testutil.Serve(t, srv1, srv1.Close)
 

@@ -18,7 +18,7 @@ import (
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/metrics"
-	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // loginServer serves the relay and a logged-in admin UI whose hash has
@@ -32,7 +32,7 @@ func loginServer(t *testing.T, cfg AdminConfig) (url string, counts *metrics.Set
 		t.Fatal(err)
 	}
 	b := testutil.StartBus(t, bus.Config{})
-	srv := wsedge.NewServer(b, wsedge.Config{})
+	srv := socketio.NewServer(b, socketio.Config{})
 	Relay(srv, nil)
 	counts = new(metrics.Set)
 	cfg.User, cfg.PasswordHash, cfg.Metrics = "admin", string(hash), counts

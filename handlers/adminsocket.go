@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // SerializedSocket is a socket as the admin UI shows it
@@ -77,7 +77,7 @@ func redactedURL(uri string) string {
 	return u.RequestURI()
 }
 
-func serializeSocket(s *wsedge.Socket) SerializedSocket {
+func serializeSocket(s *socketio.Socket) SerializedSocket {
 	hs := s.Handshake()
 	headers := make(map[string]string, len(hs.Header))
 	for k, v := range hs.Header {

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/sockbus/sockbus/internal/ratelog"
-	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // AdminNamespace is the admin UI's namespace (NewAdmin's default). Relay
@@ -20,13 +20,13 @@ const AdminNamespace = "/admin"
 // on every node (socket.broadcast.emit); a client that asks for an ack gets
 // it once JetStream stored the event, unless a NATS handler subscribed to
 // the event's sockbus.in subject answers it instead.
-func Relay(srv *wsedge.Server, log *slog.Logger) {
+func Relay(srv *socketio.Server, log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
 	}
 	warn := ratelog.New(log, 0) // failures a flood of events could repeat
-	relay := func(s *wsedge.Socket) {
-		s.OnAny(func(e *wsedge.Event) {
+	relay := func(s *socketio.Socket) {
+		s.OnAny(func(e *socketio.Event) {
 			var onStored func(error)
 			if e.WantsAck() {
 				onStored = func(err error) {
@@ -38,7 +38,7 @@ func Relay(srv *wsedge.Server, log *slog.Logger) {
 			}
 			if err := s.Broadcast().EmitRaw(e.Name, e.Args, e.Attachments, onStored); err != nil {
 				warn.Warn("relay emit failed", "event", e.Name, "err", err)
-				_ = e.AckError(wsedge.ErrAckNotDelivered) // a no-op when acked already or no ack asked
+				_ = e.AckError(socketio.ErrAckNotDelivered) // a no-op when acked already or no ack asked
 			}
 		})
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
-	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,7 +24,7 @@ const wait = 5 * time.Second
 func startRelay(t *testing.T) (*bus.Bus, string) {
 	t.Helper()
 	b := testutil.StartBus(t, bus.Config{})
-	srv := wsedge.NewServer(b, wsedge.Config{})
+	srv := socketio.NewServer(b, socketio.Config{})
 	Relay(srv, nil)
 	return b, "http://" + testutil.Serve(t, srv, srv.Close)
 }

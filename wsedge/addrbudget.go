@@ -23,17 +23,17 @@ type AddressBudget struct {
 	burst int
 
 	mu        sync.Mutex
-	addrs     map[string]*addressShare
+	addrs     map[string]*AddressShare
 	idle      int       // addresses without a connection, kept until refilled
 	nextSweep time.Time // when idle ones are looked at again
 }
 
-// addressShare is one address's bucket and how many connections use it.
-type addressShare struct {
+// AddressShare is one address's bucket and how many connections use it.
+type AddressShare struct {
 	addr   string
 	refs   int       // guarded by the budget's mu
 	full   time.Time // with refs 0: when the bucket is full again
-	bucket *tokenBucket
+	bucket *TokenBucket
 }
 
 // NewAddressBudget returns a budget of rate events per second per address,
@@ -43,12 +43,12 @@ func NewAddressBudget(rate float64, burst int) *AddressBudget {
 	if rate <= 0 {
 		return nil
 	}
-	return &AddressBudget{rate: rate, burst: burst, addrs: map[string]*addressShare{}}
+	return &AddressBudget{rate: rate, burst: burst, addrs: map[string]*AddressShare{}}
 }
 
-// acquire is a connection from remote ("host:port" or a bare host) joining
-// its address's budget; release it when the connection ends.
-func (b *AddressBudget) acquire(remote string) *addressShare {
+// Acquire is a connection from remote ("host:port" or a bare host) joining
+// its address's budget; Release it when the connection ends.
+func (b *AddressBudget) Acquire(remote string) *AddressShare {
 	if b == nil {
 		return nil
 	}
@@ -61,7 +61,7 @@ func (b *AddressBudget) acquire(remote string) *addressShare {
 	b.sweepLocked(time.Now())
 	s := b.addrs[host]
 	if s == nil {
-		s = &addressShare{addr: host, bucket: newTokenBucket(b.rate, b.burst)}
+		s = &AddressShare{addr: host, bucket: NewTokenBucket(b.rate, b.burst)}
 		b.addrs[host] = s
 	}
 	if s.refs == 0 && !s.full.IsZero() {
@@ -72,8 +72,8 @@ func (b *AddressBudget) acquire(remote string) *addressShare {
 	return s
 }
 
-// release ends one connection's use of s; the last one forgets the address.
-func (b *AddressBudget) release(s *addressShare) {
+// Release ends one connection's use of s; the last one forgets the address.
+func (b *AddressBudget) Release(s *AddressShare) {
 	if b == nil || s == nil {
 		return
 	}
@@ -118,5 +118,13 @@ func (b *AddressBudget) Addresses() int {
 	return len(b.addrs)
 }
 
-// allow takes one event from the address's bucket.
-func (s *addressShare) allow() bool { return s == nil || s.bucket.allow() }
+// Allow takes one event from the address's bucket.
+func (s *AddressShare) Allow() bool { return s == nil || s.bucket.Allow() }
+
+// Addr is the address (host) s counts for; "" for a nil share.
+func (s *AddressShare) Addr() string {
+	if s == nil {
+		return ""
+	}
+	return s.addr
+}

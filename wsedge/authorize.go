@@ -65,6 +65,21 @@ type Grant struct {
 	Data map[string]any
 }
 
+// ConnectError refuses a connection with data for the client's
+// connect_error (err.data in socket.io-client).
+type ConnectError struct {
+	Message string
+	Data    any
+	// Status is the HTTP status refusing a plain WebSocket (an Authorizer's
+	// refusal); 0 means 403.
+	Status int
+	// Close closes the client's connection after the connect_error (a
+	// middleware's answer to a client that keeps trying).
+	Close bool
+}
+
+func (e *ConnectError) Error() string { return e.Message }
+
 // Authorizer decides whether a client may enter a namespace or channel.
 // A refusal is an error; a *ConnectError carries the client's message,
 // data and (for plain WebSocket) the HTTP status. Authorize runs on a
@@ -78,11 +93,9 @@ type Authorizer interface {
 // not exceed it.
 const AuthTimeout = 10 * time.Second
 
-const authTimeout = AuthTimeout
-
-// refusal turns an Authorize error into the client's message, data and
+// Refusal turns an Authorize error into the client's message, data and
 // HTTP status (403 unless the error says otherwise).
-func refusal(err error) (string, any, int) {
+func Refusal(err error) (string, any, int) {
 	var ce *ConnectError
 	if errors.As(err, &ce) {
 		status := ce.Status
@@ -92,28 +105,4 @@ func refusal(err error) (string, any, int) {
 		return ce.Message, ce.Data, status
 	}
 	return "unauthorized", nil, http.StatusForbidden
-}
-
-// tokenFromAuth reads auth.token from a CONNECT payload.
-func tokenFromAuth(auth json.RawMessage) string {
-	var a struct {
-		Token any `json:"token"`
-	}
-	if json.Unmarshal(auth, &a) != nil {
-		return ""
-	}
-	t, _ := a.Token.(string)
-	return t
-}
-
-// tokenFromRequest reads ?token= or an "Authorization: Bearer" header.
-func tokenFromRequest(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
-		return t
-	}
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && (h[:7] == "Bearer " || h[:7] == "bearer ") {
-		return h[7:]
-	}
-	return ""
 }

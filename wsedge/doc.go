@@ -1,19 +1,16 @@
-// Package wsedge is sockbus's edge: it accepts WebSocket (gws) and HTTP
-// long-polling clients and connects them to the bus.
+// Package wsedge holds what sockbus's two client-facing products share:
+// the plain WebSocket channels ([github.com/sockbus/sockbus/wsedge/channels])
+// and the Socket.IO server ([github.com/sockbus/sockbus/wsedge/socketio]).
 //
-// [Channels] serves plain WebSocket channels (/ws and /ws/{channel}): every
-// frame a client sends is published on the channel's subject and every
-// message on that subject goes to every connection of the channel. One bus
-// subscription per channel per node feeds a local fan-out; each broadcast is
-// framed once and queued by pointer on each connection's bounded queue.
+// Start reading at authorize.go: the [Authorizer] contract both products
+// ask before a client enters (and again when it refreshes its token,
+// refresh.go). close.go lists the close codes and reasons a client can be
+// sent and what they mean for reconnecting. history.go declares the
+// [History] and [SessionStore] interfaces package replay implements;
+// hold.go is the [LiveHold] that joins a replay and the live stream without
+// gap or duplicate; limits.go and addrbudget.go are the per-connection and
+// per-address rate limits.
 //
-// [Server] speaks Socket.IO v5 over the engine package: namespaces, rooms,
-// acks, recovery and history, with one bus subscription per namespace per
-// node. Operations on sockets wherever they are connected (broadcasts with
-// acks, SocketsJoin/Leave, DisconnectSockets, FetchSockets) are messages on
-// the same bus, so they work across a cluster and from any NATS client.
-//
-// Start reading at channels.go for plain WebSocket and server.go for
-// Socket.IO (broadcastack.go and remote.go for the cluster-wide operations);
-// close.go lists the close codes and what they mean.
+// The Engine.IO transport (engine), the packet codecs (eio, sio) and the
+// bounded outbound queue (internal/outq) sit below both products.
 package wsedge

@@ -6,7 +6,7 @@ import (
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
-// liveHold parks a connection's live messages, with their stream sequences,
+// LiveHold parks a connection's live messages, with their stream sequences,
 // while a replay (recovery or history) is sent, then lets through those the
 // replay did not cover: replay and live stream join without gap or
 // duplicate. The zero value holds nothing; it is safe for concurrent use.
@@ -16,14 +16,14 @@ import (
 // queue on release, so more than it takes would overflow it anyway. Past
 // the bound the hold drops everything and the caller closes the
 // connection as a slow consumer, at once rather than when the replay ends.
-type liveHold[T any] struct {
+type LiveHold[T any] struct {
 	mu        sync.Mutex
 	held      []heldMsg[T] // nil when not holding
 	frames    int          // held so far
 	bytes     int
 	maxFrames int
 	maxBytes  int
-	overflow  bool // passed the bound: holds (drops) until release
+	overflow  bool // passed the bound: holds (drops) until Release
 }
 
 type heldMsg[T any] struct {
@@ -31,9 +31,9 @@ type heldMsg[T any] struct {
 	v   T
 }
 
-// start holds every message offered from now until release, up to the
+// Start holds every message offered from now until Release, up to the
 // bounds of a queue configured by q.
-func (h *liveHold[T]) start(q outq.Config) {
+func (h *LiveHold[T]) Start(q outq.Config) {
 	h.mu.Lock()
 	h.held = []heldMsg[T]{}
 	h.frames, h.bytes, h.overflow = 0, 0, false
@@ -41,11 +41,11 @@ func (h *liveHold[T]) start(q outq.Config) {
 	h.mu.Unlock()
 }
 
-// offer holds v, which takes frames frames of bytes in all, and reports
+// Offer holds v, which takes frames frames of bytes in all, and reports
 // true while holding; on false the caller sends v. overflow is true, once,
-// when v passes the bound: v, all held and all offered until release are
+// when v passes the bound: v, all held and all offered until Release are
 // dropped, and the caller closes the connection as a slow consumer.
-func (h *liveHold[T]) offer(seq uint64, v T, frames, bytes int) (held, overflow bool) {
+func (h *LiveHold[T]) Offer(seq uint64, v T, frames, bytes int) (held, overflow bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.held == nil {
@@ -66,11 +66,11 @@ func (h *liveHold[T]) offer(seq uint64, v T, frames, bytes int) (held, overflow 
 	return true, false
 }
 
-// release sends, in order, the held messages stored after sequence last (and
+// Release sends, in order, the held messages stored after sequence last (and
 // those never stored) and stops holding; after an overflow it sends
 // nothing. send runs under the lock, so a message offered meanwhile waits
 // and cannot overtake them.
-func (h *liveHold[T]) release(last uint64, send func(T)) {
+func (h *LiveHold[T]) Release(last uint64, send func(T)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.overflow {
@@ -84,11 +84,9 @@ func (h *liveHold[T]) release(last uint64, send func(T)) {
 	h.frames, h.bytes = 0, 0
 }
 
-// queuedSize is what frames count against a queue's byte bound.
-func queuedSize(frames []*outq.Frame) int {
-	n := 0
-	for _, f := range frames {
-		n += f.Size()
-	}
-	return n
+// Holding reports whether a replay is in progress (between Start and Release).
+func (h *LiveHold[T]) Holding() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held != nil
 }

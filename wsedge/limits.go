@@ -1,19 +1,8 @@
 package wsedge
 
 import (
-	"encoding/json"
-	"errors"
 	"sync"
 	"time"
-)
-
-// Reasons a client event is refused; an event that asked for an ack gets
-// [{"error": <reason>}] (docs/socketio.md, "Error acks").
-const (
-	ErrAckRateLimited  = "rate limit exceeded"
-	ErrAckNameTooLong  = "event name longer than 255 bytes"
-	ErrAckNotStored    = "event not stored"
-	ErrAckNotDelivered = "event not delivered"
 )
 
 // ReasonRateLimited ends a connection that sent events over its rate
@@ -23,18 +12,13 @@ const ReasonRateLimited = "rate limit exceeded"
 // CloseRateLimited closes a plain WebSocket that sent over its rate.
 const CloseRateLimited CloseCode = 4029
 
-// Defaults of the per-connection limits.
-const (
-	DefaultMaxNamespaces = 128
-	// DefaultMaxConnectRefusals: refused CONNECTs that close a connection.
-	DefaultMaxConnectRefusals = 16
-	DefaultMaxRooms           = 1000
-	DefaultEventsPerSecond    = 100
-)
+// DefaultEventsPerSecond is the default per-connection rate of client
+// events (Socket.IO) and messages (plain WebSocket).
+const DefaultEventsPerSecond = 100
 
-// tokenBucket allows rate events per second with bursts of burst. A nil
+// TokenBucket allows rate events per second with bursts of burst. A nil
 // bucket allows everything.
-type tokenBucket struct {
+type TokenBucket struct {
 	mu     sync.Mutex
 	rate   float64
 	burst  float64
@@ -42,9 +26,9 @@ type tokenBucket struct {
 	last   time.Time
 }
 
-// newTokenBucket returns nil (no limit) for a negative rate; burst <= 0 is
+// NewTokenBucket returns nil (no limit) for a negative rate; burst <= 0 is
 // ten times the rate (a page load, a reconnect flushing its buffer).
-func newTokenBucket(rate float64, burst int) *tokenBucket {
+func NewTokenBucket(rate float64, burst int) *TokenBucket {
 	if rate < 0 {
 		return nil
 	}
@@ -55,10 +39,11 @@ func newTokenBucket(rate float64, burst int) *tokenBucket {
 	if b < 1 {
 		b = 1
 	}
-	return &tokenBucket{rate: rate, burst: b, tokens: b, last: time.Now()}
+	return &TokenBucket{rate: rate, burst: b, tokens: b, last: time.Now()}
 }
 
-func (b *tokenBucket) allow() bool {
+// Allow takes one token, reporting false when none is left.
+func (b *TokenBucket) Allow() bool {
 	if b == nil {
 		return true
 	}
@@ -81,7 +66,7 @@ func (b *tokenBucket) allow() bool {
 const maxRefill = time.Hour
 
 // fullAt is when the bucket will be full again if nothing is taken.
-func (b *tokenBucket) fullAt(now time.Time) time.Time {
+func (b *TokenBucket) fullAt(now time.Time) time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	tokens := b.tokens + now.Sub(b.last).Seconds()*b.rate
@@ -90,13 +75,3 @@ func (b *tokenBucket) fullAt(now time.Time) time.Time {
 	}
 	return now.Add(time.Duration(min((b.burst-tokens)/b.rate, maxRefill.Seconds()) * float64(time.Second)))
 }
-
-// AckError answers the client's acknowledgement with one argument,
-// {"error": reason}: the shape of every refusal sockbus acks.
-func (e *Event) AckError(reason string) error {
-	body, _ := json.Marshal([]map[string]string{{"error": reason}})
-	return e.AckRaw(body, nil)
-}
-
-// ErrTooManyRooms: a Join past Config.MaxRooms.
-var ErrTooManyRooms = errors.New("wsedge: too many rooms for one socket")

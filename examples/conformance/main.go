@@ -34,8 +34,8 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
-	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // The suites' server settings.
@@ -93,7 +93,7 @@ func run(ctx context.Context, addr string, log *slog.Logger) (err error) {
 		Logger:       log,
 	}
 	echo := engine.NewServer(engineCfg, echoSession(log))
-	io := wsedge.NewServer(b, wsedge.Config{
+	io := socketio.NewServer(b, socketio.Config{
 		Path:           "/socket.io/",
 		Engine:         engineCfg,
 		ConnectTimeout: connectTimeout,
@@ -156,23 +156,23 @@ func run(ctx context.Context, addr string, log *slog.Logger) (err error) {
 
 // referenceApp is the suite's reference Socket.IO app (v5-current.md,
 // "Test suite").
-func referenceApp(io *wsedge.Server, log *slog.Logger) {
-	emitAuth := func(s *wsedge.Socket) {
+func referenceApp(io *socketio.Server, log *slog.Logger) {
+	emitAuth := func(s *socketio.Socket) {
 		// Auth is the CONNECT payload's raw JSON (`{}` when absent): sent as is.
 		if err := s.Emit("auth", s.Handshake().Auth); err != nil {
 			log.Warn("emit auth failed", "socket", s.ID(), "err", err)
 		}
 	}
-	io.Of("/").OnConnection(func(s *wsedge.Socket) {
+	io.Of("/").OnConnection(func(s *socketio.Socket) {
 		emitAuth(s)
-		s.On("message", func(e *wsedge.Event) {
+		s.On("message", func(e *socketio.Event) {
 			// EmitRaw, not Emit: the arguments go back byte for byte,
 			// placeholders and attachments included.
 			if err := s.Namespace().To(s.ID()).EmitRaw("message-back", e.Args, e.Attachments, nil); err != nil {
 				log.Warn("emit message-back failed", "socket", s.ID(), "err", err)
 			}
 		})
-		s.On("message-with-ack", func(e *wsedge.Event) {
+		s.On("message-with-ack", func(e *socketio.Event) {
 			if err := e.AckRaw(e.Args, e.Attachments); err != nil {
 				log.Debug("ack failed", "socket", s.ID(), "err", err)
 			}

@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"bufio"

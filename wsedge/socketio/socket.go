@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
@@ -169,11 +170,11 @@ type Socket struct {
 	ns        *Namespace
 	conn      *clientConn
 	hs        Handshake
-	user      string        // from the Authorizer's grant; "" when none
-	expiry    expiryTimer   // disconnects at the grant's expiry
-	start     atomic.Uint64 // oldest stored sequence sent (recovery's floor)
+	user      string             // from the Authorizer's grant; "" when none
+	expiry    wsedge.ExpiryTimer // disconnects at the grant's expiry
+	start     atomic.Uint64      // oldest stored sequence sent (recovery's floor)
 
-	hold liveHold[[]*outq.Frame] // live events held during a replay
+	hold wsedge.LiveHold[[]*outq.Frame] // live events held during a replay
 
 	rooms map[string]struct{} // guarded by ns.mu
 
@@ -491,7 +492,7 @@ func (s *Socket) left(reason string) {
 	if !s.gone.CompareAndSwap(false, true) {
 		return
 	}
-	s.expiry.stop()
+	s.expiry.Stop()
 	s.ns.remove(s)
 	s.ns.srv.settle(s.ns, false)
 	if w := s.ns.srv.saver; w != nil && s.pid != "" {

@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
@@ -178,7 +179,7 @@ func (o Operator) message(event string, args []byte, attachments [][]byte) (*nat
 		m.Header[bus.HeaderFrom] = []string{o.from}
 	}
 	if o.user != "" {
-		m.Header[HeaderUser] = []string{o.user}
+		m.Header[wsedge.HeaderUser] = []string{o.user}
 	}
 	if len(args) == 0 {
 		args = []byte("[]")

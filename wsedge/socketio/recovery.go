@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"context"
@@ -262,7 +262,7 @@ func (s *Server) storedOffset(n *Namespace, seq uint64) string {
 // deliverLive sends a live event, or holds it during a replay.
 func (s *Socket) deliverLive(seq uint64, frames []*outq.Frame) {
 	s.sent(seq)
-	held, overflow := s.hold.offer(seq, frames, len(frames), queuedSize(frames))
+	held, overflow := s.hold.Offer(seq, frames, len(frames), queuedSize(frames))
 	if overflow {
 		s.ns.srv.warn.Warn("socket.io closed: slow consumer (live events held during a replay passed the queue bound)", "namespace", s.ns.name, "socket", s.id)
 		s.conn.session.CloseFor(engine.ReasonSlowConsumer, metrics.ReasonSlowConsumer)
@@ -442,4 +442,13 @@ func (n *Namespace) sessionLive(id string) bool {
 	defer cancel()
 	socks, err := n.In(id).FetchSockets(ctx)
 	return len(socks) > 0 || (err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrAckTimeout))
+}
+
+// queuedSize is what frames count against a queue's byte bound.
+func queuedSize(frames []*outq.Frame) int {
+	n := 0
+	for _, f := range frames {
+		n += f.Size()
+	}
+	return n
 }

@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/replay"
+	"github.com/sockbus/sockbus/wsedge"
 )
 
 // Handshake() is socket.io's: its headers have host, and its time is the
@@ -37,12 +38,12 @@ func TestHandshakeHostAndConnectTime(t *testing.T) {
 // tokenUsers admits auth.token as the user; no token is refused.
 type tokenUsers struct{ asked atomic.Int64 }
 
-func (a *tokenUsers) Authorize(_ context.Context, r AuthRequest) (Grant, error) {
+func (a *tokenUsers) Authorize(_ context.Context, r wsedge.AuthRequest) (wsedge.Grant, error) {
 	a.asked.Add(1)
 	if r.Token == "" {
-		return Grant{}, &ConnectError{Message: "no token"}
+		return wsedge.Grant{}, &wsedge.ConnectError{Message: "no token"}
 	}
-	return Grant{User: r.Token}, nil
+	return wsedge.Grant{User: r.Token}, nil
 }
 
 // recoveryEnv is a server with connection state recovery, a token

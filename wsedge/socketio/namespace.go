@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"encoding/json"
@@ -14,23 +14,8 @@ import (
 
 // Middleware runs when a socket asks to join a namespace, before it joins.
 // Returning an error refuses it: the client's connect_error carries the
-// error's text, and the data of a *ConnectError.
+// error's text, and the data of a *wsedge.ConnectError.
 type Middleware func(s *Socket) error
-
-// ConnectError refuses a connection with data for the client's
-// connect_error (err.data in socket.io-client).
-type ConnectError struct {
-	Message string
-	Data    any
-	// Status is the HTTP status refusing a plain WebSocket (an Authorizer's
-	// refusal); 0 means 403.
-	Status int
-	// Close closes the client's connection after the connect_error (a
-	// middleware's answer to a client that keeps trying).
-	Close bool
-}
-
-func (e *ConnectError) Error() string { return e.Message }
 
 // Namespace is a Socket.IO namespace on this node: its handlers, its local
 // sockets and rooms, and one bus subscription (held while the namespace has

@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
+	"github.com/sockbus/sockbus/wsedge"
 )
 
 const wait = 5 * time.Second
@@ -42,7 +43,7 @@ func TestMiddlewareRefusalCarriesData(t *testing.T) {
 		var auth struct{ Token string }
 		_ = json.Unmarshal(s.Handshake().Auth, &auth)
 		if auth.Token != "secret" {
-			return &ConnectError{Message: "unauthorized", Data: map[string]any{"retry": false}}
+			return &wsedge.ConnectError{Message: "unauthorized", Data: map[string]any{"retry": false}}
 		}
 		return nil
 	})

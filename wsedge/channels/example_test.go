@@ -1,4 +1,4 @@
-package wsedge_test
+package channels_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/sockbus/sockbus/bus"
-	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/channels"
 )
 
 // Plain WebSocket channels: every frame a client sends goes to every
@@ -24,7 +24,7 @@ func ExampleChannels() {
 		panic(err)
 	}
 	defer b.Close(ctx)
-	channels := wsedge.NewChannels(b, wsedge.ChannelsConfig{})
+	channels := channels.NewChannels(b, channels.ChannelsConfig{})
 	defer channels.Close(ctx)
 	srv := httptest.NewServer(channels) // or http.Handle("/ws/", channels)
 	defer srv.Close()

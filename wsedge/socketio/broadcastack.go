@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
 
@@ -225,7 +226,7 @@ func (f *ackFanIn) answered(s *Socket, r ackReply, ok bool) {
 	}
 	m := &nats.Msg{Subject: f.inbox, Header: nats.Header{HeaderSocket: []string{s.id}}}
 	if s.user != "" {
-		m.Header[HeaderUser] = []string{s.user}
+		m.Header[wsedge.HeaderUser] = []string{s.user}
 	}
 	joinAttachments(m, r.args, r.atts)
 	_ = f.b.PublishLive(m)

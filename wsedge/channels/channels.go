@@ -1,4 +1,4 @@
-package wsedge
+package channels
 
 import (
 	"context"
@@ -25,6 +25,7 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
@@ -48,7 +49,7 @@ type ChannelsConfig struct {
 	// Queue bounds each connection's outbound queue.
 	Queue outq.Config
 	// History serves ?history=N. Nil: the parameter is refused.
-	History History
+	History wsedge.History
 	// MessagesPerSecond and MessageBurst bound the frames one connection
 	// sends (a token bucket); a connection over the rate is closed with
 	// CloseRateLimited. Default 100 per second, bursts of ten times that;
@@ -58,10 +59,10 @@ type ChannelsConfig struct {
 	// AddressEvents bounds the messages of all the connections from one
 	// address together (shared with the Socket.IO server's), closing the
 	// one over it with CloseRateLimited. Nil: no per-address bound.
-	AddressEvents *AddressBudget
+	AddressEvents *wsedge.AddressBudget
 	// Authorizer admits or refuses each connection before the upgrade.
 	// Nil: everyone is admitted.
-	Authorizer Authorizer
+	Authorizer wsedge.Authorizer
 	// MaxHistory caps ?history=N (a larger N gets the last MaxHistory
 	// messages), as wsedge.Config.MaxHistory caps auth.history. Default 1000.
 	MaxHistory int
@@ -81,7 +82,7 @@ func (c ChannelsConfig) withDefaults() ChannelsConfig {
 		c.MaxMessageBytes = 1 << 20
 	}
 	if c.MessagesPerSecond == 0 {
-		c.MessagesPerSecond = DefaultEventsPerSecond
+		c.MessagesPerSecond = wsedge.DefaultEventsPerSecond
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 25 * time.Second
@@ -140,22 +141,22 @@ type channelConn struct {
 	raw       net.Conn // ws's socket, written by q and, once q is done, by closeWith
 	q         *outq.Queue
 	hub       *channelHub
-	user      string        // from the Authorizer's grant, for HeaderUser
-	msgs      *tokenBucket  // inbound frames; nil: no limit
-	addr      *addressShare // its address's frames; nil: no limit
+	user      string               // from the Authorizer's grant, for HeaderUser
+	msgs      *wsedge.TokenBucket  // inbound frames; nil: no limit
+	addr      *wsedge.AddressShare // its address's frames; nil: no limit
 	closeOnce sync.Once
-	expiry    expiryTimer  // closes at the grant's expiry
-	authReq   *AuthRequest // the connect's request (no token) for refreshes; nil: no Authorizer
-	cause     atomic.Int32 // 1 + the metrics.Reason it ended for, once known
+	expiry    wsedge.ExpiryTimer  // closes at the grant's expiry
+	authReq   *wsedge.AuthRequest // the connect's request (no token) for refreshes; nil: no Authorizer
+	cause     atomic.Int32        // 1 + the metrics.Reason it ended for, once known
 	ch        *Channels
 
-	hold  liveHold[*outq.Frame] // live messages held during a history replay
-	order bus.Sender            // what it sends is stored in this order
+	hold  wsedge.LiveHold[*outq.Frame] // live messages held during a history replay
+	order bus.Sender                   // what it sends is stored in this order
 }
 
 // push queues a live message, or holds it while history is being sent.
 func (cc *channelConn) push(seq uint64, f *outq.Frame) error {
-	if held, overflow := cc.hold.offer(seq, f, 1, f.Size()); held {
+	if held, overflow := cc.hold.Offer(seq, f, 1, f.Size()); held {
 		if overflow {
 			return outq.ErrFull
 		}
@@ -247,18 +248,18 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		history = min(history, c.cfg.MaxHistory)
 	}
 	// Before anything is subscribed: a refused client creates nothing.
-	var grant Grant
-	var authReq *AuthRequest
+	var grant wsedge.Grant
+	var authReq *wsedge.AuthRequest
 	if a := c.cfg.Authorizer; a != nil {
-		actx, cancel := context.WithTimeout(r.Context(), authTimeout)
-		grant, err = a.Authorize(actx, AuthRequest{
-			Kind: AuthChannel, Name: name, Token: tokenFromRequest(r),
+		actx, cancel := context.WithTimeout(r.Context(), wsedge.AuthTimeout)
+		grant, err = a.Authorize(actx, wsedge.AuthRequest{
+			Kind: wsedge.AuthChannel, Name: name, Token: tokenFromRequest(r),
 			Header: r.Header, Query: r.URL.Query(), RemoteAddr: r.RemoteAddr,
 		})
 		cancel()
 		authReq = refreshTemplate(r, name)
 		if err != nil {
-			msg, _, status := refusal(err)
+			msg, _, status := wsedge.Refusal(err)
 			c.log.Debug("connect refused", "channel", name, "remote", r.RemoteAddr, "err", err)
 			c.cfg.Metrics.Refused(metrics.ReasonAuth)
 			c.warn.Warn("websocket refused: auth", "channel", name, "remote", r.RemoteAddr, "err", err)
@@ -274,7 +275,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Unlock()
 	if closing {
-		http.Error(w, ReasonShutdown, http.StatusServiceUnavailable)
+		http.Error(w, wsedge.ReasonShutdown, http.StatusServiceUnavailable)
 		return
 	}
 	defer c.wg.Done()
@@ -283,8 +284,8 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// connection open, a message published on the channel reaches it. Live
 	// messages are held until the connection (and any history) is ready.
 	cc := &channelConn{ch: c, id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: grant.User,
-		msgs: newTokenBucket(c.cfg.MessagesPerSecond, c.cfg.MessageBurst), authReq: authReq}
-	cc.hold.start(c.cfg.Queue)
+		msgs: wsedge.NewTokenBucket(c.cfg.MessagesPerSecond, c.cfg.MessageBurst), authReq: authReq}
+	cc.hold.Start(c.cfg.Queue)
 	if err := c.join(tok, cc); err != nil {
 		c.log.Error("channel subscribe failed", "channel", name, "err", err)
 		http.Error(w, "channel unavailable", http.StatusServiceUnavailable)
@@ -303,7 +304,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The client took nothing for the write timeout: a slow
 			// consumer, told so if it ever reads again.
 			c.warn.Warn("websocket closed: slow consumer", "conn", cc.id, "err", err)
-			c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
+			c.closeAsync(cc, wsedge.CloseSlowConsumer, wsedge.ReasonSlowConsumer)
 			return
 		}
 		c.log.Debug("write failed", "conn", cc.id, "err", err)
@@ -314,7 +315,7 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if !c.track(cc) {
 		c.leave(cc)
-		cc.closeWith(CloseGoingAway, ReasonShutdown)
+		cc.closeWith(wsedge.CloseGoingAway, wsedge.ReasonShutdown)
 		return
 	}
 	var last uint64
@@ -324,27 +325,27 @@ func (c *Channels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, errReplaySlow) {
 				c.warn.Warn("history replay: client too slow, closed", "channel", name, "conn", cc.id, "err", err)
 				c.cfg.Metrics.Outcome(metrics.HistoryFailed)
-				cc.closeWith(CloseSlowConsumer, ReasonSlowConsumer)
+				cc.closeWith(wsedge.CloseSlowConsumer, wsedge.ReasonSlowConsumer)
 			} else {
 				c.warn.Error("history replay failed", "channel", name, "err", err)
 				c.cfg.Metrics.Outcome(metrics.HistoryFailed)
-				cc.closeWith(CloseInternalError, ReasonHistoryError)
+				cc.closeWith(wsedge.CloseInternalError, wsedge.ReasonHistoryError)
 			}
 			return
 		}
 		c.cfg.Metrics.Outcome(metrics.HistoryServed)
 	}
-	cc.hold.release(last, func(f *outq.Frame) {
+	cc.hold.Release(last, func(f *outq.Frame) {
 		if cc.q.Push(f) == outq.ErrFull {
-			c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
+			c.closeAsync(cc, wsedge.CloseSlowConsumer, wsedge.ReasonSlowConsumer)
 		}
 	})
 	// Its own goroutine: closeWith's wait is bounded by the write timeout.
-	cc.expiry.set(grant.Expires, func() { cc.closeWith(CloseTokenExpired, ReasonTokenExpired) })
+	cc.expiry.Set(grant.Expires, func() { cc.closeWith(wsedge.CloseTokenExpired, wsedge.ReasonTokenExpired) })
 	// The read loop gets a fresh goroutine (as in the engine): the request
 	// goroutine's stack has grown through net/http and would stay that size
 	// for the connection's life.
-	cc.addr = c.cfg.AddressEvents.acquire(r.RemoteAddr) // released by OnClose, once the read loop ends
+	cc.addr = c.cfg.AddressEvents.Acquire(r.RemoteAddr) // released by OnClose, once the read loop ends
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -419,7 +420,7 @@ func (c *Channels) join(tok string, cc *channelConn) error {
 
 // leave removes cc, unsubscribing on the channel's last local member.
 func (c *Channels) leave(cc *channelConn) {
-	cc.expiry.stop()
+	cc.expiry.Stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.conns, cc)
@@ -459,7 +460,7 @@ func (h *channelHub) deliver(c *Channels) nats.MsgHandler {
 		for _, cc := range h.members {
 			if err := cc.push(seq, f); errors.Is(err, outq.ErrFull) {
 				c.warn.Warn("websocket closed: slow consumer", "conn", cc.id)
-				c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
+				c.closeAsync(cc, wsedge.CloseSlowConsumer, wsedge.ReasonSlowConsumer)
 			}
 		}
 		receivers := len(h.members)
@@ -470,7 +471,7 @@ func (h *channelHub) deliver(c *Channels) nats.MsgHandler {
 
 // closeAsync closes a connection without blocking the caller (a bus
 // delivery goroutine must never wait on one client's socket).
-func (c *Channels) closeAsync(cc *channelConn, code CloseCode, reason string) {
+func (c *Channels) closeAsync(cc *channelConn, code wsedge.CloseCode, reason string) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -482,21 +483,21 @@ func (c *Channels) closeAsync(cc *channelConn, code CloseCode, reason string) {
 }
 
 // closeCause is the metrics reason of a close code the server sends.
-func closeCause(code CloseCode) metrics.Reason {
+func closeCause(code wsedge.CloseCode) metrics.Reason {
 	switch code {
-	case CloseGoingAway:
+	case wsedge.CloseGoingAway:
 		return metrics.ReasonShutdown
-	case CloseSlowConsumer:
+	case wsedge.CloseSlowConsumer:
 		return metrics.ReasonSlowConsumer
-	case CloseInternalError:
+	case wsedge.CloseInternalError:
 		return metrics.ReasonBusError
-	case CloseMessageTooBig:
+	case wsedge.CloseMessageTooBig:
 		return metrics.ReasonOversize
-	case CloseInvalidPayload:
+	case wsedge.CloseInvalidPayload:
 		return metrics.ReasonBadUTF8
-	case CloseTokenExpired:
+	case wsedge.CloseTokenExpired:
 		return metrics.ReasonAuth
-	case CloseRateLimited:
+	case wsedge.CloseRateLimited:
 		return metrics.ReasonRateLimit
 	}
 	return metrics.ReasonOther
@@ -528,7 +529,7 @@ func disconnectCause(err error) metrics.Reason {
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		return metrics.ReasonPingTimeout // reaped: no frame, not even a pong, in time
-	case CloseStatus(err) != -1, errors.Is(err, io.EOF):
+	case wsedge.CloseStatus(err) != -1, errors.Is(err, io.EOF):
 		return metrics.ReasonClientClose
 	}
 	return metrics.ReasonTransportError
@@ -544,17 +545,17 @@ func (c *Channels) Live() metrics.Live {
 
 // closeWith discards what is queued, sends a close frame (bounded: the
 // client may not be reading) and closes the socket.
-func (cc *channelConn) closeWith(code CloseCode, reason string) {
+func (cc *channelConn) closeWith(code wsedge.CloseCode, reason string) {
 	cc.ch.ended(cc, closeCause(code))
 	cc.closeOnce.Do(func() {
 		cc.q.Close()
 		wait := wsconn.ControlWriteTimeout
-		if code == CloseSlowConsumer {
+		if code == wsedge.CloseSlowConsumer {
 			// The client stalled: its close frame goes after the frame
 			// being written, whole, and it gets CloseWriteTimeout to read
 			// up to it. Other closes (shutdown) stay quick.
 			cc.q.Wait()
-			wait = CloseWriteTimeout
+			wait = wsedge.CloseWriteTimeout
 			if rest := cc.q.Unfinished(); rest != nil {
 				_ = cc.raw.SetWriteDeadline(time.Now().Add(wait))
 				if _, err := rest.WriteTo(cc.raw); err != nil {
@@ -587,7 +588,7 @@ func (c *Channels) pingLoop() {
 		c.mu.Unlock()
 		for _, cc := range conns {
 			if err := cc.q.Push(ping); errors.Is(err, outq.ErrFull) {
-				c.closeAsync(cc, CloseSlowConsumer, ReasonSlowConsumer)
+				c.closeAsync(cc, wsedge.CloseSlowConsumer, wsedge.ReasonSlowConsumer)
 			}
 		}
 	}
@@ -614,7 +615,7 @@ func (c *Channels) Close(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	for _, cc := range conns {
-		c.closeAsync(cc, CloseGoingAway, ReasonShutdown)
+		c.closeAsync(cc, wsedge.CloseGoingAway, wsedge.ReasonShutdown)
 	}
 	done := make(chan struct{})
 	go func() { c.wg.Wait(); close(done) }()
@@ -643,10 +644,10 @@ func (e channelEvents) OnClose(ws *gws.Conn, err error) {
 	}
 	cc.closeOnce.Do(func() {}) // the peer or gws closed it: nothing left to send
 	cc.q.Close()
-	e.c.cfg.AddressEvents.release(cc.addr)
+	e.c.cfg.AddressEvents.Release(cc.addr)
 	e.c.leave(cc)
 	e.c.ended(cc, disconnectCause(err))
-	if code := CloseStatus(err); code != -1 && code != int(CloseNormal) && code != int(CloseGoingAway) {
+	if code := wsedge.CloseStatus(err); code != -1 && code != int(wsedge.CloseNormal) && code != int(wsedge.CloseGoingAway) {
 		e.c.log.Debug("websocket closed", "conn", cc.id, "code", code, "err", err)
 	}
 }
@@ -667,13 +668,13 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	if cc == nil || cc.hub == nil {
 		return
 	}
-	if !cc.msgs.allow() {
-		e.c.closeAsync(cc, CloseRateLimited, ReasonRateLimited)
+	if !cc.msgs.Allow() {
+		e.c.closeAsync(cc, wsedge.CloseRateLimited, wsedge.ReasonRateLimited)
 		return
 	}
-	if !cc.addr.allow() {
-		e.c.warn.Warn("websocket refused: per-address rate limit", "conn", cc.id, "address", cc.addr.addr)
-		e.c.closeAsync(cc, CloseRateLimited, ReasonRateLimited)
+	if !cc.addr.Allow() {
+		e.c.warn.Warn("websocket refused: per-address rate limit", "conn", cc.id, "address", cc.addr.Addr())
+		e.c.closeAsync(cc, wsedge.CloseRateLimited, wsedge.ReasonRateLimited)
 		return
 	}
 	if tok, ok := refreshToken(cc, msg); ok {
@@ -685,7 +686,7 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	e.c.cfg.Metrics.Events(metrics.KindWebSocket, 1, len(m.Data))
 	m.Header.Set(bus.HeaderFrom, cc.id)
 	if cc.user != "" {
-		m.Header.Set(HeaderUser, cc.user)
+		m.Header.Set(wsedge.HeaderUser, cc.user)
 	}
 	if msg.Opcode == gws.OpcodeBinary {
 		m.Header.Set(bus.HeaderBinary, "1")
@@ -703,7 +704,7 @@ func (e channelEvents) stored(cc *channelConn, err error) {
 	}
 	e.c.warn.Warn("publish failed", "conn", cc.id, "err", err)
 	e.c.cfg.Metrics.PublishError()
-	e.c.closeAsync(cc, CloseInternalError, ReasonBusError)
+	e.c.closeAsync(cc, wsedge.CloseInternalError, wsedge.ReasonBusError)
 }
 
 func randomTag() string {

@@ -1,4 +1,4 @@
-package wsedge_test
+package socketio_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // A Socket.IO server in the shape of socket.io's: a namespace, a
@@ -29,18 +30,18 @@ func ExampleServer() {
 	}
 	defer b.Close(ctx)
 
-	io := wsedge.NewServer(b, wsedge.Config{})
+	io := socketio.NewServer(b, socketio.Config{})
 	defer io.Close(ctx)
 	chat := io.Of("/chat")
-	chat.Use(func(s *wsedge.Socket) error { // an error is the client's connect_error
+	chat.Use(func(s *socketio.Socket) error { // an error is the client's connect_error
 		if string(s.Handshake().Auth) == "{}" {
 			return &wsedge.ConnectError{Message: "unauthorized", Data: map[string]any{"retry": false}}
 		}
 		return nil
 	})
-	chat.OnConnection(func(s *wsedge.Socket) {
+	chat.OnConnection(func(s *socketio.Socket) {
 		s.Join("lobby")
-		s.On("message", func(e *wsedge.Event) {
+		s.On("message", func(e *socketio.Event) {
 			s.Broadcast().EmitRaw("message", e.Args, e.Attachments, nil) // everyone else, arguments byte for byte
 			s.To("lobby").Except("muted").Emit("seen", s.ID())
 			e.Ack("ok")
@@ -81,11 +82,11 @@ func ExampleOperator_SocketsJoin() {
 		panic(err)
 	}
 	defer b.Close(ctx)
-	io := wsedge.NewServer(b, wsedge.Config{})
+	io := socketio.NewServer(b, socketio.Config{})
 	defer io.Close(ctx)
 	joined := make(chan string, 4)
-	io.Observe(wsedge.Observer{Joined: func(_ *wsedge.Socket, room string) { joined <- room }})
-	io.Of("/").OnConnection(func(s *wsedge.Socket) { s.Join("a") })
+	io.Observe(socketio.Observer{Joined: func(_ *socketio.Socket, room string) { joined <- room }})
+	io.Of("/").OnConnection(func(s *socketio.Socket) { s.Join("a") })
 	srv := httptest.NewServer(io)
 	defer srv.Close()
 
@@ -122,10 +123,10 @@ func ExampleSocket_EmitWithAck() {
 		panic(err)
 	}
 	defer b.Close(ctx)
-	io := wsedge.NewServer(b, wsedge.Config{})
+	io := socketio.NewServer(b, socketio.Config{})
 	defer io.Close(ctx)
 	answers := make(chan string, 1)
-	io.Of("/").OnConnection(func(s *wsedge.Socket) {
+	io.Of("/").OnConnection(func(s *socketio.Socket) {
 		go func() { // handlers must not block: wait for the answer elsewhere
 			args, _, err := s.EmitWithAckTimeout(5*time.Second, "question", "ready?")
 			if err != nil {

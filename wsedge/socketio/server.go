@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
@@ -39,10 +40,10 @@ type Config struct {
 	BusAckTimeout time.Duration
 	// History reads stored events for connection state recovery and for
 	// late joiners (auth.history). Nil: neither is offered.
-	History History
+	History wsedge.History
 	// Sessions keeps recoverable sessions. Recovery is on when both
 	// Sessions and History are set and RecoveryWindow is not negative.
-	Sessions SessionStore
+	Sessions wsedge.SessionStore
 	// RecoveryWindow is how long a dropped session stays recoverable; the
 	// store's expiry must match it. Default 2 minutes.
 	RecoveryWindow time.Duration
@@ -77,10 +78,10 @@ type Config struct {
 	// address together (give Channels the same budget to count plain
 	// WebSocket messages with them), refused as over EventsPerSecond. Nil:
 	// no per-address bound.
-	AddressEvents *AddressBudget
+	AddressEvents *wsedge.AddressBudget
 	// Authorizer admits or refuses each namespace CONNECT before the
 	// namespace's middleware. Nil: everyone is admitted.
-	Authorizer Authorizer
+	Authorizer wsedge.Authorizer
 	// Logger receives connection errors. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics counts events, deliveries, disconnects, refusals, recoveries
@@ -121,7 +122,7 @@ func (c Config) withDefaults() Config {
 		c.MaxRooms = DefaultMaxRooms
 	}
 	if c.EventsPerSecond == 0 {
-		c.EventsPerSecond = DefaultEventsPerSecond
+		c.EventsPerSecond = wsedge.DefaultEventsPerSecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

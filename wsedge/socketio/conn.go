@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
@@ -28,9 +29,9 @@ type clientConn struct {
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name
 	connectTimer *time.Timer
-	events       *tokenBucket  // inbound events; nil: no limit
-	addr         *addressShare // its address's events (Config.AddressEvents); nil: no limit
-	refused      int           // CONNECTs refused so far (message goroutine only)
+	events       *wsedge.TokenBucket  // inbound events; nil: no limit
+	addr         *wsedge.AddressShare // its address's events (Config.AddressEvents); nil: no limit
+	refused      int                  // CONNECTs refused so far (message goroutine only)
 	// closedFor: the connection was closed for the client's fault; the
 	// packets still queued behind that one are dropped (message goroutine only).
 	closedFor bool
@@ -42,8 +43,8 @@ type clientConn struct {
 
 func (s *Server) onSession(es *engine.Session) {
 	c := &clientConn{srv: s, session: es, sockets: map[string]*Socket{},
-		events: newTokenBucket(s.cfg.EventsPerSecond, s.cfg.EventBurst),
-		addr:   s.cfg.AddressEvents.acquire(es.Handshake().RemoteAddr)}
+		events: wsedge.NewTokenBucket(s.cfg.EventsPerSecond, s.cfg.EventBurst),
+		addr:   s.cfg.AddressEvents.Acquire(es.Handshake().RemoteAddr)}
 	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
 		c.mu.Lock()
 		idle := len(c.sockets) == 0
@@ -73,10 +74,10 @@ func (c *clientConn) fail(why string, err error) {
 // allowEvent takes one event (or CONNECT) from the connection's budget and
 // from its address's.
 func (c *clientConn) allowEvent() bool {
-	if !c.events.allow() {
+	if !c.events.Allow() {
 		return false
 	}
-	if !c.addr.allow() {
+	if !c.addr.Allow() {
 		c.srv.warn.Warn("socket.io event refused: per-address rate limit", "address", c.session.Handshake().Address)
 		return false
 	}
@@ -176,7 +177,7 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 		if !c.allowEvent() {
 			if !e.WantsAck() {
 				c.srv.log.Debug("closing connection over its event rate", "session", c.session.ID())
-				c.closeFor(ReasonRateLimited, metrics.ReasonRateLimit)
+				c.closeFor(wsedge.ReasonRateLimited, metrics.ReasonRateLimit)
 				return
 			}
 			c.srv.metrics.Refused(metrics.ReasonRateLimit)
@@ -188,7 +189,7 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 			_ = e.AckError(ErrAckNameTooLong)
 			return
 		}
-		if name == RefreshEvent {
+		if name == wsedge.RefreshEvent {
 			s.refresh(e)
 			return
 		}
@@ -214,7 +215,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	// and a refused one keeps counting against the namespace bound.
 	if !c.allowEvent() {
 		c.srv.log.Debug("closing connection over its event rate (CONNECTs)", "session", c.session.ID())
-		c.closeFor(ReasonRateLimited, metrics.ReasonRateLimit)
+		c.closeFor(wsedge.ReasonRateLimited, metrics.ReasonRateLimit)
 		return
 	}
 	if joined+c.refused >= c.srv.cfg.MaxNamespaces {
@@ -235,17 +236,17 @@ func (c *clientConn) connect(p sio.Packet) {
 	}
 	defer c.srv.settle(n, true)
 	// Before anything is subscribed: a refused client creates nothing.
-	var grant Grant
+	var grant wsedge.Grant
 	if a := c.srv.cfg.Authorizer; a != nil {
 		hs := c.session.Handshake()
-		actx, cancel := context.WithTimeout(context.Background(), authTimeout)
-		g, err := a.Authorize(actx, AuthRequest{
-			Kind: AuthNamespace, Name: n.name, Token: tokenFromAuth(auth), Auth: auth,
+		actx, cancel := context.WithTimeout(context.Background(), wsedge.AuthTimeout)
+		g, err := a.Authorize(actx, wsedge.AuthRequest{
+			Kind: wsedge.AuthNamespace, Name: n.name, Token: tokenFromAuth(auth), Auth: auth,
 			Header: hs.Header, Query: hs.Query, RemoteAddr: hs.RemoteAddr,
 		})
 		cancel()
 		if err != nil {
-			msg, data, _ := refusal(err)
+			msg, data, _ := wsedge.Refusal(err)
 			c.srv.log.Debug("connect refused", "namespace", n.name, "address", hs.Address, "err", err)
 			c.srv.metrics.Refused(metrics.ReasonAuth)
 			c.srv.warn.Warn("socket.io connect refused: auth", "namespace", n.name, "address", hs.Address, "err", err)
@@ -272,7 +273,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	}
 	replaying := plan.restore || plan.history > 0
 	if replaying {
-		s.hold.start(c.srv.cfg.Engine.Queue)
+		s.hold.Start(c.srv.cfg.Engine.Queue)
 	}
 	if err := n.add(s); err != nil {
 		c.srv.log.Error("namespace unavailable", "namespace", n.name, "err", err)
@@ -322,7 +323,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	c.sockets[n.name] = s
 	c.connectTimer.Stop()
 	c.mu.Unlock()
-	s.expiry.set(grant.Expires, func() { s.disconnectWith(ReasonTokenExpired) }) // a no-op if it left meanwhile
+	s.expiry.Set(grant.Expires, func() { s.disconnectWith(wsedge.ReasonTokenExpired) }) // a no-op if it left meanwhile
 	body := `{"sid":` + strconv.Quote(s.id)
 	if s.pid != "" {
 		body += `,"pid":` + strconv.Quote(s.pid)
@@ -330,7 +331,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	reply := sio.Packet{Type: sio.Connect, Namespace: n.name, ID: sio.NoID, Data: []byte(body + "}")}
 	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, reply)))
 	if replaying {
-		s.hold.release(last, s.sendFrames)
+		s.hold.Release(last, s.sendFrames)
 	}
 	if !s.recovered {
 		c.markStart(n, s)
@@ -349,7 +350,7 @@ func (c *clientConn) connect(p sio.Packet) {
 func (c *clientConn) admit(n *Namespace, mw []Middleware, s *Socket) bool {
 	for _, m := range mw {
 		if err := m(s); err != nil {
-			var ce *ConnectError
+			var ce *wsedge.ConnectError
 			if errors.As(err, &ce) {
 				c.refuse(n.name, ce.Message, ce.Data)
 				if ce.Close {
@@ -365,7 +366,7 @@ func (c *clientConn) admit(n *Namespace, mw []Middleware, s *Socket) bool {
 }
 
 // applyGrant gives the socket the Authorizer's user and data.
-func applyGrant(s *Socket, g Grant) {
+func applyGrant(s *Socket, g wsedge.Grant) {
 	s.user = g.User
 	if len(g.Data) > 0 {
 		s.dmu.Lock()
@@ -440,7 +441,7 @@ func (c *clientConn) onUpgrade() {
 
 // onClose runs once when the Engine.IO session ends.
 func (c *clientConn) onClose(reason string) {
-	c.srv.cfg.AddressEvents.release(c.addr)
+	c.srv.cfg.AddressEvents.Release(c.addr)
 	c.mu.Lock()
 	c.connectTimer.Stop()
 	socks := make([]*Socket, 0, len(c.sockets))
@@ -471,7 +472,7 @@ func (s *Server) forwardToBus(sock *Socket, e *Event) {
 	}
 	m := &nats.Msg{Subject: subject, Header: nats.Header{HeaderSocket: []string{sock.id}}}
 	if sock.user != "" {
-		m.Header[HeaderUser] = []string{sock.user}
+		m.Header[wsedge.HeaderUser] = []string{sock.user}
 	}
 	joinAttachments(m, e.Args, e.Attachments)
 	if e.WantsAck() {

@@ -1,4 +1,4 @@
-package wsedge
+package socketio
 
 import (
 	"github.com/nats-io/nats.go"
