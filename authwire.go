@@ -69,7 +69,7 @@ func newAuthorizer(a authFlags, v *auth.Verifier, b *bus.Bus, logger *slog.Logge
 			logger.Warn("--auth-hook-subject is inside sockbus.>: whoever watches sockbus traffic reads every client's token; the default is outside it",
 				"subject", a.HookSubject, "default", auth.HookSubject)
 		}
-		cfg.Hook = auth.NewHook(b.Conn(), auth.HookConfig{
+		cfg.Hook = auth.NewHook(b, auth.HookConfig{
 			Subject: a.HookSubject, Timeout: a.HookTimeout,
 			Headers: splitList(a.HookHeaders), Logger: logger,
 		})

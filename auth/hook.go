@@ -10,8 +10,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
 )
@@ -21,7 +19,7 @@ import (
 const HookSubject = bus.AuthHookSubject
 
 // HookConfig configures the NATS connect hook. The zero value (plus a
-// connection) works.
+// bus) works.
 type HookConfig struct {
 	// Subject is the request subject. Default HookSubject.
 	Subject string
@@ -37,13 +35,13 @@ type HookConfig struct {
 
 // Hook asks a NATS responder whether a client may connect.
 type Hook struct {
-	nc  *nats.Conn
+	b   *bus.Bus
 	cfg HookConfig
 	log *ratelog.Logger
 }
 
-// NewHook returns a hook publishing its requests on nc.
-func NewHook(nc *nats.Conn, cfg HookConfig) *Hook {
+// NewHook returns a hook publishing its requests on b.
+func NewHook(b *bus.Bus, cfg HookConfig) *Hook {
 	if cfg.Subject == "" {
 		cfg.Subject = HookSubject
 	}
@@ -59,7 +57,7 @@ func NewHook(nc *nats.Conn, cfg HookConfig) *Hook {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Hook{nc: nc, cfg: cfg, log: ratelog.New(cfg.Logger, 0)}
+	return &Hook{b: b, cfg: cfg, log: ratelog.New(cfg.Logger, 0)}
 }
 
 // HookRequest is the JSON body of a connect request.
@@ -110,9 +108,9 @@ func (h *Hook) Ask(ctx context.Context, req Request, user string) (Grant, error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	msg, err := h.nc.RequestWithContext(ctx, h.cfg.Subject, raw)
+	msg, err := h.b.Request(ctx, &bus.Msg{Subject: h.cfg.Subject, Data: raw})
 	if err != nil {
-		return Grant{}, h.unavailable(fmt.Errorf("failed to ask %s: %w", h.cfg.Subject, err))
+		return Grant{}, h.unavailable(err)
 	}
 	var rep HookReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {

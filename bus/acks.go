@@ -2,17 +2,10 @@ package bus
 
 import (
 	"bytes"
-	"cmp"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,26 +38,6 @@ const (
 	sweepEvery = 50 * time.Millisecond
 )
 
-// ackMux resolves the acknowledgements of PublishStored on one node-wide
-// reply subscription: no future, channel or goroutine per publish. It also
-// retries: every publish carries a message id (Nats-Msg-Id), so a stream
-// stores it once however many times it is sent. Who resends what, and
-// when, is each publish's Sender's business (order.go).
-type ackMux struct {
-	b       *Bus
-	prefix  string // reply subjects: prefix + id [+ "-" + attempt]
-	msgID   string // message ids: msgID + id, unique across nodes and restarts
-	timeout time.Duration
-
-	mu      sync.Mutex
-	sub     *nats.Subscription
-	next    uint64
-	pending map[uint64]*pendingAck
-	closed  bool
-	stop    chan struct{}
-	done    chan struct{}
-}
-
 // pendingAck is one stored publish until it is answered. Its fields other
 // than id, key and from are guarded by from.mu.
 type pendingAck struct {
@@ -78,14 +51,6 @@ type pendingAck struct {
 	retryAt time.Time // when a refused publish is resent
 	tries   int       // copies sent
 	done    bool      // answered, failed or given up
-}
-
-func newAckMux(b *Bus, timeout time.Duration) *ackMux {
-	var p [8]byte
-	_, _ = rand.Read(p[:])
-	tag := hex.EncodeToString(p[:])
-	return &ackMux{b: b, prefix: "_INBOX.sockbus-acks." + tag + ".", msgID: "sb-" + tag + "-",
-		timeout: timeout, pending: map[uint64]*pendingAck{}}
 }
 
 // PublishStored stores msg in its stream and calls fn once JetStream
@@ -105,49 +70,39 @@ func (b *Bus) PublishStored(msg *nats.Msg, fn func(error)) error {
 // fn may be nil.
 func (b *Bus) PublishStoredBy(s *Sender, msg *nats.Msg, fn func(error)) error {
 	msg.Subject = b.StoreSubject(msg.Subject)
-	return s.publish(b.acks, msg, fn)
+	return s.publish(b.replies, msg, fn)
 }
 
 // register sets msg's message id and tracks it (not sent yet).
-func (a *ackMux) register(s *Sender, msg *nats.Msg, fn func(error)) (*pendingAck, error) {
+func (a *replyMux) register(s *Sender, msg *nats.Msg, fn func(error)) (*pendingAck, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed {
-		return nil, nats.ErrConnectionClosed
-	}
 	if len(a.pending) >= maxPendingAcks {
 		return nil, ErrBusy
 	}
-	if a.sub == nil {
-		sub, err := a.b.nc.Subscribe(a.prefix+"*", a.onAck)
-		if err != nil {
-			return nil, fmt.Errorf("failed to subscribe for acks: %w", err)
-		}
-		_ = sub.SetPendingLimits(-1, -1) // bounded by maxPendingAcks instead
-		a.sub = sub
-		a.stop, a.done = make(chan struct{}), make(chan struct{})
-		go a.sweep()
+	if err := a.readyLocked(); err != nil {
+		return nil, err
 	}
 	a.next++
 	key := strconv.FormatUint(a.next, 36)
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
-	msg.Header[nats.MsgIdHdr] = []string{a.msgID + key}
+	msg.Header[headerMsgID] = []string{a.msgID + key}
 	p := &pendingAck{id: a.next, key: key, from: s, fn: fn, msg: msg, first: time.Now()}
 	a.pending[a.next] = p
 	return p, nil
 }
 
 // forget stops tracking p.
-func (a *ackMux) forget(p *pendingAck) {
+func (a *replyMux) forget(p *pendingAck) {
 	a.mu.Lock()
 	delete(a.pending, p.id)
 	a.mu.Unlock()
 }
 
 // send (re)sends p under a fresh attempt number; p.from.mu is held.
-func (a *ackMux) send(p *pendingAck, now time.Time) error {
+func (a *replyMux) send(p *pendingAck, now time.Time) error {
 	p.tries++
 	p.sent, p.retryAt = now, time.Time{}
 	if p.tries == 1 {
@@ -156,28 +111,6 @@ func (a *ackMux) send(p *pendingAck, now time.Time) error {
 		p.msg.Reply = a.prefix + p.key + "-" + strconv.Itoa(p.tries)
 	}
 	return a.b.nc.PublishMsg(p.msg)
-}
-
-func (a *ackMux) onAck(m *nats.Msg) {
-	key, attempt := m.Subject[len(a.prefix):], 1
-	if i := strings.IndexByte(key, '-'); i >= 0 {
-		n, err := strconv.Atoi(key[i+1:])
-		if err != nil {
-			return
-		}
-		key, attempt = key[:i], n
-	}
-	id, err := strconv.ParseUint(key, 36, 64)
-	if err != nil {
-		return
-	}
-	a.mu.Lock()
-	p := a.pending[id]
-	a.mu.Unlock()
-	if p == nil {
-		return // answered already
-	}
-	p.from.answer(a, p, attempt, pubAckError(m))
 }
 
 // backoff is the wait before the next resend after tries refused sends.
@@ -197,9 +130,9 @@ func retryable(err error) bool { return errors.Is(err, errNoLeader) }
 // error for {"error":{...}} or a status reply (503: no stream listens on
 // the subject, i.e. its leader is gone and none is elected yet).
 func pubAckError(m *nats.Msg) error {
-	if st := m.Header.Get("Status"); st != "" {
-		err := fmt.Errorf("bus: publish not stored: status %s %s", st, m.Header.Get("Description"))
-		if st == "503" {
+	if st := m.Header.Get(headerStatus); st != "" {
+		err := fmt.Errorf("bus: publish not stored: status %s %s", st, m.Header.Get(headerDescription))
+		if st == statusNoResponders {
 			err = fmt.Errorf("%w: %w", errNoLeader, err)
 		}
 		return err
@@ -222,68 +155,4 @@ func pubAckError(m *nats.Msg) error {
 		err = fmt.Errorf("%w: %w", errNoLeader, err)
 	}
 	return err
-}
-
-// sweep resends publishes that were refused or never answered, each
-// sender's in its order, senders in the order of their oldest publish, and
-// fails those out of time.
-func (a *ackMux) sweep() {
-	defer close(a.done)
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	oldest := map[*Sender]uint64{}
-	var senders []*Sender
-	for {
-		select {
-		case <-a.stop:
-			return
-		case now := <-t.C:
-			a.mu.Lock()
-			for _, p := range a.pending {
-				if id, ok := oldest[p.from]; !ok || p.id < id {
-					oldest[p.from] = p.id
-				}
-			}
-			a.mu.Unlock()
-			for s := range oldest {
-				senders = append(senders, s)
-			}
-			slices.SortFunc(senders, func(x, y *Sender) int { return cmp.Compare(oldest[x], oldest[y]) })
-			for _, s := range senders {
-				s.tick(a, now)
-			}
-			clear(oldest)
-			clear(senders) // no pointers kept until the next sweep
-			senders = senders[:0]
-		}
-	}
-}
-
-// close waits (bounded by ctx) for outstanding acknowledgements, retries
-// included, then fails the rest and stops the sweeper.
-func (a *ackMux) close(ctx context.Context) {
-	for {
-		a.mu.Lock()
-		n := len(a.pending)
-		if n == 0 || ctx.Err() != nil {
-			a.closed = true
-			rest := a.pending
-			a.pending = map[uint64]*pendingAck{}
-			stop, done := a.stop, a.done
-			a.mu.Unlock()
-			for _, p := range rest {
-				p.from.fail(p, ErrNotStored)
-			}
-			if stop != nil {
-				close(stop)
-				<-done
-			}
-			return
-		}
-		a.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-time.After(5 * time.Millisecond): // polling outstanding acks during shutdown only
-		}
-	}
 }

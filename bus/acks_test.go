@@ -210,7 +210,7 @@ func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error))
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := b.acks.register(s, msg, fn)
+	p, err := b.replies.register(s, msg, fn)
 	if err != nil {
 		t.Fatal(err)
 	}

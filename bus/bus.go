@@ -2,8 +2,6 @@ package bus
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sockbus/sockbus/internal/randid"
 )
 
 // Config configures the embedded bus. The zero value works: JetStream under
@@ -160,7 +160,7 @@ type Bus struct {
 
 	layout  *layout // fixed at Start
 	conn    connState
-	acks    *ackMux
+	replies *replyMux
 	ready   atomic.Bool
 	closeMu sync.Mutex
 	closed  bool
@@ -308,7 +308,7 @@ func (b *Bus) open(ctx context.Context, nc *nats.Conn) error {
 		b.shutdownServer()
 		return fmt.Errorf("failed to open the history reads' connection: %w", err)
 	}
-	b.acks = newAckMux(b, b.cfg.StoreTimeout)
+	b.replies = newReplyMux(b, b.cfg.StoreTimeout)
 	if err := b.waitJetStream(ctx); err != nil {
 		b.Close(context.Background())
 		return err
@@ -404,14 +404,14 @@ func (b *Bus) Close(ctx context.Context) error {
 		// Lost for good: nothing will be acknowledged or drained.
 		gone, cancel := context.WithCancel(ctx)
 		cancel()
-		b.acks.close(gone)
+		b.replies.close(gone)
 	} else if b.nc != nil {
 		select {
 		case <-b.js.PublishAsyncComplete():
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("failed to flush publishes: %w", ctx.Err()))
 		}
-		b.acks.close(ctx)
+		b.replies.close(ctx)
 		closed := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := b.nc.Drain(); err != nil {
@@ -468,7 +468,7 @@ func clusterOptions(opts *server.Options, cfg *Config) error {
 		opts.DontListen = false
 		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
 		if cfg.NATSUser == "" {
-			cfg.NATSUser, cfg.NATSPassword = "sockbus-"+randomHex(6), randomHex(16)
+			cfg.NATSUser, cfg.NATSPassword = "sockbus-"+randid.Hex(6), randid.Hex(16)
 		}
 	}
 	return nil
@@ -494,12 +494,6 @@ func routeTLS(opts *server.Options, c ClusterConfig) error {
 	opts.Cluster.TLSConfig = tc
 	opts.Cluster.TLSTimeout = routeTLSTimeout
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // Replicas is how many copies of each stream the cluster keeps.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/internal/randid"
 )
 
 // ExternalConfig connects a node to an existing NATS server or cluster with
@@ -97,7 +99,7 @@ func startExternal(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.External.PresenceWait <= 0 {
 		cfg.External.PresenceWait = DefaultPresenceWait
 	}
-	b := &Bus{cfg: cfg, log: cfg.Logger, nodeID: "edge-" + randomHex(12)}
+	b := &Bus{cfg: cfg, log: cfg.Logger, nodeID: "edge-" + randid.Hex(12)}
 	b.dial = func(name string) (*nats.Conn, error) {
 		opts := append(b.connOptions(name), auth...)
 		return nats.Connect(cfg.External.URL, append(opts, nats.Timeout(cfg.ReadyTimeout))...)

@@ -2,8 +2,6 @@ package bus
 
 import (
 	"context"
-	cryptorand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sockbus/sockbus/internal/randid"
 )
 
 // Kind says whether a name is a plain WebSocket channel or a Socket.IO
@@ -63,10 +63,7 @@ const maxOwnNameLen = 200
 // storage part removed. The shard is the hash NATS's own subject mapping
 // {{partition(n,1)}} computes, so the embedded server maps backends'
 // publishes on public subjects to the same place (see mappings).
-const (
-	storePrefix = "sockbus.store."
-	ownPart     = "own"
-)
+// (storePrefix and ownPart are in subject.go.)
 
 // Stream is one JetStream stream of the layout.
 type Stream struct {
@@ -176,14 +173,14 @@ func (b *Bus) StoreSubject(subject string) string {
 func splitPublic(subject string) (Kind, string, bool) {
 	var kind Kind
 	switch {
-	case strings.HasPrefix(subject, "sockbus.io."):
+	case strings.HasPrefix(subject, ioPrefix):
 		kind = KindNamespace
-	case strings.HasPrefix(subject, "sockbus.ws."):
+	case strings.HasPrefix(subject, wsPrefix):
 		kind = KindChannel
 	default:
 		return "", "", false
 	}
-	rest := subject[len("sockbus.io."):]
+	rest := subject[len(ioPrefix):] // as long as wsPrefix
 	tok := rest
 	if i := strings.IndexByte(rest, '.'); i >= 0 {
 		tok = rest[:i]
@@ -378,11 +375,7 @@ func (b *Bus) legacyStreams(ctx context.Context) error {
 	return nil
 }
 
-func newEpoch() string {
-	var p [6]byte
-	_, _ = cryptorand.Read(p[:])
-	return hex.EncodeToString(p[:])
-}
+func newEpoch() string { return randid.Hex(6) }
 
 // mappings are the embedded server's subject mappings that let a backend
 // publish on a public subject (nats pub sockbus.io.chat.all.news) and have
@@ -408,8 +401,8 @@ func (b *Bus) mappings() ([][2]string, error) {
 	}
 	n := strconv.Itoa(b.cfg.Layout.SharedStreams)
 	m = append(m,
-		[2]string{"sockbus.io.*.>", storePrefix + "{{partition(" + n + ",1)}}.io.{{wildcard(1)}}.>"},
-		[2]string{"sockbus.ws.*", storePrefix + "{{partition(" + n + ",1)}}.ws.{{wildcard(1)}}"},
+		[2]string{ioPrefix + "*.>", storePrefix + "{{partition(" + n + ",1)}}.io.{{wildcard(1)}}.>"},
+		[2]string{wsPrefix + "*", storePrefix + "{{partition(" + n + ",1)}}.ws.{{wildcard(1)}}"},
 	)
 	return m, nil
 }

@@ -33,7 +33,7 @@ type Sender struct {
 }
 
 // publish registers msg and sends it unless the sender is stalled.
-func (s *Sender) publish(a *ackMux, msg *nats.Msg, fn func(error)) error {
+func (s *Sender) publish(a *replyMux, msg *nats.Msg, fn func(error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := a.register(s, msg, fn)
@@ -73,7 +73,7 @@ func (s *Sender) first() *pendingAck {
 }
 
 // answer applies JetStream's answer to copy attempt of p.
-func (s *Sender) answer(a *ackMux, p *pendingAck, attempt int, err error) {
+func (s *Sender) answer(a *replyMux, p *pendingAck, attempt int, err error) {
 	s.mu.Lock()
 	if p.done {
 		s.mu.Unlock()
@@ -99,7 +99,7 @@ func (s *Sender) answer(a *ackMux, p *pendingAck, attempt int, err error) {
 }
 
 // finish marks p answered and returns its callback; s.mu is held.
-func (s *Sender) finish(a *ackMux, p *pendingAck) func(error) {
+func (s *Sender) finish(a *replyMux, p *pendingAck) func(error) {
 	p.done = true
 	a.forget(p)
 	fn := p.fn
@@ -146,7 +146,7 @@ func (s *Sender) stall(at time.Time) {
 
 // resume sends every unfinished publish again, in order, after the one the
 // sender stalled on was stored; s.mu is held.
-func (s *Sender) resume(a *ackMux, now time.Time) {
+func (s *Sender) resume(a *replyMux, now time.Time) {
 	if s.first() == nil {
 		return
 	}
@@ -161,7 +161,7 @@ func (s *Sender) resume(a *ackMux, now time.Time) {
 // tick is the sweep's visit: it gives up publishes out of time, stalls the
 // sender on a publish unanswered for attemptTimeout, and resends the one a
 // stalled sender waits on when it is due.
-func (s *Sender) tick(a *ackMux, now time.Time) {
+func (s *Sender) tick(a *replyMux, now time.Time) {
 	var late []func(error)
 	s.mu.Lock()
 	for _, p := range s.q[s.head:] {

@@ -62,9 +62,6 @@ func (b *Bus) registered(subject string, sub *nats.Subscription, err error) (*na
 	return sub, nil
 }
 
-// syncSubject is answered by every node of a cluster (see syncRoutes).
-const syncSubject = "_SOCKBUS.sync"
-
 // syncRoutes returns once every other node of the cluster knows this
 // node's subscriptions so far, or after a second. A server tells its peers
 // about a new subscription asynchronously, over the route it later sends

@@ -3,6 +3,8 @@ package bus
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sockbus/sockbus/internal/randid"
 )
 
 // MaxNameLen bounds every client-chosen name (channel, namespace, room,
@@ -123,15 +125,31 @@ func unhex(c byte) int {
 	return -1
 }
 
-// Subject prefixes. Everything sockbus publishes starts with Prefix.
+// Subject prefixes. Everything sockbus publishes for clients starts with
+// Prefix; its own traffic between nodes is under internalPrefix, outside
+// sockbus.>, so operators watching client traffic neither see nor answer it.
 const (
 	Prefix     = "sockbus."
 	LivePrefix = "sockbus.live."
+
+	ioPrefix       = "sockbus.io."
+	wsPrefix       = "sockbus.ws." // as long as ioPrefix (splitPublic)
+	internalPrefix = "_SOCKBUS."
+)
+
+// Stored subjects (layout.go): a public subject's copy in its log is
+//
+//	sockbus.store.<part>.<suffix after "sockbus.">
+//
+// where <part> is a shared stream's number or ownPart for a declared name.
+const (
+	storePrefix = "sockbus.store."
+	ownPart     = "own"
 )
 
 // ChannelSubject is where a plain WebSocket channel's messages are published
 // (and stored). tok must come from EncodeToken.
-func ChannelSubject(tok string) string { return "sockbus.ws." + tok }
+func ChannelSubject(tok string) string { return wsPrefix + tok }
 
 // Live returns the subject JetStream republishes a stored subject to.
 func Live(subject string) string { return LivePrefix + strings.TrimPrefix(subject, Prefix) }
@@ -146,6 +164,17 @@ const (
 	HeaderSequence = "Nats-Sequence"
 	// HeaderStream is the stream name JetStream adds when it republishes.
 	HeaderStream = "Nats-Stream"
+	// HeaderAdminEvent names the admin UI event an AdminFeedSubject
+	// message carries.
+	HeaderAdminEvent = "Sockbus-Admin-Event"
+
+	// headerMsgID is JetStream's deduplication id of a stored publish.
+	headerMsgID = "Nats-Msg-Id"
+	// headerStatus and headerDescription are the NATS status reply's
+	// (statusNoResponders: nobody subscribes to a request's subject).
+	headerStatus       = "Status"
+	headerDescription  = "Description"
+	statusNoResponders = "503"
 )
 
 // The Socket.IO subject grammar. Every Socket.IO subject sockbus builds or
@@ -188,7 +217,7 @@ type IOAddress struct {
 }
 
 // IOBase is the public subject prefix of a namespace token: "sockbus.io.<ns>.".
-func IOBase(nsTok string) string { return "sockbus.io." + nsTok + "." }
+func IOBase(nsTok string) string { return ioPrefix + nsTok + "." }
 
 // IOSubject appends a's suffix to base (IOBase, or Live(IOBase)). Names are
 // encoded here; a socket id or operation must be plain.
@@ -278,13 +307,53 @@ func InSubject(nsTok, evTok string) string { return "sockbus.in." + nsTok + "." 
 // PresenceSubject is subscribed by every node with sockets in a namespace
 // and never published to: its interest count is how many nodes a broadcast
 // with acks waits for. Outside sockbus.>, so watchers are not counted.
-func PresenceSubject(nsTok string) string { return "_SOCKBUS.presence.io." + nsTok }
+func PresenceSubject(nsTok string) string { return internalPrefix + "presence.io." + nsTok }
 
 // AuthHookSubject is the connect hook's default request subject. Its
 // requests carry clients' tokens, auth payloads and allow-listed headers
 // (Cookie), so it is outside sockbus.>: watching sockbus traffic must not
 // show them. Only the hook's responder should be allowed to subscribe.
-const AuthHookSubject = "_SOCKBUS.auth.connect"
+const AuthHookSubject = internalPrefix + "auth.connect"
+
+// The admin UI's subjects (package handlers), outside sockbus.> like the
+// other node-to-node traffic: operators watching client traffic are neither
+// counted nor asked, and no client can publish to them.
+const (
+	// AdminFeedSubject carries what every admin socket of the cluster
+	// sees: one message per event, named in HeaderAdminEvent, its arguments
+	// a JSON array. Interest in it means an admin socket is connected.
+	AdminFeedSubject = internalPrefix + "admin.feed"
+	// AdminSocketsSubject is a request every node with the admin UI on
+	// answers with its local sockets.
+	AdminSocketsSubject = internalPrefix + "admin.sockets"
+	// AdminPresenceSubject counts the nodes with the admin UI on (Interest):
+	// how many answers AdminSocketsSubject gets.
+	AdminPresenceSubject = internalPrefix + "presence.admin"
+)
+
+// forwardPrefix is where each node listens for the Engine.IO requests the
+// others forward to it (ListenTunnel): one subject per node.
+const forwardPrefix = internalPrefix + "fwd."
+
+// syncSubject is answered by every node of a cluster (see syncRoutes).
+const syncSubject = internalPrefix + "sync"
+
+// Inboxes: reply subjects, under NATS's conventional "_INBOX." prefix
+// (what NATS clients' request tools subscribe to, and what an operator's
+// permissions usually allow for replies).
+const (
+	inboxPrefix = "_INBOX."
+	// replyPrefix is the node's reply multiplexer's (replies.go):
+	// replyPrefix + <random tag> + "." + <id>[-<attempt>].
+	replyPrefix = inboxPrefix + "sockbus."
+	// msgIDPrefix starts every stored publish's message id (headerMsgID):
+	// msgIDPrefix + <the multiplexer's tag> + "-" + <id>.
+	msgIDPrefix = "sb-"
+)
+
+// NewInbox is a fresh unique subject for the answers to one request, for
+// a caller that gathers several (SubscribeSync it before publishing).
+func NewInbox() string { return inboxPrefix + randid.URL(15) }
 
 // EncodeTokenList is a header value listing names as comma-separated tokens.
 func EncodeTokenList(names []string) (string, error) {

@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/randid"
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
@@ -36,19 +35,14 @@ import (
 // Cluster-wide, on internal subjects only: the admin namespace is
 // node-local (socketio.Server.OfLocal: nothing on sockbus.> reaches it, and
 // it publishes nothing there); what every admin socket must see travels on
-// adminFeedSubject (adminfeed.go) to every node with admin sockets;
+// bus.AdminFeedSubject (adminfeed.go) to every node with admin sockets;
 // "all_sockets" gathers every admin node's local sockets with a request on
-// adminSocketsSubject; operations are the cluster-wide Operator operations.
+// bus.AdminSocketsSubject; operations are the cluster-wide Operator operations.
 // Every node reserves the admin namespace, admin UI on or off (Relay).
-
-// Every node with the admin UI on answers adminSocketsSubject with the list
-// of its local sockets, and is present on adminPresenceSubject, whose count
-// (bus.Interest) is how many answers to wait for. Both are outside
-// sockbus.>, so operators watching traffic are neither counted nor asked.
-const (
-	adminSocketsSubject  = "_SOCKBUS.admin.sockets"
-	adminPresenceSubject = "_SOCKBUS.presence.admin"
-)
+//
+// Every node with the admin UI on answers bus.AdminSocketsSubject with the
+// list of its local sockets, and is present on bus.AdminPresenceSubject,
+// whose count (bus.Interest) is how many answers to wait for.
 
 // Admin UI features (typed-events.d.ts, Feature).
 const (
@@ -163,8 +157,8 @@ type Admin struct {
 	features []string
 	warn     *ratelog.Logger
 	login    *loginGuard
-	sub      *nats.Subscription // adminSocketsSubject
-	here     *nats.Subscription // adminPresenceSubject
+	sub      *nats.Subscription // bus.AdminSocketsSubject
+	here     *nats.Subscription // bus.AdminPresenceSubject
 
 	smu      sync.Mutex
 	sessions map[string]time.Time // login session id → expiry
@@ -214,12 +208,12 @@ func NewAdmin(srv *socketio.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error)
 		a.ns.Use(a.authenticate)
 	}
 	a.ns.OnConnection(a.onAdminSocket)
-	sub, err := b.Subscribe(adminSocketsSubject, a.answerSockets)
+	sub, err := b.Subscribe(bus.AdminSocketsSubject, a.answerSockets)
 	if err != nil {
 		return nil, fmt.Errorf("failed to start the admin UI: %w", err)
 	}
 	a.sub = sub
-	here, err := b.SubscribePresence(adminPresenceSubject)
+	here, err := b.SubscribePresence(bus.AdminPresenceSubject)
 	if err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("failed to start the admin UI: %w", err)
@@ -278,7 +272,7 @@ func (a *Admin) authenticate(s *socketio.Socket) error {
 	if err := a.checkPassword(addr, s.ClientID(), auth.Username, auth.Password); err != nil {
 		return err
 	}
-	id := randomHex(8)
+	id := randid.Hex(8)
 	a.smu.Lock()
 	a.saveSessionLocked(id, now)
 	a.fresh[s.ID()] = id
@@ -339,12 +333,6 @@ func (a *Admin) saveSessionLocked(id string, now time.Time) {
 		delete(a.sessions, oldest)
 	}
 	a.sessions[id] = now.Add(a.cfg.SessionTTL)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // onAdminSocket greets an admin socket (its session id, the features, every
@@ -449,8 +437,8 @@ func (a *Admin) AllSockets(ctx context.Context) ([]SerializedSocket, error) {
 		return nil, fmt.Errorf("failed to list sockets: %w", err)
 	}
 	defer func() { _ = inbox.Unsubscribe() }()
-	nodes := a.bus.Interest(adminPresenceSubject)
-	if err := a.bus.PublishLive(&nats.Msg{Subject: adminSocketsSubject, Reply: inbox.Subject}); err != nil {
+	nodes := a.bus.Interest(bus.AdminPresenceSubject)
+	if err := a.bus.PublishLive(&nats.Msg{Subject: bus.AdminSocketsSubject, Reply: inbox.Subject}); err != nil {
 		return nil, fmt.Errorf("failed to list sockets: %w", err)
 	}
 	out := []SerializedSocket{}

@@ -263,7 +263,7 @@ func TestAdminAcrossNodes(t *testing.T) {
 		urls = append(urls, "http://"+testutil.Serve(t, srv, srv.Close))
 	}
 	eventually.True(t, 10*time.Second, "node 0 sees both nodes' admin", func() bool {
-		return buses[0].Interest(adminPresenceSubject) == 2
+		return buses[0].Interest(bus.AdminPresenceSubject) == 2
 	})
 
 	// A client on node 1 before the admin connects: in all_sockets.

@@ -5,18 +5,16 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
+	"github.com/sockbus/sockbus/bus"
 )
 
-// adminFeedSubject carries what every admin socket of the cluster sees
-// (server_stats and the sockets' comings and goings): one message per
-// event, its name in adminEventHeader, its arguments a JSON array. Every
-// node with a local admin socket subscribes, so interest on it means
-// someone watches. It is outside sockbus.>: no client can join or publish
-// to it, and operators watching traffic do not see clients' handshakes.
-const (
-	adminFeedSubject = "_SOCKBUS.admin.feed"
-	adminEventHeader = "Sockbus-Admin-Event"
-)
+// The feed (bus.AdminFeedSubject) carries what every admin socket of the
+// cluster sees (server_stats and the sockets' comings and goings): one
+// message per event, its name in bus.HeaderAdminEvent, its arguments a JSON
+// array. Every node with a local admin socket subscribes, so interest on it
+// means someone watches. It is outside sockbus.>: no client can join or
+// publish to it, and operators watching traffic do not see clients'
+// handshakes.
 
 // feedEvents are the events the feed may carry to admin sockets.
 var feedEvents = map[string]bool{
@@ -34,7 +32,7 @@ type adminFeed struct {
 
 // watched reports whether an admin socket is connected on any node: the
 // observer's events are built only then.
-func (a *Admin) watched() bool { return a.bus.HasInterest(adminFeedSubject) }
+func (a *Admin) watched() bool { return a.bus.HasInterest(bus.AdminFeedSubject) }
 
 // watch subscribes to the feed for a new local admin socket (already in
 // the namespace: unwatch cannot miss it).
@@ -44,7 +42,7 @@ func (a *Admin) watch() {
 	if a.feed.sub != nil || a.feed.closed {
 		return
 	}
-	sub, err := a.bus.Subscribe(adminFeedSubject, a.relayFeed)
+	sub, err := a.bus.Subscribe(bus.AdminFeedSubject, a.relayFeed)
 	if err != nil {
 		a.warn.Warn("admin UI: failed to follow the cluster's admin events", "err", err)
 		return
@@ -70,7 +68,7 @@ func (a *Admin) broadcast(event string, args ...any) {
 		a.warn.Warn("admin UI: failed to encode", "event", event, "err", err)
 		return
 	}
-	m := &nats.Msg{Subject: adminFeedSubject, Header: nats.Header{adminEventHeader: []string{event}}, Data: data}
+	m := &nats.Msg{Subject: bus.AdminFeedSubject, Header: nats.Header{bus.HeaderAdminEvent: []string{event}}, Data: data}
 	if err := a.bus.PublishLive(m); err != nil {
 		a.warn.Warn("admin UI: failed to send", "event", event, "err", err)
 	}
@@ -78,7 +76,7 @@ func (a *Admin) broadcast(event string, args ...any) {
 
 // relayFeed hands one feed message to this node's admin sockets.
 func (a *Admin) relayFeed(m *nats.Msg) {
-	event := m.Header.Get(adminEventHeader)
+	event := m.Header.Get(bus.HeaderAdminEvent)
 	if !feedEvents[event] || !json.Valid(m.Data) || len(m.Data) == 0 || m.Data[0] != '[' {
 		a.warn.Warn("admin UI: dropping a malformed admin event", "event", event)
 		return

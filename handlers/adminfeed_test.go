@@ -10,6 +10,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
@@ -53,7 +54,7 @@ func TestAdminFeedStaysOffClients(t *testing.T) {
 	admin.ConnectID(t, "/admin", "")
 	adminEvent(t, admin, "all_sockets")
 	eventually.True(t, 10*time.Second, "node 1 sees the admin feed's subscriber", func() bool {
-		return buses[1].HasInterest(adminFeedSubject)
+		return buses[1].HasInterest(bus.AdminFeedSubject)
 	})
 
 	// The anonymous client of node 1: /admin is not a namespace there.
