@@ -15,8 +15,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sockbus/sockbus/assets"
-	conf "github.com/sockbus/sockbus/config"
-	"github.com/sockbus/sockbus/handlers"
 )
 
 // TestAdminUIInChromium runs test/admin: the Socket.IO Admin UI's own files,
@@ -25,7 +23,7 @@ import (
 // official clients and disconnects one of them.
 func TestAdminUIInChromium(t *testing.T) {
 	node := needNode(t)
-	if !fileExists(defaultAdminUIDir + "/index.html") {
+	if !fileExists(assets.AdminUIPackage.NodeModulesDir() + "/index.html") {
 		if os.Getenv("CI") != "" {
 			t.Fatal("the admin UI is missing from node_modules in CI (run npm ci)")
 		}
@@ -48,16 +46,6 @@ func TestAdminUIInChromium(t *testing.T) {
 		t.Fatalf("admin UI tests failed: %v\n%s", err, out)
 	}
 	t.Logf("admin UI tests passed:\n%s", lastLines(string(out), 10))
-}
-
-// The flags' documented defaults are the admin UI's own.
-func TestAdminLoginDefaults(t *testing.T) {
-	d, h := conf.Default(), handlers.DefaultAdminConfig()
-	if int(d.AdminLoginFailuresPerAddress) != h.MaxLoginFailuresPerAddress || int(d.AdminLoginFailures) != h.MaxLoginFailures ||
-		d.AdminLoginWindow != h.LoginWindow || int(d.AdminLoginConcurrency) != h.LoginConcurrency ||
-		d.AdminLoginWait != h.LoginWait || int(d.AdminLoginFailuresPerConn) != h.MaxLoginFailuresPerConn {
-		t.Fatalf("admin login flag defaults %+v differ from handlers' %+v", d, h)
-	}
 }
 
 // The admin UI's icons and font come from sockbus, not a CDN: index.html

@@ -33,10 +33,6 @@ type adminFlags struct {
 // namespace is "/admin" (under --socketio-path, so the two never meet).
 const adminPath = "/admin/"
 
-// defaultAdminUIDir is where `npm ci` puts the pinned UI's files (also
-// config.Default's admin-ui-dir).
-const defaultAdminUIDir = "node_modules/@socket.io/admin-ui/ui/dist"
-
 // adminFlagsOf picks the admin UI settings out of the configuration.
 func adminFlagsOf(c conf.Config) adminFlags {
 	return adminFlags{On: c.AdminUI, User: c.AdminUser, PasswordHash: c.AdminPasswordHash, ReadOnly: c.AdminReadOnly, Dir: c.AdminUIDir,
@@ -68,7 +64,7 @@ func startAdmin(a adminFlags, io *socketio.Server, b *bus.Bus, counters *metrics
 // what to do.
 func adminUI(dir string, logger *slog.Logger) http.Handler {
 	if dir == "" {
-		dir = defaultAdminUIDir
+		dir = assets.AdminUIPackage.NodeModulesDir()
 	}
 	src, err := assets.Open(assets.AdminUIPackage, dir)
 	var files http.Handler

@@ -131,7 +131,7 @@ func TestSelfContainedBinary(t *testing.T) {
 	})
 	t.Run("admin UI embedded", func(t *testing.T) {
 		addr, out := startBinary(t, filepath.Join(bin, "sockbus"), "--admin-ui")
-		index, err := os.ReadFile(filepath.Join(defaultAdminUIDir, "index.html"))
+		index, err := os.ReadFile(filepath.Join(assets.AdminUIPackage.NodeModulesDir(), "index.html"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestSelfContainedBinary(t *testing.T) {
 			index = bytes.ReplaceAll(index, []byte(v.cdn), []byte(v.local))
 		}
 		if code, _, body := httpGet(t, "http://"+addr+"/admin/"); code != 200 || !bytes.Equal(body, index) {
-			t.Fatalf("GET /admin/ = %d, %d bytes; want the %d bytes of %s/index.html with local links", code, len(body), len(index), defaultAdminUIDir)
+			t.Fatalf("GET /admin/ = %d, %d bytes; want the %d bytes of %s/index.html with local links", code, len(body), len(index), assets.AdminUIPackage.NodeModulesDir())
 		}
 		for _, f := range []string{"vendor/mdi/css/materialdesignicons.min.css", "vendor/mdi/fonts/materialdesignicons-webfont.woff2", "vendor/roboto/index.css", "vendor/roboto/files/roboto-latin-400.woff2"} {
 			if code, _, _ := httpGet(t, "http://"+addr+"/admin/"+f); code != 200 {

@@ -432,7 +432,7 @@ var limitAttacks = []struct {
 	}},
 	{"2,000 refused CONNECTs on one WebSocket close it after 16", func(c *config) {
 		c.RecoveryWindow = 0
-		c.Namespaces = "/" // the Authorizer refuses /spam
+		c.Namespaces = []string{"/"} // the Authorizer refuses /spam
 	}, func(t *testing.T, s *testServer) {
 		c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
 		for range 2000 {

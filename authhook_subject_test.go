@@ -28,7 +28,7 @@ func TestConnectHookNotSeenBySockbusWatchers(t *testing.T) {
 		c.NATSAddr, c.NATSUser, c.NATSPassword = "127.0.0.1:0", "ops", "pw"
 		c.AuthHook = true
 		c.AuthHookTimeout = 5 * time.Second
-		c.AuthHookHeaders = "Origin,Cookie"
+		c.AuthHookHeaders = []string{"Origin", "Cookie"}
 	})
 	watcher, err := nats.Connect(s.bus.ClientURL(), nats.UserInfo("ops", "pw"))
 	if err != nil {

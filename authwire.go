@@ -23,9 +23,9 @@ type authFlags struct {
 	Hook        bool          // ask a NATS responder about every connect
 	HookSubject string        // default auth.HookSubject
 	HookTimeout time.Duration // default 2s
-	HookHeaders string        // comma-separated; default Origin,User-Agent
-	Namespaces  string        // patterns of the namespaces that exist; empty: any
-	Channels    string        // patterns of the channels that exist; empty: any
+	HookHeaders []string      // default auth.DefaultHookHeaders
+	Namespaces  []string      // patterns of the namespaces that exist; empty: any
+	Channels    []string      // patterns of the channels that exist; empty: any
 
 	MaxNamespaces   int64 // per Socket.IO connection
 	MaxRooms        int64 // per socket
@@ -49,11 +49,11 @@ func authFlagsOf(c conf.Config) authFlags {
 // preflight's verifier of a.JWTKey (built here when nil).
 func newAuthorizer(a authFlags, v *auth.Verifier, b *bus.Bus, logger *slog.Logger) (wsedge.Authorizer, error) {
 	cfg := auth.Config{}
-	if a.Namespaces != "" {
-		cfg.Namespaces = auth.ParsePatterns(a.Namespaces)
+	if len(a.Namespaces) > 0 {
+		cfg.Namespaces = auth.Patterns(a.Namespaces)
 	}
-	if a.Channels != "" {
-		cfg.Channels = auth.ParsePatterns(a.Channels)
+	if len(a.Channels) > 0 {
+		cfg.Channels = auth.Patterns(a.Channels)
 	}
 	if a.JWTKey != "" {
 		if v == nil {
@@ -71,7 +71,7 @@ func newAuthorizer(a authFlags, v *auth.Verifier, b *bus.Bus, logger *slog.Logge
 		}
 		cfg.Hook = auth.NewHook(b, auth.HookConfig{
 			Subject: a.HookSubject, Timeout: a.HookTimeout,
-			Headers: splitList(a.HookHeaders), Logger: logger,
+			Headers: a.HookHeaders, Logger: logger,
 		})
 	}
 	au := auth.New(cfg)

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,7 +34,7 @@ func startCluster(t *testing.T, n int, mutate ...func(*config)) []*testServer {
 			defer wg.Done()
 			servers[i] = startServer(t, append([]func(*config){func(c *config) {
 				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
-				c.Routes = strings.Join(urls, ",")
+				c.Routes = urls
 				c.Replicas = int64(n)
 			}}, mutate...)...)
 		}()
@@ -144,7 +143,7 @@ func TestHealthAndReadiness(t *testing.T) {
 			defer wg.Done()
 			servers[i] = startServer(t, func(c *config) {
 				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
-				c.Routes = strings.Join(urls, ",")
+				c.Routes = urls
 				c.Replicas = 3
 				c.ReadyInterval = 200 * time.Millisecond // --ready-interval
 				if i == 0 {

@@ -43,7 +43,7 @@ func TestHostileInput(t *testing.T) {
 			}
 		}},
 		{"websocket from a foreign origin is refused on /socket.io/", func(c *config) {
-			c.CORSOrigins = "https://ok.example"
+			c.CORSOrigins = []string{"https://ok.example"}
 		}, func(t *testing.T, s *testServer) {
 			const path = "/socket.io/?EIO=4&transport=websocket"
 			for origin, want := range map[string]int{
@@ -402,7 +402,7 @@ func pollingHandshake(t *testing.T, addr string) string {
 func TestAllowedOriginsFlagAndOldName(t *testing.T) {
 	for _, name := range []string{"--allowed-origins", "--cors-origins"} {
 		cfg, _, err := conf.Load("sockbus", []string{name, "https://a.example"}, nil, io.Discard)
-		if err != nil || cfg.CORSOrigins != "https://a.example" {
+		if err != nil || len(cfg.CORSOrigins) != 1 || cfg.CORSOrigins[0] != "https://a.example" {
 			t.Errorf("%s: %q, %v", name, cfg.CORSOrigins, err)
 		}
 	}

@@ -531,7 +531,7 @@ func TestRecoveryOnAnotherNode(t *testing.T) {
 			defer wg.Done()
 			servers[i] = startServer(t, func(c *config) {
 				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
-				c.Routes = strings.Join(urls, ",")
+				c.Routes = urls
 			})
 		}()
 	}

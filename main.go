@@ -217,14 +217,14 @@ func run(ctx context.Context, cfg config) error {
 		},
 		Layout: bus.LayoutConfig{
 			SharedStreams: int(cfg.SharedStreams),
-			OwnNamespaces: splitList(cfg.OwnNamespaces),
-			OwnChannels:   splitList(cfg.OwnChannels),
+			OwnNamespaces: cfg.OwnNamespaces,
+			OwnChannels:   cfg.OwnChannels,
 			LegacyStreams: cfg.LegacyStreams,
 		},
 		Cluster: bus.ClusterConfig{
 			Name:     cfg.ClusterName,
 			Listen:   cfg.ClusterAddr,
-			Routes:   splitList(cfg.Routes),
+			Routes:   cfg.Routes,
 			NodeName: cfg.NodeName,
 			User:     cfg.ClusterUser,
 			Password: cfg.ClusterPassword,
@@ -268,7 +268,7 @@ func run(ctx context.Context, cfg config) error {
 		History:         history,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		MaxHistory:      int(cfg.MaxHistory),
-		AllowedOrigins:  splitList(cfg.CORSOrigins),
+		AllowedOrigins:  cfg.CORSOrigins,
 		PingInterval:    cfg.pingInterval,
 		PingTimeout:     cfg.pingTimeout,
 		Logger:          logger,
@@ -511,19 +511,8 @@ func headerLimit(flag int64) int {
 }
 
 // corsConfig turns --allowed-origins into the engine's CORS settings.
-func corsConfig(origins string) engine.CORS {
-	return engine.CORS{AllowedOrigins: splitList(origins)}
-}
-
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(v string) []string {
-	var out []string
-	for _, item := range strings.Split(v, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
+func corsConfig(origins []string) engine.CORS {
+	return engine.CORS{AllowedOrigins: origins}
 }
 
 // serveMetrics serves h at /metrics on its own listener (--metrics-addr).

@@ -56,10 +56,10 @@ func tokenCmd(args, environ []string, stdout, stderr io.Writer) int {
 	if set["allow-namespaces"] || set["allow-channels"] {
 		m.Scope = &auth.Scope{}
 		if set["allow-namespaces"] {
-			m.Scope.Namespaces = auth.ParsePatterns(*namespaces)
+			m.Scope.Namespaces = auth.Patterns(conf.SplitList(*namespaces))
 		}
 		if set["allow-channels"] {
-			m.Scope.Channels = auth.ParsePatterns(*channels)
+			m.Scope.Channels = auth.Patterns(conf.SplitList(*channels))
 		}
 	}
 	token, err := m.Sign(cfg.AuthJWTKey, *privateKey,

@@ -18,16 +18,23 @@ import (
 // sockbus.>, as the requests carry credentials (bus.AuthHookSubject).
 const HookSubject = bus.AuthHookSubject
 
+// DefaultHookTimeout is HookConfig.Timeout's default (--auth-hook-timeout).
+const DefaultHookTimeout = 2 * time.Second
+
+// DefaultHookHeaders is HookConfig.Headers' default (--auth-hook-headers):
+// a fresh slice on each call.
+func DefaultHookHeaders() []string { return []string{"Origin", "User-Agent"} }
+
 // HookConfig configures the NATS connect hook. The zero value (plus a
 // bus) works.
 type HookConfig struct {
 	// Subject is the request subject. Default HookSubject.
 	Subject string
 	// Timeout refuses a connect whose request got no reply in time.
-	// Default 2s.
+	// Default DefaultHookTimeout.
 	Timeout time.Duration
 	// Headers are the request headers passed on (canonical names); the
-	// others stay private. Default Origin and User-Agent.
+	// others stay private. Default DefaultHookHeaders (Origin, User-Agent).
 	Headers []string
 	// Logger receives failed requests (rate-limited). Default slog.Default().
 	Logger *slog.Logger
@@ -46,12 +53,14 @@ func NewHook(b *bus.Bus, cfg HookConfig) *Hook {
 		cfg.Subject = HookSubject
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
+		cfg.Timeout = DefaultHookTimeout
 	}
-	if cfg.Headers == nil {
-		cfg.Headers = []string{"Origin", "User-Agent"}
+	headers := cfg.Headers
+	if headers == nil {
+		headers = DefaultHookHeaders()
 	}
-	for i, h := range cfg.Headers {
+	cfg.Headers = make([]string, len(headers)) // the caller's slice is left as it was
+	for i, h := range headers {
 		cfg.Headers[i] = http.CanonicalHeaderKey(h)
 	}
 	if cfg.Logger == nil {

@@ -1,22 +1,10 @@
 package auth
 
-import "strings"
-
 // Patterns is a list of name patterns: '*' matches any run of bytes
 // (slashes and dots included), every other byte matches itself. An empty
-// list matches nothing; use "*" for everything.
+// list matches nothing; use "*" for everything. The flags' lists are split
+// by config (config.SplitList).
 type Patterns []string
-
-// ParsePatterns splits a comma-separated flag value; blanks are dropped.
-func ParsePatterns(s string) Patterns {
-	var p Patterns
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			p = append(p, f)
-		}
-	}
-	return p
-}
 
 // Match reports whether name matches any pattern.
 func (p Patterns) Match(name string) bool {

@@ -100,19 +100,28 @@ type HistoryConfig struct {
 
 // Default per-stream retention bounds.
 const (
+	DefaultHistoryMaxAge   = 24 * time.Hour
 	DefaultHistoryMaxMsgs  = 1_000_000
 	DefaultHistoryMaxBytes = 1 << 30
 )
 
+// Defaults of the store's place, the largest message and the streams'
+// layout (Config.DataDir, Config.MaxPayload, LayoutConfig.SharedStreams).
+const (
+	DefaultDataDir       = "./data"
+	DefaultMaxPayload    = 1 << 20
+	DefaultSharedStreams = 4
+)
+
 func (c Config) withDefaults() Config {
 	if c.DataDir == "" {
-		c.DataDir = "./data"
+		c.DataDir = DefaultDataDir
 	}
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = 1 << 20
+		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.History.MaxAge <= 0 {
-		c.History.MaxAge = 24 * time.Hour
+		c.History.MaxAge = DefaultHistoryMaxAge
 	}
 	if c.History.MaxMsgs == 0 {
 		c.History.MaxMsgs = DefaultHistoryMaxMsgs
@@ -125,7 +134,7 @@ func (c Config) withDefaults() Config {
 		c.History.MaxBytes = -1
 	}
 	if c.Layout.SharedStreams <= 0 {
-		c.Layout.SharedStreams = 4
+		c.Layout.SharedStreams = DefaultSharedStreams
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = DefaultStoreTimeout

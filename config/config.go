@@ -2,13 +2,23 @@ package config
 
 import (
 	"time"
+
+	"github.com/sockbus/sockbus/assets"
+	"github.com/sockbus/sockbus/auth"
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/handlers"
+	"github.com/sockbus/sockbus/health"
+	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 // Config is every setting of a sockbus process. Each field is one flag
 // (--key), one environment variable (SOCKBUS_KEY with "-" as "_") and one
 // key of the config file, all named by the `key` tag. `help` is the flag's
 // usage and the default file's comment; `min`/`max` bound numbers and
-// durations; `oneof` lists the allowed words; `check:"addr"` wants host:port
+// durations; a []string is a comma-separated list (blanks dropped; a
+// YAML/TOML list in the file too); `oneof` lists the allowed words; `check:"addr"` wants host:port
 // (empty allowed unless `required`); `secret` hides the value when printed.
 //
 // The zero value is not a working configuration: Default gives the
@@ -30,22 +40,22 @@ type Config struct {
 	LogLevel         string        `key:"log-level" oneof:"debug info warn error" help:"least important log lines written"`
 	LogFormat        string        `key:"log-format" oneof:"text json" help:"log line format on stderr"`
 	SocketIOPath     string        `key:"socketio-path" check:"path" help:"where Socket.IO (Engine.IO) is served (not under /ws/, nor /admin/ with admin-ui, nor / with the demo)"`
-	CORSOrigins      string        `key:"allowed-origins" alias:"cors-origins" help:"comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)"`
+	CORSOrigins      []string      `key:"allowed-origins" alias:"cors-origins" help:"comma-separated browser origins allowed besides the server's own (CORS for polling, Origin check on WebSocket upgrades), or * (empty: same origin only)"`
 	ClientDir        string        `key:"client-dir" help:"directory of the socket.io-client bundle served at <socketio-path>socket.io.js by a build that does not embed it (make build embeds it)"`
 	Demo             bool          `key:"demo" help:"serve the demo page at /"`
 	HistoryMaxAge    time.Duration `key:"history-max-age" min:"0s" help:"drop stored events older than this (0: no limit)"`
 	HistoryMaxMsgs   int64         `key:"history-max-msgs" min:"-1" help:"keep at most this many events per stream: each shared stream, each own stream (-1: no limit)"`
 	HistoryMaxBytes  int64         `key:"history-max-bytes" min:"-1" help:"keep at most this many bytes per stream: each shared stream, each own stream (-1: no limit)"`
 	SharedStreams    int64         `key:"shared-streams" min:"1" max:"64" help:"how many streams hold the namespaces and channels without one of their own"`
-	OwnNamespaces    string        `key:"own-namespaces" help:"comma-separated namespaces stored each in a stream of its own, e.g. /chat,/news (the others share shared-streams)"`
-	OwnChannels      string        `key:"own-channels" help:"comma-separated plain WebSocket channels stored each in a stream of its own"`
+	OwnNamespaces    []string      `key:"own-namespaces" help:"comma-separated namespaces stored each in a stream of its own, e.g. /chat,/news (the others share shared-streams)"`
+	OwnChannels      []string      `key:"own-channels" help:"comma-separated plain WebSocket channels stored each in a stream of its own"`
 	LegacyStreams    string        `key:"legacy-streams" oneof:"keep delete" help:"keep or delete the per-name streams (SOCKBUS_IO_*, SOCKBUS_WS_*) an older sockbus left in data-dir"`
 	RecoveryWindow   time.Duration `key:"recovery-window" min:"0s" help:"how long a dropped Socket.IO session stays recoverable (0: recovery off)"`
 	MetricsAddr      string        `key:"metrics-addr" check:"addr" help:"serve Prometheus /metrics on this separate address instead of on addr, e.g. 127.0.0.1:9090"`
 	PprofAddr        string        `key:"pprof-addr" check:"addr" help:"serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)"`
 	ClusterName      string        `key:"cluster-name" help:"join a NATS cluster of sockbus nodes with this name (empty: single node)"`
 	ClusterAddr      string        `key:"cluster-addr" check:"addr" help:"route listen address for the cluster, e.g. 127.0.0.1:6222"`
-	Routes           string        `key:"routes" help:"comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222"`
+	Routes           []string      `key:"routes" help:"comma-separated route URLs of the other nodes, e.g. nats-route://10.0.0.2:6222"`
 	NodeName         string        `key:"node-name" help:"this node's name in the cluster: unique and stable across restarts"`
 	ClusterUser      string        `key:"cluster-user" help:"route user, the same on every node (required with a non-loopback cluster-addr)"`
 	ClusterPassword  string        `key:"cluster-password" secret:"true" help:"route password, the same on every node (required with a non-loopback cluster-addr)"`
@@ -75,9 +85,9 @@ type Config struct {
 	AuthHook        bool          `key:"auth-hook" help:"ask a NATS responder on auth-hook-subject about every connect"`
 	AuthHookSubject string        `key:"auth-hook-subject" required:"true" help:"subject of the connect hook's requests"`
 	AuthHookTimeout time.Duration `key:"auth-hook-timeout" min:"1ms" max:"10s" help:"a connect hook request with no reply in this time refuses the connect (at most 10s: no connect waits longer for its authorization)"`
-	AuthHookHeaders string        `key:"auth-hook-headers" help:"comma-separated request headers passed to the connect hook"`
-	Namespaces      string        `key:"namespaces" help:"comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)"`
-	Channels        string        `key:"channels" help:"comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)"`
+	AuthHookHeaders []string      `key:"auth-hook-headers" help:"comma-separated request headers passed to the connect hook"`
+	Namespaces      []string      `key:"namespaces" help:"comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)"`
+	Channels        []string      `key:"channels" help:"comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)"`
 
 	// Per-connection limits (wsedge/limits.go).
 	MaxNamespacesPerConn int64 `key:"max-namespaces-per-conn" min:"1" max:"1000000" help:"namespaces one Socket.IO connection may join"`
@@ -103,52 +113,55 @@ type Config struct {
 	AdminLoginFailuresPerConn    int64         `key:"admin-login-failures-per-conn" min:"1" max:"1000000" help:"failed admin UI logins after which the connection is closed"`
 }
 
-// Default is the configuration with every documented default.
+// Default is the configuration with every documented default. The
+// settings of a package come from that package's own defaults; the ones
+// written here belong to the process (listeners, logs, shutdown).
 func Default() Config {
+	admin := handlers.DefaultAdminConfig()
 	return Config{
 		Addr:             ":3000",
-		DataDir:          "./data",
-		MaxMessageBytes:  1 << 20,
+		DataDir:          bus.DefaultDataDir,
+		MaxMessageBytes:  bus.DefaultMaxPayload,
 		LogLevel:         "info",
 		LogFormat:        "text",
 		SocketIOPath:     "/socket.io/",
-		ClientDir:        "node_modules/socket.io-client/dist",
+		ClientDir:        assets.ClientPackage.NodeModulesDir(),
 		Demo:             true,
-		HistoryMaxAge:    24 * time.Hour,
-		HistoryMaxMsgs:   1_000_000, // bus.DefaultHistoryMaxMsgs (TestBusDefaults)
-		HistoryMaxBytes:  1 << 30,   // bus.DefaultHistoryMaxBytes
-		SharedStreams:    4,
+		HistoryMaxAge:    bus.DefaultHistoryMaxAge,
+		HistoryMaxMsgs:   bus.DefaultHistoryMaxMsgs,
+		HistoryMaxBytes:  bus.DefaultHistoryMaxBytes,
+		SharedStreams:    bus.DefaultSharedStreams,
 		LegacyStreams:    "keep",
-		RecoveryWindow:   2 * time.Minute,
+		RecoveryWindow:   socketio.DefaultRecoveryWindow,
 		Replicas:         1,
-		NATSPresenceWait: 50 * time.Millisecond, // bus.DefaultPresenceWait (TestBusDefaults)
+		NATSPresenceWait: bus.DefaultPresenceWait,
 		ShutdownTimeout:  10 * time.Second,
-		StoreTimeout:     15 * time.Second, // bus.DefaultStoreTimeout (TestBusDefaults)
+		StoreTimeout:     bus.DefaultStoreTimeout,
 		MaxConns:         50_000,
 		MaxConnsPerIP:    16_384,
 		MaxHeaderBytes:   16 << 10,
 		HTTPIdleTimeout:  60 * time.Second,
-		HTTPBodyTimeout:  30 * time.Second, // engine.DefaultBodyReadTimeout (TestEdgeDefaults)
-		MaxHistory:       1000,
-		ReadyInterval:    2 * time.Second,         // health.DefaultInterval (TestEdgeDefaults)
-		ReadyTimeout:     time.Second,             // health.DefaultTimeout
-		AuthHookSubject:  "_SOCKBUS.auth.connect", // auth.HookSubject (TestAuthDefaults)
-		AuthHookTimeout:  2 * time.Second,
-		AuthHookHeaders:  "Origin,User-Agent",
-		// wsedge.DefaultMaxNamespaces, DefaultMaxRooms, DefaultEventsPerSecond (TestEdgeDefaults)
-		MaxNamespacesPerConn: 128,
-		MaxRoomsPerSocket:    1000,
-		MaxEventsPerSecond:   100,
-		MaxEventsPerAddress:  1000, // wsedge.DefaultEventsPerAddress (TestEdgeDefaults)
-		AdminUIDir:           "node_modules/@socket.io/admin-ui/ui/dist",
-		AdminMaxSessions:     1000,
-		AdminSessionTTL:      24 * time.Hour,
-		// handlers.AdminConfig's defaults (TestAdminLoginDefaults)
-		AdminLoginFailuresPerAddress: 5,
-		AdminLoginFailures:           100,
-		AdminLoginWindow:             time.Minute,
-		AdminLoginConcurrency:        1,
-		AdminLoginWait:               2 * time.Second,
-		AdminLoginFailuresPerConn:    3,
+		HTTPBodyTimeout:  engine.DefaultBodyReadTimeout,
+		MaxHistory:       wsedge.DefaultMaxHistory,
+		ReadyInterval:    health.DefaultInterval,
+		ReadyTimeout:     health.DefaultTimeout,
+		AuthHookSubject:  auth.HookSubject,
+		AuthHookTimeout:  auth.DefaultHookTimeout,
+		AuthHookHeaders:  auth.DefaultHookHeaders(),
+
+		MaxNamespacesPerConn: socketio.DefaultMaxNamespaces,
+		MaxRoomsPerSocket:    socketio.DefaultMaxRooms,
+		MaxEventsPerSecond:   wsedge.DefaultEventsPerSecond,
+		MaxEventsPerAddress:  wsedge.DefaultEventsPerAddress,
+
+		AdminUIDir:                   assets.AdminUIPackage.NodeModulesDir(),
+		AdminMaxSessions:             int64(admin.MaxSessions),
+		AdminSessionTTL:              admin.SessionTTL,
+		AdminLoginFailuresPerAddress: int64(admin.MaxLoginFailuresPerAddress),
+		AdminLoginFailures:           int64(admin.MaxLoginFailures),
+		AdminLoginWindow:             admin.LoginWindow,
+		AdminLoginConcurrency:        int64(admin.LoginConcurrency),
+		AdminLoginWait:               admin.LoginWait,
+		AdminLoginFailuresPerConn:    int64(admin.MaxLoginFailuresPerConn),
 	}
 }

@@ -8,9 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockbus/sockbus/assets"
+	"github.com/sockbus/sockbus/auth"
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/handlers"
+	"github.com/sockbus/sockbus/health"
+	"github.com/sockbus/sockbus/wsedge"
+	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
 func load(t *testing.T, args, environ []string) (Config, Origins, error) {
@@ -32,7 +42,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg != Default() {
+	if !reflect.DeepEqual(cfg, Default()) {
 		t.Fatalf("got %+v, want Default()", cfg)
 	}
 	if origins["addr"] != "default" {
@@ -155,7 +165,7 @@ func TestAlias(t *testing.T) {
 		{[]string{"--config", file}, nil, "https://file"},
 	} {
 		cfg, origins, err := load(t, c.args, c.env)
-		if err != nil || cfg.CORSOrigins != c.want || origins["allowed-origins"] == "default" {
+		if err != nil || len(cfg.CORSOrigins) != 1 || cfg.CORSOrigins[0] != c.want || origins["allowed-origins"] == "default" {
 			t.Errorf("%v %v: %q from %q, %v", c.args, c.env, cfg.CORSOrigins, origins["allowed-origins"], err)
 		}
 	}
@@ -183,7 +193,7 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg != Default() {
+	if !reflect.DeepEqual(cfg, Default()) {
 		t.Fatalf("default file reads back as %+v", cfg)
 	}
 	if origins["replicas"] == "default" {
@@ -224,6 +234,8 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 			}
 		case fv.Kind() == reflect.Bool:
 			fv.SetBool(!fv.Bool())
+		case f.kind == listType:
+			fv.Set(reflect.ValueOf(append(fv.Interface().([]string), "x", "y")))
 		default:
 			fv.SetInt(fv.Int() + 1)
 		}
@@ -236,7 +248,7 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, printed.String())
 	}
-	if back != changed {
+	if !reflect.DeepEqual(back, changed) {
 		t.Fatalf("printed config reads back as\n%+v\nwant\n%+v", back, changed)
 	}
 }
@@ -265,6 +277,69 @@ func TestHelpShowsDefaultsAndRanges(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The help shows each setting's default as the package that owns it
+// defines it (config.Default builds from those packages, no second copy).
+func TestHelpShowsPackageDefaults(t *testing.T) {
+	var out bytes.Buffer
+	if _, _, err := Load("sockbus", []string{"-h"}, nil, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	help := out.String()
+	for key, def := range map[string]string{
+		"store-timeout":        bus.DefaultStoreTimeout.String(),
+		"history-max-msgs":     strconv.Itoa(bus.DefaultHistoryMaxMsgs),
+		"max-history":          strconv.Itoa(wsedge.DefaultMaxHistory),
+		"recovery-window":      socketio.DefaultRecoveryWindow.String(),
+		"max-rooms-per-socket": strconv.Itoa(socketio.DefaultMaxRooms),
+		"http-body-timeout":    engine.DefaultBodyReadTimeout.String(),
+		"ready-interval":       health.DefaultInterval.String(),
+		"auth-hook-subject":    auth.HookSubject,
+		"auth-hook-headers":    strings.Join(auth.DefaultHookHeaders(), ","),
+		"admin-ui-dir":         assets.AdminUIPackage.NodeModulesDir(),
+		"admin-max-sessions":   strconv.Itoa(handlers.DefaultAdminConfig().MaxSessions),
+		"admin-login-window":   handlers.DefaultAdminConfig().LoginWindow.String(),
+	} {
+		i := strings.Index(help, "  --"+key+" ")
+		if i < 0 {
+			t.Errorf("help lacks --%s", key)
+			continue
+		}
+		line := help[i:]
+		line = line[:strings.Index(line, ")\n")+1]
+		if !strings.Contains(line, "default "+def+")") {
+			t.Errorf("--%s: help says %q, want default %s", key, line, def)
+		}
+	}
+}
+
+// List settings are parsed here, the same from every source: comma-separated
+// in flags and the environment (blanks dropped), a list or a string in the file.
+func TestListSettings(t *testing.T) {
+	file := writeFile(t, "l.yaml", "own-namespaces: [\"/chat\", \"/news\"]\nchannels: \"lobby, game.*\"\n")
+	cfg, _, err := load(t, []string{"--config", file, "--routes", " nats-route://a:6222, ,nats-route://b:6222,"},
+		[]string{"SOCKBUS_ALLOWED_ORIGINS=https://a.example,https://b.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ got, want []string }{
+		"own-namespaces":  {cfg.OwnNamespaces, []string{"/chat", "/news"}},
+		"channels":        {cfg.Channels, []string{"lobby", "game.*"}},
+		"routes":          {cfg.Routes, []string{"nats-route://a:6222", "nats-route://b:6222"}},
+		"allowed-origins": {cfg.CORSOrigins, []string{"https://a.example", "https://b.example"}},
+		"own-channels":    {cfg.OwnChannels, nil},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %q, want %q", name, c.got, c.want)
+		}
+	}
+	if _, _, err := load(t, []string{"--config", writeFile(t, "b.yaml", "namespaces: [{a: 1}]\n")}, nil); err == nil || !strings.Contains(err.Error(), "namespaces") {
+		t.Fatalf("a map in a list: err = %v", err)
+	}
+	if cfg, _, err := load(t, []string{"--auth-hook-headers", ""}, nil); err != nil || cfg.AuthHookHeaders != nil {
+		t.Fatalf("--auth-hook-headers '': %q %v", cfg.AuthHookHeaders, err)
 	}
 }
 

@@ -22,11 +22,15 @@
 //	MetricsAddr string `key:"metrics-addr" check:"addr" help:"serve /metrics here (empty: off)"`
 //	MaxConns    int    `key:"max-conns" min:"1" max:"1000000" help:"open connections at most"`
 //
-// Supported types: string, int, int64, bool, time.Duration. Tags: `min` and
+// Supported types: string, int, int64, bool, time.Duration and []string (a
+// comma-separated list in flags and the environment, a list or a
+// comma-separated string in the file). A package's default comes from
+// that package (bus.DefaultStoreTimeout, wsedge.DefaultMaxRooms...), never
+// a second copy of its value. Tags: `min` and
 // `max` (numbers; durations written like "1s"), `oneof:"a b c"`,
 // `check:"addr"` (host:port, empty allowed), `check:"path"` (/x/),
 // `required:"true"` (non-empty), `secret:"true"` (hidden by Print). Then
-// read cfg.MetricsAddr in main.go. The flag, the environment variable,
+// read cfg.MetricsAddr in app/. The flag, the environment variable,
 // the file key, --help, the default file and the checks follow from the tags;
 // TestEveryKeyRoundTrips covers the new key without edits. Rules that
 // involve several keys go in Config.validate.

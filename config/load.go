@@ -47,7 +47,23 @@ type field struct {
 	secret   bool
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	listType     = reflect.TypeFor[[]string]()
+)
+
+// SplitList splits a comma-separated value, trimming items and dropping
+// blank ones: how every list setting is read from a flag or the
+// environment ("a, b,,c" is [a b c]; "" is nil).
+func SplitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
 
 // fields lists Config's fields in declaration order (also the order of the
 // printed file and of --help).
@@ -284,10 +300,37 @@ func (f field) assign(dst reflect.Value, raw any) error {
 		default:
 			return errors.New("want a single value")
 		}
+	case f.kind == listType:
+		list, err := toList(raw)
+		if err != nil {
+			return err
+		}
+		dst.Set(reflect.ValueOf(list))
 	default:
 		panic("config: unsupported field type " + f.kind.String())
 	}
 	return f.check1(dst)
+}
+
+// toList reads a list: a comma-separated string (flags, environment,
+// file) or a list of single values (file).
+func toList(raw any) ([]string, error) {
+	switch v := raw.(type) {
+	case string:
+		return SplitList(v), nil
+	case []any:
+		var out []string
+		for _, item := range v {
+			switch item.(type) {
+			case string, int, int64, float64, bool:
+			default:
+				return nil, errors.New("want a list of single values")
+			}
+			out = append(out, SplitList(fmt.Sprint(item))...)
+		}
+		return out, nil
+	}
+	return nil, errors.New("want a comma-separated list, or a list")
 }
 
 func toInt(raw any) (int64, bool) {
@@ -435,14 +478,19 @@ func (f field) typeName() string {
 		return "bool"
 	case f.kind.Kind() == reflect.String:
 		return "string"
+	case f.kind == listType:
+		return "list"
 	}
 	return "int"
 }
 
 // formatValue writes a value the way the flags and the file accept it.
 func formatValue(v reflect.Value) string {
-	if v.Type() == durationType {
+	switch v.Type() {
+	case durationType:
 		return time.Duration(v.Int()).String()
+	case listType:
+		return strings.Join(v.Interface().([]string), ",")
 	}
 	return fmt.Sprint(v.Interface())
 }

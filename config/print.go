@@ -16,7 +16,7 @@ func Print(w io.Writer, cfg Config, origins Origins) error {
 	b.WriteString("# sockbus effective configuration (flags > environment > file > defaults)\n")
 	for _, f := range fields {
 		val := redactURLs(yamlValue(v.Field(f.index)))
-		if f.secret && v.Field(f.index).String() != "" {
+		if f.secret && !v.Field(f.index).IsZero() {
 			val = hidden
 		}
 		from := origins[f.key]
@@ -56,10 +56,10 @@ func WriteDefault(w io.Writer) error {
 	return err
 }
 
-// yamlValue writes strings and durations quoted (":3000" would not survive
+// yamlValue writes strings, lists (comma-separated) and durations quoted (":3000" would not survive
 // unquoted), numbers and booleans bare.
 func yamlValue(v reflect.Value) string {
-	if v.Type() == durationType || v.Kind() == reflect.String {
+	if v.Type() == durationType || v.Type() == listType || v.Kind() == reflect.String {
 		return strconv.Quote(formatValue(v))
 	}
 	return formatValue(v)

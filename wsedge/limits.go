@@ -16,6 +16,10 @@ const CloseRateLimited CloseCode = 4029
 // events (Socket.IO) and messages (plain WebSocket).
 const DefaultEventsPerSecond = 100
 
+// DefaultMaxHistory caps ?history=N and auth.history (Config.MaxHistory,
+// ChannelsConfig.MaxHistory, --max-history).
+const DefaultMaxHistory = 1000
+
 // TokenBucket allows rate events per second with bursts of burst. A nil
 // bucket allows everything.
 type TokenBucket struct {

@@ -64,7 +64,8 @@ type ChannelsConfig struct {
 	// Nil: everyone is admitted.
 	Authorizer wsedge.Authorizer
 	// MaxHistory caps ?history=N (a larger N gets the last MaxHistory
-	// messages), as wsedge.Config.MaxHistory caps auth.history. Default 1000.
+	// messages), as socketio.Config.MaxHistory caps auth.history. Default
+	// wsedge.DefaultMaxHistory.
 	MaxHistory int
 	// AllowedOrigins lists the browser origins, besides the server's own,
 	// that may open a connection ("*": any); a request with another Origin
@@ -94,7 +95,7 @@ func (c ChannelsConfig) withDefaults() ChannelsConfig {
 		c.ReadBufferSize = 1024
 	}
 	if c.MaxHistory <= 0 {
-		c.MaxHistory = 1000
+		c.MaxHistory = wsedge.DefaultMaxHistory
 	}
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
 	if c.Logger == nil {

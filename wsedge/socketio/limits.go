@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"errors"
+	"time"
 )
 
 // Reasons a client event is refused; an event that asked for an ack gets
@@ -21,6 +22,10 @@ const (
 	DefaultMaxConnectRefusals = 16
 	DefaultMaxRooms           = 1000
 )
+
+// DefaultRecoveryWindow is how long a dropped session stays recoverable
+// (Config.RecoveryWindow, --recovery-window).
+const DefaultRecoveryWindow = 2 * time.Minute
 
 // AckError answers the client's acknowledgement with one argument,
 // {"error": reason}: the shape of every refusal sockbus acks.

@@ -45,7 +45,7 @@ type Config struct {
 	// Sessions and History are set and RecoveryWindow is not negative.
 	Sessions wsedge.SessionStore
 	// RecoveryWindow is how long a dropped session stays recoverable; the
-	// store's expiry must match it. Default 2 minutes.
+	// store's expiry must match it. Default DefaultRecoveryWindow.
 	RecoveryWindow time.Duration
 	// RunMiddlewaresOnRecovery runs the namespace middleware for a
 	// recovered socket too. By default they are skipped, as socket.io's
@@ -53,7 +53,8 @@ type Config struct {
 	// recovered only by its own user, its data (what the middleware set)
 	// restored.
 	RunMiddlewaresOnRecovery bool
-	// MaxHistory bounds what auth.history may ask for. Default 1000.
+	// MaxHistory bounds what auth.history may ask for. Default
+	// wsedge.DefaultMaxHistory.
 	MaxHistory int
 	// MaxNamespaces bounds the namespaces one connection joins, its
 	// refused CONNECTs counted too; the next CONNECT gets connect_error
@@ -107,10 +108,10 @@ func (c Config) withDefaults() Config {
 		c.BusAckTimeout = 30 * time.Second
 	}
 	if c.RecoveryWindow == 0 {
-		c.RecoveryWindow = 2 * time.Minute
+		c.RecoveryWindow = DefaultRecoveryWindow
 	}
 	if c.MaxHistory <= 0 {
-		c.MaxHistory = 1000
+		c.MaxHistory = wsedge.DefaultMaxHistory
 	}
 	if c.MaxNamespaces <= 0 {
 		c.MaxNamespaces = DefaultMaxNamespaces
