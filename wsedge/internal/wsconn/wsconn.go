@@ -37,6 +37,9 @@ const (
 // Upgrade hijacks r's connection and upgrades it with u. It returns the gws
 // connection and the raw network connection, on which writes may be issued
 // directly (with writev) as long as each Write carries whole frames.
+// readBufferSize is the read buffer a connection keeps for its lifetime
+// when it is not a plain socket (TLS); a TCP connection holds one only
+// while bytes are arriving.
 func Upgrade(u *gws.Upgrader, w http.ResponseWriter, r *http.Request, readBufferSize int) (*gws.Conn, net.Conn, error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -49,10 +52,15 @@ func Upgrade(u *gws.Upgrader, w http.ResponseWriter, r *http.Request, readBuffer
 	}
 	lc := &lingerConn{Conn: raw}
 	var src io.Reader = lc
+	if lr := newLazyReader(lc); lr != nil {
+		// A plain socket: the buffer is borrowed per burst (see lazyReader),
+		// and gws's own bufio.Reader is the smallest there is.
+		src, readBufferSize = lr, minBufio
+	}
 	if n := rw.Reader.Buffered(); n > 0 {
 		// Bytes the HTTP server read past the request (a pipelined first frame).
 		early, _ := rw.Reader.Peek(n)
-		src = io.MultiReader(bytes.NewReader(append([]byte(nil), early...)), lc)
+		src = io.MultiReader(bytes.NewReader(append([]byte(nil), early...)), src)
 	}
 	ws, err := u.UpgradeFromConn(lc, bufio.NewReaderSize(src, readBufferSize), r)
 	if err != nil {

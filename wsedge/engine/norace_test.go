@@ -1,0 +1,8 @@
+//go:build !race
+
+package engine
+
+const (
+	raceEnabled          = false
+	raceIdleStackPerConn = 0 // unused without -race
+)
