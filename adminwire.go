@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/handlers"
 	"github.com/sockbus/sockbus/metrics"
-	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
@@ -86,17 +84,6 @@ func adminUI(dir string, logger *slog.Logger) http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	})
-}
-
-// adminAuthorizer lets admin UI sockets past the client Authorizer (JWT,
-// hook, namespace list): the admin namespace has its own login.
-type adminAuthorizer struct{ next wsedge.Authorizer }
-
-func (z adminAuthorizer) Authorize(ctx context.Context, r wsedge.AuthRequest) (wsedge.Grant, error) {
-	if r.Kind == wsedge.AuthNamespace && r.Name == "/admin" {
-		return wsedge.Grant{}, nil
-	}
-	return z.next.Authorize(ctx, r)
 }
 
 // withAdminUI serves adminPath with ui, everything else with next.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -10,6 +8,7 @@ import (
 	"github.com/sockbus/sockbus/auth"
 	"github.com/sockbus/sockbus/bus"
 	conf "github.com/sockbus/sockbus/config"
+	"github.com/sockbus/sockbus/handlers"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/channels"
 	"github.com/sockbus/sockbus/wsedge/socketio"
@@ -26,6 +25,7 @@ type authFlags struct {
 	HookHeaders []string      // default auth.DefaultHookHeaders
 	Namespaces  []string      // patterns of the namespaces that exist; empty: any
 	Channels    []string      // patterns of the channels that exist; empty: any
+	AdminUI     bool          // the admin namespace passes (its own login)
 
 	MaxNamespaces   int64 // per Socket.IO connection
 	MaxRooms        int64 // per socket
@@ -38,7 +38,7 @@ func authFlagsOf(c conf.Config) authFlags {
 	return authFlags{
 		JWTKey: c.AuthJWTKey, JWTAudience: c.AuthJWTAudience, JWTIssuer: c.AuthJWTIssuer, Hook: c.AuthHook, HookSubject: c.AuthHookSubject,
 		HookTimeout: c.AuthHookTimeout, HookHeaders: c.AuthHookHeaders,
-		Namespaces: c.Namespaces, Channels: c.Channels,
+		Namespaces: c.Namespaces, Channels: c.Channels, AdminUI: c.AdminUI,
 		MaxNamespaces: c.MaxNamespacesPerConn, MaxRooms: c.MaxRoomsPerSocket,
 		EventsPerSecond: c.MaxEventsPerSecond, EventBurst: c.MaxEventBurst,
 	}
@@ -49,6 +49,9 @@ func authFlagsOf(c conf.Config) authFlags {
 // preflight's verifier of a.JWTKey (built here when nil).
 func newAuthorizer(a authFlags, v *auth.Verifier, b *bus.Bus, logger *slog.Logger) (wsedge.Authorizer, error) {
 	cfg := auth.Config{}
+	if a.AdminUI {
+		cfg.OwnLogin = auth.Patterns{handlers.AdminNamespace} // the admin UI has its own login
+	}
 	if len(a.Namespaces) > 0 {
 		cfg.Namespaces = auth.Patterns(a.Namespaces)
 	}
@@ -81,7 +84,7 @@ func newAuthorizer(a authFlags, v *auth.Verifier, b *bus.Bus, logger *slog.Logge
 			return nil, nil
 		}
 	}
-	return authorizer{au}, nil
+	return au, nil
 }
 
 // rate turns --max-events-per-second into wsedge's (negative: no limit).
@@ -104,23 +107,3 @@ func (a authFlags) socketIOLimits(c socketio.Config) socketio.Config {
 	c.EventsPerSecond, c.EventBurst = a.rate(), int(a.EventBurst)
 	return c
 }
-
-// authorizer adapts auth.Authenticator to wsedge.Authorizer.
-type authorizer struct{ a *auth.Authenticator }
-
-func (z authorizer) Authorize(ctx context.Context, r wsedge.AuthRequest) (wsedge.Grant, error) {
-	g, err := z.a.Authenticate(ctx, auth.Request{
-		Kind: auth.Kind(r.Kind), Name: r.Name, Token: r.Token, Auth: r.Auth,
-		Header: r.Header, Query: r.Query, RemoteAddr: r.RemoteAddr, Refresh: r.Refresh,
-	})
-	if err != nil {
-		var ref *auth.Refusal
-		if errors.As(err, &ref) {
-			return wsedge.Grant{}, &wsedge.ConnectError{Message: ref.Message, Data: ref.Data, Status: ref.Status}
-		}
-		return wsedge.Grant{}, err
-	}
-	return wsedge.Grant{User: g.User, Expires: g.Expires, Rooms: g.Rooms, Data: g.Data}, nil
-}
-
-var _ wsedge.Authorizer = authorizer{}

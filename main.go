@@ -258,9 +258,6 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	if authz != nil && cfg.AdminUI {
-		authz = adminAuthorizer{authz}
-	}
 	perAddress := wsedge.NewAddressBudget(float64(cfg.MaxEventsPerAddress), 0) // shared by both edges
 	channels := channels.NewChannels(b, authFlagsOf(cfg.Config).channelLimits(channels.ChannelsConfig{
 		AddressEvents:   perAddress,

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sockbus/sockbus/wsedge"
 )
 
 func TestGlob(t *testing.T) {
@@ -142,15 +144,15 @@ func TestNamesThatExist(t *testing.T) {
 	a := New(Config{Namespaces: Patterns{"/", "/chat*"}, Channels: Patterns{"lobby"}})
 	ctx := context.Background()
 	for _, tc := range []struct {
-		kind Kind
+		kind wsedge.AuthKind
 		name string
 		ok   bool
 	}{
-		{Namespace, "/", true}, {Namespace, "/chatroom", true}, {Namespace, "/admin", false},
-		{Channel, "lobby", true}, {Channel, "/", false},
+		{wsedge.AuthNamespace, "/", true}, {wsedge.AuthNamespace, "/chatroom", true}, {wsedge.AuthNamespace, "/admin", false},
+		{wsedge.AuthChannel, "lobby", true}, {wsedge.AuthChannel, "/", false},
 	} {
-		_, err := a.Authenticate(ctx, Request{Kind: tc.kind, Name: tc.name})
-		var r *Refusal
+		_, err := a.Authorize(ctx, wsedge.AuthRequest{Kind: tc.kind, Name: tc.name})
+		var r *wsedge.ConnectError
 		if tc.ok != (err == nil) || (!tc.ok && (!errors.As(err, &r) || r.Status != http.StatusNotFound)) {
 			t.Errorf("%s %q: %v", tc.kind, tc.name, err)
 		}
@@ -195,5 +197,32 @@ func TestAudienceAndIssuer(t *testing.T) {
 		if _, err := open.Verify(tok); err != nil {
 			t.Errorf("%s: refused without the requirements: %v", tc.name, err)
 		}
+	}
+}
+
+// TestOwnLogin: a namespace with its own login (the admin UI's) is
+// admitted without a token and past the names list; the same name as a
+// channel, and every other name, still meet the checks. A refusal is the
+// edge's own *wsedge.ConnectError, its cause reachable with errors.Is.
+func TestOwnLogin(t *testing.T) {
+	v, err := NewVerifier("0123456789abcdef0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(Config{JWT: v, Namespaces: Patterns{"/"}, OwnLogin: Patterns{"/admin"}})
+	ctx := context.Background()
+	if _, err := a.Authorize(ctx, wsedge.AuthRequest{Kind: wsedge.AuthNamespace, Name: "/admin"}); err != nil {
+		t.Fatalf("/admin: %v", err)
+	}
+	var ce *wsedge.ConnectError
+	if _, err := a.Authorize(ctx, wsedge.AuthRequest{Kind: wsedge.AuthChannel, Name: "/admin"}); !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized {
+		t.Fatalf("channel /admin: %v", err)
+	}
+	if _, err := a.Authorize(ctx, wsedge.AuthRequest{Kind: wsedge.AuthNamespace, Name: "/chat"}); !errors.As(err, &ce) || ce.Status != http.StatusNotFound {
+		t.Fatalf("/chat: %v", err)
+	}
+	_, err = a.Authorize(ctx, wsedge.AuthRequest{Kind: wsedge.AuthNamespace, Name: "/"})
+	if !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized || !errors.Is(err, ErrTokenMissing) {
+		t.Fatalf("/ without a token: %v", err)
 	}
 }

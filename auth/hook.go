@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/wsedge"
 )
 
 // HookSubject is where connect requests are published by default: outside
@@ -71,7 +72,7 @@ func NewHook(b *bus.Bus, cfg HookConfig) *Hook {
 
 // HookRequest is the JSON body of a connect request.
 type HookRequest struct {
-	Kind          Kind                `json:"kind"` // "namespace" or "channel"
+	Kind          wsedge.AuthKind     `json:"kind"` // "namespace" or "channel"
 	Name          string              `json:"name"` // "/chat", or the channel
 	Token         string              `json:"token,omitempty"`
 	User          string              `json:"user,omitempty"` // a verified token's sub
@@ -98,7 +99,7 @@ type HookReply struct {
 }
 
 // Ask publishes the request and waits for the first reply.
-func (h *Hook) Ask(ctx context.Context, req Request, user string) (Grant, error) {
+func (h *Hook) Ask(ctx context.Context, req wsedge.AuthRequest, user string) (wsedge.Grant, error) {
 	body := HookRequest{
 		Kind: req.Kind, Name: req.Name, Token: req.Token, User: user, Auth: req.Auth,
 		Query: req.Query, RemoteAddress: req.RemoteAddr, Refresh: req.Refresh,
@@ -113,17 +114,17 @@ func (h *Hook) Ask(ctx context.Context, req Request, user string) (Grant, error)
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return Grant{}, h.unavailable(fmt.Errorf("failed to encode the request: %w", err))
+		return wsedge.Grant{}, h.unavailable(fmt.Errorf("failed to encode the request: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
 	msg, err := h.b.Request(ctx, &bus.Msg{Subject: h.cfg.Subject, Data: raw})
 	if err != nil {
-		return Grant{}, h.unavailable(err)
+		return wsedge.Grant{}, h.unavailable(err)
 	}
 	var rep HookReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
-		return Grant{}, h.unavailable(fmt.Errorf("failed to decode the reply from %s: %w", h.cfg.Subject, err))
+		return wsedge.Grant{}, h.unavailable(fmt.Errorf("failed to decode the reply from %s: %w", h.cfg.Subject, err))
 	}
 	if !rep.Allow {
 		m := rep.Message
@@ -134,12 +135,12 @@ func (h *Hook) Ask(ctx context.Context, req Request, user string) (Grant, error)
 		if len(rep.Data) > 0 {
 			data = rep.Data
 		}
-		return Grant{}, &Refusal{Message: m, Data: data, Status: http.StatusForbidden}
+		return wsedge.Grant{}, &wsedge.ConnectError{Message: m, Data: data, Status: http.StatusForbidden}
 	}
-	g := Grant{User: rep.User, Rooms: rep.Rooms}
+	g := wsedge.Grant{User: rep.User, Rooms: rep.Rooms}
 	if len(rep.Data) > 0 && string(rep.Data) != "null" {
 		if err := json.Unmarshal(rep.Data, &g.Data); err != nil {
-			return Grant{}, h.unavailable(fmt.Errorf("failed to decode the reply's data (an object): %w", err))
+			return wsedge.Grant{}, h.unavailable(fmt.Errorf("failed to decode the reply's data (an object): %w", err))
 		}
 	}
 	if rep.Expires > 0 {
@@ -153,6 +154,6 @@ var ErrHookUnavailable = errors.New("connect hook unavailable")
 
 func (h *Hook) unavailable(err error) error {
 	h.log.Warn("connect hook failed", "err", err)
-	return &Refusal{Message: ErrHookUnavailable.Error(), Data: map[string]any{"status": http.StatusServiceUnavailable},
+	return &wsedge.ConnectError{Message: ErrHookUnavailable.Error(), Data: map[string]any{"status": http.StatusServiceUnavailable},
 		Status: http.StatusServiceUnavailable, Err: err}
 }

@@ -78,7 +78,7 @@ type Config struct {
 	ReadyTimeout    time.Duration `key:"ready-timeout" min:"1ms" max:"1h" help:"bound on one /readyz check (JetStream account and stream info)"`
 	MaxHistory      int64         `key:"max-history" min:"1" max:"1000000" help:"cap on ?history=N and auth.history"`
 
-	// Authentication (auth/, main's authwire.go).
+	// Authentication (auth/).
 	AuthJWTKey      string        `key:"auth-jwt-key" secret:"true" help:"require a JWT on every connect: an HMAC secret (32+ bytes), or @file with PEM public keys or a JWKS (RS*, PS*, ES*, EdDSA)"`
 	AuthJWTAudience string        `key:"auth-jwt-audience" help:"with auth-jwt-key: a token's aud claim must list this value (tokens without aud are refused)"`
 	AuthJWTIssuer   string        `key:"auth-jwt-issuer" help:"with auth-jwt-key: a token's iss claim must be this value (tokens without iss are refused)"`

@@ -76,9 +76,16 @@ type ConnectError struct {
 	// Close closes the client's connection after the connect_error (a
 	// middleware's answer to a client that keeps trying).
 	Close bool
+	// Err is the cause, for errors.Is and the server's own checks; never
+	// sent to the client. Nil when Message says it all.
+	Err error
 }
 
+// Error is the message the client gets.
 func (e *ConnectError) Error() string { return e.Message }
+
+// Unwrap returns the cause.
+func (e *ConnectError) Unwrap() error { return e.Err }
 
 // Authorizer decides whether a client may enter a namespace or channel.
 // A refusal is an error; a *ConnectError carries the client's message,
