@@ -118,6 +118,7 @@ type Channels struct {
 
 	mu      sync.Mutex
 	hubs    map[string]*channelHub // by channel token
+	pending map[string]*hubClaim   // subscriptions in flight, by channel token
 	conns   map[*channelConn]struct{}
 	closing bool
 
@@ -177,6 +178,7 @@ func NewChannels(b *bus.Bus, cfg ChannelsConfig) *Channels {
 		origins:  engine.CORS{AllowedOrigins: cfg.AllowedOrigins},
 		idPrefix: randomTag(),
 		hubs:     map[string]*channelHub{},
+		pending:  map[string]*hubClaim{},
 		conns:    map[*channelConn]struct{}{},
 		stopPing: make(chan struct{}),
 	}
@@ -398,24 +400,59 @@ func (c *Channels) track(cc *channelConn) bool {
 }
 
 // join adds cc to its channel's hub, subscribing on the channel's first
-// local member.
+// local member. The subscription waits for every node of a cluster (up to
+// a second), so it is made without c.mu: the first joiner claims the
+// channel, concurrent joiners wait on the claim, and a failed subscribe
+// fails them all.
 func (c *Channels) join(tok string, cc *channelConn) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h := c.hubs[tok]
-	if h == nil {
-		h = &channelHub{tok: tok, subject: bus.ChannelSubject(tok)}
-		sub, err := c.bus.Subscribe(bus.Live(h.subject), h.deliver(c))
-		if err != nil {
+	for c.hubs[tok] == nil {
+		if p := c.pending[tok]; p != nil {
+			c.mu.Unlock()
+			<-p.done
+			c.mu.Lock()
+			if p.err != nil {
+				return p.err
+			}
+			continue // subscribed, or already left by all: look again
+		}
+		if err := c.subscribeLocked(tok); err != nil {
 			return err
 		}
-		h.sub = sub
-		c.hubs[tok] = h
 	}
+	h := c.hubs[tok]
 	h.mu.Lock()
 	h.members = append(h.members, cc)
 	h.mu.Unlock()
 	cc.hub = h
+	return nil
+}
+
+// hubClaim is a channel's subscription in flight; done closes when it
+// has succeeded (the hub is in Channels.hubs) or failed (err).
+type hubClaim struct {
+	done chan struct{}
+	err  error
+}
+
+// subscribeLocked claims tok's hub, subscribes with c.mu released and
+// records the hub; it is called, and returns, with c.mu held.
+func (c *Channels) subscribeLocked(tok string) error {
+	p := &hubClaim{done: make(chan struct{})}
+	c.pending[tok] = p
+	c.mu.Unlock()
+	h := &channelHub{tok: tok, subject: bus.ChannelSubject(tok)}
+	sub, err := c.bus.Subscribe(bus.Live(h.subject), h.deliver(c))
+	c.mu.Lock()
+	delete(c.pending, tok)
+	p.err = err
+	close(p.done)
+	if err != nil {
+		return err
+	}
+	h.sub = sub
+	c.hubs[tok] = h
 	return nil
 }
 

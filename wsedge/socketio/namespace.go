@@ -50,6 +50,8 @@ type Namespace struct {
 	rooms    map[string]*room
 	sub      *nats.Subscription
 	presence *nats.Subscription // counts this node for broadcasts with acks
+	// subscribing is the first joiner's subscription in flight (nil: none).
+	subscribing *subClaim
 }
 
 type room struct {
@@ -129,21 +131,8 @@ func (n *Namespace) Socket(id string) *Socket {
 func (n *Namespace) add(s *Socket) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(n.sockets) == 0 && n.sub == nil && !n.local {
-		// One subscription for the whole namespace, delivered by one
-		// goroutine in the order the server sent: per-room subscriptions
-		// would be delivered by several goroutines and could reorder a
-		// socket's events (and its recovery offsets).
-		sub, err := n.srv.bus.Subscribe(n.liveBase+">", n.deliver)
-		if err != nil {
-			return err
-		}
-		presence, err := n.srv.bus.SubscribePresence(bus.PresenceSubject(n.tok))
-		if err != nil {
-			_ = sub.Unsubscribe()
-			return err
-		}
-		n.sub, n.presence = sub, presence
+	if err := n.subscribedLocked(); err != nil {
+		return err
 	}
 	n.sockets[s.id] = s
 	for r := range s.rooms {
@@ -152,6 +141,63 @@ func (n *Namespace) add(s *Socket) error {
 		}
 	}
 	return nil
+}
+
+// subClaim is a namespace's subscription in flight; done closes when it has
+// succeeded (Namespace.sub is set) or failed (err).
+type subClaim struct {
+	done chan struct{}
+	err  error
+}
+
+// subscribedLocked makes sure the namespace is subscribed before its first
+// local socket is added. The subscription waits for every node of a
+// cluster (up to a second), so it is made without n.mu: the first joiner
+// claims it, concurrent joiners wait on the claim, and a failed subscribe
+// fails them all. It is called, and returns, with n.mu held.
+func (n *Namespace) subscribedLocked() error {
+	for len(n.sockets) == 0 && n.sub == nil && !n.local {
+		if p := n.subscribing; p != nil {
+			n.mu.Unlock()
+			<-p.done
+			n.mu.Lock()
+			if p.err != nil {
+				return p.err
+			}
+			continue // subscribed, or already left by all: look again
+		}
+		p := &subClaim{done: make(chan struct{})}
+		n.subscribing = p
+		n.mu.Unlock()
+		sub, presence, err := n.subscribe()
+		n.mu.Lock()
+		n.subscribing = nil
+		p.err = err
+		close(p.done)
+		if err != nil {
+			n.nextSeq.Store(0) // seen while subscribed, which it is not
+			return err
+		}
+		n.sub, n.presence = sub, presence
+	}
+	return nil
+}
+
+// subscribe makes the namespace's bus subscriptions. One subscription for
+// the whole namespace, delivered by one goroutine in the order the server
+// sent: per-room subscriptions would be delivered by several goroutines
+// and could reorder a socket's events (and its recovery offsets).
+func (n *Namespace) subscribe() (sub, presence *nats.Subscription, err error) {
+	sub, err = n.srv.bus.Subscribe(n.liveBase+">", n.deliver)
+	if err != nil {
+		return nil, nil, err
+	}
+	presence, err = n.srv.bus.SubscribePresence(bus.PresenceSubject(n.tok))
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, nil, err
+	}
+	return sub, presence, nil
 }
 
 // remove drops a socket from the index and its rooms, unsubscribing what no
@@ -183,6 +229,12 @@ func (n *Namespace) unsubscribeLocked() {
 func (n *Namespace) unsubscribeAll() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	for n.subscribing != nil { // let it finish, then undo it
+		p := n.subscribing
+		n.mu.Unlock()
+		<-p.done
+		n.mu.Lock()
+	}
 	n.unsubscribeLocked()
 	clear(n.rooms)
 }
