@@ -87,6 +87,7 @@ func planFlags(fs *flag.FlagSet, p *suite.Plan) {
 	fs.IntVar(&p.Missed, "missed", p.Missed, "events missed by the recovering client")
 	fs.IntVar(&p.Replays, "replays", p.Replays, "reconnections of the replay scenario")
 	fs.IntVar(&p.Other, "other", p.Other, "replay: events of other namespaces stored during each drop, interleaved with the missed ones (sockbus only, through a NATS listener)")
+	fs.IntVar(&p.StormClients, "storm-clients", p.StormClients, "clients of the reconnect storm")
 	fs.IntVar(&p.OtherNames, "other-names", 1000, "replay: how many other namespaces share those events")
 }
 
@@ -184,7 +185,7 @@ func writeJSON(path string, v any) error {
 
 func runOne(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	name := fs.String("scenario", "fanout", "fanout, acks, idle, replay or ws")
+	name := fs.String("scenario", "fanout", "fanout, acks, idle, replay, ws or storm")
 	var t scenario.Target
 	fs.StringVar(&t.URL, "url", "http://127.0.0.1:3000", "server base URL (loopback)")
 	fs.StringVar(&t.Kind, "kind", scenario.KindSockbus, "sockbus, socketio or gws")
@@ -214,6 +215,8 @@ func runOne(ctx context.Context, args []string) error {
 	case "replay":
 		r, err = scenario.Replay(ctx, t, scenario.ReplayConfig{Missed: plan.Missed, Rounds: plan.Replays,
 			Other: plan.Other, OtherNames: plan.OtherNames})
+	case "storm":
+		r, err = scenario.Storm(ctx, t, scenario.StormConfig{Clients: plan.StormClients})
 	default:
 		return fmt.Errorf("unknown scenario %q", *name)
 	}

@@ -102,3 +102,16 @@ func TestSmokeReplayOnBareRelayIsNA(t *testing.T) {
 		t.Fatalf("err %v pending %q", err, r.Pending)
 	}
 }
+
+func TestSmokeStormOnBareRelayIsNA(t *testing.T) {
+	tg := startRelay(t)
+	r, err := Storm(ctxFor(t), tg, StormConfig{Clients: 10})
+	if err != nil || r.Pending == "" {
+		t.Fatalf("err %v pending %q", err, r.Pending)
+	}
+	tg.Kind = KindSockbus // the relay gives no pid: reported as pending, not an error
+	r, err = Storm(ctxFor(t), tg, StormConfig{Clients: 10})
+	if err != nil || r.Pending == "" {
+		t.Fatalf("err %v pending %q", err, r.Pending)
+	}
+}

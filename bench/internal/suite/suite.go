@@ -33,6 +33,8 @@ type Plan struct {
 	// replay drop (sockbus only, through its NATS listener); 0: none.
 	Other      int
 	OtherNames int
+	// StormClients is the reconnect storm's size (see scenario.Storm).
+	StormClients int
 }
 
 // QuickPlan is the smoke mode: small and short (the whole suite in well
@@ -40,7 +42,8 @@ type Plan struct {
 func QuickPlan() Plan {
 	return Plan{Mode: "quick", Rounds: 1, Receivers: 200, Rate: 50, Window: 32,
 		Warmup: time.Second, Measure: 2 * time.Second, AckConns: 50,
-		IdleConns: 1000, Settle: 500 * time.Millisecond, Missed: 10000, Replays: 3}
+		IdleConns: 1000, Settle: 500 * time.Millisecond, Missed: 10000, Replays: 3,
+		StormClients: 200}
 }
 
 // FullPlan is the sizes: 1,000 receivers, 10,000 idle connections,
@@ -48,11 +51,12 @@ func QuickPlan() Plan {
 func FullPlan() Plan {
 	return Plan{Mode: "full", Rounds: 3, Receivers: 1000, Rate: 50, Window: 32,
 		Warmup: 2 * time.Second, Measure: 10 * time.Second, AckConns: 50,
-		IdleConns: 10000, Settle: 2 * time.Second, Missed: 10000, Replays: 3}
+		IdleConns: 10000, Settle: 2 * time.Second, Missed: 10000, Replays: 3,
+		StormClients: 10000}
 }
 
 // Scenarios in the order they run.
-var Scenarios = []string{"fanout", "acks", "idle", "replay", "ws"}
+var Scenarios = []string{"fanout", "acks", "idle", "replay", "ws", "storm"}
 
 // Kinds in the order of the table's columns.
 var Kinds = []string{scenario.KindSocketIO, scenario.KindGWS, scenario.KindSockbus}
@@ -171,6 +175,8 @@ func runOne(ctx context.Context, cfg Config, sc, kind string, round int, profile
 	case "replay":
 		r, err = scenario.Replay(ctx, t, scenario.ReplayConfig{Missed: p.Missed, Rounds: p.Replays,
 			Other: p.Other, OtherNames: p.OtherNames})
+	case "storm":
+		r, err = scenario.Storm(ctx, t, scenario.StormConfig{Clients: p.StormClients})
 	default:
 		return fail(fmt.Errorf("unknown scenario %q", sc))
 	}

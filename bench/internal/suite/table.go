@@ -116,6 +116,7 @@ func rows(p Plan) []row {
 	out = append(out, row{scen: "replay", label: replayLabel,
 		key: "replay.ms_to_recovered", scale: 1, unit: "ms to recovered (median)", target: "< 200 ms",
 		ok: func(v, _, _ float64) (bool, bool) { return v < 200, !math.IsNaN(v) }})
+	out = append(out, stormRows(p)...)
 	phase("ws", ws, "ws50", rate, false)
 	phase("ws", ws, "wssat", sat, false)
 	return out
@@ -286,4 +287,20 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%s cores (nproc), %s%s, %s", nproc, model, mem, runtime.GOOS+"/"+runtime.GOARCH)
+}
+
+// stormRows are the reconnect storm's rows (scenario.Storm).
+func stormRows(p Plan) []row {
+	lbl := fmt.Sprintf("reconnect storm, %d clients cut at once", p.StormClients)
+	return []row{
+		{scen: "storm", label: lbl, key: "storm.ms_to_99pct", scale: 1, unit: "ms to 99% recovered"},
+		{scen: "storm", label: lbl, key: "storm.ms_to_all", scale: 1, unit: "ms to all recovered"},
+		{scen: "storm", label: lbl, key: "storm.cpu_us_per_reconnect", scale: 1, unit: "server CPU µs/reconnect"},
+		{scen: "storm", label: lbl, key: "storm.recovered_pct", scale: 1, unit: "recovered %", target: "100%",
+			ok: func(v, _, _ float64) (bool, bool) { return v == 100, !math.IsNaN(v) }},
+		{scen: "storm", label: lbl, key: "storm.events_lost", scale: 1, unit: "events lost", target: "0",
+			ok: func(v, _, _ float64) (bool, bool) { return v == 0, !math.IsNaN(v) }},
+		{scen: "storm", label: lbl, key: "storm.events_duplicated", scale: 1, unit: "events duplicated"},
+		{scen: "storm", label: lbl, key: "storm.redials_refused", scale: 1, unit: "redials refused (retried)"},
+	}
 }
