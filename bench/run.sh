@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks sockbus against socket.io 4.8 (Node) and a bare gws relay, one server at a time on
-# this machine's loopback, and prints one table with ratios (see bench/README.md).
+# this machine's loopback, and prints one table with ratios (see bench/README.md). The cluster
+# scenario runs three nodes of each (socket.io with the redis-streams adapter on redis-server).
 #
 #   bash bench/run.sh --quick      smoke mode: small and short (well under 2 minutes)
 #   bash bench/run.sh              full mode: 1,000 receivers, 10,000 connections, 3 rounds
@@ -60,6 +61,13 @@ cp "$root/bench/noderelay/package.json" "$root/bench/noderelay/package-lock.json
 sio="$(cd "$work/node" && node -p "require('./node_modules/socket.io/package.json').version")"
 rev="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
 versions="$(go env GOVERSION), node $(node --version), socket.io $sio, gws v1.8.9, sockbus $rev"
+# The cluster scenario's socket.io side: @socket.io/redis-streams-adapter on Debian's redis-server.
+rsa="$(cd "$work/node" && node -p "require('./node_modules/@socket.io/redis-streams-adapter/package.json').version")"
+if command -v redis-server >/dev/null; then
+  versions+=", redis-streams-adapter $rsa, $(redis-server --version | grep -o 'v=[0-9.]*' | sed 's/v=/redis-server /')"
+else
+  echo "bench: redis-server not found (apt-get install redis-server): the cluster scenario runs without socket.io" >&2
+fi
 
 args=(--sockbus "$work/sockbus" --gwsrelay "$work/gwsrelay" --node-dir "$work/node" --out "$out"
   --command "bash bench/run.sh $*" --versions "$versions")

@@ -89,6 +89,10 @@ func planFlags(fs *flag.FlagSet, p *suite.Plan) {
 	fs.IntVar(&p.Other, "other", p.Other, "replay: events of other namespaces stored during each drop, interleaved with the missed ones (sockbus only, through a NATS listener)")
 	fs.IntVar(&p.StormClients, "storm-clients", p.StormClients, "clients of the reconnect storm")
 	fs.IntVar(&p.OtherNames, "other-names", 1000, "replay: how many other namespaces share those events")
+	fs.IntVar(&p.ClusterReceivers, "cluster-receivers", p.ClusterReceivers, "cluster: receivers, round-robin over the three nodes")
+	fs.IntVar(&p.ClusterAckConns, "cluster-ack-clients", p.ClusterAckConns, "cluster: clients of the ack part, round-robin over the nodes")
+	fs.DurationVar(&p.KillBefore, "kill-before", p.KillBefore, "cluster: event flow before a node is SIGKILLed")
+	fs.DurationVar(&p.KillAfter, "kill-after", p.KillAfter, "cluster: event flow after the SIGKILL")
 }
 
 func runSuite(ctx context.Context, args []string) error {
@@ -99,6 +103,7 @@ func runSuite(ctx context.Context, args []string) error {
 	fs.StringVar(&srv.GWSRelay, "gwsrelay", "", "gwsrelay binary")
 	fs.StringVar(&srv.NodeDir, "node-dir", "", "directory with relay.js and its node_modules")
 	fs.StringVar(&srv.Node, "node", "node", "node binary")
+	fs.StringVar(&srv.Redis, "redis-server", "redis-server", "redis-server binary for socket.io's cluster (the cluster scenario skips socket.io without it)")
 	sockbusFlags := fs.String("sockbus-flags", strings.Join(suite.DefaultSockbusFlags, " "), "flags added to sockbus's command line (space-separated; empty for a binary older than --max-events-per-second)")
 	out := fs.String("out", "bench/out", "output directory")
 	scens := fs.String("scenarios", "", "comma-separated subset of "+strings.Join(suite.Scenarios, ","))

@@ -10,12 +10,28 @@
 //     socket.io pays for offsets and stored packets as sockbus pays for JetStream;
 //   - /ws and /ws/{channel}: every message to every connection of the channel, sender included;
 //   - GET /healthz answers 200.
+//
+// Cluster mode (bench cluster scenario): REDIS_URL=redis://127.0.0.1:<port> makes this process one
+// node of a socket.io cluster through @socket.io/redis-streams-adapter (the adapter that supports
+// connection state recovery: broadcasts and offsets go through one Redis stream, a session is
+// kept in Redis when its socket disconnects); NODE_ID names the node in its log lines.
 import http from 'node:http';
 import { Server } from 'socket.io';
 import { WebSocketServer } from 'ws';
+import { createClient } from 'redis';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
 
 const port = Number.parseInt(process.env.PORT ?? '0', 10);
 const host = process.env.HOST ?? '127.0.0.1';
+const nodeId = process.env.NODE_ID ?? '';
+const redisURL = process.env.REDIS_URL ?? '';
+
+let redisClient = null;
+if (redisURL) {
+  redisClient = createClient({ url: redisURL });
+  redisClient.on('error', (err) => console.error(`node ${nodeId}: redis: ${err.message}`));
+  await redisClient.connect();
+}
 
 const httpServer = http.createServer((req, res) => {
   if (req.method === 'GET' && (req.url === '/healthz' || req.url?.startsWith('/healthz?'))) {
@@ -32,6 +48,7 @@ const io = new Server(httpServer, {
   serveClient: false,
   destroyUpgrade: false, // /ws upgrades are ours
   connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true },
+  ...(redisClient ? { adapter: createAdapter(redisClient) } : {}),
 });
 
 function relay(socket) {
@@ -73,7 +90,8 @@ httpServer.on('upgrade', (req, socket, head) => {
 });
 
 httpServer.listen(port, host, () => {
-  console.log(`listening http://${host}:${httpServer.address().port}`);
+  const mode = redisClient ? ` (cluster node ${nodeId}, redis-streams adapter on ${redisURL})` : '';
+  console.log(`listening http://${host}:${httpServer.address().port}${mode}`);
 });
 
 let closing = false;
@@ -81,7 +99,10 @@ function shutdown() {
   if (closing) return;
   closing = true;
   for (const members of channels.values()) for (const ws of members) ws.terminate();
-  io.close(() => process.exit(0));
+  io.close(() => {
+    if (redisClient) redisClient.quit().finally(() => process.exit(0));
+    else process.exit(0);
+  });
   setTimeout(() => process.exit(0), 3000).unref();
 }
 process.on('SIGTERM', shutdown);

@@ -22,11 +22,24 @@ type AcksConfig struct {
 	Warmup, Measure time.Duration
 	PayloadBytes    int
 	DialConcurrency int
+	// Name is the Result's scenario and its figures' prefix. Default "acks".
+	Name string
+	// URLs spread the clients round-robin over a cluster's nodes; empty:
+	// every client on Target.URL.
+	URLs []string
 }
 
 // Acks runs the ack scenario.
 func Acks(ctx context.Context, t Target, cfg AcksConfig) (*Result, error) {
-	res := newResult("acks", t)
+	name, nsPrefix := cfg.Name, "/"+cfg.Name
+	if name == "" {
+		name, nsPrefix = "acks", "/ack"
+	}
+	urls := cfg.URLs
+	if len(urls) == 0 {
+		urls = []string{t.URL}
+	}
+	res := newResult(name, t)
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = 1
 	}
@@ -42,7 +55,7 @@ func Acks(ctx context.Context, t Target, cfg AcksConfig) (*Result, error) {
 	defer func() { closeAll(clients) }()
 	// Every client has its own namespace, hence its own Config.
 	for i := range clients {
-		ccfg := &eioclient.Config{URL: t.URL, Namespace: "/ack" + strconv.Itoa(i),
+		ccfg := &eioclient.Config{URL: urls[i%len(urls)], Namespace: nsPrefix + strconv.Itoa(i),
 			OnAck: func(c *eioclient.Client, id int64, _ []byte) {
 				select {
 				case ackCh[c.Tag] <- id:
@@ -59,7 +72,7 @@ func Acks(ctx context.Context, t Target, cfg AcksConfig) (*Result, error) {
 
 	hist := new(stats.Histogram)
 	var acked, timeouts atomic.Uint64
-	w := startWindow(ctx, t, "acks", cfg.Warmup, cfg.Measure)
+	w := startWindow(ctx, t, name, cfg.Warmup, cfg.Measure)
 	pad := padding(cfg.PayloadBytes)
 	var wg sync.WaitGroup
 	errs := make(chan error, cfg.Clients)
@@ -123,22 +136,23 @@ func Acks(ctx context.Context, t Target, cfg AcksConfig) (*Result, error) {
 	secs := w.seconds()
 	n := float64(acked.Load())
 	m := res.Metrics
-	m["acks.acks_per_s"] = n / secs
-	m["acks.p50_ms"] = hist.Quantile(0.50)
-	m["acks.p99_ms"] = hist.Quantile(0.99)
-	m["acks.mean_ms"] = hist.MeanMS()
-	m["acks.max_ms"] = hist.MaxMS()
-	m["acks.loader_cores"] = w.loaderCPU() / secs
-	if t.PID > 0 && n > 0 {
-		m["acks.cpu_us_per_ack"] = w.serverCPU() * 1e6 / n
-		m["acks.server_cores"] = w.serverCPU() / secs
+	p := name + "."
+	m[p+"acks_per_s"] = n / secs
+	m[p+"p50_ms"] = hist.Quantile(0.50)
+	m[p+"p99_ms"] = hist.Quantile(0.99)
+	m[p+"mean_ms"] = hist.MeanMS()
+	m[p+"max_ms"] = hist.MaxMS()
+	m[p+"loader_cores"] = w.loaderCPU() / secs
+	if t.measured() && n > 0 {
+		m[p+"cpu_us_per_ack"] = w.serverCPU() * 1e6 / n
+		m[p+"server_cores"] = w.serverCPU() / secs
 	}
 	if k := timeouts.Load(); k > 0 {
-		m["acks.timeouts"] = float64(k)
-		res.note("acks: %d waits over 5 s", k)
+		m[p+"timeouts"] = float64(k)
+		res.note("%s: %d waits over 5 s", name, k)
 	}
 	if k := closedN.Load(); k > 0 {
-		res.note("acks: %d connections closed by the server", k)
+		res.note("%s: %d connections closed by the server", name, k)
 	}
 	return res, nil
 }

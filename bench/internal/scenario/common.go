@@ -33,6 +33,15 @@ type Target struct {
 	// PID is the server's process id, for CPU and memory figures; 0 leaves
 	// them out.
 	PID int
+	// Nodes are the base URLs of a cluster's nodes (the cluster scenario;
+	// URL is Nodes[0]). Clients are spread over them round-robin.
+	Nodes []string
+	// PIDs, when set, replaces PID: every process whose CPU time counts
+	// (a cluster's nodes and its Redis), summed.
+	PIDs []int
+	// Kill, when set, SIGKILLs node i of Nodes (the cluster scenario's
+	// node loss).
+	Kill func(i int) error
 	// OnWindow, if set, is called when a measurement window named name
 	// opens, with its length, on a goroutine of its own; or, with length 0,
 	// synchronously at a point worth a heap profile. A hook to profile
@@ -76,7 +85,7 @@ func now() int64 { return int64(time.Since(clock)) }
 // the loader's counters and turns recording on; measure later it reads them
 // again and turns recording off.
 type window struct {
-	pid        int
+	pids       []int
 	recording  atomic.Bool
 	t0, t1     time.Time
 	srv0, srv1 stats.Proc
@@ -86,7 +95,7 @@ type window struct {
 }
 
 func startWindow(ctx context.Context, t Target, name string, warmup, measure time.Duration) *window {
-	w := &window{pid: t.PID, done: make(chan struct{})}
+	w := &window{pids: t.procs(), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		if !sleepCtx(ctx, warmup) {
@@ -110,14 +119,35 @@ func startWindow(ctx context.Context, t Target, name string, warmup, measure tim
 	return w
 }
 
-func (w *window) read(srv, me *stats.Proc) {
-	if w.pid > 0 {
-		if p, err := stats.ReadProc(w.pid); err == nil {
-			*srv = p
-		} else if w.err == nil {
-			w.err = fmt.Errorf("failed to read server /proc: %w", err)
-		}
+// procs are the processes whose CPU time a window sums.
+func (t Target) procs() []int {
+	if len(t.PIDs) > 0 {
+		return t.PIDs
 	}
+	if t.PID > 0 {
+		return []int{t.PID}
+	}
+	return nil
+}
+
+// measured reports whether server CPU figures can be taken.
+func (t Target) measured() bool { return len(t.procs()) > 0 }
+
+func (w *window) read(srv, me *stats.Proc) {
+	var sum stats.Proc
+	for _, pid := range w.pids {
+		p, err := stats.ReadProc(pid)
+		if err != nil {
+			if w.err == nil {
+				w.err = fmt.Errorf("failed to read server /proc: %w", err)
+			}
+			continue
+		}
+		sum.CPUTicks += p.CPUTicks
+		sum.RSSBytes += p.RSSBytes
+		sum.At = p.At
+	}
+	*srv = sum
 	if p, err := stats.ReadProc(os.Getpid()); err == nil {
 		*me = p
 	}

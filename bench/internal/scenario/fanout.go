@@ -39,6 +39,11 @@ type FanoutConfig struct {
 	PayloadBytes int
 	// DialConcurrency bounds concurrent connection attempts. Default 32.
 	DialConcurrency int
+	// Name is the Result's scenario. Default "fanout" ("ws" when Plain).
+	Name string
+	// URLs spread the receivers round-robin over a cluster's nodes (the
+	// sender on URLs[0]); empty: every client on Target.URL.
+	URLs []string
 }
 
 const ringSize = 4096 // > any window: completion counters by sequence number
@@ -93,6 +98,9 @@ func Fanout(ctx context.Context, t Target, cfg FanoutConfig) (*Result, error) {
 	if cfg.Plain {
 		name = "ws"
 	}
+	if cfg.Name != "" {
+		name = cfg.Name
+	}
 	res := newResult(name, t)
 	if cfg.PayloadBytes <= 0 {
 		cfg.PayloadBytes = 64
@@ -101,14 +109,27 @@ func Fanout(ctx context.Context, t Target, cfg FanoutConfig) (*Result, error) {
 	if cfg.Plain {
 		st.expected++ // the sender's echo
 	}
-	ccfg := &eioclient.Config{URL: t.URL, Plain: cfg.Plain, Channel: cfg.Room, Namespace: "/" + cfg.Room,
-		OnEvent: st.onEvent, OnClose: func(*eioclient.Client, error) { st.closedN.Add(1) }}
-	recv, err := dialMany(ctx, ccfg, cfg.Receivers, cfg.DialConcurrency, 0)
-	if err != nil {
-		return res, fmt.Errorf("failed to connect receivers: %w", err)
+	urls := cfg.URLs
+	if len(urls) == 0 {
+		urls = []string{t.URL}
 	}
-	defer closeAll(recv)
-	sender, err := eioclient.Dial(ctx, ccfg, nil)
+	cfgs := make([]*eioclient.Config, len(urls))
+	for i, u := range urls {
+		cfgs[i] = &eioclient.Config{URL: u, Plain: cfg.Plain, Channel: cfg.Room, Namespace: "/" + cfg.Room,
+			OnEvent: st.onEvent, OnClose: func(*eioclient.Client, error) { st.closedN.Add(1) }}
+	}
+	var recv []*eioclient.Client
+	defer func() { closeAll(recv) }()
+	for i, ccfg := range cfgs {
+		// Receivers i, i+len(urls), ... on node i.
+		n := (cfg.Receivers - i + len(urls) - 1) / len(urls)
+		cs, err := dialMany(ctx, ccfg, n, cfg.DialConcurrency, len(recv))
+		if err != nil {
+			return res, fmt.Errorf("failed to connect receivers to %s: %w", ccfg.URL, err)
+		}
+		recv = append(recv, cs...)
+	}
+	sender, err := eioclient.Dial(ctx, cfgs[0], nil)
 	if err != nil {
 		return res, fmt.Errorf("failed to connect the sender: %w", err)
 	}
@@ -231,7 +252,7 @@ func runPhase(ctx context.Context, t Target, cfg FanoutConfig, ph Phase, st *fan
 		m[p+"completeness"] = d / (float64(sentIn) * float64(st.expected))
 	}
 	m[p+"loader_cores"] = w.loaderCPU() / secs
-	if t.PID > 0 && d > 0 {
+	if t.measured() && d > 0 {
 		m[p+"cpu_us_per_delivery"] = w.serverCPU() * 1e6 / d
 		m[p+"server_cores"] = w.serverCPU() / secs
 	}

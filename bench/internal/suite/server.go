@@ -34,6 +34,10 @@ type Servers struct {
 	NodeDir string
 	// Node is the node binary. Default "node".
 	Node string
+	// Redis is the redis-server binary for socket.io's cluster. Default
+	// "redis-server" from PATH; the cluster scenario skips socket.io
+	// without it.
+	Redis string
 }
 
 // server is one running server process.
@@ -69,11 +73,7 @@ func (s Servers) start(ctx context.Context, kind, logPath string, withNATS bool)
 		srv.dataDir = dir
 		// Info: the start-up line names the port.
 		args := []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "info"}
-		if s.SockbusFlags == nil {
-			args = append(args, DefaultSockbusFlags...)
-		} else {
-			args = append(args, s.SockbusFlags...)
-		}
+		args = append(args, s.sockbusFlags()...)
 		if withNATS {
 			addr, err := freeLoopbackAddr()
 			if err != nil {
@@ -89,16 +89,44 @@ func (s Servers) start(ctx context.Context, kind, logPath string, withNATS bool)
 		// The same 1 KiB read buffer sockbus uses: the floor with equal buffers.
 		cmd = exec.Command(s.GWSRelay, "--addr", "127.0.0.1:0", "--read-buffer", "1024")
 	case scenario.KindSocketIO:
-		node := s.Node
-		if node == "" {
-			node = "node"
-		}
-		cmd = exec.Command(node, filepath.Join(s.NodeDir, "relay.js"))
-		cmd.Dir = s.NodeDir
-		cmd.Env = append(os.Environ(), "PORT=0", "HOST=127.0.0.1", "NODE_ENV=production")
+		cmd = s.nodeRelay()
 	default:
 		return nil, fmt.Errorf("unknown server kind %q", kind)
 	}
+	urls, err := srv.spawn(cmd, logPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.await(ctx, urls, "/healthz", 30*time.Second, logPath); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+func (s Servers) sockbusFlags() []string {
+	if s.SockbusFlags == nil {
+		return DefaultSockbusFlags
+	}
+	return s.SockbusFlags
+}
+
+// nodeRelay is the command of the socket.io relay; extra is added to its
+// environment.
+func (s Servers) nodeRelay(extra ...string) *exec.Cmd {
+	node := s.Node
+	if node == "" {
+		node = "node"
+	}
+	cmd := exec.Command(node, filepath.Join(s.NodeDir, "relay.js"))
+	cmd.Dir = s.NodeDir
+	cmd.Env = append(append(os.Environ(), "PORT=0", "HOST=127.0.0.1", "NODE_ENV=production"), extra...)
+	return cmd
+}
+
+// spawn starts cmd as srv's process, its output going to logPath; the
+// channel gets the first http://127.0.0.1:<port> URL it prints.
+func (srv *server) spawn(cmd *exec.Cmd, logPath string) (<-chan string, error) {
+	kind := srv.kind
 	lf, err := os.Create(logPath)
 	if err != nil {
 		srv.cleanup()
@@ -151,23 +179,30 @@ func (s Servers) start(ctx context.Context, kind, logPath string, withNATS bool)
 		_ = cmd.Wait()
 		close(srv.exited)
 	}()
+	return urls, nil
+}
+
+// await waits for srv's URL line, then for path to answer 200 (both within
+// d); it stops srv on failure.
+func (srv *server) await(ctx context.Context, urls <-chan string, path string, d time.Duration, logPath string) error {
+	kind := srv.kind
 	select {
 	case srv.url = <-urls:
 	case <-srv.exited:
 		srv.stop()
-		return nil, fmt.Errorf("%s exited at start (see %s)", kind, logPath)
-	case <-time.After(30 * time.Second):
+		return fmt.Errorf("%s exited at start (see %s)", kind, logPath)
+	case <-time.After(d):
 		srv.stop()
-		return nil, fmt.Errorf("%s printed no URL in 30 s (see %s)", kind, logPath)
+		return fmt.Errorf("%s printed no URL in %v (see %s)", kind, d, logPath)
 	case <-ctx.Done():
 		srv.stop()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	if err := waitHealthy(ctx, srv.url, 30*time.Second); err != nil {
+	if err := waitHealthy(ctx, srv.url+path, d); err != nil {
 		srv.stop()
-		return nil, fmt.Errorf("%s: %w (see %s)", kind, err, logPath)
+		return fmt.Errorf("%s: %w (see %s)", kind, err, logPath)
 	}
-	return srv, nil
+	return nil
 }
 
 // freeLoopbackAddr returns a loopback address whose port is free right now.
@@ -180,11 +215,12 @@ func freeLoopbackAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func waitHealthy(ctx context.Context, base string, d time.Duration) error {
+// waitHealthy polls url until it answers 200, for at most d.
+func waitHealthy(ctx context.Context, url string, d time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(d)
 	for {
-		resp, err := client.Get(base + "/healthz")
+		resp, err := client.Get(url)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -193,7 +229,7 @@ func waitHealthy(ctx context.Context, base string, d time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("/healthz not ready in %v", d)
+			return fmt.Errorf("%s not ready in %v", url, d)
 		}
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,12 @@ type Plan struct {
 	OtherNames int
 	// StormClients is the reconnect storm's size (see scenario.Storm).
 	StormClients int
+	// ClusterReceivers, ClusterAckConns: the cluster scenario's clients,
+	// spread over three nodes; KillBefore and KillAfter: its event flow
+	// around the SIGKILL of a node.
+	ClusterReceivers      int
+	ClusterAckConns       int
+	KillBefore, KillAfter time.Duration
 }
 
 // QuickPlan is the smoke mode: small and short (the whole suite in well
@@ -43,7 +50,7 @@ func QuickPlan() Plan {
 	return Plan{Mode: "quick", Rounds: 1, Receivers: 200, Rate: 50, Window: 32,
 		Warmup: time.Second, Measure: 2 * time.Second, AckConns: 50,
 		IdleConns: 1000, Settle: 500 * time.Millisecond, Missed: 10000, Replays: 3,
-		StormClients: 200}
+		StormClients: 200, ClusterReceivers: 150, ClusterAckConns: 30, KillBefore: time.Second, KillAfter: 3 * time.Second}
 }
 
 // FullPlan is the sizes: 1,000 receivers, 10,000 idle connections,
@@ -52,11 +59,12 @@ func FullPlan() Plan {
 	return Plan{Mode: "full", Rounds: 3, Receivers: 1000, Rate: 50, Window: 32,
 		Warmup: 2 * time.Second, Measure: 10 * time.Second, AckConns: 50,
 		IdleConns: 10000, Settle: 2 * time.Second, Missed: 10000, Replays: 3,
-		StormClients: 10000}
+		StormClients: 10000, ClusterReceivers: 300, ClusterAckConns: 48, KillBefore: 3 * time.Second,
+		KillAfter: 10 * time.Second}
 }
 
 // Scenarios in the order they run.
-var Scenarios = []string{"fanout", "acks", "idle", "replay", "ws", "storm"}
+var Scenarios = []string{"fanout", "acks", "idle", "replay", "ws", "storm", "cluster"}
 
 // Kinds in the order of the table's columns.
 var Kinds = []string{scenario.KindSocketIO, scenario.KindGWS, scenario.KindSockbus}
@@ -105,6 +113,11 @@ func Run(ctx context.Context, cfg Config) ([]scenario.Result, error) {
 	var profiles sync.WaitGroup
 	defer profiles.Wait()
 	started := time.Now()
+	if slices.Contains(scens, "cluster") && slices.Contains(kinds, scenario.KindSocketIO) {
+		if _, err := cfg.Servers.RedisPath(); err != nil {
+			fmt.Fprintf(cfg.Log, "bench: SKIPPING socket.io's cluster: %v\n", err)
+		}
+	}
 	for round := 1; round <= cfg.Plan.Rounds; round++ {
 		// Rotate the server order each round so no server always runs
 		// first (or right after another's teardown).
@@ -137,6 +150,9 @@ func Run(ctx context.Context, cfg Config) ([]scenario.Result, error) {
 func runOne(ctx context.Context, cfg Config, sc, kind string, round int, profiles *sync.WaitGroup) scenario.Result {
 	fail := func(err error) scenario.Result {
 		return scenario.Result{Scenario: sc, Kind: kind, Error: err.Error(), Metrics: map[string]float64{}}
+	}
+	if sc == "cluster" {
+		return runCluster(ctx, cfg, kind, round)
 	}
 	logPath := filepath.Join(cfg.Out, "logs", fmt.Sprintf("r%d-%s-%s.log", round, sc, kind))
 	withNATS := sc == "replay" && cfg.Plan.Other > 0
@@ -190,6 +206,47 @@ func runOne(ctx context.Context, cfg Config, sc, kind string, round int, profile
 	case <-srv.exited:
 		r.Error = strings.TrimSpace(r.Error + " (server exited during the run; see " + logPath + ")")
 	default:
+	}
+	return *r
+}
+
+// runCluster runs the cluster scenario on a fresh cluster of kind.
+func runCluster(ctx context.Context, cfg Config, kind string, round int) scenario.Result {
+	res := scenario.Result{Scenario: "cluster", Kind: kind, Metrics: map[string]float64{}}
+	switch kind {
+	case scenario.KindGWS:
+		res.Pending = "n/a: the bare relay is one process, no cluster"
+		return res
+	case scenario.KindSocketIO:
+		if _, err := cfg.Servers.RedisPath(); err != nil {
+			res.Pending = "n/a: skipped, " + err.Error()
+			return res
+		}
+	}
+	base := logBase(cfg.Out, round, kind)
+	c, err := cfg.Servers.startCluster(ctx, kind, base)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer c.stop()
+	killed := -1
+	t := scenario.Target{Kind: kind, URL: c.urls()[0], Nodes: c.urls(), PIDs: c.pids(),
+		Kill: func(i int) error { killed = i; return c.kill(i) }}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	p := cfg.Plan
+	r, err := scenario.Cluster(ctx, t, scenario.ClusterConfig{Receivers: p.ClusterReceivers, Rate: p.Rate,
+		Window: p.Window, Warmup: p.Warmup, Measure: p.Measure, AckConns: p.ClusterAckConns,
+		KillBefore: p.KillBefore, KillAfter: p.KillAfter})
+	if r == nil {
+		r = &res
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	if gone := c.exitedExcept(killed); len(gone) > 0 {
+		r.Error = strings.TrimSpace(fmt.Sprintf("%s (%s exited during the run; see %s-*.log)", r.Error, strings.Join(gone, ", "), base))
 	}
 	return *r
 }

@@ -119,6 +119,48 @@ func rows(p Plan) []row {
 	out = append(out, stormRows(p)...)
 	phase("ws", ws, "ws50", rate, false)
 	phase("ws", ws, "wssat", sat, false)
+	return append(out, clusterRows(p)...)
+}
+
+// clusterRows: three nodes of each (socket.io: redis-streams adapter on
+// Redis); server CPU is every node's plus Redis's.
+func clusterRows(p Plan) []row {
+	cl := fmt.Sprintf("cluster of %d, %d recv over the nodes (CPU: all nodes + Redis)", ClusterNodes, p.ClusterReceivers)
+	var out []row
+	add := func(label, key, unit string) {
+		out = append(out, row{scen: "cluster", label: label, key: key, scale: 1, unit: unit})
+	}
+	for _, ph := range []struct{ pfx, load string }{
+		{"cfan50", fmt.Sprintf("%g msg/s", p.Rate)},
+		{"cfansat", fmt.Sprintf("saturation (window %d)", p.Window)},
+	} {
+		lbl := cl + ", " + ph.load
+		add(lbl, ph.pfx+".deliveries_per_s", "deliveries/s")
+		add(lbl, ph.pfx+".p50_ms", "p50 ms")
+		add(lbl, ph.pfx+".p99_ms", "p99 ms")
+		add(lbl, ph.pfx+".cpu_us_per_delivery", "server CPU µs/delivery")
+		add(lbl, ph.pfx+".server_cores", "server CPU (cores)")
+		out = append(out, row{scen: "cluster", label: lbl, key: ph.pfx + ".completeness", scale: 100, unit: "delivered in window %"})
+	}
+	acks := fmt.Sprintf("cluster of %d, acks, %d clients over the nodes (sockbus: stored on 3 replicas first)", ClusterNodes, p.ClusterAckConns)
+	add(acks, "cacks.acks_per_s", "acks/s")
+	add(acks, "cacks.p50_ms", "p50 ms")
+	add(acks, "cacks.p99_ms", "p99 ms")
+	add(acks, "cacks.cpu_us_per_ack", "server CPU µs/ack")
+	add(acks, "cacks.server_cores", "server CPU (cores)")
+	kill := fmt.Sprintf("cluster of %d, node SIGKILLed at %g msg/s, %d recv", ClusterNodes, p.Rate, p.ClusterReceivers)
+	add(kill, "ckill.clients_moved", "clients moved to other nodes")
+	add(kill, "ckill.ms_to_99pct_back", "ms until 99% back (CONNECT)")
+	add(kill, "ckill.ms_to_99pct_recovered", "ms until 99% recovered (same session; –: never)")
+	add(kill, "ckill.recovered_pct", "moved clients recovered %")
+	add(kill, "ckill.lost_per_moved_client", "acked events lost per moved client")
+	add(kill, "ckill.lost_max", "acked events lost, worst client")
+	add(kill, "ckill.lost_stayed", "acked events lost, clients not moved")
+	add(kill, "ckill.duplicates", "events received twice")
+	add(kill, "ckill.events_acked", "events acked")
+	add(kill, "ckill.events_refused", "events refused (error ack)")
+	add(kill, "ckill.ack_max_ms", "slowest ack ms")
+	add(kill, "ckill.delivery_max_ms", "slowest delivery ms")
 	return out
 }
 

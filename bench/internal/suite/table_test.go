@@ -45,3 +45,26 @@ func TestMedian(t *testing.T) {
 		t.Error(m)
 	}
 }
+
+func TestTableClusterRows(t *testing.T) {
+	p := QuickPlan()
+	results := []scenario.Result{
+		{Scenario: "cluster", Kind: scenario.KindSocketIO, Round: 1, Metrics: map[string]float64{
+			"cfan50.cpu_us_per_delivery": 30, "ckill.lost_per_moved_client": 2.5, "ckill.ms_to_99pct_back": 70}},
+		{Scenario: "cluster", Kind: scenario.KindGWS, Round: 1, Pending: "n/a: the bare relay is one process, no cluster",
+			Metrics: map[string]float64{}},
+		{Scenario: "cluster", Kind: scenario.KindSockbus, Round: 1, Metrics: map[string]float64{
+			"cfan50.cpu_us_per_delivery": 15, "ckill.lost_per_moved_client": 0, "ckill.ms_to_99pct_back": 140,
+			"ckill.ms_to_99pct_recovered": 140}},
+	}
+	out := Table(results, Meta{Plan: p})
+	for _, want := range []string{
+		"| cluster of 3, 150 recv over the nodes (CPU: all nodes + Redis), 50 msg/s | server CPU µs/delivery | 30.0 | n/a | 15.0 | 0.50× |  |  |  |",
+		"| cluster of 3, node SIGKILLed at 50 msg/s, 150 recv | acked events lost per moved client | 2.50 | n/a | 0.000 | 0.00× |  |  |  |",
+		"| cluster of 3, node SIGKILLed at 50 msg/s, 150 recv | ms until 99% recovered (same session; –: never) | – | n/a | 140 |  |  |  |  |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
