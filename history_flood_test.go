@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
@@ -26,7 +24,7 @@ func fillChannel(t *testing.T, s *testServer, channel string, n, size int) {
 	}
 	data := []byte(strings.Repeat("h", size))
 	for i := 0; i < n; i++ {
-		if _, err := s.bus.Publish(&nats.Msg{Subject: bus.ChannelSubject(tok), Data: data}); err != nil {
+		if err := s.bus.Publish(&bus.Msg{Subject: bus.ChannelSubject(tok), Data: data}); err != nil {
 			t.Fatal(err)
 		}
 	}

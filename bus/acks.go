@@ -61,16 +61,17 @@ type pendingAck struct {
 // acknowledgement goroutine, in no particular order across publishes, and
 // must not block. Publishes whose relative order matters go through one
 // Sender (PublishStoredBy).
-func (b *Bus) PublishStored(msg *nats.Msg, fn func(error)) error {
+func (b *Bus) PublishStored(msg *Msg, fn func(error)) error {
 	return b.PublishStoredBy(&Sender{}, msg, fn)
 }
 
 // PublishStoredBy is PublishStored in s's order: msg is stored after every
 // earlier publish of s that gets stored, resends included (see Sender).
 // fn may be nil.
-func (b *Bus) PublishStoredBy(s *Sender, msg *nats.Msg, fn func(error)) error {
-	msg.Subject = b.StoreSubject(msg.Subject)
-	return s.publish(b.replies, msg, fn)
+func (b *Bus) PublishStoredBy(s *Sender, msg *Msg, fn func(error)) error {
+	m := msg.toNATS()
+	m.Subject = b.StoreSubject(m.Subject)
+	return s.publish(b.replies, m, fn)
 }
 
 // register sets msg's message id and tracks it (not sent yet).

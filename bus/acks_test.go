@@ -24,8 +24,7 @@ func publishStoredN(t *testing.T, b *Bus, subject string, n int) <-chan storedRe
 	out := make(chan storedResult, n)
 	start := time.Now()
 	for i := range n {
-		m := nats.NewMsg(subject)
-		m.Data = []byte(strconv.Itoa(i))
+		m := &Msg{Subject: subject, Data: []byte(strconv.Itoa(i))}
 		if err := b.PublishStored(m, func(err error) { out <- storedResult{i, err, time.Since(start)} }); err != nil {
 			t.Fatal(err)
 		}
@@ -236,12 +235,10 @@ func TestSenderKeepsOrderThroughResends(t *testing.T) {
 	s := &Sender{}
 	results := make(chan storedResult, n)
 	for i := range n {
-		m := nats.NewMsg(subject)
-		m.Data = []byte(strconv.Itoa(i))
+		m := &Msg{Subject: subject, Data: []byte(strconv.Itoa(i))}
 		fn := func(err error) { results <- storedResult{i: i, err: err} }
 		if i == 0 {
-			m.Subject = b.StoreSubject(subject)
-			publishLost(t, b, s, m, fn)
+			publishLost(t, b, s, &nats.Msg{Subject: b.StoreSubject(subject), Data: m.Data}, fn)
 			continue
 		}
 		if err := b.PublishStoredBy(s, m, fn); err != nil {

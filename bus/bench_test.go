@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
 // BenchmarkStoredAck is the bus's share of an acknowledged Socket.IO event
@@ -23,7 +21,7 @@ func BenchmarkStoredAck(b *testing.B) {
 	bus := startBus(b, Config{})
 	for i := range publishers {
 		tok := "ack" + strconv.Itoa(i)
-		sub, err := bus.Subscribe(Live("sockbus.io."+tok+".>"), func(*nats.Msg) {})
+		sub, err := bus.Subscribe(Live("sockbus.io."+tok+".>"), func(*Msg) {})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -44,9 +42,7 @@ func BenchmarkStoredAck(b *testing.B) {
 			done := make(chan error, 1)
 			var order Sender // one socket's ordering point, as wsedge has
 			for left.Add(-1) >= 0 {
-				m := nats.NewMsg(subject)
-				m.Header.Set(HeaderFrom, "sid"+strconv.Itoa(i))
-				m.Data = payload
+				m := &Msg{Subject: subject, Header: Header{HeaderFrom: {"sid" + strconv.Itoa(i)}}, Data: payload}
 				if err := bus.PublishStoredBy(&order, m, func(err error) { done <- err }); err != nil {
 					b.Error(err)
 					return

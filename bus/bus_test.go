@@ -39,16 +39,14 @@ func TestStreamRepublishesWithSequence(t *testing.T) {
 	}
 	tok, _ := EncodeToken("room.1")
 	l := b.Log(KindChannel, tok)
-	got := make(chan *nats.Msg, 10)
-	sub, err := b.Subscribe(Live(ChannelSubject(tok)), func(m *nats.Msg) { got <- m })
+	got := make(chan *Msg, 10)
+	sub, err := b.Subscribe(Live(ChannelSubject(tok)), func(m *Msg) { got <- m })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
 	for i := 1; i <= 3; i++ {
-		m := nats.NewMsg(ChannelSubject(tok))
-		m.Data = []byte(strconv.Itoa(i))
-		if _, err := b.Publish(m); err != nil {
+		if err := b.Publish(&Msg{Subject: ChannelSubject(tok), Data: []byte(strconv.Itoa(i))}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -176,8 +176,8 @@ func MappingsConfig(l LayoutConfig) (string, error) {
 // SubscribePresence marks this node present on subject (a PresenceSubject)
 // for as long as the subscription lasts: Interest counts it, and on an
 // external NATS it answers the other nodes' presence requests.
-func (b *Bus) SubscribePresence(subject string) (*nats.Subscription, error) {
-	sub, err := b.Subscribe(subject, func(m *nats.Msg) {
+func (b *Bus) SubscribePresence(subject string) (*Subscription, error) {
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
 		if m.Reply != "" {
 			_ = m.Respond(nil)
 		}
@@ -185,7 +185,7 @@ func (b *Bus) SubscribePresence(subject string) (*nats.Subscription, error) {
 	if err == nil {
 		_ = sub.SetPendingLimits(64, 64<<10) // requests carry no body
 	}
-	return sub, err
+	return b.registered(subject, sub, err)
 }
 
 // pingPresence counts the nodes present on subject when the server's
@@ -197,7 +197,7 @@ func (b *Bus) SubscribePresence(subject string) (*nats.Subscription, error) {
 // clients still get the broadcast, the sender only does not wait for
 // their acks.
 func (b *Bus) pingPresence(subject string) int {
-	inbox := nats.NewInbox()
+	inbox := NewInbox()
 	ch := make(chan *nats.Msg, 64)
 	sub, err := b.nc.ChanSubscribe(inbox, ch)
 	if err != nil {

@@ -91,7 +91,7 @@ func TestExternalNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := a.Publish(&nats.Msg{Subject: "sockbus.io.x.all.ev", Data: []byte(`[1]`)})
+	f, err := a.publishAsync(&Msg{Subject: "sockbus.io.x.all.ev", Data: []byte(`[1]`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestExternalNATS(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no store ack")
 	}
-	m, err := live.NextMsg(5 * time.Second)
+	m, err := live.NextTimeout(5 * time.Second)
 	if err != nil || m.Subject != "sockbus.live.io.x.all.ev" || string(m.Data) != "[1]" {
 		t.Fatalf("live copy on the other edge: %v %v", m, err)
 	}
@@ -128,7 +128,7 @@ func TestExternalPresence(t *testing.T) {
 	if !buses[0].HasInterest("sockbus.in.x.y") {
 		t.Fatal("HasInterest on an external NATS must be true (it cannot be seen)")
 	}
-	var subs []*nats.Subscription
+	var subs []*Subscription
 	for i, b := range buses {
 		s, err := b.SubscribePresence(subj)
 		if err != nil {
@@ -216,7 +216,7 @@ func TestMappingsConfig(t *testing.T) {
 		if err := backend.Publish("sockbus.io."+tok+".all.ev", []byte(tok)); err != nil {
 			t.Fatal(err)
 		}
-		m, err := live.NextMsg(5 * time.Second)
+		m, err := live.NextTimeout(5 * time.Second)
 		if err != nil {
 			t.Fatalf("backend's publish for %s never delivered: %v", tok, err)
 		}
@@ -348,10 +348,10 @@ func TestExternalNATSCluster(t *testing.T) {
 	// arrives, then check it came from a's stored copy.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := a.Publish(&nats.Msg{Subject: "sockbus.io.x.all.ev", Data: []byte(`[1]`)}); err != nil {
+		if err := a.Publish(&Msg{Subject: "sockbus.io.x.all.ev", Data: []byte(`[1]`)}); err != nil {
 			t.Fatal(err)
 		}
-		m, err := live.NextMsg(200 * time.Millisecond)
+		m, err := live.NextTimeout(200 * time.Millisecond)
 		if err == nil {
 			if m.Header.Get(HeaderStream) != a.Log(KindNamespace, "x").Stream.Name {
 				t.Fatalf("delivered from stream %q", m.Header.Get(HeaderStream))

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -37,9 +36,7 @@ func TestLayoutIsFixedByConfiguration(t *testing.T) {
 	for i := range 2000 {
 		tok := "x" + strconv.Itoa(i)
 		for _, subj := range []string{"sockbus.io." + tok + ".all.ev", ChannelSubject(tok)} {
-			m := nats.NewMsg(subj)
-			m.Data = []byte("1")
-			if _, err := b.Publish(m); err != nil {
+			if err := b.Publish(&Msg{Subject: subj, Data: []byte("1")}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -113,9 +110,7 @@ func TestBackendPublishesLandInTheNodesLog(t *testing.T) {
 			t.Fatalf("%s: not stored: %s", n.subj, msg.Data)
 		}
 		// As the node.
-		m := nats.NewMsg(n.subj)
-		m.Data = []byte("node")
-		if _, err := b.Publish(m); err != nil {
+		if err := b.Publish(&Msg{Subject: n.subj, Data: []byte("node")}); err != nil {
 			t.Fatal(err)
 		}
 		<-b.js.PublishAsyncComplete()

@@ -78,13 +78,13 @@ func (s *Subscription) Unsubscribe() error {
 }
 
 // Next waits for the next message of a SubscribeSync subscription, until
-// ctx ends (its error is returned then, wrapped).
+// ctx ends (ctx.Err() is returned then, as it is).
 func (s *Subscription) Next(ctx context.Context) (*Msg, error) {
 	m, err := s.sub.NextMsgWithContext(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("failed to receive on %s: %w", s.sub.Subject, ctx.Err())
-		}
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
 		return nil, fmt.Errorf("failed to receive on %s: %w", s.sub.Subject, err)
 	}
 	return fromNATS(m), nil

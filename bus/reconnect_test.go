@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/internal/eventually"
 )
 
@@ -17,8 +15,8 @@ import (
 func TestConnectionComesBackAfterServerClosesIt(t *testing.T) {
 	b := startBus(t, Config{})
 	tok, _ := EncodeToken("back")
-	got := make(chan *nats.Msg, 100)
-	sub, err := b.Subscribe(Live(ChannelSubject(tok)), func(m *nats.Msg) { got <- m })
+	got := make(chan *Msg, 100)
+	sub, err := b.Subscribe(Live(ChannelSubject(tok)), func(m *Msg) { got <- m })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +38,7 @@ func TestConnectionComesBackAfterServerClosesIt(t *testing.T) {
 	if err := b.Alive(); err != nil {
 		t.Errorf("Alive() after the reconnect: %v", err)
 	}
-	m := nats.NewMsg(ChannelSubject(tok))
-	m.Data = []byte("after")
+	m := &Msg{Subject: ChannelSubject(tok), Data: []byte("after")}
 	stored := make(chan error, 1)
 	if err := b.PublishStored(m, func(err error) { stored <- err }); err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func TestAwaitReplySweptAtDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.PublishLive(&nats.Msg{Subject: "svc.echo", Reply: reply, Data: []byte("a")}); err != nil {
+	if err := b.PublishLive(&Msg{Subject: "svc.echo", Reply: reply, Data: []byte("a")}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -92,12 +92,12 @@ func TestAwaitReplySweptAtDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.PublishLive(&nats.Msg{Subject: "svc.silent", Reply: reply}); err != nil {
+	if err := b.PublishLive(&Msg{Subject: "svc.silent", Reply: reply}); err != nil {
 		t.Fatal(err)
 	}
 	eventually.True(t, 5*time.Second, "the unanswered request forgotten", func() bool { return b.pendingRequests() == 0 })
 	// An answer after the deadline finds nobody waiting.
-	if err := b.PublishLive(&nats.Msg{Subject: reply, Data: []byte("too late")}); err != nil {
+	if err := b.PublishLive(&Msg{Subject: reply, Data: []byte("too late")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.nc.Flush(); err != nil {

@@ -9,31 +9,38 @@ import (
 )
 
 // Publish stores msg, published on its public subject (sockbus.io.… or
-// sockbus.ws.…), in its name's log without waiting: the returned future
-// resolves when JetStream acknowledged it. Order is kept per node. It is
-// not retried past nats.go's own two resends on no responders, so it can
-// be lost while its stream elects a leader: nobody waits on it (use
-// PublishStored when a client waits for an ack).
-func (b *Bus) Publish(msg *nats.Msg) (jetstream.PubAckFuture, error) {
-	msg.Subject = b.StoreSubject(msg.Subject)
-	f, err := b.js.PublishMsgAsync(msg)
+// sockbus.ws.…), in its name's log without waiting for JetStream's
+// acknowledgement. Order is kept per node. It is not retried past
+// nats.go's own two resends on no responders, so it can be lost while its
+// stream elects a leader: nobody waits on it (use PublishStored when a
+// client waits for an ack).
+func (b *Bus) Publish(msg *Msg) error {
+	_, err := b.publishAsync(msg)
+	return err
+}
+
+// publishAsync is Publish with JetStream's future (for tests).
+func (b *Bus) publishAsync(msg *Msg) (jetstream.PubAckFuture, error) {
+	m := msg.toNATS()
+	m.Subject = b.StoreSubject(m.Subject)
+	f, err := b.js.PublishMsgAsync(m)
 	if err != nil {
-		return nil, fmt.Errorf("failed to publish on %s: %w", msg.Subject, err)
+		return nil, fmt.Errorf("failed to publish on %s: %w", m.Subject, err)
 	}
 	return f, nil
 }
 
 // PublishLive sends msg to live subscribers only (nothing is stored).
-func (b *Bus) PublishLive(msg *nats.Msg) error {
-	if err := b.nc.PublishMsg(msg); err != nil {
+func (b *Bus) PublishLive(msg *Msg) error {
+	if err := b.nc.PublishMsg(msg.toNATS()); err != nil {
 		return fmt.Errorf("failed to publish on %s: %w", msg.Subject, err)
 	}
 	return nil
 }
 
-// SubscribeSync subscribes for NextMsg; like Subscribe, the server has
-// registered the subscription when it returns.
-func (b *Bus) SubscribeSync(subject string) (*nats.Subscription, error) {
+// SubscribeSync subscribes for Subscription.Next; like Subscribe, the
+// server has registered the subscription when it returns.
+func (b *Bus) SubscribeSync(subject string) (*Subscription, error) {
 	sub, err := b.nc.SubscribeSync(subject)
 	return b.registered(subject, sub, err)
 }
@@ -41,15 +48,15 @@ func (b *Bus) SubscribeSync(subject string) (*nats.Subscription, error) {
 // Subscribe delivers every message on subject to h, one at a time, in order,
 // on a goroutine owned by the connection. h must not block. When it returns,
 // the server has registered the subscription.
-func (b *Bus) Subscribe(subject string, h nats.MsgHandler) (*nats.Subscription, error) {
-	sub, err := b.nc.Subscribe(subject, h)
+func (b *Bus) Subscribe(subject string, h func(*Msg)) (*Subscription, error) {
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { h(fromNATS(m)) })
 	return b.registered(subject, sub, err)
 }
 
 // registered completes a new subscription with a round trip, so the server
 // has the interest before we tell a client it is connected (a publish right
 // after must reach it), and wraps a failure once.
-func (b *Bus) registered(subject string, sub *nats.Subscription, err error) (*nats.Subscription, error) {
+func (b *Bus) registered(subject string, sub *nats.Subscription, err error) (*Subscription, error) {
 	if err == nil {
 		if err = b.nc.Flush(); err != nil {
 			_ = sub.Unsubscribe()
@@ -59,7 +66,7 @@ func (b *Bus) registered(subject string, sub *nats.Subscription, err error) (*na
 		return nil, fmt.Errorf("failed to subscribe to %s: %w", subject, err)
 	}
 	b.syncRoutes()
-	return sub, nil
+	return &Subscription{sub: sub}, nil
 }
 
 // syncRoutes returns once every other node of the cluster knows this
@@ -100,6 +107,6 @@ func (b *Bus) syncRoutes() {
 type StoredMsg struct {
 	Seq     uint64
 	Subject string
-	Header  nats.Header
+	Header  Header
 	Data    []byte
 }

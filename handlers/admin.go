@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sockbus/sockbus/bus"
@@ -157,8 +156,8 @@ type Admin struct {
 	features []string
 	warn     *ratelog.Logger
 	login    *loginGuard
-	sub      *nats.Subscription // bus.AdminSocketsSubject
-	here     *nats.Subscription // bus.AdminPresenceSubject
+	sub      *bus.Subscription // bus.AdminSocketsSubject
+	here     *bus.Subscription // bus.AdminPresenceSubject
 
 	smu      sync.Mutex
 	sessions map[string]time.Time // login session id → expiry
@@ -412,7 +411,7 @@ func (a *Admin) onRoom(event string, s *socketio.Socket, room string) {
 
 // answerSockets answers another node's (or this one's) all_sockets
 // gathering with this node's sockets.
-func (a *Admin) answerSockets(m *nats.Msg) {
+func (a *Admin) answerSockets(m *bus.Msg) {
 	if m.Reply == "" {
 		return
 	}
@@ -426,24 +425,24 @@ func (a *Admin) answerSockets(m *nats.Msg) {
 		a.warn.Warn("admin UI: failed to encode sockets", "err", err)
 		return
 	}
-	_ = a.bus.PublishLive(&nats.Msg{Subject: m.Reply, Data: data})
+	_ = a.bus.PublishLive(&bus.Msg{Subject: m.Reply, Data: data})
 }
 
 // AllSockets lists the sockets of every node with the admin UI on. When ctx
 // ends first, it returns what came with an error.
 func (a *Admin) AllSockets(ctx context.Context) ([]SerializedSocket, error) {
-	inbox, err := a.bus.SubscribeSync(nats.NewInbox())
+	inbox, err := a.bus.SubscribeSync(bus.NewInbox())
 	if err != nil {
 		return nil, fmt.Errorf("failed to list sockets: %w", err)
 	}
 	defer func() { _ = inbox.Unsubscribe() }()
 	nodes := a.bus.Interest(bus.AdminPresenceSubject)
-	if err := a.bus.PublishLive(&nats.Msg{Subject: bus.AdminSocketsSubject, Reply: inbox.Subject}); err != nil {
+	if err := a.bus.PublishLive(&bus.Msg{Subject: bus.AdminSocketsSubject, Reply: inbox.Subject()}); err != nil {
 		return nil, fmt.Errorf("failed to list sockets: %w", err)
 	}
 	out := []SerializedSocket{}
 	for i := 0; i < nodes; i++ {
-		m, err := inbox.NextMsgWithContext(ctx)
+		m, err := inbox.Next(ctx)
 		if err != nil {
 			return out, fmt.Errorf("failed to list sockets: %d of %d nodes answered: %w", i, nodes, err)
 		}

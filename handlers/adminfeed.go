@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"sync"
 
-	"github.com/nats-io/nats.go"
 	"github.com/sockbus/sockbus/bus"
 )
 
@@ -26,7 +25,7 @@ var feedEvents = map[string]bool{
 // has admin sockets.
 type adminFeed struct {
 	mu     sync.Mutex
-	sub    *nats.Subscription
+	sub    *bus.Subscription
 	closed bool
 }
 
@@ -68,14 +67,14 @@ func (a *Admin) broadcast(event string, args ...any) {
 		a.warn.Warn("admin UI: failed to encode", "event", event, "err", err)
 		return
 	}
-	m := &nats.Msg{Subject: bus.AdminFeedSubject, Header: nats.Header{bus.HeaderAdminEvent: []string{event}}, Data: data}
+	m := &bus.Msg{Subject: bus.AdminFeedSubject, Header: bus.Header{bus.HeaderAdminEvent: []string{event}}, Data: data}
 	if err := a.bus.PublishLive(m); err != nil {
 		a.warn.Warn("admin UI: failed to send", "event", event, "err", err)
 	}
 }
 
 // relayFeed hands one feed message to this node's admin sockets.
-func (a *Admin) relayFeed(m *nats.Msg) {
+func (a *Admin) relayFeed(m *bus.Msg) {
 	event := m.Header.Get(bus.HeaderAdminEvent)
 	if !feedEvents[event] || !json.Valid(m.Data) || len(m.Data) == 0 || m.Data[0] != '[' {
 		a.warn.Warn("admin UI: dropping a malformed admin event", "event", event)

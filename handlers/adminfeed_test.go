@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
@@ -40,7 +39,7 @@ func TestAdminFeedStaysOffClients(t *testing.T) {
 	// Whatever crosses sockbus.> on node 1 (as an operator's `nats sub`).
 	var mu sync.Mutex
 	var seen []string
-	spy, err := buses[1].Subscribe("sockbus.>", func(m *nats.Msg) {
+	spy, err := buses[1].Subscribe("sockbus.>", func(m *bus.Msg) {
 		mu.Lock()
 		seen = append(seen, m.Subject+" "+string(m.Data))
 		mu.Unlock()

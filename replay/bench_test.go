@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockbus/sockbus/bus"
@@ -192,11 +191,11 @@ func fillStore(b *bus.Bus, s fillSpec) error {
 	payload := []byte(`["msg",{"text":"an event of about a hundred bytes, as a chat line would be","n":12345}]`)
 	stored := 0
 	pub := func(tok string) error {
-		m := nats.NewMsg("sockbus.io." + tok + ".all.msg")
+		m := &bus.Msg{Subject: "sockbus.io." + tok + ".all.msg", Header: bus.Header{}}
 		m.Header.Set(bus.HeaderFrom, "sid-"+tok)
 		m.Data = payload
 		for {
-			_, err := b.Publish(m)
+			err := b.Publish(m)
 			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 				<-b.JetStream().PublishAsyncComplete()
 				m.Subject = "sockbus.io." + tok + ".all.msg" // Publish rewrote it
@@ -407,7 +406,7 @@ func ackWhile(tb testing.TB, b *bus.Bus, stop chan struct{}) time.Duration {
 			return worst
 		default:
 		}
-		m := nats.NewMsg("sockbus.io.acker.all.msg")
+		m := &bus.Msg{Subject: "sockbus.io.acker.all.msg", Header: bus.Header{}}
 		m.Data = []byte(`["ping"]`)
 		start := time.Now()
 		if err := b.PublishStored(m, func(err error) { done <- err }); err != nil {

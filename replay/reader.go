@@ -197,7 +197,7 @@ func (r *Reader) consume(ctx context.Context, l bus.Log, from, to uint64, fn fun
 				return to + 1, nil, nil
 			}
 			next = seq + 1
-			if fnErr = fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(m.Subject()), Header: m.Headers(), Data: m.Data()}); fnErr != nil {
+			if fnErr = fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(m.Subject()), Header: bus.Header(m.Headers()), Data: m.Data()}); fnErr != nil {
 				return next, fnErr, nil
 			}
 		}
@@ -500,7 +500,7 @@ func (r *Reader) read(ctx context.Context, l bus.Log, from, to uint64, fn func(b
 			next, pending = seq+1, m.Header.Get("Nats-Num-Pending")
 			n++
 			subject := m.Header.Get("Nats-Subject")
-			if err := fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(subject), Header: m.Header, Data: m.Data}); err != nil {
+			if err := fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(subject), Header: bus.Header(m.Header), Data: m.Data}); err != nil {
 				return n, err
 			}
 		}

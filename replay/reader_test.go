@@ -35,9 +35,9 @@ func fill(t testing.TB, b *bus.Bus, tok string, n int) bus.Log {
 func store(t testing.TB, b *bus.Bus, kind bus.Kind, tok string, n int, subject func(i int) string) bus.Log {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		m := nats.NewMsg(subject(i))
+		m := &bus.Msg{Subject: subject(i), Header: bus.Header{}}
 		m.Data = []byte(strconv.Itoa(i))
-		if _, err := b.Publish(m); err != nil {
+		if err := b.Publish(m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -230,10 +230,10 @@ func TestTrimmedHistoryIsGoneNotPartial(t *testing.T) {
 func TestChannelHistoryKeepsBinaryFlag(t *testing.T) {
 	b := startBus(t, bus.HistoryConfig{})
 	s := b.Log(bus.KindChannel, "bin")
-	m := nats.NewMsg(bus.ChannelSubject("bin"))
+	m := &bus.Msg{Subject: bus.ChannelSubject("bin"), Header: bus.Header{}}
 	m.Data = []byte{0, 1, 2}
 	m.Header.Set(bus.HeaderBinary, "1")
-	if _, err := b.Publish(m); err != nil {
+	if err := b.Publish(m); err != nil {
 		t.Fatal(err)
 	}
 	<-b.JetStream().PublishAsyncComplete()
@@ -303,10 +303,10 @@ func TestSinceManyThroughConsumer(t *testing.T) {
 	const n = 3 * consumeMin
 	for i := range n {
 		for _, tok := range []string{"mine", "other"} {
-			m := nats.NewMsg("sockbus.io." + tok + ".all.e")
+			m := &bus.Msg{Subject: "sockbus.io." + tok + ".all.e", Header: bus.Header{}}
 			m.Header.Set(bus.HeaderFrom, "sid"+strconv.Itoa(i))
 			m.Data = []byte(strconv.Itoa(i))
-			if _, err := b.Publish(m); err != nil {
+			if err := b.Publish(m); err != nil {
 				t.Fatal(err)
 			}
 		}

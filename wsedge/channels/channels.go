@@ -20,7 +20,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/lxzan/gws"
-	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
@@ -130,7 +129,7 @@ type Channels struct {
 type channelHub struct {
 	tok     string
 	subject string
-	sub     *nats.Subscription
+	sub     *bus.Subscription
 
 	mu      sync.RWMutex
 	members []*channelConn
@@ -486,8 +485,8 @@ func (c *Channels) leave(cc *channelConn) {
 
 // deliver fans one bus message out to the hub's local members: the frame is
 // built once and queued by pointer; a member whose queue overflows is cut off.
-func (h *channelHub) deliver(c *Channels) nats.MsgHandler {
-	return func(m *nats.Msg) {
+func (h *channelHub) deliver(c *Channels) func(*bus.Msg) {
+	return func(m *bus.Msg) {
 		binary := m.Header.Get(bus.HeaderBinary) == "1" || !utf8.Valid(m.Data)
 		f := outq.NewFrame(binary, m.Data)
 		var seq uint64
@@ -719,7 +718,7 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 		e.c.refresh(cc, tok)
 		return
 	}
-	m := nats.NewMsg(cc.hub.subject)
+	m := &bus.Msg{Subject: cc.hub.subject, Header: bus.Header{}}
 	m.Data = append([]byte(nil), msg.Bytes()...) // gws reuses msg's buffer
 	e.c.cfg.Metrics.Events(metrics.KindWebSocket, 1, len(m.Data))
 	m.Header.Set(bus.HeaderFrom, cc.id)

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/testutil"
@@ -37,14 +35,15 @@ func TestHeldLiveMessagesAreBounded(t *testing.T) {
 	payload := strings.Repeat("h", 32<<10)
 	publish := func(text string) {
 		t.Helper()
-		f, err := b.Publish(&nats.Msg{Subject: bus.ChannelSubject("held"), Data: []byte(text)})
-		if err != nil {
+		stored := make(chan error, 1)
+		if err := b.PublishStored(&bus.Msg{Subject: bus.ChannelSubject("held"), Data: []byte(text)}, func(err error) { stored <- err }); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			t.Fatal(err)
+		case err := <-stored:
+			if err != nil {
+				t.Fatal(err)
+			}
 		case <-time.After(30 * time.Second):
 			t.Fatal("not stored in time")
 		}

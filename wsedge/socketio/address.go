@@ -1,8 +1,6 @@
 package socketio
 
 import (
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
@@ -20,7 +18,7 @@ type address struct {
 
 // readAddress decodes an event's address; false for a subject sockbus does
 // not produce, a socket operation, or a reserved event name.
-func readAddress(rest string, h nats.Header) (address, bool) {
+func readAddress(rest string, h bus.Header) (address, bool) {
 	p, err := bus.ParseIOAddress(rest)
 	if err != nil || p.Kind == bus.IOControl || sio.IsReserved(p.Event) {
 		return address{}, false

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/metrics"
@@ -77,7 +75,7 @@ func TestBroadcastAllocationsDoNotGrowWithSockets(t *testing.T) {
 	srv, _, url := startIO(t, Config{Metrics: counters})
 	addr := strings.TrimPrefix(url, "http://")
 	n := srv.Of("/")
-	m := &nats.Msg{Subject: n.liveBase + "all.news", Header: nats.Header{bus.HeaderSequence: []string{"1"}}, Data: []byte(`["hello",1]`)}
+	m := &bus.Msg{Subject: n.liveBase + "all.news", Header: bus.Header{bus.HeaderSequence: []string{"1"}}, Data: []byte(`["hello",1]`)}
 	frame := []byte{0x81, byte(len(`42["news","hello",1]`))} // what each client gets, header included
 	frame = append(frame, `42["news","hello",1]`...)
 	var clients []net.Conn

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/sio"
@@ -108,16 +107,16 @@ func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) 
 // to one request (a broadcast with acks, a fetch): an inbox subscribed
 // before the request goes out, and how many nodes will answer.
 type gatherer struct {
-	sub   *nats.Subscription
+	sub   *bus.Subscription
 	nodes int
 }
 
 // ask publishes m, a live message, as a request to every node with sockets
 // in the namespace, and returns what gathers their answers: nil when no
 // node has any.
-func (n *Namespace) ask(m *nats.Msg) (*gatherer, error) {
+func (n *Namespace) ask(m *bus.Msg) (*gatherer, error) {
 	b := n.srv.bus
-	sub, err := b.SubscribeSync(nats.NewInbox())
+	sub, err := b.SubscribeSync(bus.NewInbox())
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +125,7 @@ func (n *Namespace) ask(m *nats.Msg) (*gatherer, error) {
 		g.close()
 		return nil, nil
 	}
-	m.Reply = sub.Subject
+	m.Reply = sub.Subject()
 	if err := b.PublishLive(m); err != nil {
 		g.close()
 		return nil, err
@@ -138,8 +137,8 @@ func (g *gatherer) close() { _ = g.sub.Unsubscribe() }
 
 // next waits for the next answer: ErrAckTimeout at ctx's deadline, ctx's
 // error when it is cancelled first.
-func (g *gatherer) next(ctx context.Context) (*nats.Msg, error) {
-	r, err := g.sub.NextMsgWithContext(ctx)
+func (g *gatherer) next(ctx context.Context) (*bus.Msg, error) {
+	r, err := g.sub.Next(ctx)
 	switch {
 	case err == nil:
 		return r, nil
@@ -152,7 +151,7 @@ func (g *gatherer) next(ctx context.Context) (*nats.Msg, error) {
 // deliverWithAck is deliver for a broadcast with acknowledgements: each
 // local target gets the event with an ack id of its own, and the answers go
 // to the sender's inbox, after this node's count.
-func (n *Namespace) deliverWithAck(a address, m *nats.Msg) {
+func (n *Namespace) deliverWithAck(a address, m *bus.Msg) {
 	args, atts, err := splitAttachments(m)
 	wait := defaultAckWait
 	if h := m.Header.Get(HeaderAckDeadline); h != "" {
@@ -182,7 +181,7 @@ func (n *Namespace) deliverWithAck(a address, m *nats.Msg) {
 	}
 	k := strconv.Itoa(len(live))
 	// The body repeats the count: NATS request tools end on an empty reply.
-	count := &nats.Msg{Subject: f.inbox, Header: nats.Header{HeaderAckCount: []string{k}}, Data: []byte(k)}
+	count := &bus.Msg{Subject: f.inbox, Header: bus.Header{HeaderAckCount: []string{k}}, Data: []byte(k)}
 	if err := b.PublishLive(count); err != nil {
 		for i, s := range live {
 			s.dropAck(ids[i])
@@ -224,7 +223,7 @@ func (f *ackFanIn) answered(s *Socket, r ackReply, ok bool) {
 	if !ok || !waiting {
 		return
 	}
-	m := &nats.Msg{Subject: f.inbox, Header: nats.Header{HeaderSocket: []string{s.id}}}
+	m := &bus.Msg{Subject: f.inbox, Header: bus.Header{HeaderSocket: []string{s.id}}}
 	if s.user != "" {
 		m.Header[wsedge.HeaderUser] = []string{s.user}
 	}

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
@@ -470,14 +468,14 @@ func (s *Server) forwardToBus(sock *Socket, e *Event) {
 	if !s.bus.HasInterest(subject) {
 		return
 	}
-	m := &nats.Msg{Subject: subject, Header: nats.Header{HeaderSocket: []string{sock.id}}}
+	m := &bus.Msg{Subject: subject, Header: bus.Header{HeaderSocket: []string{sock.id}}}
 	if sock.user != "" {
 		m.Header[wsedge.HeaderUser] = []string{sock.user}
 	}
 	joinAttachments(m, e.Args, e.Attachments)
 	if e.WantsAck() {
-		reply, err := s.replies.register(s.cfg.BusAckTimeout, func(r *nats.Msg) {
-			if len(r.Data) == 0 && r.Header.Get("Status") == "503" {
+		reply, err := s.bus.AwaitReply(s.cfg.BusAckTimeout, func(r *bus.Msg) {
+			if r.NoResponders() {
 				e.forwardDone(forwardNobody) // no handler: the store's ack answers
 				return
 			}

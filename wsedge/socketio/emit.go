@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
@@ -144,20 +142,20 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 		}
 		return err
 	}
-	if _, err = b.Publish(m); err != nil {
+	if err = b.Publish(m); err != nil {
 		o.ns.srv.metrics.PublishError()
 	}
 	return err
 }
 
 // message builds the bus message for an emit.
-func (o Operator) message(event string, args []byte, attachments [][]byte) (*nats.Msg, error) {
+func (o Operator) message(event string, args []byte, attachments [][]byte) (*bus.Msg, error) {
 	n := o.ns
 	if n.match != nil {
 		return nil, fmt.Errorf("wsedge: emit on a dynamic namespace parent is not supported; emit on a child")
 	}
 	to := bus.IOAddress{Kind: bus.IOAll, Event: event}
-	m := &nats.Msg{Header: nats.Header{}}
+	m := &bus.Msg{Header: bus.Header{}}
 	switch {
 	case len(o.rooms) == 1: // a socket id is a room: its socket gets it
 		to.Kind, to.Target = bus.IORoom, o.rooms[0]
@@ -190,7 +188,7 @@ func (o Operator) message(event string, args []byte, attachments [][]byte) (*nat
 
 // setTokenList sets header key to names as comma-separated tokens; nothing
 // when names is empty.
-func setTokenList(h nats.Header, key string, names []string) error {
+func setTokenList(h bus.Header, key string, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -238,7 +236,7 @@ func encodeArgs(args []any) ([]byte, [][]byte, error) {
 
 // joinAttachments sets m's payload: the JSON arguments, then each binary
 // attachment, their sizes in the Sockbus-Attachments header.
-func joinAttachments(m *nats.Msg, args []byte, attachments [][]byte) {
+func joinAttachments(m *bus.Msg, args []byte, attachments [][]byte) {
 	if len(attachments) == 0 {
 		m.Data = args
 		return
@@ -260,7 +258,7 @@ func joinAttachments(m *nats.Msg, args []byte, attachments [][]byte) {
 
 // splitAttachments separates a bus payload into JSON arguments and
 // attachments (the inverse of joinAttachments).
-func splitAttachments(m *nats.Msg) ([]byte, [][]byte, error) {
+func splitAttachments(m *bus.Msg) ([]byte, [][]byte, error) {
 	h := m.Header[HeaderAttachments]
 	if len(h) == 0 || h[0] == "" {
 		return m.Data, nil, nil
@@ -301,7 +299,7 @@ func (n *Namespace) eventFrames(event string, args []byte, atts [][]byte, ackID 
 
 // deliver fans one live bus message out to the local sockets it targets.
 // It runs on the subscription's goroutine and never blocks on a client.
-func (n *Namespace) deliver(m *nats.Msg) {
+func (n *Namespace) deliver(m *bus.Msg) {
 	rest := strings.TrimPrefix(m.Subject, n.liveBase)
 	if p, err := bus.ParseIOAddress(rest); err == nil && p.Kind == bus.IOControl {
 		n.control(p.Target, m)

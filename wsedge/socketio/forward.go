@@ -8,25 +8,19 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/bus/tunnel"
 	"github.com/sockbus/sockbus/wsedge/engine"
-	"github.com/sockbus/sockbus/wsedge/internal/natstun"
 )
-
-// forwardSubjectPrefix is where each node listens for Engine.IO requests
-// forwarded by the others: one subject per node, outside sockbus.>.
-const forwardSubjectPrefix = "_SOCKBUS.fwd."
 
 // nodeNameLen is the length of a node name in a session id: 66 bits of a
 // hash of the node's NATS server id, base64url.
 const nodeNameLen = 11
 
-// busForwarder is engine.Forwarder over the bus: a natstun tunnel per
-// forwarded request.
+// busForwarder is engine.Forwarder over the bus: a tunnel (bus.DialTunnel)
+// per forwarded request.
 type busForwarder struct {
-	nc   *nats.Conn
+	b    *bus.Bus
 	node string
 	ln   net.Listener
 }
@@ -37,15 +31,15 @@ type busForwarder struct {
 func newBusForwarder(b *bus.Bus, limits engine.Limits) (*busForwarder, error) {
 	sum := sha256.Sum256([]byte(b.NodeID()))
 	node := base64.RawURLEncoding.EncodeToString(sum[:])[:nodeNameLen]
-	var cfg natstun.Config
+	var cfg tunnel.Config
 	if limits != nil {
 		cfg.Admit = func(from string) (func(), bool) { return limits.Admit(hostOf(from)) }
 	}
-	ln, err := natstun.Listen(b.Conn(), forwardSubjectPrefix+node, cfg)
+	ln, err := b.ListenTunnel(node, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for forwarded requests: %w", err)
 	}
-	return &busForwarder{nc: b.Conn(), node: node, ln: ln}, nil
+	return &busForwarder{b: b, node: node, ln: ln}, nil
 }
 
 func (f *busForwarder) Node() string           { return f.node }
@@ -57,11 +51,11 @@ func (f *busForwarder) Dial(ctx context.Context, node, client string) (net.Conn,
 	if !validNodeName(node) {
 		return nil, engine.ErrUnknownNode
 	}
-	c, err := natstun.Dial(ctx, f.nc, forwardSubjectPrefix+node, client, natstun.Config{})
+	c, err := f.b.DialTunnel(ctx, node, client)
 	switch {
-	case errors.Is(err, natstun.ErrNoListener):
+	case errors.Is(err, tunnel.ErrNoListener):
 		return nil, fmt.Errorf("%w: %s", engine.ErrUnknownNode, node)
-	case errors.Is(err, natstun.ErrLimited):
+	case errors.Is(err, tunnel.ErrLimited):
 		return nil, fmt.Errorf("%w: %s", engine.ErrOwnerFull, node)
 	}
 	return c, err

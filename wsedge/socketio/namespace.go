@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 )
 
@@ -48,8 +46,8 @@ type Namespace struct {
 	mu       sync.RWMutex // guards the index below
 	sockets  map[string]*Socket
 	rooms    map[string]*room
-	sub      *nats.Subscription
-	presence *nats.Subscription // counts this node for broadcasts with acks
+	sub      *bus.Subscription
+	presence *bus.Subscription // counts this node for broadcasts with acks
 	// subscribing is the first joiner's subscription in flight (nil: none).
 	subscribing *subClaim
 }
@@ -187,7 +185,7 @@ func (n *Namespace) subscribedLocked() error {
 // the whole namespace, delivered by one goroutine in the order the server
 // sent: per-room subscriptions would be delivered by several goroutines
 // and could reorder a socket's events (and its recovery offsets).
-func (n *Namespace) subscribe() (sub, presence *nats.Subscription, err error) {
+func (n *Namespace) subscribe() (sub, presence *bus.Subscription, err error) {
 	sub, err = n.srv.bus.Subscribe(n.liveBase+">", n.deliver)
 	if err != nil {
 		return nil, nil, err

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/engine"
@@ -211,7 +209,7 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 			return e, false
 		}
 		var err error
-		e.args, e.atts, err = splitAttachments(&nats.Msg{Header: m.Header, Data: m.Data})
+		e.args, e.atts, err = splitAttachments(&bus.Msg{Header: m.Header, Data: m.Data})
 		return e, err == nil
 	}
 	// Paced on the client: each event waits for room in its queue, so a

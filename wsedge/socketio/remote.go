@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/nats-io/nats.go"
 	"github.com/sockbus/sockbus/bus"
 )
 
@@ -112,12 +111,12 @@ func (o Operator) control(op string, body any) error {
 	if err != nil {
 		return err
 	}
-	_, err = o.ns.srv.bus.Publish(m)
+	err = o.ns.srv.bus.Publish(m)
 	return err
 }
 
 // controlMsg builds an operation's message under base (stored or live).
-func (o Operator) controlMsg(base, op string, data []byte) (*nats.Msg, error) {
+func (o Operator) controlMsg(base, op string, data []byte) (*bus.Msg, error) {
 	n := o.ns
 	if n.match != nil {
 		return nil, fmt.Errorf("wsedge: %s on a dynamic namespace parent is not supported; use a child", op)
@@ -129,7 +128,7 @@ func (o Operator) controlMsg(base, op string, data []byte) (*nats.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &nats.Msg{Subject: subject, Header: nats.Header{}, Data: data}
+	m := &bus.Msg{Subject: subject, Header: bus.Header{}, Data: data}
 	if err := setTokenList(m.Header, HeaderRooms, o.rooms); err != nil {
 		return nil, err
 	}
@@ -141,7 +140,7 @@ func (o Operator) controlMsg(base, op string, data []byte) (*nats.Msg, error) {
 
 // control applies an operation from the bus to this node's targeted sockets.
 // It runs on the namespace's subscription goroutine, in order with events.
-func (n *Namespace) control(op string, m *nats.Msg) {
+func (n *Namespace) control(op string, m *bus.Msg) {
 	a := address{kind: bus.IOAll, targets: bus.DecodeTokenList(m.Header.Get(HeaderRooms)), except: bus.DecodeTokenList(m.Header.Get(HeaderExcept))}
 	if len(a.targets) > 0 {
 		a.kind = bus.IORooms
@@ -194,7 +193,7 @@ func (n *Namespace) control(op string, m *nats.Msg) {
 			bad(err)
 			return
 		}
-		_ = n.srv.bus.PublishLive(&nats.Msg{Subject: reply, Data: data})
+		_ = n.srv.bus.PublishLive(&bus.Msg{Subject: reply, Data: data})
 	default:
 		bad(fmt.Errorf("unknown operation %q", op))
 	}

@@ -149,7 +149,6 @@ type Server struct {
 	storeFailed func(error)
 	engine      *engine.Server
 	decoder     sio.Decoder
-	replies     *replyMux
 	saver       *sessionSaver
 	// observer hears of every socket's life (Observe); nil: nobody.
 	observer atomic.Pointer[Observer]
@@ -174,7 +173,6 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 		static:   map[string]*Namespace{},
 		children: map[string]*Namespace{},
 	}
-	s.replies = newReplyMux(b, s.log)
 	s.storeFailed = func(err error) {
 		if err != nil {
 			s.warn.Warn("event not stored", "err", err)
@@ -308,7 +306,6 @@ func (s *Server) Close(ctx context.Context) error {
 	if err := s.engine.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("failed to close engine: %w", err))
 	}
-	s.replies.close()
 	if s.saver != nil {
 		s.saver.close(ctx)
 	}

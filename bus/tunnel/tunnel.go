@@ -1,4 +1,4 @@
-package natstun
+package tunnel
 
 import (
 	"context"
@@ -63,13 +63,13 @@ func (c Config) withDefaults() Config {
 var (
 	// ErrRefused is returned by Dial when the listener did not accept in
 	// time (or is closing).
-	ErrRefused = errors.New("natstun: connection refused")
+	ErrRefused = errors.New("tunnel: connection refused")
 	// ErrLimited is returned by Dial when the listener's Admit refused.
-	ErrLimited = errors.New("natstun: connection refused: over the listener's limits")
+	ErrLimited = errors.New("tunnel: connection refused: over the listener's limits")
 	// ErrNoListener is returned by Dial when nothing listens on the subject.
-	ErrNoListener = errors.New("natstun: no listener")
+	ErrNoListener = errors.New("tunnel: no listener")
 	// errProtocol closes a conn whose peer broke the window.
-	errProtocol = errors.New("natstun: peer exceeded the window")
+	errProtocol = errors.New("tunnel: peer exceeded the window")
 )
 
 const (
@@ -380,7 +380,7 @@ func (c *conn) Write(p []byte) (int, error) {
 				return written, c.err
 			case c.eof:
 				c.mu.Unlock()
-				return written, fmt.Errorf("natstun: peer closed: %w", net.ErrClosed)
+				return written, fmt.Errorf("tunnel: peer closed: %w", net.ErrClosed)
 			case !c.wdl.IsZero() && !time.Now().Before(c.wdl):
 				c.mu.Unlock()
 				return written, os.ErrDeadlineExceeded

@@ -1,4 +1,4 @@
-package natstun
+package tunnel
 
 import (
 	"bytes"

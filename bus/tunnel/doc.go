@@ -1,4 +1,4 @@
-// Package natstun carries a byte stream between two nodes over NATS: a
+// Package tunnel carries a byte stream between two nodes over NATS: a
 // net.Conn that one node dials by subject and another accepts from a
 // net.Listener. Engine.IO requests of a session owned by another node are
 // forwarded through it, so the owner serves them with its ordinary HTTP and
@@ -14,4 +14,4 @@
 // A peer that disappears without a close message (its node died) is noticed
 // by the protocols above (Engine.IO heartbeats, HTTP timeouts), which close
 // the conn.
-package natstun
+package tunnel
