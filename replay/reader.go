@@ -526,7 +526,7 @@ func (r *Reader) direct(ctx context.Context, s *bus.Stream, req directRequest) (
 	}
 	subject := "$JS.API.DIRECT.GET." + s.Name
 	for {
-		msgs, err := r.directOnce(ctx, subject, body, req.Batch > 0)
+		msgs, err := r.directOnce(ctx, subject, body, req.Batch)
 		if err == nil || errors.Is(err, errNotFound) || ctx.Err() != nil || !retryable(err) {
 			if err != nil && !errors.Is(err, errNotFound) {
 				err = fmt.Errorf("failed to read %s: %w", s.Name, err)
@@ -546,13 +546,19 @@ func retryable(err error) bool {
 		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting)
 }
 
-func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, batch bool) ([]*nats.Msg, error) {
+// directOnce makes one direct get: batch messages at most and the end
+// marker, or one message for batch 0.
+func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, batch int) ([]*nats.Msg, error) {
 	if err := r.take(ctx); err != nil {
 		return nil, err
 	}
 	defer r.release()
 	inbox := r.nc.NewRespInbox()
-	sub, err := r.nc.SubscribeSync(inbox)
+	// A channel the size of the answer: SubscribeSync's is nats.go's
+	// default 65,536 slots, 512 KiB allocated and cleared per read, which
+	// was most of a reconnect storm's CPU (a recovery reads a few times).
+	ch := make(chan *nats.Msg, max(batch, 1)+1)
+	sub, err := r.nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		return nil, err
 	}
@@ -564,8 +570,11 @@ func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, ba
 	defer cancel()
 	var msgs []*nats.Msg
 	for {
-		m, err := sub.NextMsgWithContext(actx)
-		if err != nil {
+		var m *nats.Msg
+		select {
+		case m = <-ch:
+		case <-actx.Done():
+			err := actx.Err()
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				err = nats.ErrTimeout
 			}
@@ -587,7 +596,7 @@ func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, ba
 			}
 		}
 		msgs = append(msgs, m)
-		if !batch {
+		if batch == 0 {
 			return msgs, nil
 		}
 	}

@@ -35,6 +35,10 @@ type StormConfig struct {
 	Deadline time.Duration
 }
 
+// stormProfile is the length of the CPU profile taken from the cut
+// (bench/run.sh --profile).
+const stormProfile = 3 * time.Second
+
 // stormClient is one client across its two connections.
 type stormClient struct {
 	mu     sync.Mutex
@@ -154,6 +158,9 @@ func Storm(ctx context.Context, t Target, cfg StormConfig) (*Result, error) {
 			return res, err
 		}
 	}
+	if t.OnWindow != nil {
+		go t.OnWindow("storm", stormProfile) // a CPU profile of the reconnections
+	}
 	for _, sc := range clients {
 		sc.c.Close()
 	}
@@ -162,6 +169,13 @@ func Storm(ctx context.Context, t Target, cfg StormConfig) (*Result, error) {
 	var retries atomic.Int64
 	err = forEach(ctx, cfg.Clients, cfg.DialConcurrency, func(i int) error {
 		sc := clients[i]
+		// The old read loop may still hand over an event it had read: the
+		// offset is final once it has ended.
+		select {
+		case <-sc.c.Done():
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("client %d: the cut connection's read loop did not end", i)
+		}
 		sc.mu.Lock()
 		auth, _ := json.Marshal(map[string]string{"pid": sc.pid, "offset": sc.offset})
 		sc.mu.Unlock()
