@@ -81,6 +81,9 @@ func TestKillMovesTheKilledNodesClients(t *testing.T) {
 	if _, ok := m["k.ms_to_99pct_back"]; !ok {
 		t.Error("no time to 99% back")
 	}
+	if m["k.new_sessions"] != 4 {
+		t.Errorf("new sessions = %v, want 4 (the relay keeps none)", m["k.new_sessions"])
+	}
 	if m["k.recovered_pct"] != 0 {
 		t.Errorf("recovered %v%% on a relay without sessions", m["k.recovered_pct"])
 	}

@@ -49,6 +49,7 @@ type killRecv struct {
 	backAt    time.Time
 	lastNew   time.Time
 	reconnect int
+	fresh     int    // reconnections that got a new session
 	lastSeq   uint64 // of the last event received
 	resumedAt string // the offset of the first reconnection, and the seq it followed
 	resumeSeq uint64
@@ -166,6 +167,9 @@ func (k *killRun) reconnect(r *killRecv) {
 			r.moved, r.backAt, r.recovered = true, c.ConnectedAt(), r.pid != "" && c.PID() == r.pid
 		}
 		r.reconnect++
+		if r.pid == "" || c.PID() != r.pid {
+			r.fresh++
+		}
 		r.pid = c.PID() // a new session (not recovered) is the one to keep from now on
 		r.mu.Unlock()
 		return
@@ -364,16 +368,17 @@ func (k *killRun) report(res *Result, snd *killSender, killAt time.Time, sent in
 	snd.mu.Unlock()
 	var back, recovered []time.Duration
 	onVictim, moved, lostTotal, lostMoved, lostMax, dups, lostStayed := 0, 0, 0, 0, 0, 0, 0
-	noted := 0
+	noted, fresh := 0, 0
 	for _, r := range k.recvs {
 		r.mu.Lock()
 		lost := r.seen.missing(acked)
 		if lost > 0 && noted < 5 {
 			noted++
-			res.note("%s: receiver %d (node %d, moved %v, recovered %v, %d reconnections, back %v after the kill, resumed after seq %d at offset %q) lost %v",
-				k.cfg.Name, r.idx, r.node+1, r.moved, r.recovered, r.reconnect, r.backAt.Sub(killAt).Round(time.Millisecond),
+			res.note("%s: receiver %d (node %d, moved %v, recovered %v, %d reconnections, %d of them a new session, back %v after the kill, resumed after seq %d at offset %q) lost %v",
+				k.cfg.Name, r.idx, r.node+1, r.moved, r.recovered, r.reconnect, r.fresh, r.backAt.Sub(killAt).Round(time.Millisecond),
 				r.resumeSeq, r.resumedAt, r.seen.lacking(acked, 10))
 		}
+		fresh += r.fresh
 		lostTotal += lost
 		lostMax = max(lostMax, lost)
 		dups += r.seen.dups
@@ -399,6 +404,7 @@ func (k *killRun) report(res *Result, snd *killSender, killAt time.Time, sent in
 	m[p+"ack_max_ms"] = float64(maxAck) / 1e6
 	m[p+"delivery_max_ms"] = float64(k.maxLat.Load()) / 1e6
 	m[p+"clients_moved"] = float64(moved)
+	m[p+"new_sessions"] = float64(fresh)
 	m[p+"lost_total"] = float64(lostTotal)
 	m[p+"lost_max"] = float64(lostMax)
 	m[p+"lost_stayed"] = float64(lostStayed)

@@ -153,6 +153,7 @@ func clusterRows(p Plan) []row {
 	add(kill, "ckill.ms_to_99pct_back", "ms until 99% back (CONNECT)")
 	add(kill, "ckill.ms_to_99pct_recovered", "ms until 99% recovered (same session; –: never)")
 	add(kill, "ckill.recovered_pct", "moved clients recovered %")
+	add(kill, "ckill.new_sessions", "reconnections given a new session")
 	add(kill, "ckill.lost_per_moved_client", "acked events lost per moved client")
 	add(kill, "ckill.lost_max", "acked events lost, worst client")
 	add(kill, "ckill.lost_stayed", "acked events lost, clients not moved")
