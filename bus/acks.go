@@ -131,9 +131,9 @@ func retryable(err error) bool { return errors.Is(err, errNoLeader) }
 // error for {"error":{...}} or a status reply (503: no stream listens on
 // the subject, i.e. its leader is gone and none is elected yet).
 func pubAckError(m *nats.Msg) error {
-	if st := m.Header.Get(headerStatus); st != "" {
-		err := fmt.Errorf("bus: publish not stored: status %s %s", st, m.Header.Get(headerDescription))
-		if st == statusNoResponders {
+	if st := m.Header.Get(HeaderStatus); st != "" {
+		err := fmt.Errorf("bus: publish not stored: status %s %s", st, m.Header.Get(HeaderDescription))
+		if st == StatusNoResponders {
 			err = fmt.Errorf("%w: %w", errNoLeader, err)
 		}
 		return err

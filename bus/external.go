@@ -215,7 +215,7 @@ func (b *Bus) pingPresence(subject string) int {
 	for {
 		select {
 		case m := <-ch:
-			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+			if len(m.Data) == 0 && m.Header.Get(HeaderStatus) == StatusNoResponders {
 				return n // no responders: nobody is present
 			}
 			n++

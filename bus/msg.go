@@ -45,7 +45,7 @@ func (h Header) Values(key string) []string { return h[key] }
 // NoResponders reports the status reply NATS sends instead of answers
 // when nobody subscribes to a request's subject.
 func (m *Msg) NoResponders() bool {
-	return len(m.Data) == 0 && m.Header.Get(headerStatus) == statusNoResponders
+	return len(m.Data) == 0 && m.Header.Get(HeaderStatus) == StatusNoResponders
 }
 
 // fromNATS wraps a received message: the header map and the body are

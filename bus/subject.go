@@ -170,11 +170,16 @@ const (
 
 	// headerMsgID is JetStream's deduplication id of a stored publish.
 	headerMsgID = "Nats-Msg-Id"
-	// headerStatus and headerDescription are the NATS status reply's
-	// (statusNoResponders: nobody subscribes to a request's subject).
-	headerStatus       = "Status"
-	headerDescription  = "Description"
-	statusNoResponders = "503"
+	// HeaderStatus and HeaderDescription are a NATS status reply's
+	// (StatusNoResponders: nobody subscribes to a request's subject).
+	HeaderStatus       = "Status"
+	HeaderDescription  = "Description"
+	StatusNoResponders = "503"
+	// HeaderNumPending and HeaderSubject are on JetStream's direct-get
+	// answers (package replay): how many messages are left after this one,
+	// and the subject it was stored under.
+	HeaderNumPending = "Nats-Num-Pending"
+	HeaderSubject    = "Nats-Subject"
 )
 
 // The Socket.IO subject grammar. Every Socket.IO subject sockbus builds or

@@ -462,7 +462,7 @@ func (r *Reader) count(ctx context.Context, l bus.Log, from uint64) (n, at uint6
 	if err != nil {
 		return 0, 0, err
 	}
-	p, err := strconv.ParseUint(msgs[0].Header.Get("Nats-Num-Pending"), 10, 64)
+	p, err := strconv.ParseUint(msgs[0].Header.Get(bus.HeaderNumPending), 10, 64)
 	if err != nil {
 		return 0, 0, fmt.Errorf("failed to count %s: bad pending count: %w", l.Filter, err)
 	}
@@ -497,9 +497,9 @@ func (r *Reader) read(ctx context.Context, l bus.Log, from, to uint64, fn func(b
 			if seq > to {
 				return n, nil
 			}
-			next, pending = seq+1, m.Header.Get("Nats-Num-Pending")
+			next, pending = seq+1, m.Header.Get(bus.HeaderNumPending)
 			n++
-			subject := m.Header.Get("Nats-Subject")
+			subject := m.Header.Get(bus.HeaderSubject)
 			if err := fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(subject), Header: bus.Header(m.Header), Data: m.Data}); err != nil {
 				return n, err
 			}
@@ -580,7 +580,7 @@ func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, ba
 			}
 			return nil, err
 		}
-		if status := m.Header.Get("Status"); status != "" {
+		if status := m.Header.Get(bus.HeaderStatus); status != "" {
 			switch status {
 			case "204": // end of a batch
 				return msgs, nil
@@ -589,10 +589,10 @@ func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, ba
 					return msgs, nil
 				}
 				return nil, errNotFound
-			case "503":
+			case bus.StatusNoResponders:
 				return nil, nats.ErrNoResponders
 			default:
-				return nil, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
+				return nil, fmt.Errorf("direct get: status %s %s", status, m.Header.Get(bus.HeaderDescription))
 			}
 		}
 		msgs = append(msgs, m)

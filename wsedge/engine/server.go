@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/sockbus/sockbus/internal/randid"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
 )
@@ -280,9 +279,7 @@ func (srv *Server) openPacket(sid string, websocket bool) []byte {
 // newID returns 20 URL-safe characters from 120 random bits, after the
 // node's name and '~' when forwarding is on.
 func (srv *Server) newID() string {
-	var b [15]byte
-	_, _ = rand.Read(b[:])
-	id := base64.RawURLEncoding.EncodeToString(b[:])
+	id := randid.URL(15)
 	if srv.fwd != nil {
 		return srv.fwd.node + string(sidSeparator) + id
 	}
