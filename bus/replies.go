@@ -227,6 +227,9 @@ func (b *Bus) AwaitReply(timeout time.Duration, fn func(*Msg)) (string, error) {
 // the first answer until ctx ends. A request nobody subscribes to fails at
 // once with ErrNoResponders.
 func (b *Bus) Request(ctx context.Context, msg *Msg) (*Msg, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("failed to ask %s: %w", msg.Subject, err)
+	}
 	ch := make(chan *Msg, 1) // fn runs at most once
 	id, reply, err := b.replies.expect(time.Time{}, func(m *Msg) { ch <- m })
 	if err != nil {

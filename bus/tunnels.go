@@ -2,7 +2,10 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"net"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus/tunnel"
 )
@@ -14,7 +17,7 @@ func (b *Bus) ListenTunnel(node string, cfg tunnel.Config) (*tunnel.Listener, er
 	if !IsPlain(node) {
 		return nil, ErrBadToken
 	}
-	return tunnel.Listen(b.nc, forwardPrefix+node, cfg)
+	return tunnel.Listen(b.nc, forwardPrefix+node, b.tunnelConfig(cfg))
 }
 
 // DialTunnel opens a tunnel to node's ListenTunnel on behalf of client (its
@@ -25,5 +28,22 @@ func (b *Bus) DialTunnel(ctx context.Context, node, client string) (net.Conn, er
 	if !IsPlain(node) {
 		return nil, ErrBadToken
 	}
-	return tunnel.Dial(ctx, b.nc, forwardPrefix+node, client, tunnel.Config{})
+	return tunnel.Dial(ctx, b.nc, forwardPrefix+node, client, b.tunnelConfig(tunnel.Config{}))
+}
+
+// tunnelConfig makes a tunnel's inboxes this package's and its open
+// request go through the node's one reply multiplexer.
+func (b *Bus) tunnelConfig(cfg tunnel.Config) tunnel.Config {
+	cfg.Inbox = NewInbox
+	cfg.Request = func(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
+		r, err := b.Request(ctx, fromNATS(m))
+		if errors.Is(err, ErrNoResponders) {
+			return nil, tunnel.ErrNoListener
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r.toNATS(), nil
+	}
+	return cfg
 }

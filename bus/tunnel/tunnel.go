@@ -38,6 +38,13 @@ type Config struct {
 	// the dialler's from (see Dial); false refuses it (ErrLimited), else
 	// release is called once when the conn closes.
 	Admit func(from string) (release func(), ok bool)
+	// Inbox, if set, names each conn's own inbox (its subject must be
+	// unique). Default: nats.go's NewInbox.
+	Inbox func() string
+	// Request, if set, sends Dial's open request and returns the
+	// listener's answer: ErrNoListener when nobody listens. Default: a
+	// request with nats.go's own reply handling.
+	Request func(ctx context.Context, m *nats.Msg) (*nats.Msg, error)
 }
 
 func (c Config) withDefaults() Config {
@@ -83,7 +90,8 @@ const (
 // from names whom the conn is for (a client's "host:port"): the listener's
 // Admit judges by it and the accepted conn's RemoteAddr is it.
 func Dial(ctx context.Context, nc *nats.Conn, subject, from string, cfg Config) (net.Conn, error) {
-	c := newConn(nc, cfg.withDefaults(), subject)
+	cfg = cfg.withDefaults()
+	c := newConn(nc, cfg, subject)
 	if err := c.subscribe(); err != nil {
 		return nil, err
 	}
@@ -92,9 +100,13 @@ func Dial(ctx context.Context, nc *nats.Conn, subject, from string, cfg Config) 
 	if from != "" {
 		m.Header.Set(fromHeader, from)
 	}
-	reply, err := nc.RequestMsgWithContext(ctx, m)
+	request := cfg.Request
+	if request == nil {
+		request = nc.RequestMsgWithContext
+	}
+	reply, err := request(ctx, m)
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, ErrNoListener):
 		c.drop()
 		return nil, ErrNoListener
 	case err != nil:
@@ -259,7 +271,11 @@ type conn struct {
 }
 
 func newConn(nc *nats.Conn, cfg Config, name string) *conn {
-	c := &conn{nc: nc, cfg: cfg, rx: nc.NewInbox(), name: name}
+	inbox := cfg.Inbox
+	if inbox == nil {
+		inbox = nc.NewInbox
+	}
+	c := &conn{nc: nc, cfg: cfg, rx: inbox(), name: name}
 	c.cond = sync.NewCond(&c.mu)
 	return c
 }
