@@ -329,6 +329,7 @@ func (c *clientConn) connect(p sio.Packet) {
 	reply := sio.Packet{Type: sio.Connect, Namespace: n.name, ID: sio.NoID, Data: []byte(body + "}")}
 	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, reply)))
 	if replaying {
+		s.replayed.Store(last)
 		s.hold.Release(last, s.sendFrames)
 	}
 	if !s.recovered {

@@ -259,6 +259,9 @@ func (s *Server) storedOffset(n *Namespace, seq uint64) string {
 
 // deliverLive sends a live event, or holds it during a replay.
 func (s *Socket) deliverLive(seq uint64, frames []*outq.Frame) {
+	if seq != 0 && seq <= s.replayed.Load() {
+		return // the replay sent it
+	}
 	s.sent(seq)
 	held, overflow := s.hold.Offer(seq, frames, len(frames), queuedSize(frames))
 	if overflow {

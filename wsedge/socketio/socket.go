@@ -175,6 +175,10 @@ type Socket struct {
 	start     atomic.Uint64      // oldest stored sequence sent (recovery's floor)
 
 	hold wsedge.LiveHold[[]*outq.Frame] // live events held during a replay
+	// replayed is the last stored sequence its replay covered: a live copy
+	// of one of those that arrives after the hold's release (the live
+	// stream lags the store the replay reads) was sent already.
+	replayed atomic.Uint64
 
 	rooms map[string]struct{} // guarded by ns.mu
 

@@ -48,15 +48,37 @@ type stormClient struct {
 	c      *eioclient.Client
 	// back is when its reconnection's CONNECT reply came; recovered says
 	// whether it named the old pid.
-	back      time.Time
-	recovered bool
+	back       time.Time
+	recovered  bool
+	sentOffset string
+	dups       []string
+	first      *eioclient.Client
 }
 
-func (sc *stormClient) onEvent(_ *eioclient.Client, args []byte) {
+func gen(first bool) int {
+	if first {
+		return 1
+	}
+	return 2
+}
+
+func isConnected(c *eioclient.Client) bool {
+	select {
+	case <-c.Connected():
+		return true
+	default:
+		return false
+	}
+}
+
+func (sc *stormClient) onEvent(c *eioclient.Client, args []byte) {
 	_, seq, ok := eioclient.LeadingInts(args)
 	off := eioclient.LastString(args)
 	sc.mu.Lock()
 	if ok && seq < 1<<24 {
+		if uint64(len(sc.seen)) > seq && sc.seen[seq] > 0 && len(sc.dups) < 4 {
+			sc.dups = append(sc.dups, fmt.Sprintf("seq %d again on connection %d (before its CONNECT reply: %v) offset %s", seq, gen(c == sc.first), !isConnected(c), off))
+		}
 		for uint64(len(sc.seen)) <= seq {
 			sc.seen = append(sc.seen, 0)
 		}
@@ -117,7 +139,9 @@ func Storm(ctx context.Context, t Target, cfg StormConfig) (*Result, error) {
 		if err != nil {
 			return err
 		}
-		clients[i].c, clients[i].pid = c, c.PID()
+		clients[i].mu.Lock()
+		clients[i].c, clients[i].pid, clients[i].first = c, c.PID(), c
+		clients[i].mu.Unlock()
 		return nil
 	}); err != nil {
 		return res, fmt.Errorf("failed to connect: %w", err)
@@ -178,6 +202,7 @@ func Storm(ctx context.Context, t Target, cfg StormConfig) (*Result, error) {
 		}
 		sc.mu.Lock()
 		auth, _ := json.Marshal(map[string]string{"pid": sc.pid, "offset": sc.offset})
+		sc.sentOffset = sc.offset
 		sc.mu.Unlock()
 		for {
 			c, err := connect(i, auth)
@@ -242,6 +267,9 @@ func Storm(ctx context.Context, t Target, cfg StormConfig) (*Result, error) {
 				lost++
 			case n > 1:
 				dup += n - 1
+				if dup <= 3 {
+					res.note("storm: event %d reached a client %d times (offset sent on redial %s): %v", seq, n, sc.sentOffset, sc.dups)
+				}
 			}
 		}
 		sc.mu.Unlock()

@@ -343,7 +343,8 @@ func stormRows(p Plan) []row {
 			ok: func(v, _, _ float64) (bool, bool) { return v == 100, !math.IsNaN(v) }},
 		{scen: "storm", label: lbl, key: "storm.events_lost", scale: 1, unit: "events lost", target: "0",
 			ok: func(v, _, _ float64) (bool, bool) { return v == 0, !math.IsNaN(v) }},
-		{scen: "storm", label: lbl, key: "storm.events_duplicated", scale: 1, unit: "events duplicated"},
+		{scen: "storm", label: lbl, key: "storm.events_duplicated", scale: 1, unit: "events duplicated", target: "0",
+			ok: func(v, _, _ float64) (bool, bool) { return v == 0, !math.IsNaN(v) }},
 		{scen: "storm", label: lbl, key: "storm.redials_refused", scale: 1, unit: "redials refused (retried)"},
 	}
 }
