@@ -96,7 +96,7 @@ func (a authFlags) rate() float64 {
 }
 
 // channelLimits sets the plain WebSocket limits of the flags.
-func (a authFlags) channelLimits(c channels.ChannelsConfig) channels.ChannelsConfig {
+func (a authFlags) channelLimits(c channels.Config) channels.Config {
 	c.MessagesPerSecond, c.MessageBurst = a.rate(), int(a.EventBurst)
 	return c
 }

@@ -259,7 +259,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	perAddress := wsedge.NewAddressBudget(float64(cfg.MaxEventsPerAddress), 0) // shared by both edges
-	channels := channels.NewChannels(b, authFlagsOf(cfg.Config).channelLimits(channels.ChannelsConfig{
+	channels := channels.New(b, authFlagsOf(cfg.Config).channelLimits(channels.Config{
 		AddressEvents:   perAddress,
 		Authorizer:      authz,
 		History:         history,
@@ -443,7 +443,7 @@ var (
 // mux cleans paths ("/ws/%2E%2E" would redirect) and channel names are
 // taken verbatim from the escaped path. metrics, if not nil, serves /metrics;
 // demo may be nil (--demo=false).
-func newRouter(channels *channels.Channels, io *socketio.Server, metrics http.Handler, client *assets.Client, demo *assets.Demo) http.Handler {
+func newRouter(channels *channels.Server, io *socketio.Server, metrics http.Handler, client *assets.Client, demo *assets.Demo) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {

@@ -15,17 +15,6 @@ import (
 // hook's answer) on every bus message a client causes.
 const HeaderUser = bus.HeaderUser
 
-// Why an authenticated connection ends.
-const (
-	// ReasonTokenExpired: the socket's token (or grant) passed its expiry.
-	// Socket.IO clients get a DISCONNECT for the namespace ("io server
-	// disconnect"); plain WebSocket clients get close code 4001.
-	ReasonTokenExpired = "token expired"
-)
-
-// CloseTokenExpired closes a plain WebSocket whose token expired.
-const CloseTokenExpired CloseCode = 4001
-
 // AuthKind says what a client asks to enter.
 type AuthKind string
 

@@ -35,7 +35,7 @@ func TestAddressEventBudgetAcrossConnections(t *testing.T) {
 	counters := new(metrics.Set)
 	budget := wsedge.NewAddressBudget(0.001, 10)
 	srv := socketio.NewServer(b, socketio.Config{AddressEvents: budget, EventsPerSecond: -1, Metrics: counters})
-	ch := channels.NewChannels(b, channels.ChannelsConfig{AddressEvents: budget, MessagesPerSecond: -1, Metrics: counters})
+	ch := channels.New(b, channels.Config{AddressEvents: budget, MessagesPerSecond: -1, Metrics: counters})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)
 	mux.Handle("/ws/", ch)

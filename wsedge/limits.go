@@ -5,13 +5,6 @@ import (
 	"time"
 )
 
-// ReasonRateLimited ends a connection that sent events over its rate
-// without asking for acks (plain WebSocket: close code CloseRateLimited).
-const ReasonRateLimited = "rate limit exceeded"
-
-// CloseRateLimited closes a plain WebSocket that sent over its rate.
-const CloseRateLimited CloseCode = 4029
-
 // DefaultEventsPerSecond is the default per-connection rate of client
 // events (Socket.IO) and messages (plain WebSocket).
 const DefaultEventsPerSecond = 100

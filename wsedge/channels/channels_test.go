@@ -20,31 +20,31 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startChannels serves Channels on 127.0.0.1:0 over a fresh bus.
-func startChannels(t *testing.T, cfg ChannelsConfig) (*Channels, *bus.Bus, string) {
+// startChannels serves a Server on 127.0.0.1:0 over a fresh bus.
+func startChannels(t *testing.T, cfg Config) (*Server, *bus.Bus, string) {
 	t.Helper()
 	b := testutil.StartBus(t, bus.Config{})
-	ch := NewChannels(b, cfg)
+	ch := New(b, cfg)
 	return ch, b, "ws://" + testutil.Serve(t, ch, ch.Close)
 }
 
-func TestChannelName(t *testing.T) {
+func TestNameFromPath(t *testing.T) {
 	cases := map[string]string{"/ws": "default", "/ws/": "default", "/ws/a": "a", "/ws/a%2Eb": "a.b", "/ws/a/b": "a/b", "/ws/%2A": "*"}
 	for path, want := range cases {
-		if got, err := ChannelName(path); err != nil || got != want {
-			t.Errorf("ChannelName(%q) = %q, %v; want %q", path, got, err, want)
+		if got, err := NameFromPath(path); err != nil || got != want {
+			t.Errorf("NameFromPath(%q) = %q, %v; want %q", path, got, err, want)
 		}
 	}
 	for _, bad := range []string{"/wsx", "/", "/ws/%zz"} {
-		if _, err := ChannelName(bad); err == nil {
-			t.Errorf("ChannelName(%q) accepted", bad)
+		if _, err := NameFromPath(bad); err == nil {
+			t.Errorf("NameFromPath(%q) accepted", bad)
 		}
 	}
 }
 
 func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
 	counters := new(metrics.Set)
-	ch, b, url := startChannels(t, ChannelsConfig{Metrics: counters, Queue: outq.Config{MaxBytes: 64 << 10, WriteTimeout: 500 * time.Millisecond}})
+	ch, b, url := startChannels(t, Config{Metrics: counters, Queue: outq.Config{MaxBytes: 64 << 10, WriteTimeout: 500 * time.Millisecond}})
 	fast := wstest.Dial(t, url+"/ws/flood")
 	// A client that completes the handshake and then never reads.
 	slow, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
@@ -85,7 +85,7 @@ func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
 
 func TestSilentPeerIsReaped(t *testing.T) {
 	counters := new(metrics.Set)
-	ch, _, url := startChannels(t, ChannelsConfig{Metrics: counters, PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+	ch, _, url := startChannels(t, Config{Metrics: counters, PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
 	alive := wstest.Dial(t, url+"/ws/k")
 	silent := wstest.DialSilent(t, url+"/ws/k")
 	select {
@@ -115,7 +115,7 @@ func TestSilentPeerIsReaped(t *testing.T) {
 // the stream is back, and every one is stored and delivered once, in the
 // order the client sent them.
 func TestChannelKeepsSenderOrderThroughOutage(t *testing.T) {
-	_, b, url := startChannels(t, ChannelsConfig{})
+	_, b, url := startChannels(t, Config{})
 	c := wstest.Dial(t, url+"/ws/ord")
 	c.SendText(t, "0")
 	if got := c.NextText(t, 5*time.Second); got != "0" { // echoed: stored

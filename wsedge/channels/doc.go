@@ -5,5 +5,10 @@
 // each broadcast is framed once and queued by pointer on each connection's
 // bounded queue.
 //
-// Start reading at channels.go ([NewChannels], [Channels.ServeHTTP]).
+// Start reading at server.go ([New], [Server], [Config]), then serve.go
+// ([Server.ServeHTTP], one connection's admission step by step). hub.go is
+// a channel's subscription and its local members (join, leave, deliver);
+// conn.go is one connection (its gws callbacks, limits and close);
+// history.go replays ?history=N; refresh.go answers token refreshes. The
+// close codes and reasons are wsedge's (close.go).
 package channels

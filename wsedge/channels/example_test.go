@@ -15,7 +15,7 @@ import (
 
 // Plain WebSocket channels: every frame a client sends goes to every
 // connection of its channel, the sender included.
-func ExampleChannels() {
+func Example() {
 	dir, _ := os.MkdirTemp("", "wsedge-example")
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
@@ -24,7 +24,7 @@ func ExampleChannels() {
 		panic(err)
 	}
 	defer b.Close(ctx)
-	channels := channels.NewChannels(b, channels.ChannelsConfig{})
+	channels := channels.New(b, channels.Config{})
 	defer channels.Close(ctx)
 	srv := httptest.NewServer(channels) // or http.Handle("/ws/", channels)
 	defer srv.Close()

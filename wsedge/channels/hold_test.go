@@ -30,7 +30,7 @@ func TestHeldLiveMessagesAreBounded(t *testing.T) {
 	counters := new(metrics.Set)
 	q := outq.Config{MaxBytes: 256 << 10, WriteTimeout: 30 * time.Second}
 	b := testutil.StartBus(t, bus.Config{})
-	ch := NewChannels(b, ChannelsConfig{Metrics: counters, Queue: q, History: replay.NewReader(b), MessagesPerSecond: -1})
+	ch := New(b, Config{Metrics: counters, Queue: q, History: replay.NewReader(b), MessagesPerSecond: -1})
 	url := "ws://" + testutil.Serve(t, ch, ch.Close)
 	payload := strings.Repeat("h", 32<<10)
 	publish := func(text string) {

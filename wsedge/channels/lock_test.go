@@ -16,7 +16,7 @@ import (
 // on another channel answer at once, and the slow connect still succeeds.
 func TestSlowSubscribeBlocksNoOtherChannel(t *testing.T) {
 	b := testutil.StartSlowBus(t)
-	ch := NewChannels(b, ChannelsConfig{})
+	ch := New(b, Config{})
 	url := "ws://" + testutil.Serve(t, ch, ch.Close)
 	start := time.Now()
 	a := wstest.Dial(t, url+"/ws/a")
@@ -77,7 +77,7 @@ func TestSlowSubscribeBlocksNoOtherChannel(t *testing.T) {
 // and hear each other.
 func TestConcurrentFirstJoinersShareOneSubscription(t *testing.T) {
 	b := testutil.StartSlowBus(t)
-	ch := NewChannels(b, ChannelsConfig{})
+	ch := New(b, Config{})
 	url := "ws://" + testutil.Serve(t, ch, ch.Close)
 	const n = 3
 	type dialed struct {

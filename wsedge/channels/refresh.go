@@ -42,7 +42,7 @@ func refreshToken(cc *channelConn, msg *gws.Message) (string, bool) {
 
 // refresh answers a plain WebSocket refresh frame on cc alone, off the
 // read goroutine.
-func (c *Channels) refresh(cc *channelConn, tok string) {
+func (c *Server) refresh(cc *channelConn, tok string) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -5,8 +5,23 @@
 // SocketsJoin/Leave, DisconnectSockets, FetchSockets) are messages on the
 // same bus, so they work across a cluster and from any NATS client.
 //
-// Start reading at server.go ([NewServer], [Server.Of]) and socket.go
-// ([Socket], [Event]); conn.go is one client connection and its CONNECTs;
-// emit.go builds and delivers events; broadcastack.go and remote.go are the
-// cluster-wide operations; recovery.go is connection-state recovery.
+// Start reading at server.go ([NewServer], [Server.Of]), then socket.go
+// ([Socket]) and namespace.go ([Namespace]: its sockets, rooms and
+// subscription). The files follow the flows:
+//
+//   - inbound: conn.go (one Engine.IO session: decode, dispatch, close),
+//     connect.go (a CONNECT step by step), limits.go, event.go (a client's
+//     [Event] and its ack), acks.go (the server asking a client, with a
+//     timeout), recovery.go (plans, replays and the session store);
+//   - delivery: deliver.go (a bus message to frames built once, fanned out,
+//     held during a replay), address.go (which sockets a message reaches);
+//   - operators: operator.go ([Operator]: To/Except/Volatile/Emit),
+//     broadcastack.go (broadcasts with acks), remote.go (SocketsJoin/Leave,
+//     DisconnectSockets, FetchSockets),
+//     observe.go (the admin UI's view), forward.go (polling requests
+//     forwarded to the node that owns the session), local.go (node-local
+//     namespaces).
+//
+// What both products share (the Authorizer, close codes, history, limits)
+// is package wsedge.
 package socketio

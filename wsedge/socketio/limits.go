@@ -1,18 +1,8 @@
 package socketio
 
 import (
-	"encoding/json"
 	"errors"
 	"time"
-)
-
-// Reasons a client event is refused; an event that asked for an ack gets
-// [{"error": <reason>}] (docs/socketio.md, "Error acks").
-const (
-	ErrAckRateLimited  = "rate limit exceeded"
-	ErrAckNameTooLong  = "event name longer than 255 bytes"
-	ErrAckNotStored    = "event not stored"
-	ErrAckNotDelivered = "event not delivered"
 )
 
 // Defaults of the per-connection limits.
@@ -27,12 +17,18 @@ const (
 // (Config.RecoveryWindow, --recovery-window).
 const DefaultRecoveryWindow = 2 * time.Minute
 
-// AckError answers the client's acknowledgement with one argument,
-// {"error": reason}: the shape of every refusal sockbus acks.
-func (e *Event) AckError(reason string) error {
-	body, _ := json.Marshal([]map[string]string{{"error": reason}})
-	return e.AckRaw(body, nil)
-}
-
 // ErrTooManyRooms: a Join past Config.MaxRooms.
 var ErrTooManyRooms = errors.New("wsedge: too many rooms for one socket")
+
+// allowEvent takes one event (or CONNECT) from the connection's budget and
+// from its address's.
+func (c *clientConn) allowEvent() bool {
+	if !c.events.Allow() {
+		return false
+	}
+	if !c.addr.Allow() {
+		c.srv.warn.Warn("socket.io event refused: per-address rate limit", "address", c.session.Handshake().Address)
+		return false
+	}
+	return true
+}

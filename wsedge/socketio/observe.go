@@ -1,12 +1,5 @@
 package socketio
 
-import (
-	"fmt"
-	"strings"
-
-	"github.com/sockbus/sockbus/bus"
-)
-
 // Observer hears of every socket's life on this node, whatever its
 // namespace: for tools that watch the whole server (handlers' admin UI).
 // Each callback is optional; they run on the socket's connection goroutine
@@ -46,26 +39,6 @@ func (s *Server) LocalSockets() []*Socket {
 		n.mu.RUnlock()
 	}
 	return out
-}
-
-// Operate returns an Operator on namespace name ("/chat") for operations on
-// its sockets on every node (Emit, To/In/Except, SocketsJoin, SocketsLeave,
-// DisconnectSockets, FetchSockets), without registering the name on this
-// node as Of would: a name served by OfFunc keeps being served by it.
-func (s *Server) Operate(name string) (Operator, error) {
-	if !strings.HasPrefix(name, "/") || len(name) > bus.MaxNameLen {
-		return Operator{}, fmt.Errorf("wsedge: bad namespace name %q", name)
-	}
-	s.mu.Lock()
-	n := s.static[name]
-	if n == nil {
-		n = s.children[name]
-	}
-	s.mu.Unlock()
-	if n == nil {
-		n = newNamespace(s, name, nil) // a handle for publishing only, never indexed
-	}
-	return Operator{ns: n}, nil
 }
 
 // Transport is the transport the socket's connection uses now: "polling"

@@ -13,7 +13,6 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/engine"
-	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
 
@@ -257,22 +256,6 @@ func (s *Server) storedOffset(n *Namespace, seq uint64) string {
 	return n.log.Epoch() + "." + strconv.FormatUint(seq, 10)
 }
 
-// deliverLive sends a live event, or holds it during a replay.
-func (s *Socket) deliverLive(seq uint64, frames []*outq.Frame) {
-	if seq != 0 && seq <= s.replayed.Load() {
-		return // the replay sent it
-	}
-	s.sent(seq)
-	held, overflow := s.hold.Offer(seq, frames, len(frames), queuedSize(frames))
-	if overflow {
-		s.ns.srv.warn.Warn("socket.io closed: slow consumer (live events held during a replay passed the queue bound)", "namespace", s.ns.name, "socket", s.id)
-		s.conn.session.CloseFor(engine.ReasonSlowConsumer, metrics.ReasonSlowConsumer)
-	}
-	if !held {
-		s.sendFrames(frames)
-	}
-}
-
 // sessionSaver writes session records in the background, coalescing
 // repeated saves of one socket, and refreshes live sockets' records every
 // third of the recovery window so a crashed node's sockets stay recoverable.
@@ -388,17 +371,6 @@ func (s *Server) liveSockets() []*Socket {
 	return out
 }
 
-// sent notes that the socket was sent the event stored at seq: the oldest
-// one is where its session starts (recovery never goes back further).
-func (s *Socket) sent(seq uint64) {
-	for {
-		cur := s.start.Load()
-		if seq == 0 || (cur != 0 && cur <= seq) || s.start.CompareAndSwap(cur, seq) {
-			return
-		}
-	}
-}
-
 // markStart sets a fresh socket's session start to the log's position when
 // it joined (it was added to the namespace: every later event that reaches
 // it is sent), so a client that receives nothing before a drop can recover
@@ -423,16 +395,6 @@ func (c *clientConn) markStart(n *Namespace, s *Socket) {
 	s.sent(next)
 }
 
-// noteSeq records that the namespace's log holds seq.
-func (n *Namespace) noteSeq(seq uint64) {
-	for {
-		cur := n.nextSeq.Load()
-		if cur > seq || n.nextSeq.CompareAndSwap(cur, seq+1) {
-			return
-		}
-	}
-}
-
 // sessionLive reports whether a socket with id is connected to the
 // namespace on this node or, asked over the bus, on another one.
 func (n *Namespace) sessionLive(id string) bool {
@@ -443,13 +405,4 @@ func (n *Namespace) sessionLive(id string) bool {
 	defer cancel()
 	socks, err := n.In(id).FetchSockets(ctx)
 	return len(socks) > 0 || (err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrAckTimeout))
-}
-
-// queuedSize is what frames count against a queue's byte bound.
-func queuedSize(frames []*outq.Frame) int {
-	n := 0
-	for _, f := range frames {
-		n += f.Size()
-	}
-	return n
 }

@@ -1,13 +1,10 @@
 package socketio
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/wsedge"
@@ -15,9 +12,6 @@ import (
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
-
-// ErrAckTimeout is returned by EmitWithAck when the client did not answer in time.
-var ErrAckTimeout = errors.New("wsedge: ack timeout")
 
 // ErrDisconnected is returned when the socket went away before an answer.
 var ErrDisconnected = errors.New("wsedge: socket disconnected")
@@ -41,123 +35,6 @@ type Handshake struct {
 	engine.Handshake
 	// Auth is the CONNECT payload (socket.io-client's auth option), `{}` when absent.
 	Auth json.RawMessage
-}
-
-// Event is one event a client emitted.
-type Event struct {
-	// Name is the event name.
-	Name string
-	// Args is the raw JSON array of arguments, byte for byte as the client
-	// sent it; binary arguments are {"_placeholder":true,"num":i}.
-	Args json.RawMessage
-	// Attachments are the binary arguments, in placeholder order.
-	Attachments [][]byte
-
-	socket    *Socket
-	ackID     int64
-	acked     atomic.Bool
-	forwarded bool
-
-	// A forwarded ack's outcome and a store result that waits for it
-	// (AckStored); guarded by fmu.
-	fmu     sync.Mutex
-	outcome forwardOutcome
-	stored  *error
-}
-
-// forwardOutcome is what became of an ack forwarded to NATS handlers.
-type forwardOutcome uint8
-
-const (
-	forwardPending  forwardOutcome = iota
-	forwardAnswered                // a handler answered the ack
-	forwardNobody                  // no handler listened (the server said "no responders")
-)
-
-// Socket is the socket the event came from.
-func (e *Event) Socket() *Socket { return e.socket }
-
-// WantsAck reports whether the client waits for an acknowledgement.
-func (e *Event) WantsAck() bool { return e.ackID != sio.NoID }
-
-// AckForwarded reports whether a NATS handler was asked to answer the ack
-// (someone subscribes to the event's sockbus.in subject); the first answer wins.
-func (e *Event) AckForwarded() bool { return e.forwarded }
-
-// AckStored answers the ack for a stored event: Ack when err is nil, else
-// the not-stored error ack. When the ack was forwarded to NATS handlers it
-// waits for them: a handler's answer wins and the store's result is
-// dropped; when none listened it applies. On an external NATS a node cannot
-// see whether a handler listens before it forwards (Bus.HasInterest).
-func (e *Event) AckStored(err error) {
-	if !e.WantsAck() {
-		return
-	}
-	if e.forwarded {
-		e.fmu.Lock()
-		if e.outcome == forwardPending {
-			e.stored = &err
-			e.fmu.Unlock()
-			return
-		}
-		nobody := e.outcome == forwardNobody
-		e.fmu.Unlock()
-		if !nobody {
-			return
-		}
-	}
-	e.ackStoreResult(err)
-}
-
-func (e *Event) ackStoreResult(err error) {
-	if err != nil {
-		_ = e.AckError(ErrAckNotStored)
-		return
-	}
-	_ = e.AckRaw([]byte("[]"), nil)
-}
-
-// forwardDone records the forwarded ack's outcome and applies a store
-// result that was waiting for it.
-func (e *Event) forwardDone(o forwardOutcome) {
-	e.fmu.Lock()
-	e.outcome = o
-	stored := e.stored
-	e.stored = nil
-	e.fmu.Unlock()
-	if o == forwardNobody && stored != nil {
-		e.ackStoreResult(*stored)
-	}
-}
-
-// Arg decodes argument i into v.
-func (e *Event) Arg(i int, v any) error {
-	elems, err := sio.Elements(e.Args)
-	if err != nil {
-		return err
-	}
-	if i < 0 || i >= len(elems) {
-		return fmt.Errorf("wsedge: event %q has no argument %d", e.Name, i)
-	}
-	return json.Unmarshal(elems[i], v)
-}
-
-// Ack answers the client's acknowledgement with args (encoded as by Emit).
-// Only the first call sends anything; it is a no-op when no ack was asked.
-func (e *Event) Ack(args ...any) error {
-	array, atts, err := encodeArgs(args)
-	if err != nil {
-		return err
-	}
-	return e.AckRaw(array, atts)
-}
-
-// AckRaw answers with an already encoded JSON array and attachments.
-func (e *Event) AckRaw(args []byte, attachments [][]byte) error {
-	if !e.WantsAck() || !e.acked.CompareAndSwap(false, true) {
-		return nil
-	}
-	return e.socket.sendAck(e.ackID, args, attachments)
 }
 
 // Socket is one client's connection to one namespace. Its methods are safe
@@ -197,50 +74,6 @@ type Socket struct {
 	gone atomic.Bool
 
 	order bus.Sender // the events it emits are stored in this order
-}
-
-type ackReply struct {
-	args json.RawMessage
-	atts [][]byte
-}
-
-// ackFunc receives a client's acknowledgement (ok) or learns that none will
-// come because the socket left (not ok). It is called at most once.
-type ackFunc func(r ackReply, ok bool)
-
-// registerAck returns a new ack id whose answer goes to fn; a socket that
-// already left calls fn (not ok) at once.
-func (s *Socket) registerAck(fn ackFunc) int64 {
-	s.amu.Lock()
-	if s.gone.Load() { // left has taken, or will find empty, the pending acks
-		s.amu.Unlock()
-		fn(ackReply{}, false)
-		return -1
-	}
-	if s.acks == nil {
-		s.acks = map[int64]ackFunc{}
-	}
-	id := s.nextAck
-	s.nextAck++
-	if m := s.ns.srv.metrics; m != nil {
-		start, answer := time.Now(), fn
-		fn = func(r ackReply, ok bool) {
-			if ok {
-				m.ObserveAck(start)
-			}
-			answer(r, ok)
-		}
-	}
-	s.acks[id] = fn
-	s.amu.Unlock()
-	return id
-}
-
-// dropAck forgets an ack id nobody waits for any more.
-func (s *Socket) dropAck(id int64) {
-	s.amu.Lock()
-	delete(s.acks, id)
-	s.amu.Unlock()
 }
 
 // ID is the socket's id: random, unique across nodes, not the Engine.IO id.
@@ -317,57 +150,6 @@ func (s *Socket) Get(key string) (any, bool) {
 // recoverable).
 func (s *Socket) Emit(event string, args ...any) error {
 	return s.ns.To(s.id).Emit(event, args...)
-}
-
-// EmitWithAck sends an event to this socket and waits, bounded by ctx, for
-// the client's acknowledgement. Events with acks go straight to the client
-// (not stored), as in socket.io.
-func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (json.RawMessage, [][]byte, error) {
-	if sio.IsReserved(event) {
-		return nil, nil, fmt.Errorf("wsedge: %q is a reserved event name", event)
-	}
-	array, atts, err := encodeArgs(args)
-	if err != nil {
-		return nil, nil, err
-	}
-	ch := make(chan ackReply, 1)
-	id := s.registerAck(func(r ackReply, ok bool) {
-		if ok {
-			ch <- r
-		} else {
-			close(ch)
-		}
-	})
-	if id < 0 {
-		return nil, nil, ErrDisconnected
-	}
-	defer s.dropAck(id)
-	s.sendFrames(s.ns.eventFrames(event, array, atts, id, ""))
-	select {
-	case r, ok := <-ch:
-		if !ok {
-			return nil, nil, ErrDisconnected
-		}
-		return r.args, r.atts, nil
-	case <-ctx.Done():
-		return nil, nil, ackWaitEnded(ctx)
-	}
-}
-
-// ackWaitEnded is why a wait for acknowledgements stopped: ErrAckTimeout at
-// ctx's deadline, ctx's error when it was cancelled.
-func ackWaitEnded(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return ErrAckTimeout
-	}
-	return ctx.Err()
-}
-
-// EmitWithAckTimeout is EmitWithAck with a timeout instead of a context.
-func (s *Socket) EmitWithAckTimeout(d time.Duration, event string, args ...any) (json.RawMessage, [][]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	return s.EmitWithAck(ctx, event, args...)
 }
 
 // Broadcast targets every other socket of the namespace (and narrows with
@@ -447,34 +229,6 @@ func (s *Socket) sendFrames(frames []*outq.Frame) {
 		return
 	}
 	s.conn.send(frames...)
-}
-
-func (s *Socket) sendAck(id int64, args []byte, atts [][]byte) error {
-	if s.gone.Load() {
-		return ErrDisconnected
-	}
-	p := sio.Packet{Type: sio.Ack, Namespace: s.ns.name, ID: id, Data: args}
-	if len(atts) > 0 {
-		p.Type, p.Attachments = sio.BinaryAck, len(atts)
-	}
-	frames := make([]*outq.Frame, 0, 1+len(atts))
-	frames = append(frames, outq.NewFrame(false, sio.Append([]byte{'4'}, p)))
-	for _, a := range atts {
-		frames = append(frames, outq.NewFrame(true, a))
-	}
-	s.conn.send(frames...)
-	return nil
-}
-
-// onAck resolves a pending EmitWithAck; unknown ids are ignored.
-func (s *Socket) onAck(id int64, args []byte, atts [][]byte) {
-	s.amu.Lock()
-	fn := s.acks[id]
-	delete(s.acks, id)
-	s.amu.Unlock()
-	if fn != nil {
-		fn(ackReply{args: append(json.RawMessage(nil), args...), atts: atts}, true)
-	}
 }
 
 // dispatch runs the socket's handlers for a client event.

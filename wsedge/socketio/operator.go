@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
-	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
-	"github.com/sockbus/sockbus/wsedge/internal/outq"
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
 
@@ -277,79 +275,22 @@ func splitAttachments(m *bus.Msg) ([]byte, [][]byte, error) {
 	return m.Data[:end], atts, nil
 }
 
-// eventFrames encodes an event once into the Engine.IO frames every
-// receiving socket shares: the text packet, then one frame per attachment.
-func (n *Namespace) eventFrames(event string, args []byte, atts [][]byte, ackID int64, offset string) []*outq.Frame {
-	if offset != "" {
-		args = sio.AppendArg(args, strconv.AppendQuote(nil, offset))
+// Operate returns an Operator on namespace name ("/chat") for operations on
+// its sockets on every node (Emit, To/In/Except, SocketsJoin, SocketsLeave,
+// DisconnectSockets, FetchSockets), without registering the name on this
+// node as Of would: a name served by OfFunc keeps being served by it.
+func (s *Server) Operate(name string) (Operator, error) {
+	if !strings.HasPrefix(name, "/") || len(name) > bus.MaxNameLen {
+		return Operator{}, fmt.Errorf("wsedge: bad namespace name %q", name)
 	}
-	p := sio.Packet{Type: sio.Event, Namespace: n.name, ID: ackID}
-	if len(atts) > 0 {
-		p.Type, p.Attachments = sio.BinaryEvent, len(atts)
+	s.mu.Lock()
+	n := s.static[name]
+	if n == nil {
+		n = s.children[name]
 	}
-	p.Data = sio.JoinEvent(make([]byte, 0, len(args)+len(event)+8), event, args)
-	text := sio.Append([]byte{'4'}, p)
-	frames := make([]*outq.Frame, 0, 1+len(atts))
-	frames = append(frames, outq.NewFrame(false, text))
-	for _, a := range atts {
-		frames = append(frames, outq.NewFrame(true, a))
+	s.mu.Unlock()
+	if n == nil {
+		n = newNamespace(s, name, nil) // a handle for publishing only, never indexed
 	}
-	return frames
-}
-
-// deliver fans one live bus message out to the local sockets it targets.
-// It runs on the subscription's goroutine and never blocks on a client.
-func (n *Namespace) deliver(m *bus.Msg) {
-	rest := strings.TrimPrefix(m.Subject, n.liveBase)
-	if p, err := bus.ParseIOAddress(rest); err == nil && p.Kind == bus.IOControl {
-		n.control(p.Target, m)
-		return
-	}
-	a, ok := readAddress(rest, m.Header)
-	if !ok {
-		n.srv.log.Debug("dropping bus message with a bad subject", "subject", m.Subject)
-		return
-	}
-	if m.Reply != "" {
-		n.deliverWithAck(a, m)
-		return
-	}
-	var seq uint64
-	if h := m.Header[bus.HeaderSequence]; len(h) > 0 {
-		seq, _ = strconv.ParseUint(h[0], 10, 64)
-	}
-	if seq != 0 {
-		n.noteSeq(seq)
-	}
-	var frames []*outq.Frame // built for the first receiver, shared by all
-	receivers := 0
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	a.eachLocked(n, func(s *Socket) {
-		if frames == nil {
-			args, atts, err := splitAttachments(m)
-			if err != nil {
-				n.srv.log.Debug("dropping bus message", "subject", m.Subject, "err", err)
-				frames = []*outq.Frame{}
-				return
-			}
-			frames = n.eventFrames(a.event, args, atts, sio.NoID, n.srv.storedOffset(n, seq))
-		}
-		if len(frames) > 0 {
-			receivers++
-			s.deliverLive(seq, frames)
-		}
-	})
-	if m := n.srv.metrics; m != nil { // once per message, not per receiver
-		m.Delivered(metrics.KindSocketIO, receivers*len(frames), receivers*framesSize(frames))
-	}
-}
-
-// framesSize is the payload bytes of an event's frames.
-func framesSize(frames []*outq.Frame) int {
-	size := 0
-	for _, f := range frames {
-		size += len(f.Payload())
-	}
-	return size
+	return Operator{ns: n}, nil
 }
