@@ -59,11 +59,12 @@ func (m *Msg) toNATS() *nats.Msg {
 	return &nats.Msg{Subject: m.Subject, Reply: m.Reply, Header: nats.Header(m.Header), Data: m.Data}
 }
 
-// Subscription is interest in a subject, from Subscribe, SubscribeSync or
-// SubscribePresence, until Unsubscribe. Its methods are safe for
+// Subscription is interest in a subject, from Subscribe, SubscribeSync,
+// SubscribeFew or SubscribePresence, until Unsubscribe. Its methods are safe for
 // concurrent use.
 type Subscription struct {
 	sub *nats.Subscription
+	ch  chan *nats.Msg // SubscribeFew's messages; nil otherwise
 }
 
 // Subject is the subject (or pattern) subscribed to.
@@ -77,9 +78,17 @@ func (s *Subscription) Unsubscribe() error {
 	return nil
 }
 
-// Next waits for the next message of a SubscribeSync subscription, until
-// ctx ends (ctx.Err() is returned then, as it is).
+// Next waits for the next message of a SubscribeSync or SubscribeFew
+// subscription, until ctx ends (ctx.Err() is returned then, as it is).
 func (s *Subscription) Next(ctx context.Context) (*Msg, error) {
+	if s.ch != nil {
+		select {
+		case m := <-s.ch:
+			return fromNATS(m), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	m, err := s.sub.NextMsgWithContext(ctx)
 	switch {
 	case ctx.Err() != nil:

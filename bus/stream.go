@@ -45,6 +45,22 @@ func (b *Bus) SubscribeSync(subject string) (*Subscription, error) {
 	return b.registered(subject, sub, err)
 }
 
+// SubscribeFew is SubscribeSync for a caller that expects at most pending
+// messages not yet taken by Next (one answer per node, say): past that,
+// messages are dropped. SubscribeSync's buffer is nats.go's 65,536 slots,
+// 512 KiB allocated and cleared per subscription, which a recovery's one
+// question to the cluster does not need.
+func (b *Bus) SubscribeFew(subject string, pending int) (*Subscription, error) {
+	ch := make(chan *nats.Msg, max(pending, 1))
+	sub, err := b.nc.ChanSubscribe(subject, ch)
+	s, err := b.registered(subject, sub, err)
+	if err != nil {
+		return nil, err
+	}
+	s.ch = ch
+	return s, nil
+}
+
 // Subscribe delivers every message on subject to h, one at a time, in order,
 // on a goroutine owned by the connection. h must not block. When it returns,
 // the server has registered the subscription.

@@ -71,7 +71,7 @@ func (o Operator) EmitWithAck(ctx context.Context, event string, args ...any) ([
 	}
 	m.Subject = bus.Live(m.Subject)
 	m.Header[HeaderAckDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
-	g, err := o.ns.ask(m)
+	g, err := o.ns.ask(m, false)
 	if err != nil || g == nil {
 		return nil, err
 	}
@@ -103,6 +103,10 @@ func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) 
 	return Operator{ns: n}.EmitWithAck(ctx, event, args...)
 }
 
+// maxNodeAnswers bounds the answers of a per-node question waiting to be
+// read: one per node of a cluster, with room to spare.
+const maxNodeAnswers = 1024
+
 // gatherer collects the answers of every node with sockets in a namespace
 // to one request (a broadcast with acks, a fetch): an inbox subscribed
 // before the request goes out, and how many nodes will answer.
@@ -113,10 +117,19 @@ type gatherer struct {
 
 // ask publishes m, a live message, as a request to every node with sockets
 // in the namespace, and returns what gathers their answers: nil when no
-// node has any.
-func (n *Namespace) ask(m *bus.Msg) (*gatherer, error) {
+// node has any. perNode says the answers are one per node (a fetch),
+// which a small buffer holds; otherwise each socket may answer (acks).
+func (n *Namespace) ask(m *bus.Msg, perNode bool) (*gatherer, error) {
 	b := n.srv.bus
-	sub, err := b.SubscribeSync(bus.NewInbox())
+	var (
+		sub *bus.Subscription
+		err error
+	)
+	if perNode {
+		sub, err = b.SubscribeFew(bus.NewInbox(), maxNodeAnswers)
+	} else {
+		sub, err = b.SubscribeSync(bus.NewInbox())
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func (o Operator) FetchSockets(ctx context.Context) ([]RemoteSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := o.ns.ask(m)
+	g, err := o.ns.ask(m, true)
 	if err != nil || g == nil {
 		return nil, err
 	}
