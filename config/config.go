@@ -89,7 +89,7 @@ type Config struct {
 	Namespaces      []string      `key:"namespaces" help:"comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)"`
 	Channels        []string      `key:"channels" help:"comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)"`
 
-	// Per-connection limits (wsedge/limits.go).
+	// Per-connection limits (wsedge/limits.go, wsedge/socketio/limits.go).
 	MaxNamespacesPerConn int64 `key:"max-namespaces-per-conn" min:"1" max:"1000000" help:"namespaces one Socket.IO connection may join"`
 	MaxRoomsPerSocket    int64 `key:"max-rooms-per-socket" min:"1" max:"1000000000" help:"rooms one socket may be in"`
 	MaxEventsPerSecond   int64 `key:"max-events-per-second" min:"0" max:"1000000000" help:"events (Socket.IO) or messages (WebSocket) one connection may send per second (0: no limit)"`

@@ -25,7 +25,7 @@
 // Supported types: string, int, int64, bool, time.Duration and []string (a
 // comma-separated list in flags and the environment, a list or a
 // comma-separated string in the file). A package's default comes from
-// that package (bus.DefaultStoreTimeout, wsedge.DefaultMaxRooms...), never
+// that package (bus.DefaultStoreTimeout, socketio.DefaultMaxRooms...), never
 // a second copy of its value. Tags: `min` and
 // `max` (numbers; durations written like "1s"), `oneof:"a b c"`,
 // `check:"addr"` (host:port, empty allowed), `check:"path"` (/x/),

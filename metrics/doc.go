@@ -23,6 +23,6 @@
 // through internal/ratelog so a flood of bad clients cannot flood the log.
 // When the refusal closes the connection, do not call Refused yourself: an
 // Engine.IO session closed with engine.Session.CloseFor(reason, r), or a
-// plain WebSocket closed with a close code wsedge's closeCause maps, is
+// plain WebSocket closed with a close code wsedge.CloseCode.Cause maps, is
 // counted once (refusal and disconnect) and logged when it ends.
 package metrics

@@ -1,7 +1,7 @@
 package metrics
 
 // Live is what is open right now, counted by the edges at scrape time
-// (wsedge.Server.Live, wsedge.Channels.Live) rather than on the hot path.
+// (socketio.Server.Live, channels.Server.Live) rather than on the hot path.
 type Live struct {
 	// Connections by transport: Engine.IO sessions on "polling" or
 	// "websocket"; plain WebSocket channel connections count under

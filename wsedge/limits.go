@@ -9,8 +9,8 @@ import (
 // events (Socket.IO) and messages (plain WebSocket).
 const DefaultEventsPerSecond = 100
 
-// DefaultMaxHistory caps ?history=N and auth.history (Config.MaxHistory,
-// ChannelsConfig.MaxHistory, --max-history).
+// DefaultMaxHistory caps ?history=N and auth.history (socketio.Config.MaxHistory,
+// channels.Config.MaxHistory, --max-history).
 const DefaultMaxHistory = 1000
 
 // TokenBucket allows rate events per second with bursts of burst. A nil
