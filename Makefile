@@ -23,9 +23,10 @@ test: node_modules/.package-lock.json
 # reads the client bundle from --client-dir instead.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+PKG := github.com/sockbus/sockbus
 build: node_modules/.package-lock.json
 	$(GO) run ./assets/internal/fill
-	CGO_ENABLED=0 $(GO) build -tags sockbus_assets -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o sockbus .
+	CGO_ENABLED=0 $(GO) build -tags sockbus_assets -ldflags "-X $(PKG)/app.version=$(VERSION) -X $(PKG)/app.commit=$(COMMIT)" -o sockbus .
 
 # The Containerfile's image of that binary, as sockbus:latest (TestContainerImage builds it too).
 CONTAINER ?= podman
