@@ -6,4 +6,8 @@
 // by --admin-ui): an app on the same Go API, which watches every socket
 // through socketio's Observer and acts on them with its cluster-wide
 // operations.
+//
+// Start reading at Relay (relay.go); the admin UI's side starts at NewAdmin
+// (admin.go), with its login (adminlogin.go), its views of sockets
+// (adminsocket.go) and its feed of events (adminfeed.go).
 package handlers

@@ -5,4 +5,6 @@
 // when a test, a package or a build failed, or when no test ran at all.
 //
 //	go test -json ./... | go run ./internal/testreport
+//
+// Everything is in main.go.
 package main

@@ -19,4 +19,7 @@
 // Text data cannot contain the 0x1e record separator when it travels in a
 // polling payload (the protocol assumes it never does); JSON never contains
 // it unescaped.
+//
+// Start reading at Packet and DecodeText (packet.go); errors.go lists what a
+// decoder refuses.
 package eio

@@ -6,4 +6,6 @@
 //
 // It replaces dist/ as a whole, so a package removed from the list does not
 // linger in the next binary.
+//
+// Everything is in main.go.
 package main

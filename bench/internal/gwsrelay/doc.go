@@ -7,4 +7,6 @@
 // sockbus costs over a WebSocket library doing the same fan-out.
 //
 // Every frame is encoded once for all its receivers (gws.NewBroadcaster).
+//
+// Start reading at New (server.go, the only file).
 package gwsrelay

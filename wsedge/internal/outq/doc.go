@@ -7,4 +7,7 @@
 // gets a writer goroutine of its own until its queue is empty. Push never
 // blocks: a connection whose queue passes its bounds gets [ErrFull] and must
 // be disconnected as a slow consumer.
+//
+// Start reading at New and Queue.Push (queue.go), then Frame (frame.go) and
+// the shared flushers (flush.go).
 package outq
