@@ -9,10 +9,9 @@ import (
 )
 
 // Msg is one bus message, as published and as delivered. A delivered Msg
-// is built once per bus message (not per receiver) and is shared by every
-// handler call it reaches: receivers must not change it, and copy Data if
-// they keep it past the handler (the connection reuses nothing, but
-// another receiver may read it concurrently).
+// is built once per bus message, whatever the number of receivers it fans
+// out to, and the bus never reuses its Data: a handler may keep Data (and
+// share it, as a pre-built frame does) but must not change it.
 type Msg struct {
 	// Subject is where the message is published.
 	Subject string
