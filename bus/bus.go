@@ -111,6 +111,9 @@ const (
 	DefaultDataDir       = "./data"
 	DefaultMaxPayload    = 1 << 20
 	DefaultSharedStreams = 4
+	DefaultReplicas      = 1
+	// DefaultLegacyStreams keeps an older layout's streams (LayoutConfig.LegacyStreams).
+	DefaultLegacyStreams = "keep"
 )
 
 func (c Config) withDefaults() Config {
@@ -146,7 +149,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.Replicas <= 0 {
-		c.Replicas = 1
+		c.Replicas = DefaultReplicas
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

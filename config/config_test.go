@@ -289,6 +289,9 @@ func TestHelpShowsPackageDefaults(t *testing.T) {
 	}
 	help := out.String()
 	for key, def := range map[string]string{
+		"socketio-path":        socketio.DefaultPath,
+		"replicas":             strconv.Itoa(bus.DefaultReplicas),
+		"legacy-streams":       bus.DefaultLegacyStreams,
 		"store-timeout":        bus.DefaultStoreTimeout.String(),
 		"history-max-msgs":     strconv.Itoa(bus.DefaultHistoryMaxMsgs),
 		"max-history":          strconv.Itoa(wsedge.DefaultMaxHistory),

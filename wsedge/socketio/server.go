@@ -21,10 +21,14 @@ import (
 	"github.com/sockbus/sockbus/wsedge/sio"
 )
 
+// DefaultPath is where Engine.IO is mounted by default (Config.Path,
+// --socketio-path), as in socket.io.
+const DefaultPath = "/socket.io/"
+
 // Config configures a Socket.IO server. The zero value works.
 type Config struct {
 	// Path is where Engine.IO is mounted, with its trailing slash.
-	// Default "/socket.io/".
+	// Default DefaultPath.
 	Path string
 	// Engine configures Engine.IO (heartbeat, transports, CORS, payload and
 	// queue bounds). Its zero value is socket.io's defaults.
@@ -92,7 +96,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Path == "" {
-		c.Path = "/socket.io/"
+		c.Path = DefaultPath
 	}
 	if !strings.HasSuffix(c.Path, "/") {
 		c.Path += "/"
