@@ -63,7 +63,7 @@ const maxOwnNameLen = 200
 // storage part removed. The shard is the hash NATS's own subject mapping
 // {{partition(n,1)}} computes, so the embedded server maps backends'
 // publishes on public subjects to the same place (see mappings).
-// (storePrefix and ownPart are in subject.go.)
+// (The stored subjects are built in subject.go: storedSubject.)
 
 // Stream is one JetStream stream of the layout.
 type Stream struct {
@@ -139,18 +139,10 @@ func shardOf(tok string, n int) int {
 func (b *Bus) Log(kind Kind, tok string) Log {
 	tail := publicTail(kind, tok)
 	if s := b.layout.own[ownKey(kind, tok)]; s != nil {
-		return Log{Stream: s, Filter: storePrefix + ownPart + "." + tail, Own: true}
+		return Log{Stream: s, Filter: storedSubject(ownPart, tail), Own: true}
 	}
 	k := shardOf(tok, len(b.layout.shared))
-	return Log{Stream: b.layout.shared[k], Filter: storePrefix + strconv.Itoa(k) + "." + tail}
-}
-
-// publicTail is a name's public subject (or pattern) without "sockbus.".
-func publicTail(kind Kind, tok string) string {
-	if kind == KindNamespace {
-		return "io." + tok + ".>"
-	}
-	return "ws." + tok
+	return Log{Stream: b.layout.shared[k], Filter: storedSubject(sharedPart(k), tail)}
 }
 
 // StoreSubject turns a public subject (sockbus.io.<ns>.… or
@@ -164,47 +156,9 @@ func (b *Bus) StoreSubject(subject string) string {
 	part := ownPart
 	if b.layout.own[ownKey(kind, tok)] == nil {
 		k := shardOf(tok, len(b.layout.shared))
-		part = strconv.Itoa(k)
+		part = sharedPart(k)
 	}
-	return storePrefix + part + "." + subject[len(Prefix):]
-}
-
-// splitPublic finds the kind and name token of a public stored subject.
-func splitPublic(subject string) (Kind, string, bool) {
-	var kind Kind
-	switch {
-	case strings.HasPrefix(subject, ioPrefix):
-		kind = KindNamespace
-	case strings.HasPrefix(subject, wsPrefix):
-		kind = KindChannel
-	default:
-		return "", "", false
-	}
-	rest := subject[len(ioPrefix):] // as long as wsPrefix
-	tok := rest
-	if i := strings.IndexByte(rest, '.'); i >= 0 {
-		tok = rest[:i]
-	} else if kind == KindNamespace {
-		return "", "", false
-	}
-	if tok == "" {
-		return "", "", false
-	}
-	return kind, tok, true
-}
-
-// PublicSubject inverts StoreSubject: a stored subject read back from a
-// stream becomes the public subject it was published as.
-func PublicSubject(stored string) string {
-	if !strings.HasPrefix(stored, storePrefix) {
-		return stored
-	}
-	rest := stored[len(storePrefix):]
-	i := strings.IndexByte(rest, '.')
-	if i < 0 {
-		return stored
-	}
-	return Prefix + rest[i+1:]
+	return storedSubject(part, subject[len(Prefix):])
 }
 
 // streamConfigs lists every stream of the layout with its JetStream config.
@@ -230,16 +184,16 @@ func (b *Bus) streamConfigs(nsToks, chToks []string) []jetstream.StreamConfig {
 	}
 	var cfgs []jetstream.StreamConfig
 	for k := range b.cfg.Layout.SharedStreams {
-		subject := storePrefix + strconv.Itoa(k) + ".>"
+		subject := storedSubject(sharedPart(k), ">")
 		cfgs = append(cfgs, base("SOCKBUS_SHARED_"+strconv.Itoa(k), subject, LivePrefix+">"))
 	}
 	for _, tok := range nsToks {
 		tail := publicTail(KindNamespace, tok)
-		cfgs = append(cfgs, base("SOCKBUS_OWN_IO_"+tok, storePrefix+ownPart+"."+tail, LivePrefix+tail))
+		cfgs = append(cfgs, base("SOCKBUS_OWN_IO_"+tok, storedSubject(ownPart, tail), LivePrefix+tail))
 	}
 	for _, tok := range chToks {
 		tail := publicTail(KindChannel, tok)
-		cfgs = append(cfgs, base("SOCKBUS_OWN_WS_"+tok, storePrefix+ownPart+"."+tail, LivePrefix+tail))
+		cfgs = append(cfgs, base("SOCKBUS_OWN_WS_"+tok, storedSubject(ownPart, tail), LivePrefix+tail))
 	}
 	return cfgs
 }
@@ -393,16 +347,17 @@ func (b *Bus) mappings() ([][2]string, error) {
 	var m [][2]string
 	for _, tok := range nsToks {
 		tail := publicTail(KindNamespace, tok)
-		m = append(m, [2]string{Prefix + tail, storePrefix + ownPart + "." + tail})
+		m = append(m, [2]string{Prefix + tail, storedSubject(ownPart, tail)})
 	}
 	for _, tok := range chToks {
 		tail := publicTail(KindChannel, tok)
-		m = append(m, [2]string{Prefix + tail, storePrefix + ownPart + "." + tail})
+		m = append(m, [2]string{Prefix + tail, storedSubject(ownPart, tail)})
 	}
-	n := strconv.Itoa(b.cfg.Layout.SharedStreams)
+	// The server's own hash of the name token, as shardOf computes it.
+	partition := "{{partition(" + strconv.Itoa(b.cfg.Layout.SharedStreams) + ",1)}}"
 	m = append(m,
-		[2]string{ioPrefix + "*.>", storePrefix + "{{partition(" + n + ",1)}}.io.{{wildcard(1)}}.>"},
-		[2]string{wsPrefix + "*", storePrefix + "{{partition(" + n + ",1)}}.ws.{{wildcard(1)}}"},
+		[2]string{Prefix + publicTail(KindNamespace, "*"), storedSubject(partition, publicTail(KindNamespace, "{{wildcard(1)}}"))},
+		[2]string{Prefix + publicTail(KindChannel, "*"), storedSubject(partition, publicTail(KindChannel, "{{wildcard(1)}}"))},
 	)
 	return m, nil
 }

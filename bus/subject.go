@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/sockbus/sockbus/internal/randid"
@@ -146,6 +147,59 @@ const (
 	storePrefix = "sockbus.store."
 	ownPart     = "own"
 )
+
+// sharedPart is the <part> of shared stream k.
+func sharedPart(k int) string { return strconv.Itoa(k) }
+
+// storedSubject is "sockbus.store.<part>.<tail>", tail being a public
+// subject (or pattern) without "sockbus.".
+func storedSubject(part, tail string) string { return storePrefix + part + "." + tail }
+
+// publicTail is a name's public subject (or pattern) without "sockbus.".
+func publicTail(kind Kind, tok string) string {
+	if kind == KindNamespace {
+		return "io." + tok + ".>"
+	}
+	return "ws." + tok
+}
+
+// splitPublic finds the kind and name token of a public stored subject.
+func splitPublic(subject string) (Kind, string, bool) {
+	var kind Kind
+	switch {
+	case strings.HasPrefix(subject, ioPrefix):
+		kind = KindNamespace
+	case strings.HasPrefix(subject, wsPrefix):
+		kind = KindChannel
+	default:
+		return "", "", false
+	}
+	rest := subject[len(ioPrefix):] // as long as wsPrefix
+	tok := rest
+	if i := strings.IndexByte(rest, '.'); i >= 0 {
+		tok = rest[:i]
+	} else if kind == KindNamespace {
+		return "", "", false
+	}
+	if tok == "" {
+		return "", "", false
+	}
+	return kind, tok, true
+}
+
+// PublicSubject inverts StoreSubject: a stored subject read back from a
+// stream becomes the public subject it was published as.
+func PublicSubject(stored string) string {
+	if !strings.HasPrefix(stored, storePrefix) {
+		return stored
+	}
+	rest := stored[len(storePrefix):]
+	i := strings.IndexByte(rest, '.')
+	if i < 0 {
+		return stored
+	}
+	return Prefix + rest[i+1:]
+}
 
 // ChannelSubject is where a plain WebSocket channel's messages are published
 // (and stored). tok must come from EncodeToken.
