@@ -86,19 +86,19 @@ func TestConnectHookNotSeenBySockbusWatchers(t *testing.T) {
 	}
 }
 
-// TestConnectHookPermissions runs README's NATS authorization block on an
+// TestConnectHookPermissions runs docs/security.md's NATS authorization block on an
 // external nats-server: an edge asks a responder that may only subscribe
 // to the hook subject and answer, and a backend user cannot subscribe to
 // the hook's requests.
 func TestConnectHookPermissions(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	doc, err := os.ReadFile("docs/security.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := string(readme)
+	block := string(doc)
 	start := strings.Index(block, "```\nauthorization {")
 	if start < 0 {
-		t.Fatal("README has no authorization block")
+		t.Fatal("docs/security.md has no authorization block")
 	}
 	block = block[start+4:]
 	block = block[:strings.Index(block, "```")]
@@ -109,7 +109,7 @@ func TestConnectHookPermissions(t *testing.T) {
 	}
 	parsed, err := server.ProcessConfigFile(path)
 	if err != nil {
-		t.Fatalf("README's block: %v", err)
+		t.Fatalf("docs/security.md's block: %v", err)
 	}
 	ns := natstest.Start(t, "", func(o *server.Options) { o.Users = parsed.Users })
 	dir := filepath.Join(t.TempDir(), "never-created")
