@@ -345,6 +345,8 @@ func stormRows(p Plan) []row {
 			ok: func(v, _, _ float64) (bool, bool) { return v == 0, !math.IsNaN(v) }},
 		{scen: "storm", label: lbl, key: "storm.events_duplicated", scale: 1, unit: "events duplicated", target: "0",
 			ok: func(v, _, _ float64) (bool, bool) { return v == 0, !math.IsNaN(v) }},
-		{scen: "storm", label: lbl, key: "storm.redials_refused", scale: 1, unit: "redials refused (retried)"},
+		{scen: "storm", label: lbl, key: "storm.redials_failed", scale: 1, unit: "failed redials (retried)"},
+		{scen: "storm", label: lbl, key: "storm.not_back", scale: 1, unit: "clients not back after 2 min", target: "0",
+			ok: func(v, _, _ float64) (bool, bool) { return v == 0, !math.IsNaN(v) }},
 	}
 }
