@@ -2,6 +2,7 @@ package app
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/sockbus/sockbus/auth"
 	"github.com/sockbus/sockbus/bus"
@@ -32,7 +33,7 @@ func busConfig(c conf.Config, logger *slog.Logger) bus.Config {
 		NATSPassword: c.NATSPassword,
 		MaxPayload:   c.MaxMessageBytes,
 		History: bus.HistoryConfig{
-			MaxAge:   c.HistoryMaxAge,
+			MaxAge:   noLimitIfZero(c.HistoryMaxAge),
 			MaxMsgs:  c.HistoryMaxMsgs,
 			MaxBytes: c.HistoryMaxBytes,
 		},
@@ -57,6 +58,15 @@ func busConfig(c conf.Config, logger *slog.Logger) bus.Config {
 		StoreTimeout: c.StoreTimeout,
 		Logger:       logger,
 	}
+}
+
+// noLimitIfZero maps --history-max-age's 0 ("no limit") to the bus's
+// negative one (the bus's 0 is its default, 24h).
+func noLimitIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // externalNATS is the bus's external NATS (zero without --nats-url): a

@@ -159,3 +159,16 @@ func TestPublicMetricsWarning(t *testing.T) {
 		}
 	}
 }
+
+// --history-max-age 0 means no limit, as its help says; the bus's own 0
+// would be its 24h default.
+func TestHistoryMaxAgeZeroIsNoLimit(t *testing.T) {
+	c := defaultConfig().Config
+	if got := busConfig(c, nil).History.MaxAge; got != c.HistoryMaxAge {
+		t.Fatalf("default: bus MaxAge %v, want %v", got, c.HistoryMaxAge)
+	}
+	c.HistoryMaxAge = 0
+	if got := busConfig(c, nil).History.MaxAge; got >= 0 {
+		t.Fatalf("--history-max-age 0: bus MaxAge %v, want negative (no limit)", got)
+	}
+}

@@ -87,7 +87,8 @@ type ClusterConfig struct {
 // HistoryConfig bounds every sockbus stream: each shared stream as a whole
 // (all the names hashed to it together) and each declared name's own stream.
 type HistoryConfig struct {
-	// MaxAge drops messages older than this. Default 24h.
+	// MaxAge drops messages older than this. Default
+	// DefaultHistoryMaxAge; negative: no limit.
 	MaxAge time.Duration
 	// MaxMsgs keeps at most this many messages per stream. It also bounds
 	// the stream's subject index (about 150 B per distinct stored subject).
@@ -123,8 +124,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = DefaultMaxPayload
 	}
-	if c.History.MaxAge <= 0 {
+	if c.History.MaxAge == 0 {
 		c.History.MaxAge = DefaultHistoryMaxAge
+	} else if c.History.MaxAge < 0 {
+		c.History.MaxAge = -1
 	}
 	if c.History.MaxMsgs == 0 {
 		c.History.MaxMsgs = DefaultHistoryMaxMsgs

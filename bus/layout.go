@@ -171,7 +171,7 @@ func (b *Bus) streamConfigs(nsToks, chToks []string) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			Discard:     jetstream.DiscardOld,
-			MaxAge:      h.MaxAge,
+			MaxAge:      max(h.MaxAge, 0), // JetStream's 0: no limit
 			MaxMsgs:     h.MaxMsgs,
 			MaxBytes:    h.MaxBytes,
 			MaxMsgSize:  int32(b.cfg.MaxPayload + 64<<10),
@@ -201,9 +201,13 @@ func (b *Bus) streamConfigs(nsToks, chToks []string) []jetstream.StreamConfig {
 // dupWindow is how long a stream remembers message ids: as long as a
 // publish may be resent (the store timeout plus one unanswered attempt),
 // and no longer, since the ids of that window are kept in memory. It
-// cannot exceed the stream's MaxAge.
+// cannot exceed the stream's MaxAge (when it has one).
 func (b *Bus) dupWindow() time.Duration {
-	return min(b.cfg.StoreTimeout+attemptTimeout, b.cfg.History.MaxAge)
+	w := b.cfg.StoreTimeout + attemptTimeout
+	if b.cfg.History.MaxAge > 0 {
+		w = min(w, b.cfg.History.MaxAge)
+	}
+	return w
 }
 
 // openLayout creates or adopts every stream of the layout, then deals with

@@ -177,3 +177,20 @@ func TestLegacyStreamsKeptOrDeleted(t *testing.T) {
 		}
 	}
 }
+
+// History.MaxAge: zero is the default, negative is no limit (the stream's
+// MaxAge 0); the duplicate window then stays the resend window.
+func TestHistoryMaxAge(t *testing.T) {
+	for _, tc := range []struct {
+		set, want time.Duration
+	}{{0, DefaultHistoryMaxAge}, {-1, 0}, {time.Hour, time.Hour}} {
+		b := startBus(t, Config{History: HistoryConfig{MaxAge: tc.set}})
+		info, err := b.layout.shared[0].JS.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Config.MaxAge != tc.want || info.Config.Duplicates <= 0 || tc.want > 0 && info.Config.Duplicates > tc.want {
+			t.Errorf("MaxAge %v: stream MaxAge %v, Duplicates %v; want MaxAge %v", tc.set, info.Config.MaxAge, info.Config.Duplicates, tc.want)
+		}
+	}
+}
