@@ -315,11 +315,11 @@ func TestAuthHookExample(t *testing.T) {
 	if got := c.Connect(t, "/chat", `{"token":"stolen"}`); !strings.Contains(got, `"message":"unknown API key"`) {
 		t.Fatalf("unknown key: %q", got)
 	}
-	if got := c.Connect(t, "/admin", `{"token":"key-grace"}`); !strings.Contains(got, `"message":"admins only"`) {
-		t.Fatalf("grace on /admin: %q", got)
+	if got := c.Connect(t, "/staff", `{"token":"key-grace"}`); !strings.Contains(got, `"message":"staff only"`) {
+		t.Fatalf("grace on /staff: %q", got)
 	}
-	c.ConnectID(t, "/admin", `{"token":"key-ada"}`)
-	rep, err := s.bus.Conn().Request("sockbus.live.io.admin.ctl.fetch", nil, wait)
+	c.ConnectID(t, "/staff", `{"token":"key-ada"}`)
+	rep, err := s.bus.Conn().Request("sockbus.live.io.staff.ctl.fetch", nil, wait)
 	if err != nil {
 		t.Fatal(err)
 	}

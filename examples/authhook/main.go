@@ -4,7 +4,7 @@
 // The rule here is a demo: a client presenting one of the API keys below
 // (auth.token, ?token= or Authorization: Bearer) is admitted as that key's
 // user, joins the room "team-<user>" and gets its plan as socket data; the
-// namespace "/admin" is for "ada" only; everyone else is refused with a
+// namespace "/staff" is for "ada" only; everyone else is refused with a
 // message and data the client sees in connect_error. Run several copies:
 // the queue group shares the requests.
 //
@@ -53,8 +53,8 @@ func decide(r request) reply {
 	switch {
 	case !ok:
 		return reply{Message: "unknown API key", Data: map[string]any{"login": "https://example.com/login"}}
-	case r.Kind == "namespace" && r.Name == "/admin" && k.user != "ada":
-		return reply{Message: "admins only", Data: map[string]any{"user": k.user}}
+	case r.Kind == "namespace" && r.Name == "/staff" && k.user != "ada":
+		return reply{Message: "staff only", Data: map[string]any{"user": k.user}}
 	}
 	return reply{
 		Allow: true, User: k.user, Rooms: []string{"team-" + k.user},

@@ -104,7 +104,9 @@ func ExampleOperator_SocketsJoin() {
 		panic(err)
 	}
 	for _, s := range sockets {
-		fmt.Println("rooms besides its id:", slices.DeleteFunc(s.Rooms, func(r string) bool { return r == s.ID }))
+		rooms := slices.DeleteFunc(s.Rooms, func(r string) bool { return r == s.ID })
+		slices.Sort(rooms) // a socket's rooms are a set: print them in one order
+		fmt.Println("rooms besides its id:", rooms)
 	}
 	// Output:
 	// joined a
