@@ -12,11 +12,11 @@
 //
 // Adding a package is one line in [Packages] (its npm name and the
 // directory that is served, e.g. {"@socket.io/admin-ui", "ui/dist"}; the
-// package must be in package.json); main then serves it with
+// package must be in package.json); app then serves it with
 // http.StripPrefix(prefix, Handler(src)) for src from Open(p, flagDir).
 //
 // The demo page (demo/) is our own HTML and JavaScript and is always
 // embedded.
 //
-// main mounts the handlers; wsedge does not import this package.
+// app mounts the handlers; wsedge does not import this package.
 package assets

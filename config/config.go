@@ -96,7 +96,7 @@ type Config struct {
 	MaxEventBurst        int64 `key:"max-event-burst" min:"0" max:"1000000000" help:"burst allowed above max-events-per-second (0: ten times the rate)"`
 	MaxEventsPerAddress  int64 `key:"max-events-per-address" min:"0" max:"1000000000" help:"events and messages all the connections from one client address may send per second together, bursts of ten times that (0: no limit)"`
 
-	// Socket.IO Admin UI (handlers/admin.go, main's adminwire.go).
+	// Socket.IO Admin UI (handlers/admin.go, app/admin.go).
 	AdminUI           bool          `key:"admin-ui" help:"serve the Socket.IO Admin UI at /admin/ and its namespace /admin (off by default)"`
 	AdminUser         string        `key:"admin-user" help:"admin UI login user, with admin-password-hash (both empty: no login, with a warning)"`
 	AdminPasswordHash string        `key:"admin-password-hash" secret:"true" help:"bcrypt hash of the admin UI password"`

@@ -7,7 +7,7 @@ import (
 )
 
 // History reads stored messages back. It is implemented by package replay
-// and plugged in by main (wsedge never reads JetStream itself).
+// and plugged in by app (wsedge never reads JetStream itself).
 type History interface {
 	// ChannelHistory calls emit with the last n messages of a channel's
 	// log, oldest first, and returns the last sequence it covered.

@@ -221,7 +221,7 @@ func inlinePacket(data []byte, binary bool) bool {
 func (s *Server) Path() string { return s.cfg.Path }
 
 // ServeHTTP serves Engine.IO requests. The client bundle under the same
-// path is main's to mount (package assets).
+// path is app's to mount (package assets).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.engine.ServeHTTP(w, r)
 }
