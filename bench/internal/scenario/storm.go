@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -311,7 +314,39 @@ func Storm(ctx context.Context, t Target, cfg StormConfig) (*Result, error) {
 	if lost > 0 {
 		res.note("storm: %d events lost over the %d clients back", lost, len(backs))
 	}
+	if t.Kind == KindSockbus && notRecovered > 0 {
+		// Why: the server's recovery outcomes (a session found live
+		// elsewhere is not counted there).
+		res.note("storm: sockbus recovery outcomes: %s", recoveryOutcomes(t.URL))
+	}
 	return res, nil
+}
+
+// recoveryOutcomes returns sockbus's sockbus_recoveries_total lines from
+// /metrics, or why not.
+func recoveryOutcomes(base string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.Contains(line, "recoveries_total{") && !strings.HasSuffix(line, " 0") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // stormSender emits `["s",T,seq]` with acks at a fixed rate.
