@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockbus/sockbus/auth"
 	conf "github.com/sockbus/sockbus/config"
+	"github.com/sockbus/sockbus/webhook"
 )
 
 // checked is what run builds from the settings before it claims the data
@@ -19,6 +20,8 @@ import (
 type checked struct {
 	jwt *auth.Verifier   // nil without --auth-jwt-key
 	tls *tls.Certificate // nil without --tls-cert
+	// webhooks are the events --webhook-events selects.
+	webhooks webhook.Events
 }
 
 // preflight checks every setting that can be checked without the bus:
@@ -38,6 +41,9 @@ func preflight(cfg config) (checked, error) {
 		if err := checkAdminLogin(cfg.AdminUser, cfg.AdminPasswordHash); err != nil {
 			return c, err
 		}
+	}
+	if c.webhooks, err = checkWebhooks(cfg.Config); err != nil {
+		return c, err
 	}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)

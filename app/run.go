@@ -161,12 +161,17 @@ type edges struct {
 	channels *channels.Server
 	io       *socketio.Server
 	admin    *handlers.Admin // nil without --admin-ui
+	hooks    *webhooks       // nil without --webhook-url
 }
 
+// closeAdmin closes the Socket.IO server's observers: the admin UI and the
+// webhooks (after the server, so its sockets' disconnects are published).
 func (e *edges) closeAdmin() {
 	if e.admin != nil {
 		e.admin.Close()
 	}
+	e.hooks.close()
+	e.hooks = nil
 }
 
 // startEdges starts the plain WebSocket channels and the Socket.IO server
@@ -204,6 +209,11 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 		return nil, err
 	}
 	e.admin = admin
+	e.hooks, err = startWebhooks(webhookConfig(cfg.Config, pre.webhooks, counters, logger), b, e.io)
+	if err != nil {
+		e.closeAdmin()
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -223,6 +233,7 @@ func routes(cfg config, e *edges, b *bus.Bus, counters *metrics.Set, logger *slo
 		StoreBytes:     b.StoreBytes,
 		ClusterPeers:   b.ClusterPeers,
 		BusDisconnects: b.Disconnects,
+		WebhookBacklog: webhookBacklog(b),
 	})
 	routedMetrics := metricsHandler
 	if cfg.MetricsAddr != "" {

@@ -57,6 +57,7 @@ func busConfig(c conf.Config, logger *slog.Logger) bus.Config {
 		Replicas:     int(c.Replicas),
 		StoreTimeout: c.StoreTimeout,
 		Logger:       logger,
+		Webhooks:     busWebhooks(c),
 	}
 }
 

@@ -56,6 +56,8 @@ type Config struct {
 	// JetStream instead of running the embedded server: no DataDir, no
 	// NATSAddr, no Cluster. Zero value: embedded.
 	External ExternalConfig
+	// Webhooks, with receivers, adds the webhook stream (webhook.go).
+	Webhooks WebhookConfig
 }
 
 // ClusterConfig joins several sockbus nodes into one NATS cluster sharing
@@ -179,6 +181,8 @@ type Bus struct {
 	ready   atomic.Bool
 	closeMu sync.Mutex
 	closed  bool
+
+	webhooks *webhooks // nil without Config.Webhooks.Receivers
 }
 
 // Start connects the node to its bus: to the external NATS of
@@ -330,6 +334,9 @@ func (b *Bus) open(ctx context.Context, nc *nats.Conn) error {
 	}
 	lctx, cancel := context.WithTimeout(ctx, b.cfg.ReadyTimeout)
 	err = b.openLayout(lctx)
+	if err == nil {
+		err = b.openWebhooks(lctx)
+	}
 	cancel()
 	if err != nil {
 		b.Close(context.Background())

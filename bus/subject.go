@@ -390,6 +390,15 @@ const (
 	AdminPresenceSubject = internalPrefix + "presence.admin"
 )
 
+// webhookPrefix starts the webhook stream's subjects (webhook.go):
+// webhookPrefix + <partition>. Outside sockbus.>: the events carry users'
+// ids and clients' arguments, which watching client traffic must not show;
+// only sockbus nodes need to publish or read them.
+const webhookPrefix = internalPrefix + "webhook."
+
+// WebhookSubject is the stored subject of the webhook events of partition p.
+func WebhookSubject(p int) string { return webhookPrefix + strconv.Itoa(p) }
+
 // forwardPrefix is where each node listens for the Engine.IO requests the
 // others forward to it (ListenTunnel): one subject per node.
 const forwardPrefix = internalPrefix + "fwd."

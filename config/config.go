@@ -8,6 +8,7 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/handlers"
 	"github.com/sockbus/sockbus/health"
+	"github.com/sockbus/sockbus/webhook"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/socketio"
@@ -89,6 +90,16 @@ type Config struct {
 	Namespaces      []string      `key:"namespaces" help:"comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)"`
 	Channels        []string      `key:"channels" help:"comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)"`
 
+	// Webhooks (webhook/, docs/webhooks.md).
+	WebhookURLs       []string      `key:"webhook-url" help:"comma-separated http(s) URLs that get every selected event as a signed POST, at least once (empty: webhooks off)"`
+	WebhookSecret     string        `key:"webhook-secret" secret:"true" help:"signs each webhook POST: header Sockbus-Signature: sha256=<hex HMAC-SHA256 of the body> (required with webhook-url)"`
+	WebhookEvents     []string      `key:"webhook-events" help:"comma-separated events sent: connect, disconnect, join, leave, event, or event:<pattern> for the client events whose name matches (empty: all)"`
+	WebhookMaxAge     time.Duration `key:"webhook-max-age" min:"1s" help:"an event not delivered within this is given up (and dropped from disk)"`
+	WebhookMaxBytes   int64         `key:"webhook-max-bytes" min:"1048576" help:"disk the undelivered events may take in all; past it the oldest are dropped"`
+	WebhookTimeout    time.Duration `key:"webhook-timeout" min:"1ms" max:"5m" help:"one webhook POST without a whole answer in this time failed (it is retried)"`
+	WebhookMaxBackoff time.Duration `key:"webhook-max-backoff" min:"1ms" max:"1h" help:"longest wait between two attempts at one event (waits double from 200ms)"`
+	WebhookPartitions int64         `key:"webhook-partitions" min:"1" max:"256" help:"ordered queues per receiver: a socket's events are delivered in order, up to this many at once per receiver across the cluster (the same on every node)"`
+
 	// Per-connection limits (wsedge/limits.go, wsedge/socketio/limits.go).
 	MaxNamespacesPerConn int64 `key:"max-namespaces-per-conn" min:"1" max:"1000000" help:"namespaces one Socket.IO connection may join"`
 	MaxRoomsPerSocket    int64 `key:"max-rooms-per-socket" min:"1" max:"1000000000" help:"rooms one socket may be in"`
@@ -148,6 +159,12 @@ func Default() Config {
 		AuthHookSubject:  auth.HookSubject,
 		AuthHookTimeout:  auth.DefaultHookTimeout,
 		AuthHookHeaders:  auth.DefaultHookHeaders(),
+
+		WebhookMaxAge:     bus.DefaultWebhookMaxAge,
+		WebhookMaxBytes:   bus.DefaultWebhookMaxBytes,
+		WebhookTimeout:    webhook.DefaultTimeout,
+		WebhookMaxBackoff: webhook.DefaultMaxBackoff,
+		WebhookPartitions: bus.DefaultWebhookPartitions,
 
 		MaxNamespacesPerConn: socketio.DefaultMaxNamespaces,
 		MaxRoomsPerSocket:    socketio.DefaultMaxRooms,

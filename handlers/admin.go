@@ -158,6 +158,8 @@ type Admin struct {
 	login    *loginGuard
 	sub      *bus.Subscription // bus.AdminSocketsSubject
 	here     *bus.Subscription // bus.AdminPresenceSubject
+	// unobserve stops the socketio.Observer the admin UI watches with.
+	unobserve func()
 
 	smu      sync.Mutex
 	sessions map[string]time.Time // login session id → expiry
@@ -218,7 +220,7 @@ func NewAdmin(srv *socketio.Server, b *bus.Bus, cfg AdminConfig) (*Admin, error)
 		return nil, fmt.Errorf("failed to start the admin UI: %w", err)
 	}
 	a.here = here
-	srv.Observe(socketio.Observer{
+	a.unobserve = srv.Observe(socketio.Observer{
 		Connected:    a.onConnected,
 		Disconnected: a.onDisconnected,
 		Joined:       func(s *socketio.Socket, room string) { a.onRoom("room_joined", s, room) },
@@ -241,7 +243,7 @@ func (a *Admin) Close() {
 	a.closed = true
 	a.wmu.Unlock()
 	close(a.stop)
-	a.srv.Observe(socketio.Observer{})
+	a.unobserve()
 	a.unwatch(true)
 	_ = a.here.Unsubscribe()
 	_ = a.sub.Unsubscribe()

@@ -129,6 +129,7 @@ type Set struct {
 	outcomes              [numOutcomes]atomic.Uint64
 	publishErrors         atomic.Uint64
 	adminLogins           [numAdminLogins]atomic.Uint64
+	webhooks              [numWebhookOutcomes]atomic.Uint64
 
 	// AckLatency is the time from an emit with an ack to the client's
 	// answer; StoreLatency from a publish to JetStream's acknowledgement.
@@ -217,6 +218,7 @@ type Snapshot struct {
 	Outcomes                                           [numOutcomes]uint64
 	PublishErrors                                      uint64
 	AdminLogins                                        [numAdminLogins]uint64
+	Webhooks                                           [numWebhookOutcomes]uint64
 	AckLatency, StoreLatency                           HistogramSnapshot
 }
 
@@ -245,6 +247,9 @@ func (s *Set) Snapshot() Snapshot {
 	out.PublishErrors = s.publishErrors.Load()
 	for r := range numAdminLogins {
 		out.AdminLogins[r] = s.adminLogins[r].Load()
+	}
+	for o := range numWebhookOutcomes {
+		out.Webhooks[o] = s.webhooks[o].Load()
 	}
 	out.AckLatency = s.AckLatency.Snapshot()
 	out.StoreLatency = s.StoreLatency.Snapshot()

@@ -23,6 +23,9 @@ type Sources struct {
 	// BusDisconnects counts the node's NATS connections lost (and
 	// reconnected) since it started.
 	BusDisconnects func() uint64
+	// WebhookBacklog reports the webhook events some receiver has not
+	// taken yet, and their bytes (ok false: unknown).
+	WebhookBacklog func() (msgs, bytes uint64, ok bool)
 }
 
 // Handler returns an http.Handler serving /metrics for src, plus the Go
@@ -71,13 +74,17 @@ var (
 	storeBytesDesc  = desc("jetstream_store_bytes", "Bytes JetStream stores on this node's disk.")
 	peersDesc       = desc("cluster_peers", "Other cluster nodes this node has routes to.")
 	busLostDesc     = desc("bus_disconnects_total", "Times one of the node's NATS connections was lost (each reconnects by itself).")
+	webhooksDesc    = desc("webhooks_total", "Webhook deliveries and events by outcome: delivered (2xx), failed (an attempt; retried), expired (given up past --webhook-max-age), not_stored.", "outcome")
+	hookBacklogDesc = desc("webhook_backlog", "Webhook events stored that some receiver has not taken yet (the whole cluster's).")
+	hookBytesDesc   = desc("webhook_backlog_bytes", "Bytes of the webhook events stored that some receiver has not taken yet.")
 )
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, socketsDesc, namespacesDesc, roomsDesc, channelsDesc,
 		eventsInDesc, bytesInDesc, eventsOutDesc, deliveriesDesc, bytesOutDesc, refusalsDesc, disconnectsDesc,
-		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc, busLostDesc} {
+		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc, busLostDesc,
+		webhooksDesc, hookBacklogDesc, hookBytesDesc} {
 		ch <- d
 	}
 }
@@ -124,6 +131,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range metrics.AdminLogins() {
 		counter(adminLoginDesc, snap.AdminLogins[r], r.String())
 	}
+	for _, o := range metrics.WebhookOutcomes() {
+		counter(webhooksDesc, snap.Webhooks[o], o.String())
+	}
 	histogram(ch, ackDesc, snap.AckLatency)
 	histogram(ch, storeDesc, snap.StoreLatency)
 	if c.src.StoreBytes != nil {
@@ -136,6 +146,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.BusDisconnects != nil {
 		counter(busLostDesc, c.src.BusDisconnects())
+	}
+	if c.src.WebhookBacklog != nil {
+		if n, b, ok := c.src.WebhookBacklog(); ok {
+			ch <- prometheus.MustNewConstMetric(hookBacklogDesc, prometheus.GaugeValue, float64(n))
+			ch <- prometheus.MustNewConstMetric(hookBytesDesc, prometheus.GaugeValue, float64(b))
+		}
 	}
 }
 

@@ -176,6 +176,9 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 			s.refresh(e)
 			return
 		}
+		if o := c.srv.observed(); o != nil && o.Event != nil {
+			o.Event(e)
+		}
 		c.srv.forwardToBus(s, e)
 		s.dispatch(e)
 	case sio.Ack, sio.BinaryAck:

@@ -1,10 +1,10 @@
 package socketio
 
 // Observer hears of every socket's life on this node, whatever its
-// namespace: for tools that watch the whole server (handlers' admin UI).
-// Each callback is optional; they run on the socket's connection goroutine
-// (Joined and Left on whoever called Join or Leave; Upgraded on its own)
-// and must not block.
+// namespace: for tools that watch the whole server (handlers' admin UI,
+// the webhooks). Each callback is optional; they run on the socket's
+// connection goroutine (Joined and Left on whoever called Join or Leave;
+// Upgraded on its own) and must not block.
 type Observer struct {
 	// Connected: a socket joined its namespace (after its client was told).
 	Connected func(s *Socket)
@@ -20,11 +20,95 @@ type Observer struct {
 	// (Transport says "websocket" from then on). It runs on a goroutine of
 	// its own.
 	Upgraded func(s *Socket)
+	// Event: a client emitted an event that passed the limits, before the
+	// socket's handlers run. e and its Args must not be kept.
+	Event func(e *Event)
 }
 
-// Observe sets the server's observer, replacing any earlier one. Without one,
+// Observe adds an observer to the server's; stop removes it. Without any,
 // each hook costs an atomic load.
-func (s *Server) Observe(o Observer) { s.observer.Store(&o) }
+func (s *Server) Observe(o Observer) (stop func()) {
+	p := &o
+	s.omu.Lock()
+	s.observers = append(s.observers, p)
+	s.observer.Store(merge(s.observers))
+	s.omu.Unlock()
+	return func() {
+		s.omu.Lock()
+		defer s.omu.Unlock()
+		for i, q := range s.observers {
+			if q == p {
+				s.observers = append(s.observers[:i:i], s.observers[i+1:]...)
+				break
+			}
+		}
+		s.observer.Store(merge(s.observers))
+	}
+}
+
+// merge is one Observer calling each of os in turn; a callback none of
+// them set stays nil, so its hook is skipped. nil for none.
+func merge(os []*Observer) *Observer {
+	switch len(os) {
+	case 0:
+		return nil
+	case 1:
+		return os[0]
+	}
+	os = append([]*Observer(nil), os...) // the closures keep this copy
+	var m Observer
+	for _, o := range os {
+		if o.Connected != nil {
+			m.Connected = func(s *Socket) { each(os, func(o *Observer) { call1(o.Connected, s) }) }
+		}
+		if o.Disconnected != nil {
+			m.Disconnected = func(s *Socket, r string) {
+				each(os, func(o *Observer) {
+					if o.Disconnected != nil {
+						o.Disconnected(s, r)
+					}
+				})
+			}
+		}
+		if o.Joined != nil {
+			m.Joined = func(s *Socket, r string) { each(os, func(o *Observer) { call2(o.Joined, s, r) }) }
+		}
+		if o.Left != nil {
+			m.Left = func(s *Socket, r string) { each(os, func(o *Observer) { call2(o.Left, s, r) }) }
+		}
+		if o.Upgraded != nil {
+			m.Upgraded = func(s *Socket) { each(os, func(o *Observer) { call1(o.Upgraded, s) }) }
+		}
+		if o.Event != nil {
+			m.Event = func(e *Event) {
+				each(os, func(o *Observer) {
+					if o.Event != nil {
+						o.Event(e)
+					}
+				})
+			}
+		}
+	}
+	return &m
+}
+
+func each(os []*Observer, f func(*Observer)) {
+	for _, o := range os {
+		f(o)
+	}
+}
+
+func call1(f func(*Socket), s *Socket) {
+	if f != nil {
+		f(s)
+	}
+}
+
+func call2(f func(*Socket, string), s *Socket, r string) {
+	if f != nil {
+		f(s, r)
+	}
+}
 
 func (s *Server) observed() *Observer { return s.observer.Load() }
 

@@ -154,7 +154,9 @@ type Server struct {
 	decoder     sio.Decoder
 	saver       *sessionSaver
 	// observer hears of every socket's life (Observe); nil: nobody.
-	observer atomic.Pointer[Observer]
+	observer  atomic.Pointer[Observer]
+	omu       sync.Mutex
+	observers []*Observer // guarded by omu; observer merges them
 
 	mu       sync.Mutex
 	static   map[string]*Namespace

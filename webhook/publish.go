@@ -1,0 +1,122 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/ratelog"
+	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/wsedge/socketio"
+)
+
+// Payload is one event as a receiver gets it, less "id" (added at
+// delivery: the stored event's position).
+type Payload struct {
+	Type      string          `json:"type"`
+	Time      string          `json:"time"` // RFC 3339, UTC, nanoseconds
+	Node      string          `json:"node"`
+	Namespace string          `json:"namespace,omitempty"`
+	Channel   string          `json:"channel,omitempty"`
+	Socket    string          `json:"socket"`
+	User      *string         `json:"user"` // null when unauthenticated
+	Room      *string         `json:"room,omitempty"`
+	Reason    string          `json:"reason,omitempty"` // disconnect
+	Event     *string         `json:"event,omitempty"`
+	Args      json.RawMessage `json:"args,omitempty"`
+}
+
+// Publisher stores the events of this node's sockets for delivery. Its
+// methods are safe for concurrent use and never block.
+type Publisher struct {
+	b    *bus.Bus
+	cfg  Config
+	warn *ratelog.Logger
+	m    *metrics.Set
+}
+
+// NewPublisher publishes what cfg.Events selects on b, which must have been
+// started with the webhook stream (bus.Config.Webhooks).
+func NewPublisher(b *bus.Bus, cfg Config) *Publisher {
+	cfg = cfg.withDefaults()
+	return &Publisher{b: b, cfg: cfg, warn: ratelog.New(cfg.Logger, 0), m: cfg.Metrics}
+}
+
+// Observer is the socketio.Observer that publishes the selected events:
+// hand it to socketio.Server.Observe.
+func (p *Publisher) Observer() socketio.Observer {
+	var o socketio.Observer
+	e := p.cfg.Events
+	if e.Connect {
+		o.Connected = func(s *socketio.Socket) { p.socket(TypeConnect, s, nil, "") }
+	}
+	if e.Disconnect {
+		o.Disconnected = func(s *socketio.Socket, reason string) { p.socket(TypeDisconnect, s, nil, reason) }
+	}
+	if e.Join {
+		o.Joined = func(s *socketio.Socket, room string) { p.socket(TypeJoin, s, &room, "") }
+	}
+	if e.Leave {
+		o.Left = func(s *socketio.Socket, room string) { p.socket(TypeLeave, s, &room, "") }
+	}
+	if e.Event {
+		o.Event = p.event
+	}
+	return o
+}
+
+func (p *Publisher) base(typ string, s *socketio.Socket) Payload {
+	pl := Payload{
+		Type:      typ,
+		Time:      time.Now().UTC().Format(time.RFC3339Nano),
+		Node:      p.cfg.Node,
+		Namespace: s.Namespace().Name(),
+		Socket:    s.ID(),
+	}
+	if u := s.User(); u != "" {
+		pl.User = &u
+	}
+	return pl
+}
+
+func (p *Publisher) socket(typ string, s *socketio.Socket, room *string, reason string) {
+	pl := p.base(typ, s)
+	pl.Room, pl.Reason = room, reason
+	p.publish(s.ID(), pl)
+}
+
+func (p *Publisher) event(e *socketio.Event) {
+	if !p.cfg.Events.sendsEvent(e.Name) {
+		return
+	}
+	s := e.Socket()
+	pl := p.base(TypeEvent, s)
+	name := e.Name
+	pl.Event = &name
+	if json.Valid(e.Args) {
+		pl.Args = e.Args // binary arguments stay {"_placeholder":true,"num":i}
+	}
+	p.publish(s.ID(), pl)
+}
+
+// publish stores pl in the partition of key (the socket id: its events
+// stay in order).
+func (p *Publisher) publish(key string, pl Payload) {
+	body, err := json.Marshal(pl)
+	if err == nil {
+		err = p.b.PublishWebhook(key, body, p.stored)
+	}
+	if err != nil {
+		p.stored(fmt.Errorf("failed to publish a webhook event: %w", err))
+	}
+}
+
+// stored counts and warns about an event that was not stored.
+func (p *Publisher) stored(err error) {
+	if err == nil {
+		return
+	}
+	p.m.Webhook(metrics.WebhookNotStored)
+	p.warn.Warn("webhook event not stored: it will not be delivered", "err", err)
+}
