@@ -25,6 +25,8 @@ type config struct {
 	onListen func(addr string, b *bus.Bus)
 	// onMetricsListen, when set, is called with the --metrics-addr address (tests).
 	onMetricsListen func(addr string)
+	// onAPIListen, when set, is called with the --api-addr address (tests).
+	onAPIListen func(addr string)
 	// pingInterval/pingTimeout override the keepalive (tests).
 	pingInterval, pingTimeout time.Duration
 	// logOut receives the log lines instead of stderr (tests).

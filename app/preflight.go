@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockbus/sockbus/auth"
 	conf "github.com/sockbus/sockbus/config"
+	"github.com/sockbus/sockbus/httpapi"
 	"github.com/sockbus/sockbus/webhook"
 )
 
@@ -22,6 +23,7 @@ type checked struct {
 	tls *tls.Certificate // nil without --tls-cert
 	// webhooks are the events --webhook-events selects.
 	webhooks webhook.Events
+	api      []string // the API keys (--api-key, files read); none: the API is off
 }
 
 // preflight checks every setting that can be checked without the bus:
@@ -44,6 +46,9 @@ func preflight(cfg config) (checked, error) {
 	}
 	if c.webhooks, err = checkWebhooks(cfg.Config); err != nil {
 		return c, err
+	}
+	if c.api, err = httpapi.ReadKeys(cfg.APIKey); err != nil {
+		return c, fmt.Errorf("bad --api-key: %w", err)
 	}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -93,6 +98,8 @@ func checkSocketIOPath(cfg config) error {
 		return fmt.Errorf("bad --socketio-path %q: %s serves the admin UI's files with --admin-ui; pick another, e.g. /socket.io/", p, adminPath)
 	case cfg.Demo && p == "/":
 		return fmt.Errorf("bad --socketio-path %q: it would take the demo page's /; pick another, or turn the demo off (--demo=false)", p)
+	case len(cfg.APIKey) > 0 && cfg.APIAddr == "" && strings.HasPrefix(p, httpapi.Prefix):
+		return fmt.Errorf("bad --socketio-path %q: %s is the HTTP server API's with --api-key; pick another, e.g. /socket.io/", p, httpapi.Prefix)
 	}
 	return nil
 }

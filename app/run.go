@@ -78,7 +78,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer e.closeAdmin() // idempotent: the ordered close comes first
-	router, stopRoutes, err := routes(cfg, e, b, counters, logger)
+	router, stopRoutes, err := routes(cfg, pre, e, b, counters, logger)
 	if err != nil {
 		web.stop()
 		return err
@@ -158,6 +158,7 @@ func (w *web) stop() {
 
 // edges are the two products on the bus, and the admin UI's protocol.
 type edges struct {
+	history  *replay.Reader // both edges' and the HTTP API's
 	channels *channels.Server
 	io       *socketio.Server
 	admin    *handlers.Admin // nil without --admin-ui
@@ -195,7 +196,7 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 	cc.AddressEvents, cc.Authorizer, cc.History = perAddress, authz, history
 	cc.PingInterval, cc.PingTimeout = cfg.pingInterval, cfg.pingTimeout
 	cc.Logger, cc.Metrics = logger, counters
-	e := &edges{channels: channels.New(b, cc)}
+	e := &edges{history: history, channels: channels.New(b, cc)}
 
 	sc := socketIOConfig(cfg.Config)
 	sc.AddressEvents, sc.Authorizer, sc.History, sc.Sessions = perAddress, authz, history, sessions
@@ -220,7 +221,7 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 // routes builds what --addr serves besides health (newRouter), and starts
 // the listeners of its own that --metrics-addr and --pprof-addr ask for;
 // stop closes those.
-func routes(cfg config, e *edges, b *bus.Bus, counters *metrics.Set, logger *slog.Logger) (h http.Handler, stop func(), err error) {
+func routes(cfg config, pre checked, e *edges, b *bus.Bus, counters *metrics.Set, logger *slog.Logger) (h http.Handler, stop func(), err error) {
 	var stops []func()
 	stop = func() {
 		for _, s := range stops {
@@ -255,6 +256,13 @@ func routes(cfg config, e *edges, b *bus.Bus, counters *metrics.Set, logger *slo
 	if e.admin != nil {
 		h = withAdminUI(h, adminUI(cfg.AdminUIDir, logger))
 	}
+	wrapAPI, stopAPI, err := startAPI(cfg, pre.api, e, b, counters, logger)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	stops = append(stops, stopAPI)
+	h = wrapAPI(h)
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, logger)
 		if err != nil {

@@ -109,6 +109,9 @@ func TestBadSettingsStopBeforeAnythingStarts(t *testing.T) {
 		{"socketio path under /ws/", func(c *config) { c.SocketIOPath = "/ws/" }, "/ws/ is the plain WebSocket channels' path"},
 		{"socketio path under /admin/", func(c *config) { c.AdminUI, c.SocketIOPath = true, "/admin/" }, "serves the admin UI's files"},
 		{"socketio path / with the demo", func(c *config) { c.SocketIOPath = "/" }, "the demo page's /"},
+		{"socketio path under /api/v1/", func(c *config) { c.APIKey, c.SocketIOPath = []string{"sec-0123456789abcdef"}, "/api/v1/io/" }, "the HTTP server API's"},
+		{"short API key", func(c *config) { c.APIKey = []string{"sec-0123456789abcdef", "sec-short"} }, "bad --api-key: failed to read API keys: a key is shorter than 16 bytes"},
+		{"missing API key file", func(c *config) { c.APIKey = []string{"@" + filepath.Join(t.TempDir(), "nope")} }, "bad --api-key: failed to read API keys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := defaultConfig()

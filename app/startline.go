@@ -32,10 +32,18 @@ func startLine(cfg config, front frontDoor, socketIOPath string, b *bus.Bus) []a
 	if authModes == nil {
 		authModes = []string{"open"}
 	}
+	api := "off"
+	switch {
+	case len(cfg.APIKey) > 0 && cfg.APIAddr != "":
+		api = cfg.APIAddr + "/api/v1/"
+	case len(cfg.APIKey) > 0:
+		api = "/api/v1/"
+	}
 	return []any{
 		"http", front.scheme + "://" + front.ln.Addr().String(),
 		"socketio", socketIOPath,
 		"websocket", "/ws/{channel}",
+		"api", api,
 		"data_dir", b.DataDir(),
 		"nats", natsWhere,
 		"auth", strings.Join(authModes, "+"),

@@ -44,7 +44,7 @@ type pendingAck struct {
 	id      uint64
 	key     string // id in base 36: the reply subject's and message id's suffix
 	from    *Sender
-	fn      func(error)
+	cb      ackCallback
 	msg     *nats.Msg
 	first   time.Time // registered: the store timeout counts from here
 	sent    time.Time // last sent; zero while waiting to be (re)sent
@@ -71,11 +71,52 @@ func (b *Bus) PublishStored(msg *Msg, fn func(error)) error {
 func (b *Bus) PublishStoredBy(s *Sender, msg *Msg, fn func(error)) error {
 	m := msg.toNATS()
 	m.Subject = b.StoreSubject(m.Subject)
-	return s.publish(b.replies, m, fn)
+	return s.publish(b.replies, m, ackCallback{fn: fn}, "")
 }
 
-// register sets msg's message id and tracks it (not sent yet).
-func (a *replyMux) register(s *Sender, msg *nats.Msg, fn func(error)) (*pendingAck, error) {
+// Stored is where JetStream stored a publish.
+type Stored struct {
+	Stream string // the stream's name
+	Seq    uint64 // the stream sequence
+	// Duplicate is true when an earlier publish with the same message id
+	// was stored (Seq is that one's): PublishStoredAs's id was seen within
+	// the stream's duplicate window (DupWindow).
+	Duplicate bool
+}
+
+// PublishStoredAs is PublishStored with the caller's message id, when id
+// is not empty (a retried call stores once within the stream's duplicate
+// window, DupWindow), and fn told where the message was stored. The id
+// must be unique per message and at most 255 printable ASCII bytes.
+func (b *Bus) PublishStoredAs(msg *Msg, id string, fn func(Stored, error)) error {
+	m := msg.toNATS()
+	m.Subject = b.StoreSubject(m.Subject)
+	return (&Sender{}).publish(b.replies, m, ackCallback{withAck: fn}, id)
+}
+
+// DupWindow is how long a stream remembers the message ids of stored
+// publishes (duplicates within it are stored once).
+func (b *Bus) DupWindow() time.Duration { return b.dupWindow() }
+
+// ackCallback is a stored publish's callback: with the error only, or with
+// where it was stored too.
+type ackCallback struct {
+	fn      func(error)
+	withAck func(Stored, error)
+}
+
+func (c ackCallback) call(ack Stored, err error) {
+	switch {
+	case c.withAck != nil:
+		c.withAck(ack, err)
+	case c.fn != nil:
+		c.fn(err)
+	}
+}
+
+// register sets msg's message id (id, or one of the node's) and tracks it
+// (not sent yet).
+func (a *replyMux) register(s *Sender, msg *nats.Msg, cb ackCallback, id string) (*pendingAck, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.pending) >= maxPendingAcks {
@@ -89,8 +130,11 @@ func (a *replyMux) register(s *Sender, msg *nats.Msg, fn func(error)) (*pendingA
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
-	msg.Header[headerMsgID] = []string{a.msgID + key}
-	p := &pendingAck{id: a.next, key: key, from: s, fn: fn, msg: msg, first: time.Now()}
+	if id == "" {
+		id = a.msgID + key
+	}
+	msg.Header[headerMsgID] = []string{id}
+	p := &pendingAck{id: a.next, key: key, from: s, cb: cb, msg: msg, first: time.Now()}
 	a.pending[a.next] = p
 	return p, nil
 }
@@ -131,15 +175,34 @@ func retryable(err error) bool { return errors.Is(err, errNoLeader) }
 // error for {"error":{...}} or a status reply (503: no stream listens on
 // the subject, i.e. its leader is gone and none is elected yet).
 func pubAckError(m *nats.Msg) error {
+	_, err := pubAck(m, false)
+	return err
+}
+
+// pubAck is pubAckError with, when want is set, where the message was
+// stored.
+func pubAck(m *nats.Msg, want bool) (Stored, error) {
 	if st := m.Header.Get(HeaderStatus); st != "" {
 		err := fmt.Errorf("bus: publish not stored: status %s %s", st, m.Header.Get(HeaderDescription))
 		if st == StatusNoResponders {
 			err = fmt.Errorf("%w: %w", errNoLeader, err)
 		}
-		return err
+		return Stored{}, err
 	}
 	if !bytes.Contains(m.Data, []byte(`"error"`)) {
-		return nil
+		if !want {
+			return Stored{}, nil
+		}
+		var ack Stored
+		var r struct {
+			Stream    string `json:"stream"`
+			Seq       uint64 `json:"seq"`
+			Duplicate bool   `json:"duplicate"`
+		}
+		if err := json.Unmarshal(m.Data, &r); err != nil || r.Seq == 0 {
+			return ack, fmt.Errorf("bus: unreadable store acknowledgement %q", m.Data)
+		}
+		return Stored{Stream: r.Stream, Seq: r.Seq, Duplicate: r.Duplicate}, nil
 	}
 	var r struct {
 		Error *struct {
@@ -149,11 +212,11 @@ func pubAckError(m *nats.Msg) error {
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(m.Data, &r); err != nil || r.Error == nil {
-		return fmt.Errorf("bus: publish not stored: %s", m.Data)
+		return Stored{}, fmt.Errorf("bus: publish not stored: %s", m.Data)
 	}
 	err := fmt.Errorf("bus: publish not stored: %s (%d)", r.Error.Description, r.Error.Code)
 	if r.Error.Status == 503 || r.Error.Code == int(errCodeClusterNotAvail) {
 		err = fmt.Errorf("%w: %w", errNoLeader, err)
 	}
-	return err
+	return Stored{}, err
 }

@@ -209,7 +209,7 @@ func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error))
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := b.replies.register(s, msg, fn)
+	p, err := b.replies.register(s, msg, ackCallback{fn: fn}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,3 +289,51 @@ func TestSenderKeepsOrderThroughResends(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestPublishStoredAsDedupesByCallersID: two publishes with one caller id
+// are stored once and both told the same sequence (the second a
+// duplicate); another id is stored apart. (The HTTP API's Idempotency-Key.)
+func TestPublishStoredAsDedupesByCallersID(t *testing.T) {
+	b := startBus(t, Config{})
+	subject := ChannelSubject("idem")
+	cfg := streamOf(t, b, subject)
+	publish := func(id, data string) Stored {
+		t.Helper()
+		type result struct {
+			ack Stored
+			err error
+		}
+		done := make(chan result, 1)
+		if err := b.PublishStoredAs(&Msg{Subject: subject, Data: []byte(data)}, id, func(ack Stored, err error) { done <- result{ack, err} }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			return r.ack
+		case <-time.After(10 * time.Second):
+			t.Fatal("no store acknowledgement")
+		}
+		return Stored{}
+	}
+	first := publish("key-1", "a")
+	again := publish("key-1", "a")
+	other := publish("key-2", "b")
+	if first.Seq == 0 || first.Duplicate || first.Stream != cfg.Name {
+		t.Fatalf("first publish stored as %+v", first)
+	}
+	if again.Seq != first.Seq || !again.Duplicate {
+		t.Fatalf("retry stored as %+v, want seq %d as a duplicate", again, first.Seq)
+	}
+	if other.Seq == first.Seq || other.Duplicate {
+		t.Fatalf("another id stored as %+v", other)
+	}
+	if got := msgCount(t, b, cfg.Name); got != 2 {
+		t.Fatalf("stream holds %d, want 2", got)
+	}
+	if w := b.DupWindow(); w != DefaultStoreTimeout+attemptTimeout {
+		t.Fatalf("DupWindow = %v", w)
+	}
+}

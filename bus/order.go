@@ -33,10 +33,10 @@ type Sender struct {
 }
 
 // publish registers msg and sends it unless the sender is stalled.
-func (s *Sender) publish(a *replyMux, msg *nats.Msg, fn func(error)) error {
+func (s *Sender) publish(a *replyMux, msg *nats.Msg, cb ackCallback, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := a.register(s, msg, fn)
+	p, err := a.register(s, msg, cb, id)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (s *Sender) first() *pendingAck {
 }
 
 // answer applies JetStream's answer to copy attempt of p.
-func (s *Sender) answer(a *replyMux, p *pendingAck, attempt int, err error) {
+func (s *Sender) answer(a *replyMux, p *pendingAck, attempt int, ack Stored, err error) {
 	s.mu.Lock()
 	if p.done {
 		s.mu.Unlock()
@@ -88,38 +88,34 @@ func (s *Sender) answer(a *replyMux, p *pendingAck, attempt int, err error) {
 		return
 	}
 	wasHead := s.first() == p
-	fn := s.finish(a, p)
+	cb := s.finish(a, p)
 	if s.stalled && wasHead {
 		s.resume(a, now)
 	}
 	s.mu.Unlock()
-	if fn != nil {
-		fn(err)
-	}
+	cb.call(ack, err)
 }
 
 // finish marks p answered and returns its callback; s.mu is held.
-func (s *Sender) finish(a *replyMux, p *pendingAck) func(error) {
+func (s *Sender) finish(a *replyMux, p *pendingAck) ackCallback {
 	p.done = true
 	a.forget(p)
-	fn := p.fn
-	p.fn, p.msg = nil, nil
-	return fn
+	cb := p.cb
+	p.cb, p.msg = ackCallback{}, nil
+	return cb
 }
 
 // fail gives p up with err (the bus is closing).
 func (s *Sender) fail(p *pendingAck, err error) {
 	s.mu.Lock()
-	var fn func(error)
+	var cb ackCallback
 	if !p.done {
 		p.done = true
-		fn, p.fn, p.msg = p.fn, nil, nil
+		cb, p.cb, p.msg = p.cb, ackCallback{}, nil
 	}
 	s.first()
 	s.mu.Unlock()
-	if fn != nil {
-		fn(err)
-	}
+	cb.call(Stored{}, err)
 }
 
 // refused stalls the sender after p's current copy was refused: the first
@@ -162,7 +158,7 @@ func (s *Sender) resume(a *replyMux, now time.Time) {
 // sender on a publish unanswered for attemptTimeout, and resends the one a
 // stalled sender waits on when it is due.
 func (s *Sender) tick(a *replyMux, now time.Time) {
-	var late []func(error)
+	var late []ackCallback
 	s.mu.Lock()
 	for _, p := range s.q[s.head:] {
 		if !p.done && now.Sub(p.first) >= a.timeout {
@@ -178,10 +174,8 @@ func (s *Sender) tick(a *replyMux, now time.Time) {
 		}
 	}
 	s.mu.Unlock()
-	for _, fn := range late {
-		if fn != nil {
-			fn(ErrNotStored)
-		}
+	for _, cb := range late {
+		cb.call(Stored{}, ErrNotStored)
 	}
 }
 

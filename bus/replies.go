@@ -123,7 +123,8 @@ func (a *replyMux) onReply(m *nats.Msg) {
 	a.mu.Unlock()
 	switch {
 	case p != nil:
-		p.from.answer(a, p, attempt, pubAckError(m))
+		ack, err := pubAck(m, p.cb.withAck != nil)
+		p.from.answer(a, p, attempt, ack, err)
 	case r != nil:
 		r.fn(fromNATS(m))
 	}

@@ -125,4 +125,9 @@ type StoredMsg struct {
 	Subject string
 	Header  Header
 	Data    []byte
+	Time    time.Time // when the stream stored it
 }
+
+// HeaderTimeStamp is on JetStream's direct-get answers: when the message
+// was stored (RFC 3339, nanoseconds).
+const HeaderTimeStamp = "Nats-Time-Stamp"

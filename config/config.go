@@ -8,6 +8,7 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/handlers"
 	"github.com/sockbus/sockbus/health"
+	"github.com/sockbus/sockbus/httpapi"
 	"github.com/sockbus/sockbus/webhook"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
@@ -99,6 +100,10 @@ type Config struct {
 	WebhookTimeout    time.Duration `key:"webhook-timeout" min:"1ms" max:"5m" help:"one webhook POST without a whole answer in this time failed (it is retried)"`
 	WebhookMaxBackoff time.Duration `key:"webhook-max-backoff" min:"1ms" max:"1h" help:"longest wait between two attempts at one event (waits double from 200ms)"`
 	WebhookPartitions int64         `key:"webhook-partitions" min:"1" max:"256" help:"ordered queues per receiver: a socket's events are delivered in order, up to this many at once per receiver across the cluster (the same on every node)"`
+	// HTTP server API (httpapi/, docs/http-api.md).
+	APIKey               []string `key:"api-key" secret:"true" help:"serve the HTTP server API under /api/v1/ for callers with one of these bearer keys (comma-separated, each 16+ bytes, or @file with one per line; empty: the API is off)"`
+	APIAddr              string   `key:"api-addr" check:"addr" help:"serve the HTTP server API on this separate address instead of on addr, e.g. 127.0.0.1:3001"`
+	APIRequestsPerSecond int64    `key:"api-requests-per-second" min:"0" max:"1000000000" help:"requests one API key may make per second, bursts of as many (0: no limit)"`
 
 	// Per-connection limits (wsedge/limits.go, wsedge/socketio/limits.go).
 	MaxNamespacesPerConn int64 `key:"max-namespaces-per-conn" min:"1" max:"1000000" help:"namespaces one Socket.IO connection may join"`
@@ -160,11 +165,12 @@ func Default() Config {
 		AuthHookTimeout:  auth.DefaultHookTimeout,
 		AuthHookHeaders:  auth.DefaultHookHeaders(),
 
-		WebhookMaxAge:     bus.DefaultWebhookMaxAge,
-		WebhookMaxBytes:   bus.DefaultWebhookMaxBytes,
-		WebhookTimeout:    webhook.DefaultTimeout,
-		WebhookMaxBackoff: webhook.DefaultMaxBackoff,
-		WebhookPartitions: bus.DefaultWebhookPartitions,
+		WebhookMaxAge:        bus.DefaultWebhookMaxAge,
+		WebhookMaxBytes:      bus.DefaultWebhookMaxBytes,
+		WebhookTimeout:       webhook.DefaultTimeout,
+		WebhookMaxBackoff:    webhook.DefaultMaxBackoff,
+		WebhookPartitions:    bus.DefaultWebhookPartitions,
+		APIRequestsPerSecond: httpapi.DefaultRequestsPerSecond,
 
 		MaxNamespacesPerConn: socketio.DefaultMaxNamespaces,
 		MaxRoomsPerSocket:    socketio.DefaultMaxRooms,

@@ -130,6 +130,7 @@ type Set struct {
 	publishErrors         atomic.Uint64
 	adminLogins           [numAdminLogins]atomic.Uint64
 	webhooks              [numWebhookOutcomes]atomic.Uint64
+	apiRequests           [numAPIEndpoints][numAPIStatuses]atomic.Uint64
 
 	// AckLatency is the time from an emit with an ack to the client's
 	// answer; StoreLatency from a publish to JetStream's acknowledgement.
@@ -219,6 +220,7 @@ type Snapshot struct {
 	PublishErrors                                      uint64
 	AdminLogins                                        [numAdminLogins]uint64
 	Webhooks                                           [numWebhookOutcomes]uint64
+	APIRequests                                        [numAPIEndpoints][numAPIStatuses]uint64
 	AckLatency, StoreLatency                           HistogramSnapshot
 }
 
@@ -250,6 +252,11 @@ func (s *Set) Snapshot() Snapshot {
 	}
 	for o := range numWebhookOutcomes {
 		out.Webhooks[o] = s.webhooks[o].Load()
+	}
+	for e := range numAPIEndpoints {
+		for i := range numAPIStatuses {
+			out.APIRequests[e][i] = s.apiRequests[e][i].Load()
+		}
 	}
 	out.AckLatency = s.AckLatency.Snapshot()
 	out.StoreLatency = s.StoreLatency.Snapshot()

@@ -197,7 +197,7 @@ func (r *Reader) consume(ctx context.Context, l bus.Log, from, to uint64, fn fun
 				return to + 1, nil, nil
 			}
 			next = seq + 1
-			if fnErr = fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(m.Subject()), Header: bus.Header(m.Headers()), Data: m.Data()}); fnErr != nil {
+			if fnErr = fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(m.Subject()), Header: bus.Header(m.Headers()), Data: m.Data(), Time: meta.Timestamp}); fnErr != nil {
 				return next, fnErr, nil
 			}
 		}
@@ -413,10 +413,13 @@ func (r *Reader) ChannelHistory(ctx context.Context, l bus.Log, n int, emit func
 
 // directRequest is JetStream's direct-get request (JSApiMsgGetRequest).
 type directRequest struct {
-	Seq        uint64 `json:"seq,omitempty"`
-	LastBySubj string `json:"last_by_subj,omitempty"`
-	NextBySubj string `json:"next_by_subj,omitempty"`
-	Batch      int    `json:"batch,omitempty"`
+	Seq uint64 `json:"seq,omitempty"`
+	// StartTime starts at the first message stored at or after it
+	// (instead of Seq).
+	StartTime  *time.Time `json:"start_time,omitempty"`
+	LastBySubj string     `json:"last_by_subj,omitempty"`
+	NextBySubj string     `json:"next_by_subj,omitempty"`
+	Batch      int        `json:"batch,omitempty"`
 	// MaxBytes ends a batch once this many bytes are sent (the server
 	// sends at least one message). Unset, the server sends up to its
 	// slow-consumer limit: what closes the connection that asked.
@@ -429,6 +432,17 @@ var errNotFound = errors.New("replay: no message")
 // firstSeq is the sequence of the stream's first stored message.
 func (r *Reader) firstSeq(ctx context.Context, s *bus.Stream) (uint64, bool, error) {
 	return r.one(ctx, s, directRequest{Seq: 1, NextBySubj: ">"})
+}
+
+// FirstAt is the sequence of the log's first message stored at or after t
+// (its first message when t is zero); ok is false when it holds none.
+// Since(l, seq-1, …) then reads from it.
+func (r *Reader) FirstAt(ctx context.Context, l bus.Log, t time.Time) (seq uint64, ok bool, err error) {
+	req := directRequest{Seq: 1, NextBySubj: l.Filter}
+	if !t.IsZero() {
+		req.Seq, req.StartTime = 0, &t
+	}
+	return r.one(ctx, l.Stream, req)
 }
 
 // lastSeq is the sequence of the log's newest message.
@@ -500,7 +514,8 @@ func (r *Reader) read(ctx context.Context, l bus.Log, from, to uint64, fn func(b
 			next, pending = seq+1, m.Header.Get(bus.HeaderNumPending)
 			n++
 			subject := m.Header.Get(bus.HeaderSubject)
-			if err := fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(subject), Header: bus.Header(m.Header), Data: m.Data}); err != nil {
+			at, _ := time.Parse(time.RFC3339Nano, m.Header.Get(bus.HeaderTimeStamp))
+			if err := fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(subject), Header: bus.Header(m.Header), Data: m.Data, Time: at}); err != nil {
 				return n, err
 			}
 		}

@@ -69,6 +69,7 @@ var (
 	outcomesDesc    = desc("recoveries_total", "Socket.IO connection state recoveries and late-joiner histories, by outcome.", "outcome")
 	pubErrDesc      = desc("bus_publish_errors_total", "Publishes the bus refused or failed to store.")
 	adminLoginDesc  = desc("admin_logins_total", "Admin UI logins with a password, by result (ok and failed ran bcrypt; limited and busy were refused without it).", "result")
+	apiDesc         = desc("api_requests_total", "HTTP server API requests (/api/v1/), by endpoint and status (a status other than 200 appears once it happened).", "endpoint", "status")
 	ackDesc         = desc("ack_latency_seconds", "Time from an emit with an ack to the client's answer.")
 	storeDesc       = desc("store_latency_seconds", "Time from a publish to JetStream's storage acknowledgement.")
 	storeBytesDesc  = desc("jetstream_store_bytes", "Bytes JetStream stores on this node's disk.")
@@ -84,7 +85,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, socketsDesc, namespacesDesc, roomsDesc, channelsDesc,
 		eventsInDesc, bytesInDesc, eventsOutDesc, deliveriesDesc, bytesOutDesc, refusalsDesc, disconnectsDesc,
 		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc, busLostDesc,
-		webhooksDesc, hookBacklogDesc, hookBytesDesc} {
+		webhooksDesc, hookBacklogDesc, hookBytesDesc, apiDesc} {
 		ch <- d
 	}
 }
@@ -133,6 +134,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, o := range metrics.WebhookOutcomes() {
 		counter(webhooksDesc, snap.Webhooks[o], o.String())
+	}
+	statuses := metrics.APIStatuses()
+	for _, e := range metrics.APIEndpoints() {
+		for i, st := range statuses {
+			if n := snap.APIRequests[e][i]; n > 0 || i == 0 {
+				counter(apiDesc, n, e.String(), st)
+			}
+		}
 	}
 	histogram(ch, ackDesc, snap.AckLatency)
 	histogram(ch, storeDesc, snap.StoreLatency)

@@ -37,6 +37,42 @@ type Operator struct {
 	user     string      // the sending socket's user, for HeaderUser
 	order    *bus.Sender // the sending socket's: its stored events keep its order
 	volatile bool
+	stored   *whenStored // WhenStored's
+}
+
+// whenStored is WhenStored's message id and callback.
+type whenStored struct {
+	id string
+	fn func(offset string, err error)
+}
+
+// WhenStored makes the emit (EmitRaw, Emit) or socket operation
+// (SocketsJoin, SocketsLeave, DisconnectSockets) call fn once JetStream
+// stored it, with its offset ("<epoch>.<sequence>" of the namespace's log,
+// as clients receive offsets), or failed to; a volatile emit calls it with
+// "" once published. id, when not empty, is the message's id: publishes
+// with one id within the bus's duplicate window (bus.Bus.DupWindow) are
+// stored once, and each gets the first one's offset. fn runs on the bus's
+// acknowledgement goroutine and must not block.
+func (o Operator) WhenStored(id string, fn func(offset string, err error)) Operator {
+	o.stored = &whenStored{id: id, fn: fn}
+	return o
+}
+
+// publishWhenStored publishes m for WhenStored.
+func (o Operator) publishWhenStored(m *bus.Msg) error {
+	log, w := o.ns.log, o.stored
+	return o.ns.srv.bus.PublishStoredAs(m, w.id, func(ack bus.Stored, err error) {
+		switch {
+		case err != nil:
+			o.ns.srv.metrics.PublishError()
+			w.fn("", err)
+		case log.Stream == nil || ack.Stream != log.Stream.Name:
+			w.fn("", fmt.Errorf("wsedge: stored in stream %q, not the namespace's log", ack.Stream))
+		default:
+			w.fn(log.Epoch()+"."+strconv.FormatUint(ack.Seq, 10), nil)
+		}
+	})
 }
 
 // To targets the sockets in any of rooms (a socket id targets that socket).
@@ -99,6 +135,9 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 		return fmt.Errorf("wsedge: %q is a reserved event name", event)
 	}
 	if o.ns.local {
+		if o.stored != nil {
+			return fmt.Errorf("failed to emit %q: %w", event, ErrLocalNamespace)
+		}
 		return o.emitLocal(event, args, attachments, onStored)
 	}
 	m, err := o.message(event, args, attachments)
@@ -112,7 +151,13 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 		if onStored != nil {
 			onStored(err)
 		}
+		if o.stored != nil {
+			o.stored.fn("", err)
+		}
 		return err
+	}
+	if o.stored != nil {
+		return o.publishWhenStored(m)
 	}
 	if o.order != nil && onStored == nil {
 		onStored = o.ns.srv.storeFailed // a client's event: in its order, acked or not

@@ -38,6 +38,7 @@ type RemoteSocket struct {
 	Address string          `json:"address"` // the client's address (no proxy headers)
 	Auth    json.RawMessage `json:"auth,omitempty"`
 	User    string          `json:"user,omitempty"` // the Authorizer's user (Socket.User)
+	Node    string          `json:"node,omitempty"` // the node it is connected to (bus.Bus.NodeID)
 }
 
 // SocketsJoin makes the targeted sockets, on every node, join rooms.
@@ -111,8 +112,10 @@ func (o Operator) control(op string, body any) error {
 	if err != nil {
 		return err
 	}
-	err = o.ns.srv.bus.Publish(m)
-	return err
+	if o.stored != nil {
+		return o.publishWhenStored(m)
+	}
+	return o.ns.srv.bus.Publish(m)
 }
 
 // controlMsg builds an operation's message under base (stored or live).
@@ -202,6 +205,9 @@ func (n *Namespace) control(op string, m *bus.Msg) {
 // describe is the socket as FetchSockets reports it.
 func (s *Socket) describe() RemoteSocket {
 	r := RemoteSocket{ID: s.id, Rooms: s.Rooms(), Address: s.hs.Address, User: s.user}
+	if b := s.ns.srv.bus; b != nil {
+		r.Node = b.NodeID()
+	}
 	if a := strings.TrimSpace(string(s.hs.Auth)); a != "" && a != "null" {
 		r.Auth = s.hs.Auth
 	}
