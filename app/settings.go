@@ -149,12 +149,24 @@ func socketIOConfig(c conf.Config) socketio.Config {
 		MaxRooms:        int(c.MaxRoomsPerSocket),
 		EventsPerSecond: eventRate(c),
 		EventBurst:      int(c.MaxEventBurst),
+		ClientRooms:     clientRooms(c),
 		Engine: engine.Config{
 			MaxPayload:      c.MaxMessageBytes,
 			CORS:            engine.CORS{AllowedOrigins: c.CORSOrigins},
 			BodyReadTimeout: c.HTTPBodyTimeout,
 		},
 	}
+}
+
+// clientRooms is who may join what (--client-rooms): every room when no
+// authentication is configured and the flag is empty, else its patterns,
+// a token's or the connect hook's grant adding to them per connection.
+func clientRooms(c conf.Config) *socketio.ClientRooms {
+	allow := c.ClientRooms
+	if len(allow) == 0 && c.AuthJWTKey == "" && !c.AuthHook {
+		allow = []string{"*"}
+	}
+	return &socketio.ClientRooms{Allow: allow}
 }
 
 // adminConfig is the admin UI's (--admin-*).

@@ -13,7 +13,7 @@ import (
 )
 
 const tokenUsage = `usage: sockbus token --sub USER [--ttl 1h] [--allow-namespaces '/,/chat*'] [--allow-channels 'lobby,game.*']
-                     [--private-key @key.pem] [server flags]
+                     [--allow-rooms 'chat-*,user-{user}'] [--private-key @key.pem] [server flags]
 
 Mints a JWT the server accepts, for trying auth: signed with --auth-jwt-key
 (read like the server reads it: flags, SOCKBUS_* environment, --config file),
@@ -21,7 +21,8 @@ with --auth-jwt-audience and --auth-jwt-issuer as aud and iss when set.
 An HMAC secret signs by itself; when --auth-jwt-key names public keys
 (@file), --private-key must name the matching private key (PEM).
 --allow-namespaces and --allow-channels fill the token's "sockbus" claim
-(patterns; left out, the token allows every name).
+(patterns; left out, the token allows every name); --allow-rooms lists the
+rooms the client may join itself (sockbus:join), besides --client-rooms.
 `
 
 // tokenCmd runs `sockbus token`: its own flags, and every server flag for
@@ -34,6 +35,7 @@ func tokenCmd(args, environ []string, stdout, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", time.Hour, "")
 	namespaces := fs.String("allow-namespaces", "", "")
 	channels := fs.String("allow-channels", "", "")
+	rooms := fs.String("allow-rooms", "", "")
 	privateKey := fs.String("private-key", "", "")
 	own, rest := splitArgs(fs, args)
 	if err := fs.Parse(own); err != nil {
@@ -53,13 +55,16 @@ func tokenCmd(args, environ []string, stdout, stderr io.Writer) int {
 	m := auth.Mint{Subject: *sub, TTL: *ttl, Audience: cfg.AuthJWTAudience, Issuer: cfg.AuthJWTIssuer}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["allow-namespaces"] || set["allow-channels"] {
+	if set["allow-namespaces"] || set["allow-channels"] || set["allow-rooms"] {
 		m.Scope = &auth.Scope{}
 		if set["allow-namespaces"] {
 			m.Scope.Namespaces = auth.Patterns(conf.SplitList(*namespaces))
 		}
 		if set["allow-channels"] {
 			m.Scope.Channels = auth.Patterns(conf.SplitList(*channels))
+		}
+		if set["allow-rooms"] {
+			m.Scope.Rooms = auth.Patterns(conf.SplitList(*rooms))
 		}
 	}
 	token, err := m.Sign(cfg.AuthJWTKey, *privateKey,

@@ -70,6 +70,7 @@ func (a *Authenticator) Authorize(ctx context.Context, req wsedge.AuthRequest) (
 			if allowed != nil && !allowed.Match(req.Name) {
 				return wsedge.Grant{}, &wsedge.ConnectError{Message: string(req.Kind) + " not allowed", Data: map[string]any{"status": http.StatusForbidden}, Status: http.StatusForbidden}
 			}
+			g.ClientRooms = c.Sockbus.Rooms
 		}
 		g.User = c.Subject
 		g.Expires = c.ExpiresAt.Time
@@ -86,6 +87,7 @@ func (a *Authenticator) Authorize(ctx context.Context, req wsedge.AuthRequest) (
 			g.Expires = hg.Expires
 		}
 		g.Rooms, g.Data = hg.Rooms, hg.Data
+		g.ClientRooms = append(g.ClientRooms[:len(g.ClientRooms):len(g.ClientRooms)], hg.ClientRooms...)
 	}
 	return g, nil
 }

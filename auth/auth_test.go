@@ -226,3 +226,32 @@ func TestOwnLogin(t *testing.T) {
 		t.Fatalf("/ without a token: %v", err)
 	}
 }
+
+// A token's sockbus.rooms become the grant's ClientRooms (the rooms the
+// client may join itself); a token without them grants none.
+func TestTokenClientRooms(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef-rooms"
+	v, err := NewVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(Config{JWT: v})
+	sign := func(claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	g, err := a.Authorize(context.Background(), wsedge.AuthRequest{Kind: wsedge.AuthNamespace, Name: "/",
+		Token: sign(jwt.MapClaims{"sub": "ada", "exp": exp, "sockbus": map[string]any{"rooms": []string{"team-{user}", "lobby"}}})})
+	if err != nil || strings.Join(g.ClientRooms, ",") != "team-{user},lobby" || g.User != "ada" {
+		t.Fatalf("grant %+v (%v)", g, err)
+	}
+	g, err = a.Authorize(context.Background(), wsedge.AuthRequest{Kind: wsedge.AuthNamespace, Name: "/",
+		Token: sign(jwt.MapClaims{"sub": "ada", "exp": exp})})
+	if err != nil || g.ClientRooms != nil {
+		t.Fatalf("grant without rooms %+v (%v)", g, err)
+	}
+}

@@ -86,16 +86,20 @@ type HookRequest struct {
 }
 
 // HookReply is the JSON body of the answer. Allow true may name the user,
-// rooms to join, socket data (an object) and an expiry; allow false
+// rooms to join, the rooms the client may join itself (client_rooms:
+// patterns as --client-rooms, added to it), socket data (an object) and
+// an expiry; allow false
 // refuses with Message and Data for the client (connect_error's message
 // and data; a plain WebSocket gets 403 and Message).
 type HookReply struct {
-	Allow   bool            `json:"allow"`
-	User    string          `json:"user,omitempty"`
-	Rooms   []string        `json:"rooms,omitempty"`
-	Data    json.RawMessage `json:"data,omitempty"`
-	Expires int64           `json:"expires,omitempty"` // Unix seconds; 0: never
-	Message string          `json:"message,omitempty"`
+	Allow bool     `json:"allow"`
+	User  string   `json:"user,omitempty"`
+	Rooms []string `json:"rooms,omitempty"`
+	// ClientRooms are patterns of the rooms the client may join itself.
+	ClientRooms []string        `json:"client_rooms,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	Expires     int64           `json:"expires,omitempty"` // Unix seconds; 0: never
+	Message     string          `json:"message,omitempty"`
 }
 
 // Ask publishes the request and waits for the first reply.
@@ -137,7 +141,7 @@ func (h *Hook) Ask(ctx context.Context, req wsedge.AuthRequest, user string) (ws
 		}
 		return wsedge.Grant{}, &wsedge.ConnectError{Message: m, Data: data, Status: http.StatusForbidden}
 	}
-	g := wsedge.Grant{User: rep.User, Rooms: rep.Rooms}
+	g := wsedge.Grant{User: rep.User, Rooms: rep.Rooms, ClientRooms: rep.ClientRooms}
 	if len(rep.Data) > 0 && string(rep.Data) != "null" {
 		if err := json.Unmarshal(rep.Data, &g.Data); err != nil {
 			return wsedge.Grant{}, h.unavailable(fmt.Errorf("failed to decode the reply's data (an object): %w", err))

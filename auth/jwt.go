@@ -30,9 +30,13 @@ type Claims struct {
 // Scope lists the namespaces ("/chat", "/room-*") and plain WebSocket
 // channels ("lobby", "game.*") a token allows. A nil list allows every
 // name (of those the server lets exist); an empty list allows none.
+// Rooms lists the Socket.IO rooms the client may join itself
+// (sockbus:join; "{user}" stands for sub), besides --client-rooms: nil
+// adds none.
 type Scope struct {
 	Namespaces Patterns `json:"namespaces,omitempty"`
 	Channels   Patterns `json:"channels,omitempty"`
+	Rooms      Patterns `json:"rooms,omitempty"`
 }
 
 // Verifier checks tokens against one key set. Safe for concurrent use.

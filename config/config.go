@@ -90,6 +90,7 @@ type Config struct {
 	AuthHookHeaders []string      `key:"auth-hook-headers" help:"comma-separated request headers passed to the connect hook"`
 	Namespaces      []string      `key:"namespaces" help:"comma-separated patterns ('*' matches anything) of the Socket.IO namespaces that exist, e.g. /,/chat,/room-* (empty: any)"`
 	Channels        []string      `key:"channels" help:"comma-separated patterns of the plain WebSocket channels that exist, e.g. default,game.* (empty: any)"`
+	ClientRooms     []string      `key:"client-rooms" help:"comma-separated patterns ('*' matches anything, {user} is the authenticated user) of the rooms Socket.IO clients may join themselves (sockbus:join), e.g. chat-*,user-{user} (empty: any room without authentication; with it, only what a token's sockbus.rooms or the connect hook's client_rooms allow)"`
 
 	// Webhooks (webhook/, docs/webhooks.md).
 	WebhookURLs       []string      `key:"webhook-url" help:"comma-separated http(s) URLs that get every selected event as a signed POST, at least once (empty: webhooks off)"`

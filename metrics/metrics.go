@@ -129,6 +129,7 @@ type Set struct {
 	outcomes              [numOutcomes]atomic.Uint64
 	publishErrors         atomic.Uint64
 	adminLogins           [numAdminLogins]atomic.Uint64
+	roomOps               [numRoomOps][2]atomic.Uint64 // ok, refused
 	webhooks              [numWebhookOutcomes]atomic.Uint64
 	apiRequests           [numAPIEndpoints][numAPIStatuses]atomic.Uint64
 
@@ -219,9 +220,11 @@ type Snapshot struct {
 	Outcomes                                           [numOutcomes]uint64
 	PublishErrors                                      uint64
 	AdminLogins                                        [numAdminLogins]uint64
-	Webhooks                                           [numWebhookOutcomes]uint64
-	APIRequests                                        [numAPIEndpoints][numAPIStatuses]uint64
-	AckLatency, StoreLatency                           HistogramSnapshot
+	// RoomOps counts client room operations: [op][0] done, [op][1] refused.
+	RoomOps                  [numRoomOps][2]uint64
+	Webhooks                 [numWebhookOutcomes]uint64
+	APIRequests              [numAPIEndpoints][numAPIStatuses]uint64
+	AckLatency, StoreLatency HistogramSnapshot
 }
 
 // Snapshot reads every counter (each atomically; not one consistent cut).
@@ -257,6 +260,10 @@ func (s *Set) Snapshot() Snapshot {
 		for i := range numAPIStatuses {
 			out.APIRequests[e][i] = s.apiRequests[e][i].Load()
 		}
+	}
+	for o := range numRoomOps {
+		out.RoomOps[o][0] = s.roomOps[o][0].Load()
+		out.RoomOps[o][1] = s.roomOps[o][1].Load()
 	}
 	out.AckLatency = s.AckLatency.Snapshot()
 	out.StoreLatency = s.StoreLatency.Snapshot()

@@ -38,7 +38,8 @@ type AuthRequest struct {
 	RemoteAddr string
 	// Refresh is set when an admitted connection presents a new token
 	// (RefreshEvent, RefreshKey); the grant's User must stay the same, its
-	// Expires replaces the connection's, its Rooms and Data are ignored.
+	// Expires replaces the connection's, its Rooms, ClientRooms and Data
+	// are ignored.
 	Refresh bool
 }
 
@@ -50,6 +51,11 @@ type Grant struct {
 	Expires time.Time
 	// Rooms are joined before the client is told it is connected.
 	Rooms []string
+	// ClientRooms are the rooms a Socket.IO client may join and leave
+	// itself (sockbus:join, sockbus:leave), besides the server's own list
+	// (socketio.Config.ClientRooms): patterns where '*' matches any run of
+	// bytes and "{user}" stands for User, byte for byte.
+	ClientRooms []string
 	// Data is stored with the socket (Socket.Get, fetchSockets data).
 	Data map[string]any
 }

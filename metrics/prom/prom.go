@@ -68,6 +68,7 @@ var (
 	disconnectsDesc = desc("disconnects_total", "Connections ended, by kind and reason.", "kind", "reason")
 	outcomesDesc    = desc("recoveries_total", "Socket.IO connection state recoveries and late-joiner histories, by outcome.", "outcome")
 	pubErrDesc      = desc("bus_publish_errors_total", "Publishes the bus refused or failed to store.")
+	roomOpsDesc     = desc("client_room_ops_total", "Socket.IO clients' own room operations (sockbus:join, sockbus:leave, sockbus:to), by op and result (ok, refused).", "op", "result")
 	adminLoginDesc  = desc("admin_logins_total", "Admin UI logins with a password, by result (ok and failed ran bcrypt; limited and busy were refused without it).", "result")
 	apiDesc         = desc("api_requests_total", "HTTP server API requests (/api/v1/), by endpoint and status (a status other than 200 appears once it happened).", "endpoint", "status")
 	ackDesc         = desc("ack_latency_seconds", "Time from an emit with an ack to the client's answer.")
@@ -82,7 +83,7 @@ var (
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{connectionsDesc, socketsDesc, namespacesDesc, roomsDesc, channelsDesc,
+	for _, d := range []*prometheus.Desc{roomOpsDesc, connectionsDesc, socketsDesc, namespacesDesc, roomsDesc, channelsDesc,
 		eventsInDesc, bytesInDesc, eventsOutDesc, deliveriesDesc, bytesOutDesc, refusalsDesc, disconnectsDesc,
 		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc, busLostDesc,
 		webhooksDesc, hookBacklogDesc, hookBytesDesc, apiDesc} {
@@ -142,6 +143,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter(apiDesc, n, e.String(), st)
 			}
 		}
+	}
+	for _, o := range metrics.RoomOps() {
+		counter(roomOpsDesc, snap.RoomOps[o][0], o.String(), "ok")
+		counter(roomOpsDesc, snap.RoomOps[o][1], o.String(), "refused")
 	}
 	histogram(ch, ackDesc, snap.AckLatency)
 	histogram(ch, storeDesc, snap.StoreLatency)

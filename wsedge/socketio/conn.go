@@ -172,8 +172,8 @@ func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
 			_ = e.AckError(ErrAckNameTooLong)
 			return
 		}
-		if name == wsedge.RefreshEvent {
-			s.refresh(e)
+		if isServerEvent(name) {
+			s.serverEvent(e) // the server's own: never relayed, dispatched or forwarded
 			return
 		}
 		if o := c.srv.observed(); o != nil && o.Event != nil {

@@ -239,6 +239,7 @@ func (c *clientConn) admit(n *Namespace, mw []Middleware, s *Socket) bool {
 // applyGrant gives the socket the Authorizer's user and data.
 func applyGrant(s *Socket, g wsedge.Grant) {
 	s.user = g.User
+	s.clientRooms = g.ClientRooms
 	if len(g.Data) > 0 {
 		s.dmu.Lock()
 		if s.data == nil {

@@ -83,6 +83,11 @@ type Config struct {
 	// WebSocket messages with them), refused as over EventsPerSecond. Nil:
 	// no per-address bound.
 	AddressEvents *wsedge.AddressBudget
+	// ClientRooms lets clients join and leave rooms themselves and publish
+	// to the rooms they are in (JoinEvent, LeaveEvent, ToEvent;
+	// docs/socketio.md, "Rooms from the client"). Nil: off, those events
+	// get the error ack ErrAckClientRoomsOff.
+	ClientRooms *ClientRooms
 	// Authorizer admits or refuses each namespace CONNECT before the
 	// namespace's middleware. Nil: everyone is admitted.
 	Authorizer wsedge.Authorizer

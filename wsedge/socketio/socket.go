@@ -47,9 +47,11 @@ type Socket struct {
 	ns        *Namespace
 	conn      *clientConn
 	hs        Handshake
-	user      string             // from the Authorizer's grant; "" when none
-	expiry    wsedge.ExpiryTimer // disconnects at the grant's expiry
-	start     atomic.Uint64      // oldest stored sequence sent (recovery's floor)
+	user      string // from the Authorizer's grant; "" when none
+	// clientRooms are the grant's patterns of rooms the client may join itself.
+	clientRooms []string
+	expiry      wsedge.ExpiryTimer // disconnects at the grant's expiry
+	start       atomic.Uint64      // oldest stored sequence sent (recovery's floor)
 
 	hold wsedge.LiveHold[[]*outq.Frame] // live events held during a replay
 	// replayed is the last stored sequence its replay covered: a live copy
