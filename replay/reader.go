@@ -90,7 +90,10 @@ const consumeMin = 512
 
 // Since calls fn, in order, for every message of the log stored after
 // sequence after, up to the log's newest message when the call began, and
-// returns the last sequence it covered. If messages after `after` may have
+// returns the last sequence it covered. That newest message is the one the
+// answering replica has applied, which may be behind what the stream's
+// leader has republished live: a caller that saw a later sequence live
+// asks again from the one returned. If messages after `after` may have
 // been dropped from the stream it returns bus.ErrHistoryGone without
 // calling fn.
 func (r *Reader) Since(ctx context.Context, l bus.Log, after uint64, fn func(bus.StoredMsg) error) (uint64, error) {
@@ -133,8 +136,15 @@ func (r *Reader) Since(ctx context.Context, l bus.Log, after uint64, fn func(bus
 		}
 		// The rest by direct gets.
 	}
-	_, err = r.read(ctx, l, next, last, fn)
-	return last, err
+	// The replica that answers may have applied less than the one that
+	// told us last (any replica answers a direct get): a read that ends
+	// before last covered only what it delivered.
+	covered := next - 1
+	_, err = r.read(ctx, l, next, last, func(m bus.StoredMsg) error {
+		covered = m.Seq
+		return fn(m)
+	})
+	return covered, err
 }
 
 // consume delivers the log's messages stored at sequences from..to through

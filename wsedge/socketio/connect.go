@@ -150,7 +150,9 @@ func (c *clientConn) joinAndReplay(s *Socket, a attempt) (*Socket, uint64, bool)
 	if !replaying {
 		return s, 0, false
 	}
-	last, err := c.replay(n, s, a.plan)
+	// Events up to seen were fanned out before s was added, so not held
+	// for it: the replay must reach them.
+	last, err := c.replay(n, s, a.plan, n.seenSeq())
 	switch {
 	case err == nil:
 		s.recovered = a.plan.restore

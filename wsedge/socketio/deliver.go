@@ -115,6 +115,15 @@ func (s *Socket) sent(seq uint64) {
 	}
 }
 
+// seenSeq is the newest sequence of the namespace's log this node saw
+// live while subscribed (0: unknown).
+func (n *Namespace) seenSeq() uint64 {
+	if next := n.nextSeq.Load(); next > 0 {
+		return next - 1
+	}
+	return 0
+}
+
 // noteSeq records that the namespace's log holds seq.
 func (n *Namespace) noteSeq(seq uint64) {
 	for {

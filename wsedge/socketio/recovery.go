@@ -191,7 +191,11 @@ func (p replayPlan) failure() metrics.Outcome {
 // replay sends s the stored events the plan asks for, before its CONNECT
 // reply, while live deliveries are held. It reports whether a restore
 // succeeded; on bus.ErrHistoryGone the caller starts a fresh session.
-func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, error) {
+//
+// seen is the newest sequence the namespace fanned out live before s was
+// added (0: none known): events up to it were not held for s, so the
+// replay reads on until it covers seen (catchUp).
+func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan, seen uint64) (uint64, error) {
 	h := c.srv.cfg.History
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -228,16 +232,23 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan) (uint64, e
 			return nil
 		}
 	}
+	var last uint64
+	var err error
 	if plan.restore {
-		return h.Since(ctx, n.log, plan.after, send(true))
+		last, err = h.Since(ctx, n.log, plan.after, send(true))
+	} else {
+		// Last has already kept only what s would have received: counted
+		// once, so a room change meanwhile cannot make the history short.
+		visible := func(m bus.StoredMsg) bool {
+			_, ok := event(m, true)
+			return ok
+		}
+		last, err = h.Last(ctx, n.log, plan.history, visible, send(false))
 	}
-	// Last has already kept only what s would have received: counted
-	// once, so a room change meanwhile cannot make the history short.
-	visible := func(m bus.StoredMsg) bool {
-		_, ok := event(m, true)
-		return ok
+	if err != nil {
+		return last, err
 	}
-	return h.Last(ctx, n.log, plan.history, visible, send(false))
+	return catchUp(ctx, h, n.log, last, seen, send(true))
 }
 
 // storedEvent is a stored message decoded for a replay.
