@@ -17,7 +17,7 @@ import (
 // apiConfig is the HTTP server API's (--api-*), keys read by preflight.
 func apiConfig(c conf.Config, keys []string, counters *metrics.Set, logger *slog.Logger) httpapi.Config {
 	a := httpapi.Config{Keys: keys, RequestsPerSecond: float64(c.APIRequestsPerSecond),
-		MaxBodyBytes: int64(c.MaxMessageBytes), Logger: logger, Metrics: counters}
+		MaxBodyBytes: int64(c.MaxMessageBytes), BodyTimeout: c.HTTPBodyTimeout, Logger: logger, Metrics: counters}
 	if c.APIRequestsPerSecond == 0 {
 		a.RequestsPerSecond = -1 // the flag's 0 is "no limit"
 	}

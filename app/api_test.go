@@ -1,9 +1,12 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -497,5 +500,27 @@ func TestAPIHistoryPages(t *testing.T) {
 	wantAPI(t, status, data, 200)
 	if !strings.Contains(string(data), `"data":"t"`) || !strings.Contains(string(data), `"data_base64":"AAE="`) {
 		t.Fatalf("channel history %s", data)
+	}
+}
+
+// TestAPISlowBodyIsCut: a body that does not arrive within
+// --http-body-timeout is answered 400 and holds nothing longer.
+func TestAPISlowBodyIsCut(t *testing.T) {
+	s := startAPIServer(t, func(c *config) { c.HTTPBodyTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /api/v1/emit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 100\r\n\r\n{\"namespace\":", testAPIKey)
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || time.Since(start) > 3*time.Second {
+		t.Fatalf("slow body: status %d after %v, want 400 after the body timeout", resp.StatusCode, time.Since(start))
 	}
 }

@@ -31,6 +31,8 @@ const (
 	DefaultRequestsPerSecond = 100
 	// DefaultFetchTimeout bounds a sockets request's wait for the nodes.
 	DefaultFetchTimeout = 5 * time.Second
+	// DefaultBodyTimeout is Config.BodyTimeout's default.
+	DefaultBodyTimeout = 30 * time.Second
 	// MaxHistoryLimit bounds a history page.
 	MaxHistoryLimit = 1000
 )
@@ -49,6 +51,9 @@ type Config struct {
 	Namespace, Channel func(name string) bool
 	// FetchTimeout bounds GET sockets. 0: DefaultFetchTimeout.
 	FetchTimeout time.Duration
+	// BodyTimeout bounds the read of a request's body (a caller that
+	// sends it slowly holds nothing longer). 0: DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Logger gets the warnings (refusals, rate-limited). Default slog.Default().
 	Logger *slog.Logger
 	// Metrics counts requests by endpoint and status; nil counts nothing.
@@ -120,6 +125,9 @@ func New(io *socketio.Server, b *bus.Bus, history History, cfg Config) *Server {
 	}
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = DefaultFetchTimeout
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -244,14 +252,21 @@ func (s *Server) authorize(r *http.Request) *apiKey {
 // decode reads a JSON body into v: 413 past MaxBodyBytes (read no
 // further), 400 when it is not one JSON object of v's fields.
 func (s *Server) decode(q *request, v any) error {
-	body := http.MaxBytesReader(q.w, q.r.Body, s.cfg.MaxBodyBytes)
-	data, err := io.ReadAll(body)
+	rc := http.NewResponseController(q.w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	data, err := io.ReadAll(http.MaxBytesReader(q.w, q.r.Body, s.cfg.MaxBodyBytes))
+	if err == nil {
+		// Read in whole: the rest of the call is not bound by the body's
+		// deadline. (After an error it stays: net/http then closes the
+		// connection instead of waiting for the rest of the body.)
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return fail(http.StatusRequestEntityTooLarge, "body over %d bytes", s.cfg.MaxBodyBytes)
 		}
-		return fail(http.StatusBadRequest, "failed to read the body: %v", err)
+		return fail(http.StatusBadRequest, "failed to read the body within %v: %v", s.cfg.BodyTimeout, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
