@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
@@ -522,5 +524,85 @@ func TestAPISlowBodyIsCut(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || time.Since(start) > 3*time.Second {
 		t.Fatalf("slow body: status %d after %v, want 400 after the body timeout", resp.StatusCode, time.Since(start))
+	}
+}
+
+// TestAPIAcrossNodes: three clustered nodes. GET sockets on one node lists
+// the sockets of the others (each with its node); a join sent to one node
+// applies to a socket on another before an emit sent to a third; an
+// Idempotency-Key retried on another node is stored once (the dedupe is
+// the stream's, not the node's).
+func TestAPIAcrossNodes(t *testing.T) {
+	routes := freePorts(t, 3)
+	var urls []string
+	for _, r := range routes {
+		urls = append(urls, "nats-route://"+r)
+	}
+	servers := make([]*testServer, 3)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Add(1)
+		go func() { // a cluster needs a quorum: start the nodes together
+			defer wg.Done()
+			servers[i] = startAPIServer(t, func(c *config) {
+				c.ClusterName, c.ClusterAddr, c.NodeName = "apitest", routes[i], fmt.Sprintf("node-%d", i)
+				c.Routes = urls
+			})
+		}()
+	}
+	wg.Wait()
+	var base []string
+	for _, s := range servers {
+		if s == nil {
+			t.FailNow()
+		}
+		base = append(base, "http://"+s.addr)
+	}
+	x := siotest.Dial(t, base[0], "/socket.io/")
+	xID := x.ConnectID(t, "/c", "")
+	y := siotest.Dial(t, base[1], "/socket.io/")
+	yID := y.ConnectID(t, "/c", "")
+
+	var list []struct{ ID, Node string }
+	if !eventually.Within(10*time.Second, func() bool {
+		status, data := apiCall(t, base[2], "GET", "/api/v1/sockets?namespace=/c", testAPIKey, "")
+		return status == 200 && json.Unmarshal(data, &list) == nil && len(list) == 2
+	}) {
+		t.Fatalf("node 2 never listed both sockets: %+v", list)
+	}
+	nodes := map[string]string{}
+	for _, s := range list {
+		nodes[s.ID] = s.Node
+	}
+	if nodes[xID] == "" || nodes[yID] == "" || nodes[xID] == nodes[yID] {
+		t.Fatalf("sockets %+v: want x and y each with its own node", list)
+	}
+
+	status, data := apiCall(t, base[2], "POST", "/api/v1/join", testAPIKey, `{"namespace":"/c","in":["`+xID+`"],"room":"r"}`)
+	wantAPI(t, status, data, 200)
+	status, data = apiCall(t, base[1], "POST", "/api/v1/emit", testAPIKey, `{"namespace":"/c","event":"to-r","rooms":["r"]}`)
+	wantAPI(t, status, data, 200)
+	if got := x.NextText(t, wait); !strings.HasPrefix(got, `2/c,["to-r"`) {
+		t.Fatalf("x got %s, want the room's event after the join from another node", got)
+	}
+
+	var offsets []string
+	for _, b := range base[:2] {
+		status, data := apiCall(t, b, "POST", "/api/v1/emit", testAPIKey, `{"namespace":"/c","event":"once"}`, "Idempotency-Key", "across")
+		wantAPI(t, status, data, 200)
+		offsets = append(offsets, offsetOf(t, data))
+	}
+	if offsets[0] != offsets[1] {
+		t.Fatalf("a retry on another node answered %v", offsets)
+	}
+	status, data = apiCall(t, base[0], "POST", "/api/v1/emit", testAPIKey, `{"namespace":"/c","event":"marker"}`)
+	wantAPI(t, status, data, 200)
+	for _, c := range []*siotest.Client{x, y} {
+		if got := c.NextText(t, wait); !strings.HasPrefix(got, `2/c,["once"`) {
+			t.Fatalf("got %s, want once", got)
+		}
+		if got := c.NextText(t, wait); !strings.HasPrefix(got, `2/c,["marker"`) {
+			t.Fatalf("got %s, want the marker (the retry was delivered twice)", got)
+		}
 	}
 }
