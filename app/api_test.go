@@ -3,11 +3,14 @@ package app
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -604,5 +607,59 @@ func TestAPIAcrossNodes(t *testing.T) {
 		if got := c.NextText(t, wait); !strings.HasPrefix(got, `2/c,["marker"`) {
 			t.Fatalf("got %s, want the marker (the retry was delivered twice)", got)
 		}
+	}
+}
+
+// TestAPIEmitReachesSocketIOClient: the official socket.io-client (npm)
+// gets an API emit once, with the answer's offset as its last argument,
+// and an Idempotency-Key retry does not reach it again.
+func TestAPIEmitReachesSocketIOClient(t *testing.T) {
+	node := needNode(t)
+	s := startAPIServer(t)
+	base := "http://" + s.addr
+	script := `
+const { io } = require(process.cwd() + '/node_modules/socket.io-client');
+const s = io(process.env.URL + '/chat');
+s.on('connect', () => console.log('ready'));
+s.onAny((ev, ...args) => { console.log(JSON.stringify([ev, ...args])); if (ev === 'done') { s.close(); process.exit(0); } });
+setTimeout(() => process.exit(2), 20000);`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "-e", script)
+	cmd.Env = append(os.Environ(), "URL="+base)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Wait() }()
+	lines := bufio.NewScanner(out)
+	next := func() string {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("socket.io-client ended: %v", lines.Err())
+		}
+		return lines.Text()
+	}
+	if got := next(); got != "ready" {
+		t.Fatalf("client said %q", got)
+	}
+	var offsets []string
+	for range 2 {
+		status, data := apiCall(t, base, "POST", "/api/v1/emit", testAPIKey, `{"namespace":"/chat","event":"news","args":["hi",{"n":1}]}`, "Idempotency-Key", "news-1")
+		wantAPI(t, status, data, 200)
+		offsets = append(offsets, offsetOf(t, data))
+	}
+	status, data := apiCall(t, base, "POST", "/api/v1/emit", testAPIKey, `{"namespace":"/chat","event":"done"}`)
+	wantAPI(t, status, data, 200)
+	done := offsetOf(t, data)
+	if want := `["news","hi",{"n":1},"` + offsets[0] + `"]`; offsets[1] != offsets[0] || next() != want {
+		t.Fatalf("offsets %v; want the client to get %s", offsets, want)
+	}
+	if got, want := next(), `["done","`+done+`"]`; got != want {
+		t.Fatalf("client got %s, want %s (the retry once only)", got, want)
 	}
 }
