@@ -143,3 +143,22 @@ func TestClientRoomsGrants(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenCommandAllowRooms: `sockbus token --allow-rooms` mints the
+// sockbus.rooms claim the server lets the client join by.
+func TestTokenCommandAllowRooms(t *testing.T) {
+	s := startServer(t, func(c *config) { c.AuthJWTKey = testJWTSecret })
+	env := []string{"SOCKBUS_AUTH_JWT_KEY=" + testJWTSecret}
+	token, errOut, status := mintCLI(t, env, "--sub", "ada", "--allow-rooms", "team-{user},lobby")
+	if status != 0 {
+		t.Fatalf("sockbus token: status %d: %s", status, errOut)
+	}
+	got := joinAs(t, s, `{"token":"`+token+`"}`, "team-ada", "lobby", "team-bob")
+	if want := []string{joinOK, joinOK, notAllowed}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("joins %v, want %v", got, want)
+	}
+	token, _, _ = mintCLI(t, env, "--sub", "ada")
+	if got := joinAs(t, s, `{"token":"`+token+`"}`, "lobby"); got[0] != notAllowed {
+		t.Errorf("a token without --allow-rooms joined: %v", got)
+	}
+}

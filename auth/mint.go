@@ -111,6 +111,9 @@ func (s Scope) MarshalJSON() ([]byte, error) {
 	if s.Channels != nil {
 		m["channels"] = s.Channels
 	}
+	if s.Rooms != nil {
+		m["rooms"] = s.Rooms
+	}
 	return json.Marshal(m)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
@@ -375,5 +376,47 @@ func TestClientRoomRecovered(t *testing.T) {
 	s := <-e.conns
 	if !s.Recovered() || fmt.Sprint(sorted(s.Rooms())) != fmt.Sprint(sorted([]string{hello.Sid, "lobby"})) {
 		t.Fatalf("recovered %v with rooms %v", s.Recovered(), s.Rooms())
+	}
+}
+
+// The server's own events stay on the server: a NATS handler subscribed to
+// sockbus.in.> sees none of them (the first it gets is the ordinary event
+// sent after), and the server's Observer (the admin UI's feed) hears of a
+// client's join as of any join.
+func TestServerEventsNotForwarded(t *testing.T) {
+	srv, b, url := startIO(t, Config{ClientRooms: &ClientRooms{Allow: []string{"*"}}})
+	joined := make(chan string, 4)
+	stop := srv.Observe(Observer{Joined: func(_ *Socket, room string) { joined <- room }})
+	defer stop()
+	sub, err := b.Conn().SubscribeSync("sockbus.in.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	eventually.True(t, wait, "interest in sockbus.in", func() bool { return b.HasInterest("sockbus.in.~.after") })
+	c := siotest.Dial(t, url, "/socket.io/")
+	c.ConnectID(t, "/", "")
+	c.Send(t, siotest.Event("/", 1, JoinEvent, `"lobby"`))
+	if got := ackOf(t, c, "/", 1); got != ackOK {
+		t.Fatalf("join %s", got)
+	}
+	c.Send(t, siotest.Event("/", 2, ToEvent, `"lobby","chat","x"`))
+	ackOf(t, c, "/", 2)
+	c.Emit(t, "/", "sockbus:other", `1`)
+	c.Emit(t, "/", "after", `1`)
+	m, err := sub.NextMsg(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "sockbus.in.~.after" {
+		t.Fatalf("first forwarded subject %q, want sockbus.in.~.after", m.Subject)
+	}
+	select {
+	case r := <-joined:
+		if r != "lobby" {
+			t.Fatalf("observer heard of %q", r)
+		}
+	case <-time.After(wait):
+		t.Fatal("the observer did not hear of the client's join")
 	}
 }
