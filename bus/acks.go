@@ -39,10 +39,9 @@ const (
 )
 
 // pendingAck is one stored publish until it is answered. Its fields other
-// than id, key and from are guarded by from.mu.
+// than id and from are guarded by from.mu.
 type pendingAck struct {
-	id      uint64
-	key     string // id in base 36: the reply subject's and message id's suffix
+	id      uint64 // in base 36, the reply subject's and message id's suffix
 	from    *Sender
 	cb      ackCallback
 	msg     *nats.Msg
@@ -126,15 +125,15 @@ func (a *replyMux) register(s *Sender, msg *nats.Msg, cb ackCallback, id string)
 		return nil, err
 	}
 	a.next++
-	key := strconv.FormatUint(a.next, 36)
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
 	if id == "" {
-		id = a.msgID + key
+		var buf [16]byte // the key is built on the stack: no string of its own per publish
+		id = a.msgID + string(strconv.AppendUint(buf[:0], a.next, 36))
 	}
 	msg.Header[headerMsgID] = []string{id}
-	p := &pendingAck{id: a.next, key: key, from: s, cb: cb, msg: msg, first: time.Now()}
+	p := &pendingAck{id: a.next, from: s, cb: cb, msg: msg, first: time.Now()}
 	a.pending[a.next] = p
 	return p, nil
 }
@@ -150,10 +149,12 @@ func (a *replyMux) forget(p *pendingAck) {
 func (a *replyMux) send(p *pendingAck, now time.Time) error {
 	p.tries++
 	p.sent, p.retryAt = now, time.Time{}
+	var buf [32]byte
+	key := strconv.AppendUint(buf[:0], p.id, 36)
 	if p.tries == 1 {
-		p.msg.Reply = a.prefix + p.key
+		p.msg.Reply = a.prefix + string(key)
 	} else {
-		p.msg.Reply = a.prefix + p.key + "-" + strconv.Itoa(p.tries)
+		p.msg.Reply = a.prefix + string(strconv.AppendInt(append(key, '-'), int64(p.tries), 10))
 	}
 	return a.b.nc.PublishMsg(p.msg)
 }

@@ -284,30 +284,31 @@ func IOSubject(base string, a IOAddress) (string, error) {
 	if a.Kind < IOAll || a.Kind > IOControl {
 		return "", ErrBadToken
 	}
-	s := base + ioKindTokens[a.Kind] + "."
-	switch a.Kind {
-	case IORoom:
-		tok, err := EncodeToken(a.Target)
-		if err != nil {
-			return "", err
-		}
-		s += tok + "."
-	case IOSocket:
+	kind := ioKindTokens[a.Kind]
+	if a.Kind == IOControl {
 		if !IsPlain(a.Target) {
 			return "", ErrBadToken
 		}
-		s += a.Target + "."
-	case IOControl:
-		if !IsPlain(a.Target) {
-			return "", ErrBadToken
-		}
-		return s + a.Target, nil
+		return base + kind + "." + a.Target, nil
 	}
 	ev, err := EncodeToken(a.Event)
 	if err != nil {
 		return "", err
 	}
-	return s + ev, nil
+	switch a.Kind { // one concatenation: this runs for every event a client emits
+	case IORoom:
+		tok, err := EncodeToken(a.Target)
+		if err != nil {
+			return "", err
+		}
+		return base + kind + "." + tok + "." + ev, nil
+	case IOSocket:
+		if !IsPlain(a.Target) {
+			return "", ErrBadToken
+		}
+		return base + kind + "." + a.Target + "." + ev, nil
+	}
+	return base + kind + "." + ev, nil
 }
 
 // ParseIOAddress reads the suffix of a Socket.IO subject after its namespace
@@ -425,6 +426,13 @@ func NewInbox() string { return inboxPrefix + randid.URL(15) }
 
 // EncodeTokenList is a header value listing names as comma-separated tokens.
 func EncodeTokenList(names []string) (string, error) {
+	if len(names) == 1 { // a client's broadcast leaves out just its own socket
+		t, err := EncodeToken(names[0])
+		if err != nil {
+			return "", fmt.Errorf("name %q: %w", names[0], err)
+		}
+		return t, nil
+	}
 	toks := make([]string, len(names))
 	for i, n := range names {
 		t, err := EncodeToken(n)

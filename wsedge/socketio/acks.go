@@ -118,7 +118,10 @@ func (s *Socket) sendAck(id int64, args []byte, atts [][]byte) error {
 		p.Type, p.Attachments = sio.BinaryAck, len(atts)
 	}
 	frames := make([]*outq.Frame, 0, 1+len(atts))
-	frames = append(frames, outq.NewFrame(false, sio.Append([]byte{'4'}, p)))
+	// '4', type, attachments, namespace, ',', id, data: sized once, not grown
+	buf := make([]byte, 1, 1+2+21+len(p.Namespace)+1+20+len(args))
+	buf[0] = '4'
+	frames = append(frames, outq.NewFrame(false, sio.Append(buf, p)))
 	for _, a := range atts {
 		frames = append(frames, outq.NewFrame(true, a))
 	}

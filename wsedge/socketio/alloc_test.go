@@ -19,7 +19,7 @@ import (
 // rawSocket connects a Socket.IO client to "/" over a bare TCP connection
 // and returns it: reading it into a buffer of one's own allocates nothing
 // on the client's behalf.
-func rawSocket(t *testing.T, addr string) net.Conn {
+func rawSocket(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 const wait = 5 * time.Second
 
 // startIO serves a Socket.IO server on 127.0.0.1:0 over a fresh bus.
-func startIO(t *testing.T, cfg Config) (*Server, *bus.Bus, string) {
+func startIO(t testing.TB, cfg Config) (*Server, *bus.Bus, string) {
 	t.Helper()
 	b := testutil.StartBus(t, bus.Config{})
 	srv := NewServer(b, cfg)
