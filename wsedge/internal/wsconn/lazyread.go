@@ -29,6 +29,14 @@ type lazyReader struct {
 	lc    *lingerConn // told about read timeouts
 	chunk *[]byte     // nil while nothing is buffered
 	r, w  int
+
+	// One read's state, shared with readFd (made once: a closure per Read
+	// cost four allocations per client event).
+	readFd   func(fd uintptr) bool
+	dst      []byte  // the caller's slice while a read is under way
+	got      int     // bytes read
+	errno    error   // the read's error
+	borrowed *[]byte // the chunk being read into
 }
 
 // newLazyReader returns a lazyReader for lc's connection, or nil when it is
@@ -42,7 +50,36 @@ func newLazyReader(lc *lingerConn) *lazyReader {
 	if err != nil {
 		return nil
 	}
-	return &lazyReader{rc: rc, lc: lc}
+	l := &lazyReader{rc: rc, lc: lc}
+	l.readFd = l.readReady
+	return l
+}
+
+// readReady reads the readable socket fd into l.dst, or into a pooled
+// chunk when l.dst is smaller than one; false (and nothing borrowed) when
+// the socket turns out not to be readable yet.
+func (l *lazyReader) readReady(fd uintptr) bool {
+	dst := l.dst
+	if len(dst) < chunkSize {
+		if l.borrowed == nil {
+			l.borrowed = chunks.Get().(*[]byte)
+		}
+		dst = *l.borrowed
+	}
+	for {
+		l.got, l.errno = syscall.Read(int(fd), dst)
+		if l.errno != syscall.EINTR {
+			break
+		}
+	}
+	if l.errno == syscall.EAGAIN {
+		if l.borrowed != nil { // park with nothing borrowed
+			chunks.Put(l.borrowed)
+			l.borrowed = nil
+		}
+		return false
+	}
+	return true
 }
 
 func (l *lazyReader) Read(p []byte) (int, error) {
@@ -56,34 +93,10 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	var (
-		n     int
-		errno error
-		chunk *[]byte
-	)
-	err := l.rc.Read(func(fd uintptr) bool {
-		dst := p
-		if len(p) < chunkSize {
-			if chunk == nil {
-				chunk = chunks.Get().(*[]byte)
-			}
-			dst = *chunk
-		}
-		for {
-			n, errno = syscall.Read(int(fd), dst)
-			if errno != syscall.EINTR {
-				break
-			}
-		}
-		if errno == syscall.EAGAIN {
-			if chunk != nil { // park with nothing borrowed
-				chunks.Put(chunk)
-				chunk = nil
-			}
-			return false
-		}
-		return true
-	})
+	l.dst = p
+	err := l.rc.Read(l.readFd)
+	n, errno, chunk := l.got, l.errno, l.borrowed
+	l.dst, l.got, l.errno, l.borrowed = nil, 0, nil, nil
 	switch {
 	case err != nil:
 		if chunk != nil {
