@@ -162,3 +162,28 @@ func TestTokenCommandAllowRooms(t *testing.T) {
 		t.Errorf("a token without --allow-rooms joined: %v", got)
 	}
 }
+
+// TestClientRoomsDocExample runs the example of docs/socketio.md's "Rooms
+// from the client" with node against the binary: it prints "ada: hello".
+func TestClientRoomsDocExample(t *testing.T) {
+	node := needNode(t)
+	doc, err := os.ReadFile("docs/socketio.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "\n## Rooms from the client\n")
+	_, code, ok := strings.Cut(section, "```js\n")
+	code, _, _ = strings.Cut(code, "```")
+	if !ok || !strings.Contains(code, "sockbus:to") {
+		t.Fatal("docs/socketio.md has no rooms example")
+	}
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--input-type=module", "-e", code) // bare imports resolve from the repo
+	cmd.Env = append(os.Environ(), "SOCKBUS_URL=http://"+s.addr)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ada: hello" {
+		t.Fatalf("example: %v\n%s", err, out)
+	}
+}
