@@ -39,8 +39,7 @@ type StormConfig struct {
 }
 
 // stormProfile is the length of the CPU profile taken from the cut
-// (bench/run.sh --profile). A profile still running when the scenario
-// ends is lost with the server: 5 s fits a storm of 2,000 clients.
+// (bench/run.sh --profile); events flow until it is taken.
 const stormProfile = 5 * time.Second
 
 // stormClient is one client across its two connections.
@@ -239,7 +238,11 @@ func Storm(ctx context.Context, t Target, cfg StormConfig) (*Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("reconnect: %w", err)
 	}
-	if !sleepCtx(ctx, cfg.After) {
+	tail := cfg.After
+	if t.OnWindow != nil { // the server must outlive the profile
+		tail = max(tail, time.Until(cut.Add(stormProfile+time.Second)))
+	}
+	if !sleepCtx(ctx, tail) {
 		return res, ctx.Err()
 	}
 	last, err := snd.stop()
