@@ -1,14 +1,19 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
@@ -27,6 +32,7 @@ type hookEvent struct {
 	Socket    string          `json:"socket"`
 	User      *string         `json:"user"`
 	Room      *string         `json:"room"`
+	Rooms     []string        `json:"rooms"`
 	Event     *string         `json:"event"`
 	Args      json.RawMessage `json:"args"`
 	hasUser   bool
@@ -197,10 +203,10 @@ func TestWebhookEachTypeSigned(t *testing.T) {
 			t.Errorf("event time %q: %v", e.Time, err)
 		}
 	}
-	m := scrape(t, "http://"+s.addr+"/metrics")
-	if got := m[`sockbus_webhooks_total{outcome="delivered"}`]; got != 6 {
-		t.Errorf("delivered = %v, want 6", got)
-	}
+	// Counted once acked, just after the receiver's answer.
+	eventually.True(t, wait, "6 deliveries counted", func() bool {
+		return scrape(t, "http://"+s.addr+"/metrics")[`sockbus_webhooks_total{outcome="delivered"}`] == 6
+	})
 }
 
 // TestWebhookReceiverFailingFirst: a receiver answering 503 to its first
@@ -243,4 +249,226 @@ func TestWebhookReceiverFailingFirst(t *testing.T) {
 	if got := m[`sockbus_webhooks_total{outcome="failed"}`]; got < 5 {
 		t.Errorf("failed attempts = %v, want at least 5", got)
 	}
+}
+
+// switchable answers 503 while down is set, then 200.
+type switchable struct{ down atomic.Bool }
+
+func (s *switchable) answer(int) int {
+	if s.down.Load() {
+		return http.StatusServiceUnavailable
+	}
+	return 0
+}
+
+// TestWebhookBacklogAcrossRestart: events stored while the receiver is
+// down are delivered by the next process on the same data dir, once each.
+func TestWebhookBacklogAcrossRestart(t *testing.T) {
+	var sw switchable
+	sw.down.Store(true)
+	r := newReceiver(t, sw.answer)
+	dir := t.TempDir()
+	onDir := func(c *config) { c.DataDir = dir }
+	s := startServer(t, webhookTo(r.url), onDir)
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	sid := c.ConnectID(t, "/", "")
+	const n = 20
+	for i := range n {
+		c.Emit(t, "/", "tick", fmt.Sprint(i))
+	}
+	eventually.True(t, wait, "the backlog stored", func() bool {
+		msgs, _, err := s.bus.WebhookBacklog(context.Background())
+		return err == nil && msgs >= n+1
+	})
+	t0 := time.Now()
+	s.stop(t) // the socket's disconnect (server shutting down) is published too
+	t.Logf("stopped in %v", time.Since(t0))
+	if got := len(r.events()); got != 0 {
+		t.Fatalf("%d events accepted while the receiver was down", got)
+	}
+	sw.down.Store(false)
+	t0 = time.Now()
+	s2 := startServer(t, webhookTo(r.url), onDir)
+	t.Logf("started in %v", time.Since(t0))
+	evs := r.waitFor(t, n+2, 40*time.Second)
+	t.Logf("backlog delivered in %v", time.Since(t0))
+	want := []string{"connect"}
+	for i := range n {
+		want = append(want, fmt.Sprintf("event:tick[%d]", i))
+	}
+	want = append(want, "disconnect")
+	if got := bySocket(evs)[sid]; !slices.Equal(got, want) {
+		t.Fatalf("after the restart socket %s got %q, want %q", sid, got, want)
+	}
+	eventually.True(t, wait, "the backlog empties", func() bool {
+		msgs, _, err := s2.bus.WebhookBacklog(context.Background())
+		return err == nil && msgs == 0
+	})
+}
+
+// TestWebhookClusterDeliversEachOnce: three nodes, a socket on each; every
+// event reaches the receiver once (each node pulls from the same durable
+// queues), with the node it happened on.
+func TestWebhookClusterDeliversEachOnce(t *testing.T) {
+	r := newReceiver(t, nil)
+	servers := startCluster(t, 3, webhookTo(r.url))
+	const perSocket = 15
+	sids := map[string]string{} // socket → node name
+	for i, s := range servers {
+		c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+		sid := c.ConnectID(t, "/", "")
+		sids[sid] = fmt.Sprintf("node-%d", i)
+		for j := range perSocket {
+			c.Emit(t, "/", "tick", fmt.Sprint(j))
+		}
+	}
+	evs := r.waitFor(t, 3*(1+perSocket), 30*time.Second)
+	groups := bySocket(evs)
+	for sid := range sids {
+		want := []string{"connect"}
+		for j := range perSocket {
+			want = append(want, fmt.Sprintf("event:tick[%d]", j))
+		}
+		if got := groups[sid]; !slices.Equal(got, want) {
+			t.Errorf("socket %s got %q, want %q", sid, got, want)
+		}
+	}
+	for _, e := range evs {
+		if sids[e.Socket] != e.Node {
+			t.Errorf("event %s of socket %s says node %q, want %q", e.ID, e.Socket, e.Node, sids[e.Socket])
+		}
+	}
+	// No node delivered an event another already had: the nodes'
+	// delivered counts add up to what the receiver took.
+	var delivered float64
+	eventually.True(t, wait, "the nodes' delivered counts add up", func() bool {
+		delivered = 0
+		for _, s := range servers {
+			delivered += scrape(t, "http://"+s.addr+"/metrics")[`sockbus_webhooks_total{outcome="delivered"}`]
+		}
+		return delivered >= float64(len(evs))
+	})
+	if delivered != float64(len(evs)) || len(r.events()) != len(evs) {
+		t.Fatalf("the nodes delivered %v, the receiver has %d, want %d", delivered, len(r.events()), len(evs))
+	}
+}
+
+// TestWebhookReceiverNeverAnswers: attempts that time out are retried;
+// once the receiver answers, the event arrives once.
+func TestWebhookReceiverNeverAnswers(t *testing.T) {
+	r := newReceiver(t, func(n int) int {
+		if n <= 2 {
+			return -1 // hold the request open
+		}
+		return 0
+	})
+	s := startServer(t, webhookTo(r.url), func(c *config) { c.WebhookTimeout = 300 * time.Millisecond })
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	sid := c.ConnectID(t, "/", "")
+	evs := r.waitFor(t, 1, 20*time.Second)
+	if evs[0].Socket != sid || evs[0].Type != "connect" {
+		t.Fatalf("got %+v, want the connect of %s", evs[0], sid)
+	}
+	if got := scrape(t, "http://"+s.addr+"/metrics")[`sockbus_webhooks_total{outcome="failed"}`]; got < 2 {
+		t.Fatalf("failed attempts = %v, want at least the 2 timeouts", got)
+	}
+}
+
+// TestWebhookReceiverNeverRecovers: a receiver that always fails costs at
+// most --webhook-max-bytes of stored events (the backlog gauge says how
+// many), and nothing once they pass --webhook-max-age; the event being
+// retried is given up and counted as expired.
+func TestWebhookReceiverNeverRecovers(t *testing.T) {
+	r := newReceiver(t, func(int) int { return http.StatusInternalServerError })
+	const maxBytes = 1 << 20
+	s := startServer(t, webhookTo(r.url), func(c *config) {
+		c.WebhookMaxAge = 3 * time.Second
+		c.WebhookMaxBytes = maxBytes
+		c.MaxMessageBytes = 256 << 10
+	})
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	c.ConnectID(t, "/", "")
+	big := `"` + strings.Repeat("x", 200<<10) + `"`
+	const n = 12 // 2.4 MB of events for a 1 MiB bound
+	for range n {
+		c.Emit(t, "/", "big", big)
+	}
+	metricsURL := "http://" + s.addr + "/metrics"
+	var peak float64
+	eventually.True(t, 20*time.Second, "all events received and the backlog near its bound", func() bool {
+		m := scrape(t, metricsURL)
+		peak = max(peak, m["sockbus_webhook_backlog_bytes"])
+		if m["sockbus_webhook_backlog_bytes"] > maxBytes {
+			t.Fatalf("backlog %v bytes, over --webhook-max-bytes %d", m["sockbus_webhook_backlog_bytes"], maxBytes)
+		}
+		return m[`sockbus_events_in_total{kind="socketio"}`] >= n && m["sockbus_webhook_backlog_bytes"] >= 4*200<<10
+	})
+	if m := scrape(t, metricsURL); m["sockbus_webhook_backlog"] >= n {
+		t.Fatalf("backlog %v events: the oldest of %d were not dropped past %d bytes", m["sockbus_webhook_backlog"], n, maxBytes)
+	}
+	eventually.True(t, 20*time.Second, "the backlog is gone after --webhook-max-age", func() bool {
+		m := scrape(t, metricsURL)
+		return m["sockbus_webhook_backlog"] == 0 && m[`sockbus_webhooks_total{outcome="expired"}`] >= 1
+	})
+	if got := len(r.events()); got != 0 {
+		t.Fatalf("a receiver answering 500 accepted %d events", got)
+	}
+	t.Logf("backlog peaked at %.0f bytes (bound %d) for %d events of 200 KiB", peak, maxBytes, n)
+}
+
+// TestWebhookHugeArgsBounded: a client event's args are bounded by
+// --max-message-bytes: one just under it is delivered whole, one over it
+// closes the client and is never stored.
+func TestWebhookHugeArgsBounded(t *testing.T) {
+	r := newReceiver(t, nil)
+	const limit = 64 << 10
+	s := startServer(t, webhookTo(r.url), func(c *config) { c.MaxMessageBytes = limit })
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	sid := c.ConnectID(t, "/", "")
+	fits := `"` + strings.Repeat("a", limit-100) + `"`
+	c.Emit(t, "/", "fits", fits)
+	evs := r.waitFor(t, 2, wait)
+	if evs[1].Event == nil || string(evs[1].Args) != "["+fits+"]" {
+		t.Fatalf("event under the limit arrived as %d bytes of args, want %d", len(evs[1].Args), len(fits)+2)
+	}
+	c.Emit(t, "/", "over", `"`+strings.Repeat("b", limit)+`"`)
+	evs = r.waitFor(t, 3, wait) // the disconnect its close causes
+	if evs[2].Type != "disconnect" || evs[2].Socket != sid {
+		t.Fatalf("after an oversized event got %+v, want the socket's disconnect", evs[2])
+	}
+	for _, e := range evs {
+		if len(e.Args) > limit {
+			t.Fatalf("an event with %d bytes of args was delivered (limit %d)", len(e.Args), limit)
+		}
+	}
+}
+
+// TestWebhookConnectCarriesGrantedRooms: the connect of a socket the
+// connect hook let in as bob, with a room, says so (user and rooms).
+func TestWebhookConnectCarriesGrantedRooms(t *testing.T) {
+	r := newReceiver(t, nil)
+	s := startServer(t, webhookTo(r.url), func(c *config) { c.AuthHook = true })
+	sub, err := s.bus.Conn().Subscribe(hookSubject(), func(m *nats.Msg) {
+		_ = m.Respond([]byte(`{"allow":true,"user":"bob","rooms":["vip"]}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	sid := c.ConnectID(t, "/", "")
+	evs := r.waitFor(t, 1, wait)
+	e := evs[0]
+	if e.Type != "connect" || e.Socket != sid || e.User == nil || *e.User != "bob" || !slices.Equal(e.Rooms, []string{"vip"}) {
+		t.Fatalf("got %+v (user %q), want the connect of %s as bob in vip", e, deref(e.User), sid)
+	}
+}
+
+func hookSubject() string { return defaultConfig().AuthHookSubject }
+
+func deref(s *string) string {
+	if s == nil {
+		return "<null>"
+	}
+	return *s
 }

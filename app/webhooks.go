@@ -57,13 +57,13 @@ func busWebhooks(c conf.Config) bus.WebhookConfig {
 	if len(c.WebhookURLs) == 0 {
 		return bus.WebhookConfig{}
 	}
-	wc := webhook.Config{URLs: c.WebhookURLs, Timeout: c.WebhookTimeout, MaxBackoff: c.WebhookMaxBackoff}
+	wc := webhook.Config{URLs: c.WebhookURLs}
 	return bus.WebhookConfig{
 		Receivers:  wc.ReceiverKeys(),
 		Partitions: int(c.WebhookPartitions),
 		MaxAge:     c.WebhookMaxAge,
 		MaxBytes:   c.WebhookMaxBytes,
-		AckWait:    wc.AckWait(),
+		AckWait:    webhook.AckWait,
 	}
 }
 

@@ -73,14 +73,15 @@ func (c Config) withDefaults() Config {
 // On reports whether any receiver is configured.
 func (c Config) On() bool { return len(c.URLs) > 0 }
 
-// AckWait is how long a node keeps an event it took (bus.WebhookConfig):
-// longer than one attempt plus the longest wait between attempts, since
-// the deliverer renews it before each attempt. A node that dies with an
-// event loses it to another node after this.
-func (c Config) AckWait() time.Duration {
-	c = c.withDefaults()
-	return c.Timeout + c.MaxBackoff + 10*time.Second
-}
+// AckWait is how long a node keeps an event it took without renewing it
+// (bus.WebhookConfig.AckWait): the deliverer renews every keepEvery while
+// it holds one. A node that dies (or stops: JetStream keeps a handed-back
+// event pending until it is sent again) loses the event to another node,
+// or to its own next start, after this.
+const AckWait = 5 * time.Second
+
+// keepEvery is how often a held event is renewed (InProgress).
+const keepEvery = AckWait / 3
 
 // ReceiverKey is a receiver's queue name: a hash of its URL, so a URL's
 // credentials never appear in a consumer name.

@@ -121,6 +121,7 @@ func (d *Deliverer) loop(u string, q *bus.WebhookQueue) {
 func (d *Deliverer) deliver(u string, m *bus.WebhookMsg) {
 	body := withID(m.ID, m.Data)
 	sig := Sign(d.cfg.Secret, body)
+	defer d.keep(m)()
 	for attempt := 1; ; attempt++ {
 		if age := time.Since(m.Stored); age > d.cfg.MaxAge {
 			_ = m.Drop()
@@ -128,7 +129,6 @@ func (d *Deliverer) deliver(u string, m *bus.WebhookMsg) {
 			d.warn.Warn("webhook event given up: older than --webhook-max-age", "url", redact(u), "id", m.ID, "age", age.Round(time.Second))
 			return
 		}
-		_ = m.InProgress() // this node keeps it for another AckWait
 		status, err := d.post(u, body, sig, m.ID, attempt)
 		if err == nil {
 			if err := d.ack(m); err != nil && d.ctx.Err() == nil {
@@ -149,6 +149,28 @@ func (d *Deliverer) deliver(u string, m *bus.WebhookMsg) {
 			return
 		}
 	}
+}
+
+// keep renews m every keepEvery, so that no other node takes it while
+// this one holds it (a POST can outlast AckWait), until the returned stop.
+func (d *Deliverer) keep(m *bus.WebhookMsg) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(keepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = m.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 func (d *Deliverer) ack(m *bus.WebhookMsg) error {

@@ -22,6 +22,7 @@ type Payload struct {
 	Socket    string          `json:"socket"`
 	User      *string         `json:"user"` // null when unauthenticated
 	Room      *string         `json:"room,omitempty"`
+	Rooms     []string        `json:"rooms,omitempty"`  // connect: rooms it is in already (granted at connect)
 	Reason    string          `json:"reason,omitempty"` // disconnect
 	Event     *string         `json:"event,omitempty"`
 	Args      json.RawMessage `json:"args,omitempty"`
@@ -49,7 +50,7 @@ func (p *Publisher) Observer() socketio.Observer {
 	var o socketio.Observer
 	e := p.cfg.Events
 	if e.Connect {
-		o.Connected = func(s *socketio.Socket) { p.socket(TypeConnect, s, nil, "") }
+		o.Connected = p.connected
 	}
 	if e.Disconnect {
 		o.Disconnected = func(s *socketio.Socket, reason string) { p.socket(TypeDisconnect, s, nil, reason) }
@@ -83,6 +84,16 @@ func (p *Publisher) base(typ string, s *socketio.Socket) Payload {
 func (p *Publisher) socket(typ string, s *socketio.Socket, room *string, reason string) {
 	pl := p.base(typ, s)
 	pl.Room, pl.Reason = room, reason
+	p.publish(s.ID(), pl)
+}
+
+func (p *Publisher) connected(s *socketio.Socket) {
+	pl := p.base(TypeConnect, s)
+	for _, r := range s.Rooms() {
+		if r != s.ID() {
+			pl.Rooms = append(pl.Rooms, r)
+		}
+	}
 	p.publish(s.ID(), pl)
 }
 

@@ -204,6 +204,7 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 		body += `,"pid":` + strconv.Quote(s.pid)
 	}
 	reply := sio.Packet{Type: sio.Connect, Namespace: n.name, ID: sio.NoID, Data: []byte(body + "}")}
+	s.announce() // before the reply: nothing the client does can come first
 	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, reply)))
 	if replaying {
 		s.replayed.Store(last)
@@ -213,9 +214,6 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 		c.markStart(n, s)
 	}
 	s.saveSession()
-	if o := c.srv.observed(); o != nil && o.Connected != nil {
-		o.Connected(s)
-	}
 }
 
 // admit runs the middleware on s; false when one refused it (the client

@@ -6,7 +6,8 @@ package socketio
 // connection goroutine (Joined and Left on whoever called Join or Leave;
 // Upgraded on its own) and must not block.
 type Observer struct {
-	// Connected: a socket joined its namespace (after its client was told).
+	// Connected: a socket joined its namespace (just before its client is
+	// told, so it comes before any other call about the socket).
 	Connected func(s *Socket)
 	// Disconnected: a socket left, for reason (one of the Reason constants).
 	Disconnected func(s *Socket, reason string)
@@ -111,6 +112,30 @@ func call2(f func(*Socket, string), s *Socket, r string) {
 }
 
 func (s *Server) observed() *Observer { return s.observer.Load() }
+
+// announce tells the Observer the socket is connected; from then on its
+// joins, leaves and disconnect are reported (observe).
+func (s *Socket) announce() {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	if s.gone.Load() {
+		return
+	}
+	s.announced = true
+	if o := s.ns.srv.observed(); o != nil && o.Connected != nil {
+		o.Connected(s)
+	}
+}
+
+// observe runs an Observer call about a connected socket, in order with
+// the others; not before announce, not after the socket is gone.
+func (s *Socket) observe(call func()) {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	if s.announced && !s.gone.Load() {
+		call()
+	}
+}
 
 // LocalSockets returns the sockets connected to this node, every namespace.
 func (s *Server) LocalSockets() []*Socket {

@@ -75,6 +75,13 @@ type Socket struct {
 
 	gone atomic.Bool
 
+	// omu orders the Observer's calls about this socket: Connected
+	// (announce) before any Joined or Left, none of them after
+	// Disconnected, even when an operation from another node races the
+	// CONNECT.
+	omu       sync.Mutex
+	announced bool // Connected ran (or there was no Observer to run it)
+
 	order bus.Sender // the events it emits are stored in this order
 }
 
@@ -173,10 +180,12 @@ func (s *Socket) Except(rooms ...string) Operator { return s.Broadcast().Except(
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...string) error {
 	added, err := s.ns.join(s, rooms...)
-	if o := s.ns.srv.observed(); o != nil && o.Joined != nil && !s.gone.Load() {
-		for _, r := range added {
-			o.Joined(s, r)
-		}
+	if o := s.ns.srv.observed(); o != nil && o.Joined != nil && len(added) > 0 {
+		s.observe(func() {
+			for _, r := range added {
+				o.Joined(s, r)
+			}
+		})
 	}
 	if err != nil {
 		return err
@@ -189,8 +198,8 @@ func (s *Socket) Join(rooms ...string) error {
 func (s *Socket) Leave(room string) {
 	was := s.ns.leave(s, room)
 	s.saveSession()
-	if o := s.ns.srv.observed(); was && o != nil && o.Left != nil && !s.gone.Load() {
-		o.Left(s, room)
+	if o := s.ns.srv.observed(); was && o != nil && o.Left != nil {
+		s.observe(func() { o.Left(s, room) })
 	}
 }
 
@@ -270,7 +279,11 @@ func (s *Socket) left(reason string) {
 		fn(ackReply{}, false)
 	}
 	if o := s.ns.srv.observed(); o != nil && o.Disconnected != nil {
-		o.Disconnected(s, reason)
+		s.omu.Lock()
+		if s.announced {
+			o.Disconnected(s, reason)
+		}
+		s.omu.Unlock()
 	}
 	s.hmu.RLock()
 	hs := s.onDisc
