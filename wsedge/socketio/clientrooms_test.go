@@ -122,11 +122,10 @@ func TestClientRoomsJoinPublishLeave(t *testing.T) {
 	if err := srv.Of("/").Emit("marker2"); err != nil {
 		t.Fatal(err)
 	}
-	if got := nextEvent(t, b); got != `2["marker","marker2"]` && got != `2["marker2"]` {
-		if got == `2["marker"]` {
-			got = nextEvent(t, b)
-		}
-		if got != `2["marker2"]` {
+	// b may still have the first marker to read (reading the leave ack
+	// skipped what came before it); then only the second.
+	for got := nextEvent(t, b); got != `2["marker2"]`; got = nextEvent(t, b) {
+		if got != `2["marker"]` {
 			t.Fatalf("a member that left got %q", got)
 		}
 	}
