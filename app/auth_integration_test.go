@@ -17,6 +17,7 @@ import (
 
 	"github.com/sockbus/sockbus/auth"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/wsedge"
@@ -46,12 +47,8 @@ func aliceClaims(exp time.Time) jwt.MapClaims {
 // carries Sockbus-User on the bus.
 func TestJWTSocketIOClient(t *testing.T) {
 	node := needNode(t)
-	s := startServer(t, func(c *config) { c.RecoveryWindow = 0; c.AuthJWTKey = testJWTSecret })
-	sub, err := s.bus.Conn().SubscribeSync("sockbus.live.io.chat.all.from-alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	s := startServer(t, withNATS, func(c *config) { c.RecoveryWindow = 0; c.AuthJWTKey = testJWTSecret })
+	sub := natstest.SubscribeSync(t, s.backend(t), "sockbus.live.io.chat.all.from-alice")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/auth/")
@@ -74,7 +71,7 @@ func TestJWTSocketIOClient(t *testing.T) {
 // no or a bad token is 401, an unlisted channel 403, messages carry
 // Sockbus-User, and an expiring token closes the connection with 4001.
 func TestJWTPlainWebSocket(t *testing.T) {
-	s := startServer(t, func(c *config) { c.AuthJWTKey = testJWTSecret })
+	s := startServer(t, withNATS, func(c *config) { c.AuthJWTKey = testJWTSecret })
 	good := signHS(t, testJWTSecret, aliceClaims(time.Now().Add(time.Hour)))
 
 	for name, tc := range map[string]struct {
@@ -100,11 +97,7 @@ func TestJWTPlainWebSocket(t *testing.T) {
 		}
 	}
 
-	sub, err := s.bus.Conn().SubscribeSync("sockbus.live.ws.game%2E1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	sub := natstest.SubscribeSync(t, s.backend(t), "sockbus.live.ws.game%2E1")
 	c := wstest.Dial(t, s.ws("/ws/game.1?token="+good))
 	defer c.Close()
 	c.SendText(t, "move")
@@ -160,11 +153,11 @@ func asCloseError(err error, target **gws.CloseError) bool {
 
 // TestJWTUserInFetchSockets: a socket's user is in fetchSockets' answer.
 func TestJWTUserInFetchSockets(t *testing.T) {
-	s := startServer(t, func(c *config) { c.AuthJWTKey = testJWTSecret })
+	s := startServer(t, withNATS, func(c *config) { c.AuthJWTKey = testJWTSecret })
 	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
 	tok := signHS(t, testJWTSecret, aliceClaims(time.Now().Add(time.Hour)))
 	c.ConnectID(t, "/chat", `{"token":"`+tok+`"}`)
-	nc := s.bus.Conn()
+	nc := s.backend(t)
 	rep, err := nc.RequestMsg(&nats.Msg{Subject: "sockbus.live.io.chat.ctl.fetch", Header: nats.Header{}}, wait)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +215,7 @@ func TestConnectHookWithNATSCLI(t *testing.T) {
 		t.Fatalf("refused connect answered %q (hook output: %s)", got, out.String())
 	}
 	c.ConnectID(t, "/chat", `{"token":"let-me-in"}`)
-	rep, err := s.bus.Conn().Request("sockbus.live.io.chat.ctl.fetch", nil, wait)
+	rep, err := s.backend(t, nats.UserInfo("hook", "pw")).Request("sockbus.live.io.chat.ctl.fetch", nil, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +255,7 @@ func TestConnectHookWithNATSCLI(t *testing.T) {
 // TestConnectHookWithoutAnswer: with no responder, or one that never
 // answers, a connect is refused within the hook's timeout.
 func TestConnectHookWithoutAnswer(t *testing.T) {
-	s := startServer(t, func(c *config) {
+	s := startServer(t, withNATS, func(c *config) {
 		c.AuthHook = true
 		c.AuthHookTimeout = 300 * time.Millisecond
 	})
@@ -274,11 +267,7 @@ func TestConnectHookWithoutAnswer(t *testing.T) {
 	if _, resp, err := wstest.TryDial(s.ws("/ws")); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("channel with no responder: %v %v", resp, err)
 	}
-	sub, err := s.bus.Conn().SubscribeSync(auth.HookSubject) // listens, never answers
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	sub := natstest.SubscribeSync(t, s.backend(t), auth.HookSubject) // listens, never answers
 	start := time.Now()
 	if got := c.Connect(t, "/", ""); got != refused {
 		t.Fatalf("silent responder: %q", got)
@@ -319,7 +308,7 @@ func TestAuthHookExample(t *testing.T) {
 		t.Fatalf("grace on /staff: %q", got)
 	}
 	c.ConnectID(t, "/staff", `{"token":"key-ada"}`)
-	rep, err := s.bus.Conn().Request("sockbus.live.io.staff.ctl.fetch", nil, wait)
+	rep, err := s.backend(t, nats.UserInfo("app", "pw")).Request("sockbus.live.io.staff.ctl.fetch", nil, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,12 +454,12 @@ var limitAttacks = []struct {
 			}
 		}
 	}},
-	{"joins past the room limit are refused", limitsConfig, func(t *testing.T, s *testServer) {
+	{"joins past the room limit are refused", func(c *config) { limitsConfig(c); withNATS(c) }, func(t *testing.T, s *testServer) {
 		base := "http://" + s.addr
 		_ = base
 		c := siotest.Dial(t, base, "/socket.io/")
 		c.ConnectID(t, "/rooms", "")
-		nc := s.bus.Conn()
+		nc := s.backend(t)
 		if err := nc.Publish("sockbus.io.rooms.ctl.join", []byte(`["r1","r2"]`)); err != nil {
 			t.Fatal(err)
 		}
@@ -497,7 +486,8 @@ var limitAttacks = []struct {
 // socket dropped, an offset from before the session's start is refused; the
 // real offset recovers, once.
 func TestSessionTakeover(t *testing.T) {
-	s := startServer(t)
+	s := startServer(t, withNATS)
+	backend := s.backend(t)
 	base := "http://" + s.addr
 	sender := siotest.Dial(t, base, "/socket.io/")
 	sender.ConnectID(t, "/", "")
@@ -537,7 +527,7 @@ func TestSessionTakeover(t *testing.T) {
 
 	victim.WS.Close()
 	eventually.True(t, wait, "the victim's socket to be gone", func() bool {
-		rep, err := s.bus.Conn().Request("sockbus.live.io.~.ctl.fetch", nil, wait)
+		rep, err := backend.Request("sockbus.live.io.~.ctl.fetch", nil, wait)
 		return err == nil && !strings.Contains(string(rep.Data), hello.Sid)
 	})
 	if sid := recoverWith(epoch + ".1"); sid == hello.Sid {
@@ -622,13 +612,14 @@ func TestTokenRefreshPlainWebSocket(t *testing.T) {
 // the hook's message, and the first grant's expiry still ends a connection
 // that did not refresh.
 func TestTokenRefreshThroughConnectHook(t *testing.T) {
-	s := startServer(t, func(c *config) {
+	s := startServer(t, withNATS, func(c *config) {
 		c.AuthHook = true
 		c.AuthHookTimeout = 5 * time.Second
 	})
 	soon, later := time.Now().Add(3*time.Second).Unix(), time.Now().Add(time.Hour).Unix()
 	refreshes := make(chan bool, 16)
-	sub, err := s.bus.Conn().Subscribe(auth.HookSubject, func(m *nats.Msg) {
+	backend := s.backend(t)
+	sub, err := backend.Subscribe(auth.HookSubject, func(m *nats.Msg) {
 		var req struct {
 			Token   string `json:"token"`
 			Refresh bool   `json:"refresh"`
@@ -650,6 +641,9 @@ func TestTokenRefreshThroughConnectHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
+	if err := backend.Flush(); err != nil { // the server holds the responder's interest
+		t.Fatal(err)
+	}
 
 	c := wstest.Dial(t, s.ws("/ws/hooked?token=first"))
 	short := wstest.Dial(t, s.ws("/ws/hooked?token=first"))

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/auth"
+	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
@@ -43,7 +44,7 @@ func TestConnectHookNotSeenBySockbusWatchers(t *testing.T) {
 		t.Fatal(err)
 	}
 	asked := make(chan string, 8)
-	responder, err := s.bus.Conn().Subscribe(auth.HookSubject, func(m *nats.Msg) {
+	responder, err := s.backend(t, nats.UserInfo("ops", "pw")).Subscribe(auth.HookSubject, func(m *nats.Msg) {
 		asked <- string(m.Data)
 		_ = m.Respond([]byte(`{"allow":true,"user":"u"}`))
 	})
@@ -67,9 +68,10 @@ func TestConnectHookNotSeenBySockbusWatchers(t *testing.T) {
 			t.Fatal("the responder was not asked")
 		}
 	}
-	// The hook's requests and this marker come from the same connection,
-	// so the watcher has seen every request before it sees the marker.
-	if err := s.bus.Conn().Publish("sockbus.marker", []byte("end")); err != nil {
+	// The hook's requests and this marker come from the same connection
+	// (the node's), so the watcher has seen every request before it sees
+	// the marker.
+	if err := s.bus.PublishLive(&bus.Msg{Subject: "sockbus.marker", Data: []byte("end")}); err != nil {
 		t.Fatal(err)
 	}
 	for {

@@ -114,8 +114,8 @@ func TestClientRoomsGrants(t *testing.T) {
 		}
 	})
 	t.Run("hook", func(t *testing.T) {
-		s := startServer(t, func(c *config) { c.AuthHook = true; c.AuthHookTimeout = 5 * time.Second })
-		sub, err := s.bus.Conn().Subscribe(auth.HookSubject, func(m *nats.Msg) {
+		s := startServer(t, withNATS, func(c *config) { c.AuthHook = true; c.AuthHookTimeout = 5 * time.Second })
+		sub, err := s.backend(t).Subscribe(auth.HookSubject, func(m *nats.Msg) {
 			_ = m.Respond([]byte(`{"allow":true,"user":"ada","client_rooms":["hooked-*","own-{user}"]}`))
 		})
 		if err != nil {

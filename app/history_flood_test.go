@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/bus/bustest"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 )
@@ -138,7 +139,7 @@ func TestHealthzFailsWhenBusIsLostForGood(t *testing.T) {
 	if code, _, body := httpGet(t, "http://"+s.addr+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz at start: %d %s", code, body)
 	}
-	s.bus.Conn().Close()
+	bustest.LoseConn(s.bus)
 	code, _, body := httpGet(t, "http://"+s.addr+"/healthz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "closed") {
 		t.Fatalf("/healthz with the bus connection closed: %d %s", code, body)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
@@ -46,6 +47,18 @@ type testServer struct {
 }
 
 func (s *testServer) ws(path string) string { return "ws://" + s.addr + path }
+
+// withNATS gives the node a NATS listener on a loopback port, for tests
+// that act on it as a backend would (testServer.backend).
+func withNATS(c *config) { c.NATSAddr = "127.0.0.1:0" }
+
+// backend is a NATS connection of the test's own to the node's listener
+// (withNATS, or NATSAddr with NATSUser: pass nats.UserInfo), as a backend
+// has: the node's own connection never leaves package bus.
+func (s *testServer) backend(t *testing.T, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	return natstest.Connect(t, s.bus.ClientURL(), opts...)
+}
 
 func startServer(t *testing.T, mutate ...func(*config)) *testServer {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/wsedge"
@@ -55,7 +56,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // for an ack through the bus, then checks every metric name is exposed and
 // the ones the traffic touched moved.
 func TestMetricsAfterRealTraffic(t *testing.T) {
-	s := startServer(t, func(c *config) { c.MaxMessageBytes = 1024 })
+	s := startServer(t, withNATS, func(c *config) { c.MaxMessageBytes = 1024 })
 	base := "http://" + s.addr
 	url := base + "/metrics"
 
@@ -72,13 +73,9 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 		t.Fatalf("store ack = %q, want 31[]", got)
 	}
 	// A broadcast with acks from a bus client: b answers its ack.
-	nc := s.bus.Conn()
+	nc := s.backend(t)
 	inbox := nats.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	natstest.SubscribeSync(t, nc, inbox) // where the ack answers go
 	req := &nats.Msg{Subject: "sockbus.live.io.~.all.ping", Reply: inbox, Data: []byte("[]"), Header: nats.Header{}}
 	req.Header.Set(socketio.HeaderAckDeadline, strconv.FormatInt(time.Now().Add(wait).UnixMilli(), 10))
 	if err := nc.PublishMsg(req); err != nil {

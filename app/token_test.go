@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/wsedge"
 )
@@ -50,7 +51,7 @@ func dialStatus(t *testing.T, s *testServer, path string) int {
 // refused; without a key the command refuses to mint.
 func TestTokenCommandHMAC(t *testing.T) {
 	const aud, iss = "sockbus-test", "https://id.example"
-	s := startServer(t, func(c *config) {
+	s := startServer(t, withNATS, func(c *config) {
 		c.AuthJWTKey, c.AuthJWTAudience, c.AuthJWTIssuer = testJWTSecret, aud, iss
 	})
 	env := []string{"SOCKBUS_AUTH_JWT_KEY=" + testJWTSecret}
@@ -60,11 +61,7 @@ func TestTokenCommandHMAC(t *testing.T) {
 		t.Fatalf("sockbus token: status %d: %s", status, errOut)
 	}
 
-	sub, err := s.bus.Conn().SubscribeSync("sockbus.live.ws.lobby")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	sub := natstest.SubscribeSync(t, s.backend(t), "sockbus.live.ws.lobby")
 	c := wstest.Dial(t, s.ws("/ws/lobby?token="+token))
 	c.SendText(t, "hi")
 	m, err := sub.NextMsg(10 * time.Second)

@@ -165,7 +165,7 @@ func bySocket(evs []hookEvent) map[string][]string {
 // and the namespace.
 func TestWebhookEachTypeSigned(t *testing.T) {
 	r := newReceiver(t, nil)
-	s := startServer(t, webhookTo(r.url), func(c *config) {
+	s := startServer(t, webhookTo(r.url), withNATS, func(c *config) {
 		c.AuthJWTKey = testJWTSecret
 		c.NodeName = "hook-node"
 		c.WebhookEvents = []string{"connect", "disconnect", "join", "leave", "event:news*"}
@@ -173,7 +173,12 @@ func TestWebhookEachTypeSigned(t *testing.T) {
 	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
 	token := signHS(t, testJWTSecret, aliceClaims(time.Now().Add(time.Hour)))
 	sid := c.ConnectID(t, "/chat", `{"token":"`+token+`"}`)
-	nc := s.bus.Conn()
+	// The connect webhook is published after the CONNECT reply (the
+	// Connected observer runs last): a join sent before it is published
+	// could overtake it, so the backend waits for it, as one reacting to
+	// connects would.
+	eventually.True(t, wait, "connect delivered", func() bool { return len(r.events()) >= 1 })
+	nc := s.backend(t)
 	if err := nc.Publish("sockbus.io.chat.ctl.join", []byte(`["r1"]`)); err != nil {
 		t.Fatal(err)
 	}
@@ -447,10 +452,14 @@ func TestWebhookHugeArgsBounded(t *testing.T) {
 // connect hook let in as bob, with a room, says so (user and rooms).
 func TestWebhookConnectCarriesGrantedRooms(t *testing.T) {
 	r := newReceiver(t, nil)
-	s := startServer(t, webhookTo(r.url), func(c *config) { c.AuthHook = true })
-	sub, err := s.bus.Conn().Subscribe(hookSubject(), func(m *nats.Msg) {
+	s := startServer(t, webhookTo(r.url), withNATS, func(c *config) { c.AuthHook = true })
+	backend := s.backend(t)
+	sub, err := backend.Subscribe(hookSubject(), func(m *nats.Msg) {
 		_ = m.Respond([]byte(`{"allow":true,"user":"bob","rooms":["vip"]}`))
 	})
+	if err == nil {
+		err = backend.Flush() // the server holds the responder's interest
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

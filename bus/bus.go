@@ -371,11 +371,6 @@ func (b *Bus) waitJetStream(ctx context.Context) error {
 	}
 }
 
-// Conn is the node's NATS connection, for tests that act on the bus as a
-// backend would; no sockbus package uses it (they go through the Bus's
-// methods).
-func (b *Bus) Conn() *nats.Conn { return b.nc }
-
 // JetStream is the node's JetStream handle, for package replay (and tests).
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/wsedge/socketio"
@@ -23,7 +24,7 @@ const wait = 5 * time.Second
 
 func startRelay(t *testing.T) (*bus.Bus, string) {
 	t.Helper()
-	b := testutil.StartBus(t, bus.Config{})
+	b := testutil.StartBus(t, bus.Config{NATSAddr: "127.0.0.1:0"}) // backends connect over TCP
 	srv := socketio.NewServer(b, socketio.Config{})
 	Relay(srv, nil)
 	return b, "http://" + testutil.Serve(t, srv, srv.Close)
@@ -76,14 +77,15 @@ func TestRelayAcksOnceStored(t *testing.T) {
 
 func TestRelayLeavesAcksToANATSHandler(t *testing.T) {
 	b, url := startRelay(t)
-	sub, err := b.Conn().Subscribe("sockbus.in.~.ask", func(m *nats.Msg) {
+	backend := natstest.Connect(t, b.ClientURL())
+	sub, err := backend.Subscribe("sockbus.in.~.ask", func(m *nats.Msg) {
 		_ = m.Respond([]byte(`["from backend",` + strings.TrimSuffix(strings.TrimPrefix(string(m.Data), "["), "]") + `]`))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	if err := b.Conn().Flush(); err != nil {
+	if err := backend.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	a := siotest.Dial(t, url, "/socket.io/")

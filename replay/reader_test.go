@@ -320,22 +320,22 @@ func TestSinceManyThroughConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A JetStream API nobody serves: creating the consumer fails at once.
-	noConsumer, err := jetstream.NewWithAPIPrefix(b.Conn(), "$NOBODY.API")
+	noConsumer, err := jetstream.NewWithAPIPrefix(b.ReadConn(), "$NOBODY.API")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Count the consumers created: every create request is a message on
 	// $JS.API.CONSUMER.CREATE.<stream>.…
 	var creates atomic.Int64
-	sub, err := b.Conn().Subscribe("$JS.API.CONSUMER.CREATE.>", func(*nats.Msg) { creates.Add(1) })
+	sub, err := b.ReadConn().Subscribe("$JS.API.CONSUMER.CREATE.>", func(*nats.Msg) { creates.Add(1) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := b.Conn().Flush(); err != nil {
+	if err := b.ReadConn().Flush(); err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range []*Reader{newReader(b.Conn(), noConsumer), NewReader(b)} {
+	for i, r := range []*Reader{newReader(b.ReadConn(), noConsumer), NewReader(b)} {
 		name := []string{"direct", "consumer"}[i]
 		var got []string
 		var seqs []uint64

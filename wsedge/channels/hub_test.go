@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/bus/bustest"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/internal/wstest"
@@ -15,12 +16,12 @@ import (
 // held meanwhile: while one is in flight, metrics, the count and a leave
 // on another channel answer at once, and the slow connect still succeeds.
 func TestSlowSubscribeBlocksNoOtherChannel(t *testing.T) {
-	b := testutil.StartSlowBus(t)
+	b := bustest.StartSlow(t)
 	ch := New(b, Config{})
 	url := "ws://" + testutil.Serve(t, ch, ch.Close)
 	start := time.Now()
 	a := wstest.Dial(t, url+"/ws/a")
-	if d := time.Since(start); d < testutil.SlowSubscribe {
+	if d := time.Since(start); d < bustest.SlowSubscribe {
 		t.Fatalf("the first connect took %v: the bus's subscriptions are not slow", d)
 	}
 	type dialed struct {
@@ -46,7 +47,7 @@ func TestSlowSubscribeBlocksNoOtherChannel(t *testing.T) {
 	})
 	began := time.Now()
 	live := ch.Live()
-	if took := time.Since(began); took > testutil.SlowSubscribe/2 {
+	if took := time.Since(began); took > bustest.SlowSubscribe/2 {
 		t.Fatalf("a metrics read took %v during a slow subscription", took)
 	}
 	if live.WebSocketConns != 1 || live.Channels != 1 {
@@ -54,7 +55,7 @@ func TestSlowSubscribeBlocksNoOtherChannel(t *testing.T) {
 	}
 	a.Close()
 	eventually.True(t, 10*time.Second, "a's leave", func() bool { return ch.Len() == 0 })
-	if took := time.Since(began); took > testutil.SlowSubscribe/2 {
+	if took := time.Since(began); took > bustest.SlowSubscribe/2 {
 		t.Fatalf("metrics and a leave on another channel took %v during a slow subscription", took)
 	}
 	select {
@@ -76,7 +77,7 @@ func TestSlowSubscribeBlocksNoOtherChannel(t *testing.T) {
 // flight wait for that one claim: all are admitted, on one subscription,
 // and hear each other.
 func TestConcurrentFirstJoinersShareOneSubscription(t *testing.T) {
-	b := testutil.StartSlowBus(t)
+	b := bustest.StartSlow(t)
 	ch := New(b, Config{})
 	url := "ws://" + testutil.Serve(t, ch, ch.Close)
 	const n = 3

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/metrics"
@@ -44,7 +45,10 @@ func TestNameFromPath(t *testing.T) {
 
 func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
 	counters := new(metrics.Set)
-	ch, b, url := startChannels(t, Config{Metrics: counters, Queue: outq.Config{MaxBytes: 64 << 10, WriteTimeout: 500 * time.Millisecond}})
+	b := testutil.StartBus(t, bus.Config{NATSAddr: "127.0.0.1:0"}) // for the backend
+	ch := New(b, Config{Metrics: counters, Queue: outq.Config{MaxBytes: 64 << 10, WriteTimeout: 500 * time.Millisecond}})
+	url := "ws://" + testutil.Serve(t, ch, ch.Close)
+	backend := natstest.Connect(t, b.ClientURL())
 	fast := wstest.Dial(t, url+"/ws/flood")
 	// A client that completes the handshake and then never reads.
 	slow, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
@@ -62,7 +66,7 @@ func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
 		if time.Now().After(deadline.Add(10 * time.Second)) {
 			t.Fatal("slow consumer never cut off")
 		}
-		if err := b.Conn().Publish(bus.ChannelSubject("flood"), []byte(payload)); err != nil {
+		if err := backend.Publish(bus.ChannelSubject("flood"), []byte(payload)); err != nil {
 			t.Fatal(err)
 		}
 		fast.Next(t, 5*time.Second)

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
+	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge"
 )
@@ -383,15 +386,13 @@ func TestClientRoomRecovered(t *testing.T) {
 // sent after), and the server's Observer (the admin UI's feed) hears of a
 // client's join as of any join.
 func TestServerEventsNotForwarded(t *testing.T) {
-	srv, b, url := startIO(t, Config{ClientRooms: &ClientRooms{Allow: []string{"*"}}})
+	b := testutil.StartBus(t, bus.Config{NATSAddr: "127.0.0.1:0"}) // for the backend
+	srv := NewServer(b, Config{ClientRooms: &ClientRooms{Allow: []string{"*"}}})
+	url := "http://" + testutil.Serve(t, srv, srv.Close)
 	joined := make(chan string, 4)
 	stop := srv.Observe(Observer{Joined: func(_ *Socket, room string) { joined <- room }})
 	defer stop()
-	sub, err := b.Conn().SubscribeSync("sockbus.in.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	sub := natstest.SubscribeSync(t, natstest.Connect(t, b.ClientURL()), "sockbus.in.>")
 	eventually.True(t, wait, "interest in sockbus.in", func() bool { return b.HasInterest("sockbus.in.~.after") })
 	c := siotest.Dial(t, url, "/socket.io/")
 	c.ConnectID(t, "/", "")

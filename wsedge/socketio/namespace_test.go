@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/bus/bustest"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
@@ -17,14 +18,14 @@ import (
 // leave on another namespace answer at once, and the slow CONNECT still
 // succeeds.
 func TestSlowSubscribeBlocksNoOtherNamespace(t *testing.T) {
-	b := testutil.StartSlowBus(t)
+	b := bustest.StartSlow(t)
 	srv := NewServer(b, Config{})
 	url := "http://" + testutil.Serve(t, srv, srv.Close)
 	nsA, nsB := srv.Of("/a"), srv.Of("/b")
 	a := siotest.Dial(t, url, "/socket.io/")
 	start := time.Now()
 	a.ConnectID(t, "/a", "")
-	if d := time.Since(start); d < testutil.SlowSubscribe {
+	if d := time.Since(start); d < bustest.SlowSubscribe {
 		t.Fatalf("the first CONNECT took %v: the bus's subscriptions are not slow", d)
 	}
 	c := siotest.Dial(t, url, "/socket.io/")
@@ -34,7 +35,7 @@ func TestSlowSubscribeBlocksNoOtherNamespace(t *testing.T) {
 	})
 	began := time.Now()
 	live := srv.Live()
-	if took := time.Since(began); took > testutil.SlowSubscribe/2 {
+	if took := time.Since(began); took > bustest.SlowSubscribe/2 {
 		t.Fatalf("a metrics read took %v during a slow subscription", took)
 	}
 	if live.Namespaces != 1 || live.SocketsWebSocket != 1 {
@@ -45,7 +46,7 @@ func TestSlowSubscribeBlocksNoOtherNamespace(t *testing.T) {
 	}
 	a.WS.Close()
 	eventually.True(t, 10*time.Second, "a's leave", func() bool { return nsA.Len() == 0 })
-	if took := time.Since(began); took > testutil.SlowSubscribe/2 {
+	if took := time.Since(began); took > bustest.SlowSubscribe/2 {
 		t.Fatalf("metrics, a count and a leave took %v during a slow subscription", took)
 	}
 	select {
@@ -61,7 +62,7 @@ func TestSlowSubscribeBlocksNoOtherNamespace(t *testing.T) {
 // Sockets joining a namespace together while its first subscription is in
 // flight wait for that one claim: all are admitted, on one subscription.
 func TestConcurrentFirstJoinersShareOneSubscription(t *testing.T) {
-	b := testutil.StartSlowBus(t)
+	b := bustest.StartSlow(t)
 	srv := NewServer(b, Config{})
 	url := "http://" + testutil.Serve(t, srv, srv.Close)
 	ns := srv.Of("/together")

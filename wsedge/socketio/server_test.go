@@ -10,6 +10,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/wsedge"
@@ -204,15 +205,17 @@ func TestEmitWithAckFromServer(t *testing.T) {
 }
 
 func TestBackendPublishReachesOneSocket(t *testing.T) {
-	srv, b, url := startIO(t, Config{})
-	_ = srv
+	b := testutil.StartBus(t, bus.Config{NATSAddr: "127.0.0.1:0"}) // for the backend
+	srv := NewServer(b, Config{})
+	url := "http://" + testutil.Serve(t, srv, srv.Close)
+	backend := natstest.Connect(t, b.ClientURL())
 	c1, c2 := siotest.Dial(t, url, "/socket.io/"), siotest.Dial(t, url, "/socket.io/")
 	id1 := c1.ConnectID(t, "/", "")
 	c2.ConnectID(t, "/", "")
-	if err := b.Conn().Publish("sockbus.io.~.sock."+id1+".direct", []byte(`["only you"]`)); err != nil {
+	if err := backend.Publish("sockbus.io.~.sock."+id1+".direct", []byte(`["only you"]`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Conn().Publish("sockbus.io.~.all.everyone", []byte(`[1]`)); err != nil {
+	if err := backend.Publish("sockbus.io.~.all.everyone", []byte(`[1]`)); err != nil {
 		t.Fatal(err)
 	}
 	if p := c1.NextText(t, wait); p != `2["direct","only you"]` {

@@ -1,4 +1,4 @@
-package testutil
+package bustest
 
 import (
 	"fmt"
@@ -10,20 +10,21 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/bus/internal/testhook"
+	"github.com/sockbus/sockbus/internal/testutil"
 )
 
-// syncSubject is the subject a clustered bus asks every node on, after
-// each subscription, to confirm that the subscription has reached it
-// (bus.Subscribe waits for the answers, up to a second).
-const syncSubject = "_SOCKBUS.sync"
+// LoseConn closes b's own NATS connection for good, as nats.go does once
+// it gives up reconnecting: what a node that lost its bus sees.
+func LoseConn(b *bus.Bus) { testhook.CloseConn(b) }
 
-// StartSlowBus starts a two-node cluster and returns its first node, on
+// StartSlow starts a two-node cluster and returns its first node, on
 // which every subscription takes about a second, as in a cluster whose
 // routes are slow: a NATS client that listens on the bus's confirmation
 // subject and never answers is a node that never confirms. Callers should
 // check that a subscription really was slow (SlowSubscribe), so a changed
 // subject fails loudly instead of making the bus fast.
-func StartSlowBus(t testing.TB) *bus.Bus {
+func StartSlow(t testing.TB) *bus.Bus {
 	t.Helper()
 	var routes [2]string
 	for i := range routes {
@@ -45,7 +46,7 @@ func StartSlowBus(t testing.TB) *bus.Bus {
 			if i == 0 {
 				cfg.NATSAddr = "127.0.0.1:0"
 			}
-			nodes[i] = StartBus(t, cfg)
+			nodes[i] = testutil.StartBus(t, cfg)
 		}()
 	}
 	wg.Wait()
@@ -53,12 +54,15 @@ func StartSlowBus(t testing.TB) *bus.Bus {
 		t.FailNow()
 	}
 	b := nodes[0]
+	// A NATS client on the bus's confirmation subject (which clustered
+	// buses ask every node on after each subscription, and wait up to a
+	// second for the answers) that never answers.
 	nc, err := nats.Connect(b.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	if _, err := nc.SubscribeSync(syncSubject); err != nil {
+	if _, err := nc.SubscribeSync(testhook.SyncSubject); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -67,6 +71,6 @@ func StartSlowBus(t testing.TB) *bus.Bus {
 	return b
 }
 
-// SlowSubscribe is how long a subscription on a StartSlowBus bus takes at
+// SlowSubscribe is how long a subscription on a StartSlow bus takes at
 // least.
 const SlowSubscribe = 900 * time.Millisecond
