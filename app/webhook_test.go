@@ -481,3 +481,67 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// TestWebhookThroughput measures how fast one node drains a backlog to a
+// receiver on loopback that answers at once, with one queue and with the
+// default 16, and checks each socket's order at both (docs/webhooks.md
+// quotes the numbers). The events are stored while the receiver is down,
+// so the time is the deliveries' alone.
+func TestWebhookThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a measurement: skipped with -short")
+	}
+	for _, tc := range []struct {
+		parts              int64
+		latency            time.Duration // the receiver's, per POST
+		sockets, perSocket int
+	}{{1, 0, 20, 100}, {16, 0, 20, 100}, {1, 10 * time.Millisecond, 20, 20}, {16, 10 * time.Millisecond, 20, 20}} {
+		parts, sockets, perSocket := tc.parts, tc.sockets, tc.perSocket
+		t.Run(fmt.Sprintf("partitions=%d,latency=%v", parts, tc.latency), func(t *testing.T) {
+			var sw switchable
+			sw.down.Store(true)
+			r := newReceiver(t, func(n int) int {
+				if a := sw.answer(n); a != 0 {
+					return a
+				}
+				time.Sleep(tc.latency) // a receiver that takes its time (not synchronisation)
+				return 0
+			})
+			s := startServer(t, webhookTo(r.url), func(c *config) {
+				c.WebhookPartitions = parts
+				c.WebhookEvents = []string{"event"}
+			})
+			var sids []string
+			for i := range sockets {
+				c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+				nsp := fmt.Sprintf("/t%d", i) // a namespace each: no fan-out to the others
+				sids = append(sids, c.ConnectID(t, nsp, ""))
+				for j := range perSocket {
+					c.Emit(t, nsp, "tick", fmt.Sprint(j))
+				}
+			}
+			eventually.True(t, 30*time.Second, "the backlog stored", func() bool {
+				msgs, _, err := s.bus.WebhookBacklog(context.Background())
+				return err == nil && msgs == uint64(sockets*perSocket)
+			})
+			start := time.Now()
+			sw.down.Store(false)
+			evs := r.waitFor(t, sockets*perSocket, 60*time.Second)
+			took := time.Since(start)
+			groups := bySocket(evs)
+			for _, sid := range sids {
+				got := groups[sid]
+				if len(got) != perSocket {
+					t.Fatalf("socket %s: %d events, want %d", sid, len(got), perSocket)
+				}
+				for i, g := range got {
+					if g != fmt.Sprintf("event:tick[%d]", i) {
+						t.Fatalf("socket %s: event %d is %s: out of order", sid, i, g)
+					}
+				}
+			}
+			t.Logf("%d partitions, receiver latency %v: a backlog of %d events delivered in %v: %.0f/s",
+				parts, tc.latency, len(evs), took.Round(time.Millisecond), float64(len(evs))/took.Seconds())
+		})
+	}
+}
