@@ -44,4 +44,7 @@
 // pflag binding would drop the single-dash flags (-addr) that the standard
 // library's flag package, used here, keeps accepting. koanf's layers stay
 // separate so each value's origin can be named in errors and in Print.
+//
+// Start reading at config.go (Config, Default), then load.go ([Load]);
+// print.go writes the configuration back out.
 package config

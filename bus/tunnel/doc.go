@@ -14,4 +14,6 @@
 // A peer that disappears without a close message (its node died) is noticed
 // by the protocols above (Engine.IO heartbeats, HTTP timeouts), which close
 // the conn.
+//
+// Everything is in tunnel.go: start at [Listen] and [Dial].
 package tunnel

@@ -6,4 +6,7 @@
 // A Client costs one goroutine (gws's read loop) and a small read buffer,
 // so a process can hold 10,000 of them. Callbacks run on that goroutine, in
 // arrival order, and must not block.
+//
+// Start reading at client.go ([Dial], [Client]); packet.go builds and
+// parses the few Engine.IO and Socket.IO packets it needs.
 package eioclient
