@@ -44,7 +44,7 @@ type pendingAck struct {
 	id      uint64 // in base 36, the reply subject's and message id's suffix
 	from    *Sender
 	cb      ackCallback
-	msg     *nats.Msg
+	msg     nats.Msg // cleared once answered
 	first   time.Time // registered: the store timeout counts from here
 	sent    time.Time // last sent; zero while waiting to be (re)sent
 	retryAt time.Time // when a refused publish is resent
@@ -68,9 +68,7 @@ func (b *Bus) PublishStored(msg *Msg, fn func(error)) error {
 // earlier publish of s that gets stored, resends included (see Sender).
 // fn may be nil.
 func (b *Bus) PublishStoredBy(s *Sender, msg *Msg, fn func(error)) error {
-	m := msg.toNATS()
-	m.Subject = b.StoreSubject(m.Subject)
-	return s.publish(b.replies, m, ackCallback{fn: fn}, "")
+	return s.publish(b.replies, b.storeMsg(msg), ackCallback{fn: fn}, "")
 }
 
 // Stored is where JetStream stored a publish.
@@ -88,9 +86,14 @@ type Stored struct {
 // window, DupWindow), and fn told where the message was stored. The id
 // must be unique per message and at most 255 printable ASCII bytes.
 func (b *Bus) PublishStoredAs(msg *Msg, id string, fn func(Stored, error)) error {
-	m := msg.toNATS()
-	m.Subject = b.StoreSubject(m.Subject)
-	return (&Sender{}).publish(b.replies, m, ackCallback{withAck: fn}, id)
+	return (&Sender{}).publish(b.replies, b.storeMsg(msg), ackCallback{withAck: fn}, id)
+}
+
+// storeMsg is msg as nats.go publishes it to its stream (header map and
+// body shared), by value: the pending publish holds it, one allocation for
+// both.
+func (b *Bus) storeMsg(msg *Msg) nats.Msg {
+	return nats.Msg{Subject: b.StoreSubject(msg.Subject), Reply: msg.Reply, Header: nats.Header(msg.Header), Data: msg.Data}
 }
 
 // DupWindow is how long a stream remembers the message ids of stored
@@ -115,7 +118,7 @@ func (c ackCallback) call(ack Stored, err error) {
 
 // register sets msg's message id (id, or one of the node's) and tracks it
 // (not sent yet).
-func (a *replyMux) register(s *Sender, msg *nats.Msg, cb ackCallback, id string) (*pendingAck, error) {
+func (a *replyMux) register(s *Sender, msg nats.Msg, cb ackCallback, id string) (*pendingAck, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.pending) >= maxPendingAcks {
@@ -156,7 +159,7 @@ func (a *replyMux) send(p *pendingAck, now time.Time) error {
 	} else {
 		p.msg.Reply = a.prefix + string(strconv.AppendInt(append(key, '-'), int64(p.tries), 10))
 	}
-	return a.b.nc.PublishMsg(p.msg)
+	return a.b.nc.PublishMsg(&p.msg)
 }
 
 // backoff is the wait before the next resend after tries refused sends.

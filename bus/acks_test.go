@@ -209,7 +209,7 @@ func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error))
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := b.replies.register(s, msg, ackCallback{fn: fn}, "")
+	p, err := b.replies.register(s, *msg, ackCallback{fn: fn}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

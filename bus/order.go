@@ -33,7 +33,7 @@ type Sender struct {
 }
 
 // publish registers msg and sends it unless the sender is stalled.
-func (s *Sender) publish(a *replyMux, msg *nats.Msg, cb ackCallback, id string) error {
+func (s *Sender) publish(a *replyMux, msg nats.Msg, cb ackCallback, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := a.register(s, msg, cb, id)
@@ -101,7 +101,7 @@ func (s *Sender) finish(a *replyMux, p *pendingAck) ackCallback {
 	p.done = true
 	a.forget(p)
 	cb := p.cb
-	p.cb, p.msg = ackCallback{}, nil
+	p.cb, p.msg = ackCallback{}, nats.Msg{}
 	return cb
 }
 
@@ -111,7 +111,7 @@ func (s *Sender) fail(p *pendingAck, err error) {
 	var cb ackCallback
 	if !p.done {
 		p.done = true
-		cb, p.cb, p.msg = p.cb, ackCallback{}, nil
+		cb, p.cb, p.msg = p.cb, ackCallback{}, nats.Msg{}
 	}
 	s.first()
 	s.mu.Unlock()

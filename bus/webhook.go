@@ -207,7 +207,7 @@ func (b *Bus) PublishWebhook(key string, body []byte, fn func(error)) error {
 	if w == nil {
 		return ErrWebhooksOff
 	}
-	m := &nats.Msg{Subject: WebhookSubject(shardOf(key, w.cfg.Partitions)), Data: body}
+	m := nats.Msg{Subject: WebhookSubject(shardOf(key, w.cfg.Partitions)), Data: body}
 	return w.sender.publish(b.replies, m, ackCallback{fn: fn}, "")
 }
 
