@@ -18,6 +18,7 @@ import (
 	"github.com/sockbus/sockbus/internal/datadir"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/metrics/prom"
+	"github.com/sockbus/sockbus/presence"
 	"github.com/sockbus/sockbus/replay"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/channels"
@@ -97,6 +98,9 @@ func run(ctx context.Context, cfg config) error {
 	case err := <-web.serveErr:
 		e.channels.Close(context.Background())
 		e.io.Close(context.Background())
+		if e.presence != nil {
+			_ = e.presence.Close(context.Background())
+		}
 		return fmt.Errorf("http server stopped: %w", err)
 	}
 	return shutdown(cfg, logger, hc, web, b, e)
@@ -161,8 +165,9 @@ type edges struct {
 	history  *replay.Reader // both edges' and the HTTP API's
 	channels *channels.Server
 	io       *socketio.Server
-	admin    *handlers.Admin // nil without --admin-ui
-	hooks    *webhooks       // nil without --webhook-url
+	admin    *handlers.Admin    // nil without --admin-ui
+	hooks    *webhooks          // nil without --webhook-url
+	presence *presence.Registry // nil with --presence-ttl 0
 }
 
 // closeAdmin closes the Socket.IO server's observers: the admin UI and the
@@ -189,6 +194,17 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 		}
 		sessions = st
 	}
+	var reg *presence.Registry
+	if cfg.PresenceTTL > 0 {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		r, err := presence.Open(pctx, b, presence.Config{TTL: cfg.PresenceTTL, MaxBytes: cfg.PresenceMaxBytes,
+			Events: cfg.PresenceEvents, Logger: logger, Metrics: counters})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		reg = r
+	}
 	authz := newAuthorizer(cfg.Config, pre.jwt, b, logger)
 	perAddress := wsedge.NewAddressBudget(float64(cfg.MaxEventsPerAddress), 0) // shared by both edges
 
@@ -196,12 +212,12 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 	cc.AddressEvents, cc.Authorizer, cc.History = perAddress, authz, history
 	cc.PingInterval, cc.PingTimeout = cfg.pingInterval, cfg.pingTimeout
 	cc.Logger, cc.Metrics = logger, counters
-	e := &edges{history: history, channels: channels.New(b, cc)}
+	e := &edges{history: history, channels: channels.New(b, cc), presence: reg}
 
 	sc := socketIOConfig(cfg.Config)
 	sc.AddressEvents, sc.Authorizer, sc.History, sc.Sessions = perAddress, authz, history, sessions
 	sc.Engine.Limits = limits
-	sc.Logger, sc.Metrics = logger, counters
+	sc.Logger, sc.Metrics, sc.Presence = logger, counters, reg
 	e.io = socketio.NewServer(b, sc)
 	handlers.Relay(e.io, logger)
 

@@ -49,6 +49,11 @@ func shutdown(cfg config, logger *slog.Logger, hc *health.Health, w *web, b *bus
 	if err := e.io.Close(sctx); err != nil {
 		errs = append(errs, err)
 	}
+	if e.presence != nil { // after the sockets left: its last leaves
+		if err := e.presence.Close(sctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	e.closeAdmin()
 	if err := <-httpDone; err != nil {
 		errs = append(errs, fmt.Errorf("failed to stop http server: %w", err))

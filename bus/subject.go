@@ -481,3 +481,46 @@ const (
 	// with acks.
 	HeaderAckCount = "Sockbus-Ack-Count"
 )
+
+// Presence of room and channel members (package presence): a request a
+// node answers from the presence bucket, and the join and leave events.
+const (
+	presenceQueryPrefix = "sockbus.ctl.presence."
+	presenceEventPrefix = "sockbus.presence."
+)
+
+// PresenceQuerySubject is the request for the presence list of a namespace
+// (kind "io", tok its token; body: the room as JSON, null for the whole
+// namespace) or a plain WebSocket channel (kind "ws").
+func PresenceQuerySubject(kind, tok string) string { return presenceQueryPrefix + kind + "." + tok }
+
+// PresenceEventSubject carries a namespace's or channel's join and leave
+// events (what: "joined" or "left"); body {"room","id","user"}.
+func PresenceEventSubject(kind, tok, what string) string {
+	return presenceEventPrefix + kind + "." + tok + "." + what
+}
+
+// PresenceEvents matches every PresenceEventSubject.
+const PresenceEvents = presenceEventPrefix + ">"
+
+// PresenceQueries matches every PresenceQuerySubject.
+const PresenceQueries = presenceQueryPrefix + ">"
+
+// ParsePresenceSubject splits a presence event or query subject's rest
+// (after its prefix) into kind, token and (events only) what.
+func ParsePresenceSubject(subject string) (kind, tok, what string, ok bool) {
+	rest, isEvent := strings.CutPrefix(subject, presenceEventPrefix)
+	if !isEvent {
+		if rest, ok = strings.CutPrefix(subject, presenceQueryPrefix); !ok {
+			return "", "", "", false
+		}
+	}
+	parts := strings.Split(rest, ".")
+	if isEvent && len(parts) == 3 {
+		return parts[0], parts[1], parts[2], true
+	}
+	if !isEvent && len(parts) == 2 {
+		return parts[0], parts[1], "", true
+	}
+	return "", "", "", false
+}

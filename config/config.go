@@ -9,6 +9,7 @@ import (
 	"github.com/sockbus/sockbus/handlers"
 	"github.com/sockbus/sockbus/health"
 	"github.com/sockbus/sockbus/httpapi"
+	"github.com/sockbus/sockbus/presence"
 	"github.com/sockbus/sockbus/webhook"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
@@ -53,6 +54,9 @@ type Config struct {
 	OwnChannels      []string      `key:"own-channels" help:"comma-separated plain WebSocket channels stored each in a stream of its own"`
 	LegacyStreams    string        `key:"legacy-streams" oneof:"keep delete" help:"keep or delete the per-name streams (SOCKBUS_IO_*, SOCKBUS_WS_*) an older sockbus left in data-dir"`
 	RecoveryWindow   time.Duration `key:"recovery-window" min:"0s" help:"how long a dropped Socket.IO session stays recoverable (0: recovery off)"`
+	PresenceTTL      time.Duration `key:"presence-ttl" min:"0s" help:"who is in which room (sockbus:presence): how long a crashed node's members, and a dropped socket that may recover, stay present (0: presence off)"`
+	PresenceEvents   bool          `key:"presence-events" help:"send sockbus:joined and sockbus:left to a room's members, and publish them on sockbus.presence.>"`
+	PresenceMaxBytes int64         `key:"presence-max-bytes" min:"1024" help:"bound of the presence bucket (memory, on each replica)"`
 	MetricsAddr      string        `key:"metrics-addr" check:"addr" help:"serve Prometheus /metrics on this separate address instead of on addr, e.g. 127.0.0.1:9090"`
 	PprofAddr        string        `key:"pprof-addr" check:"addr" help:"serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)"`
 	ClusterName      string        `key:"cluster-name" help:"join a NATS cluster of sockbus nodes with this name (empty: single node)"`
@@ -150,6 +154,8 @@ func Default() Config {
 		SharedStreams:    bus.DefaultSharedStreams,
 		LegacyStreams:    bus.DefaultLegacyStreams,
 		RecoveryWindow:   socketio.DefaultRecoveryWindow,
+		PresenceTTL:      presence.DefaultTTL,
+		PresenceMaxBytes: presence.DefaultMaxBytes,
 		Replicas:         bus.DefaultReplicas,
 		NATSPresenceWait: bus.DefaultPresenceWait,
 		ShutdownTimeout:  10 * time.Second,

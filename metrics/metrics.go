@@ -136,6 +136,8 @@ type Set struct {
 	// AckLatency is the time from an emit with an ack to the client's
 	// answer; StoreLatency from a publish to JetStream's acknowledgement.
 	AckLatency, StoreLatency Histogram
+
+	presence presenceCounters
 }
 
 // Events counts n client messages of kind, totalling bytes, received.

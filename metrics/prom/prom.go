@@ -89,6 +89,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		webhooksDesc, hookBacklogDesc, hookBytesDesc, apiDesc} {
 		ch <- d
 	}
+	describePresence(ch)
 }
 
 // Collect reads the sources.
@@ -155,6 +156,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(storeBytesDesc, prometheus.GaugeValue, float64(n))
 		}
 	}
+	presenceMetrics(ch, c.src.Set)
 	if c.src.ClusterPeers != nil {
 		gauge(peersDesc, c.src.ClusterPeers())
 	}

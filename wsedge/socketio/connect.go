@@ -214,6 +214,7 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 		c.markStart(n, s)
 	}
 	s.saveSession()
+	s.presenceJoined(true, s.roomList())
 }
 
 // admit runs the middleware on s; false when one refused it (the client

@@ -16,6 +16,7 @@ import (
 	"github.com/sockbus/sockbus/internal/randid"
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/presence"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/sio"
@@ -88,6 +89,10 @@ type Config struct {
 	// docs/socketio.md, "Rooms from the client"). Nil: off, those events
 	// get the error ack ErrAckClientRoomsOff.
 	ClientRooms *ClientRooms
+	// Presence keeps who is in which room where every node reads it
+	// (sockbus:presence, Namespace.Presence; joined and left events when
+	// its events are on). Nil: off.
+	Presence *presence.Registry
 	// Authorizer admits or refuses each namespace CONNECT before the
 	// namespace's middleware. Nil: everyone is admitted.
 	Authorizer wsedge.Authorizer
@@ -162,6 +167,8 @@ type Server struct {
 	observer  atomic.Pointer[Observer]
 	omu       sync.Mutex
 	observers []*Observer // guarded by omu; observer merges them
+	// presenceSub delivers joined and left events (Config.Presence).
+	presenceSub *bus.Subscription
 
 	mu       sync.Mutex
 	static   map[string]*Namespace
@@ -204,6 +211,9 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 		}
 	}
 	s.engine = engine.NewServer(ecfg, s.onSession)
+	if err := s.subscribePresenceEvents(); err != nil {
+		s.log.Warn("presence events will not reach clients", "err", err)
+	}
 	s.Of("/")
 	return s
 }
@@ -321,6 +331,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	for _, n := range s.namespaces() {
 		n.unsubscribeAll()
+	}
+	if s.presenceSub != nil {
+		_ = s.presenceSub.Unsubscribe()
 	}
 	return errors.Join(errs...)
 }

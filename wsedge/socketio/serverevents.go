@@ -34,6 +34,8 @@ func (s *Socket) serverEvent(e *Event) {
 		s.clientLeave(e)
 	case ToEvent:
 		s.clientTo(e)
+	case PresenceEvent:
+		s.clientPresence(e)
 	default:
 		_ = e.AckError(ErrAckUnknownServerEvent)
 	}

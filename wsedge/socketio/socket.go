@@ -180,6 +180,9 @@ func (s *Socket) Except(rooms ...string) Operator { return s.Broadcast().Except(
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...string) error {
 	added, err := s.ns.join(s, rooms...)
+	if len(added) > 0 && s.ns.Socket(s.id) == s && !s.gone.Load() {
+		s.presenceJoined(false, added)
+	}
 	if o := s.ns.srv.observed(); o != nil && o.Joined != nil && len(added) > 0 {
 		s.observe(func() {
 			for _, r := range added {
@@ -197,6 +200,9 @@ func (s *Socket) Join(rooms ...string) error {
 // Leave removes the socket from a room.
 func (s *Socket) Leave(room string) {
 	was := s.ns.leave(s, room)
+	if was && !s.gone.Load() {
+		s.presenceLeft(false, []string{room}, false)
+	}
 	s.saveSession()
 	if o := s.ns.srv.observed(); was && o != nil && o.Left != nil {
 		s.observe(func() { o.Left(s, room) })
@@ -264,6 +270,7 @@ func (s *Socket) left(reason string) {
 	s.expiry.Stop()
 	s.ns.remove(s)
 	s.ns.srv.settle(s.ns, false)
+	s.presenceLeft(true, s.roomList(), s.pid != "" && recoverable(reason))
 	if w := s.ns.srv.saver; w != nil && s.pid != "" {
 		if recoverable(reason) {
 			w.save(s) // the window starts now

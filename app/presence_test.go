@@ -1,0 +1,114 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/siotest"
+	"github.com/sockbus/sockbus/presence"
+)
+
+// askPresence sends sockbus:presence for room (JSON) and returns its ack,
+// skipping other packets (joined/left events) it collects into events.
+func askPresence(t *testing.T, c *siotest.Client, id int, room string, events *[]string) string {
+	t.Helper()
+	c.Send(t, siotest.Event("/", id, "sockbus:presence", room))
+	ack := fmt.Sprintf("3%d[", id)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		p := c.NextText(t, 10*time.Second)
+		if strings.HasPrefix(p, ack) {
+			return strings.TrimSuffix(strings.TrimPrefix(p, ack), "]")
+		}
+		if events != nil && strings.HasPrefix(p, "2[\"sockbus:") {
+			*events = append(*events, p)
+		}
+	}
+	t.Fatalf("no ack %d", id)
+	return ""
+}
+
+func memberIDs(t *testing.T, raw string) (int, []string) {
+	t.Helper()
+	var a presence.Answer
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		t.Fatalf("presence answer %s: %v", raw, err)
+	}
+	var ids []string
+	for _, m := range a.Members {
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	return a.Count, ids
+}
+
+// TestPresenceAcrossNodes: three nodes, one socket on each, all in room
+// "lobby": every node answers the same members for the room and for the
+// namespace; a member that disconnects is gone from every node's answer
+// and the others get sockbus:left; names past 255 bytes and rooms the
+// socket is not in are refused.
+func TestPresenceAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 3, func(c *config) {
+		c.PresenceTTL, c.PresenceEvents = 2*time.Second, true
+	})
+	var clients []*siotest.Client
+	var ids []string
+	for _, n := range nodes {
+		c := siotest.Dial(t, "http://"+n.addr, "/socket.io/")
+		ids = append(ids, c.ConnectID(t, "/", ""))
+		clients = append(clients, c)
+	}
+	if err := nodes[0].bus.Conn().Publish("sockbus.io.~.ctl.join", []byte(`["lobby"]`)); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(ids)
+	slices.Sort(want)
+	ackID := 0
+	events := make([][]string, len(clients))
+	for i, c := range clients {
+		for _, room := range []string{`"lobby"`, `null`} {
+			eventually.True(t, 10*time.Second, fmt.Sprintf("node %d sees 3 members of %s", i, room), func() bool {
+				ackID++
+				n, got := memberIDs(t, askPresence(t, c, ackID, room, &events[i]))
+				return n == 3 && slices.Equal(got, want)
+			})
+		}
+	}
+
+	// Refusals: a name past the limit, a room it is not in.
+	ackID++
+	if got := askPresence(t, clients[0], ackID, `"`+strings.Repeat("r", 300)+`"`, nil); !strings.Contains(got, `"error":"bad room name"`) {
+		t.Fatalf("300-byte room: %s", got)
+	}
+	ackID++
+	if got := askPresence(t, clients[0], ackID, `"elsewhere"`, nil); !strings.Contains(got, `"error":"not a member of the room"`) {
+		t.Fatalf("room it is not in: %s", got)
+	}
+
+	// The socket on node 2 leaves: gone everywhere, and the others are told.
+	clients[2].WS.Close()
+	leftWant := fmt.Sprintf(`"sockbus:left",{"room":"lobby","id":%q`, ids[2])
+	for i, c := range clients[:2] {
+		eventually.True(t, 10*time.Second, fmt.Sprintf("node %d: the member left", i), func() bool {
+			ackID++
+			n, got := memberIDs(t, askPresence(t, c, ackID, `"lobby"`, &events[i]))
+			return n == 2 && !slices.Contains(got, ids[2])
+		})
+		eventually.True(t, 10*time.Second, fmt.Sprintf("node %d's socket got sockbus:left", i), func() bool {
+			for _, e := range events[i] {
+				if strings.Contains(e, leftWant) {
+					return true
+				}
+			}
+			t.Logf("events so far %q", events[i])
+			ackID++
+			askPresence(t, c, ackID, `null`, &events[i]) // reads on
+			return false
+		})
+	}
+}

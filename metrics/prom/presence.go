@@ -1,0 +1,25 @@
+package prom
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sockbus/sockbus/metrics"
+)
+
+var (
+	presenceQueriesDesc = desc("presence_queries_total", "Presence queries (clients' sockbus:presence, backends' and the Go API's), by outcome.", "outcome")
+	presenceEventsDesc  = desc("presence_events_total", "Joined and left events this node announced.")
+)
+
+func describePresence(ch chan<- *prometheus.Desc) {
+	ch <- presenceQueriesDesc
+	ch <- presenceEventsDesc
+}
+
+func presenceMetrics(ch chan<- prometheus.Metric, s *metrics.Set) {
+	queries, events := s.PresenceCounts()
+	for _, o := range metrics.PresenceOutcomes() {
+		ch <- prometheus.MustNewConstMetric(presenceQueriesDesc, prometheus.CounterValue, float64(queries[o]), o.String())
+	}
+	ch <- prometheus.MustNewConstMetric(presenceEventsDesc, prometheus.CounterValue, float64(events))
+}

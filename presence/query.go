@@ -1,0 +1,112 @@
+package presence
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/metrics"
+)
+
+// Query answers who is in where, on every node: the members of live nodes,
+// in the order they joined, at most Config.MaxList of them listed.
+func (r *Registry) Query(ctx context.Context, w Where) (Answer, error) {
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics.PresenceQuery(metrics.PresenceAnswered)
+	}
+	prefix, err := w.prefix()
+	if err != nil {
+		return Answer{}, err
+	}
+	a := Answer{Members: []Member{}}
+	err = r.scan(ctx, []string{prefix + "*"}, func(e jetstream.KeyValueEntry, v value) {
+		if v.Node != r.node && !r.alive(v.Node) {
+			return // its node died: being swept
+		}
+		a.Count++
+		if len(a.Members) < r.cfg.MaxList {
+			a.Members = append(a.Members, Member{ID: strings.TrimPrefix(e.Key(), prefix), User: userPtr(v.User)})
+		}
+	})
+	if err != nil {
+		return Answer{}, fmt.Errorf("failed to read presence: %w", err)
+	}
+	return a, nil
+}
+
+// answer serves PresenceQuerySubject: body the room as a JSON string, or
+// null or nothing for the whole namespace (channels take no body).
+func (r *Registry) answer(m *nats.Msg) {
+	reply := func(v any) {
+		raw, _ := json.Marshal(v)
+		_ = m.Respond(raw)
+	}
+	kind, tok, _, ok := bus.ParsePresenceSubject(m.Subject)
+	scope, err := bus.DecodeToken(tok)
+	if !ok || err != nil || (kind != KindIO && kind != KindWS) {
+		reply(map[string]string{"error": "bad presence subject"})
+		return
+	}
+	if kind == KindIO {
+		scope = "/" + scope
+	}
+	w := Where{Kind: kind, Scope: scope, Whole: true}
+	if kind == KindIO && len(m.Data) > 0 {
+		var room *string
+		if err := json.Unmarshal(m.Data, &room); err != nil {
+			reply(map[string]string{"error": "body: a room as a JSON string, or null"})
+			return
+		}
+		if room != nil {
+			w.Room, w.Whole = *room, false
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	a, err := r.Query(ctx, w)
+	if err != nil {
+		reply(map[string]string{"error": err.Error()})
+		return
+	}
+	reply(a)
+}
+
+// parseKey reads a member key back.
+func parseKey(key string) (Where, string, bool) {
+	parts := strings.Split(key, ".")
+	var w Where
+	var err error
+	switch {
+	case len(parts) == 4 && parts[0] == KindIO:
+		w.Kind = KindIO
+		if parts[2] == wholeScope {
+			w.Whole = true
+		} else if w.Room, err = fromKeyToken(parts[2]); err != nil {
+			return w, "", false
+		}
+	case len(parts) == 3 && parts[0] == KindWS:
+		w.Kind = KindWS
+	default:
+		return w, "", false
+	}
+	if w.Scope, err = fromKeyToken(parts[1]); err != nil {
+		return w, "", false
+	}
+	if w.Kind == KindIO {
+		w.Scope = "/" + w.Scope
+	}
+	return w, parts[len(parts)-1], true
+}
+
+func fromKeyToken(tok string) (string, error) {
+	if tok == "=" {
+		return "", nil
+	}
+	return bus.DecodeToken(strings.ReplaceAll(tok, "=", "%"))
+}
