@@ -51,10 +51,11 @@ func memberIDs(t *testing.T, raw string) (int, []string) {
 // "lobby": every node answers the same members for the room and for the
 // namespace; a member that disconnects is gone from every node's answer
 // and the others get sockbus:left; names past 255 bytes and rooms the
-// socket is not in are refused.
+// socket is not in (and may not join) are refused.
 func TestPresenceAcrossNodes(t *testing.T) {
 	nodes := startCluster(t, 3, func(c *config) {
 		c.PresenceTTL, c.PresenceEvents = 2*time.Second, true
+		c.ClientRooms = []string{"lobby", "open-*"} // not "elsewhere"
 	})
 	var clients []*siotest.Client
 	var ids []string
@@ -87,7 +88,11 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	}
 	ackID++
 	if got := askPresence(t, clients[0], ackID, `"elsewhere"`, nil); !strings.Contains(got, `"error":"not a member of the room"`) {
-		t.Fatalf("room it is not in: %s", got)
+		t.Fatalf("room it is not in (nor may join): %s", got)
+	}
+	ackID++ // a room it may join: it may look before joining
+	if n, got := memberIDs(t, askPresence(t, clients[0], ackID, `"open-1"`, nil)); n != 0 || len(got) != 0 {
+		t.Fatalf("open-1: %d %v", n, got)
 	}
 
 	// The socket on node 2 leaves: gone everywhere, and the others are told.
