@@ -212,14 +212,14 @@ func (r *Registry) work() {
 				break
 			}
 			for _, o := range ops {
-				r.apply(o)
+				r.apply(r.ctx, o)
 			}
 		}
 	}
 }
 
-func (r *Registry) apply(o op) {
-	ctx, cancel := context.WithTimeout(r.ctx, attempt)
+func (r *Registry) apply(ctx context.Context, o op) {
+	ctx, cancel := context.WithTimeout(ctx, attempt)
 	defer cancel()
 	if o.join {
 		r.put(ctx, o.key, o.e)
@@ -332,8 +332,11 @@ func (r *Registry) Close(ctx context.Context) error {
 	r.delayed = nil
 	r.mu.Unlock()
 	for _, o := range delayed { // no recovery on this node any more
+		if ctx.Err() != nil {
+			break // the others sweep them once the heartbeat expires
+		}
 		o.due = time.Time{}
-		r.apply(o)
+		r.apply(ctx, o)
 	}
 	r.cancel()
 	r.wg.Wait()
