@@ -49,11 +49,12 @@ func memberIDs(t *testing.T, raw string) (int, []string) {
 
 // TestPresenceAcrossNodes: three nodes, one socket on each, all in room
 // "lobby": every node answers the same members for the room and for the
-// namespace; a member that disconnects is gone from every node's answer
+// namespace, and to a backend's sockbus.ctl.presence request; a member that disconnects is gone from every node's answer
 // and the others get sockbus:left; names past 255 bytes and rooms the
 // socket is not in (and may not join) are refused.
 func TestPresenceAcrossNodes(t *testing.T) {
 	nodes := startCluster(t, 3, func(c *config) {
+		withNATS(c)
 		c.PresenceTTL, c.PresenceEvents = 2*time.Second, true
 		c.ClientRooms = []string{"lobby", "open-*"} // not "elsewhere"
 	})
@@ -64,7 +65,8 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		ids = append(ids, c.ConnectID(t, "/", ""))
 		clients = append(clients, c)
 	}
-	if err := nodes[0].bus.Conn().Publish("sockbus.io.~.ctl.join", []byte(`["lobby"]`)); err != nil {
+	backend := nodes[0].backend(t)
+	if err := backend.Publish("sockbus.io.~.ctl.join", []byte(`["lobby"]`)); err != nil {
 		t.Fatal(err)
 	}
 	want := slices.Clone(ids)
@@ -79,6 +81,15 @@ func TestPresenceAcrossNodes(t *testing.T) {
 				return n == 3 && slices.Equal(got, want)
 			})
 		}
+	}
+
+	// A backend asks over NATS: the same answer.
+	reply, err := backend.Request("sockbus.ctl.presence.io.~", []byte(`"lobby"`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, got := memberIDs(t, string(reply.Data)); n != 3 || !slices.Equal(got, want) {
+		t.Fatalf("backend's presence of lobby: %d %v, want %v", n, got, want)
 	}
 
 	// Refusals: a name past the limit, a room it is not in.

@@ -69,6 +69,13 @@ func (b *Bus) Subscribe(subject string, h func(*Msg)) (*Subscription, error) {
 	return b.registered(subject, sub, err)
 }
 
+// SubscribeQueue is Subscribe shared with the other nodes' subscriptions
+// in queue: each message reaches one of them (a request one node answers).
+func (b *Bus) SubscribeQueue(subject, queue string, h func(*Msg)) (*Subscription, error) {
+	sub, err := b.nc.QueueSubscribe(subject, queue, func(m *nats.Msg) { h(fromNATS(m)) })
+	return b.registered(subject, sub, err)
+}
+
 // registered completes a new subscription with a round trip, so the server
 // has the interest before we tell a client it is connected (a publish right
 // after must reach it), and wraps a failure once.

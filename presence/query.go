@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockbus/sockbus/bus"
@@ -42,10 +41,32 @@ func (r *Registry) Query(ctx context.Context, w Where) (Answer, error) {
 
 // answer serves PresenceQuerySubject: body the room as a JSON string, or
 // null or nothing for the whole namespace (channels take no body).
-func (r *Registry) answer(m *nats.Msg) {
+// It runs on a goroutine of its own: the bucket read must not hold the
+// connection's delivery.
+func (r *Registry) answer(m *bus.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	select {
+	case r.answering <- struct{}{}:
+	default: // as many reads in flight as allowed: the asker retries
+		raw, _ := json.Marshal(map[string]string{"error": "busy"})
+		_ = r.b.PublishLive(&bus.Msg{Subject: m.Reply, Data: raw})
+		return
+	}
+	go func() {
+		defer func() { <-r.answering }()
+		r.answerQuery(m)
+	}()
+}
+
+// maxAnswering bounds the backend queries one node reads at once.
+const maxAnswering = 64
+
+func (r *Registry) answerQuery(m *bus.Msg) {
 	reply := func(v any) {
 		raw, _ := json.Marshal(v)
-		_ = m.Respond(raw)
+		_ = r.b.PublishLive(&bus.Msg{Subject: m.Reply, Data: raw})
 	}
 	kind, tok, _, ok := bus.ParsePresenceSubject(m.Subject)
 	scope, err := bus.DecodeToken(tok)

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockbus/sockbus/bus"
@@ -85,7 +84,9 @@ type Registry struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	query  *nats.Subscription
+	query  *bus.Subscription
+	// answering holds a slot per backend query being read (maxAnswering).
+	answering chan struct{}
 }
 
 type entry struct {
@@ -130,6 +131,7 @@ func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 	r := &Registry{
 		b: b, kv: kv, cfg: cfg, node: node, warn: ratelog.New(cfg.Logger, time.Minute),
 		live: map[string]bool{}, mine: map[string]*entry{}, wake: make(chan struct{}, 1),
+		answering: make(chan struct{}, maxAnswering),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := r.heartbeat(ctx); err != nil {
@@ -145,7 +147,7 @@ func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 		r.cancel()
 		return nil, fmt.Errorf("failed to read presence nodes: %w", ctx.Err())
 	}
-	r.query, err = b.Conn().QueueSubscribe(bus.PresenceQueries, "sockbus-presence", r.answer)
+	r.query, err = b.SubscribeQueue(bus.PresenceQueries, "sockbus-presence", r.answer)
 	if err != nil {
 		r.cancel()
 		return nil, fmt.Errorf("failed to subscribe presence queries: %w", err)
@@ -297,7 +299,7 @@ func (r *Registry) announce(e entry, what string) {
 		ev.Room = &room
 	}
 	body, _ := json.Marshal(ev)
-	if err := r.b.Conn().Publish(bus.PresenceEventSubject(e.where.Kind, tok, what), body); err != nil {
+	if err := r.b.PublishLive(&bus.Msg{Subject: bus.PresenceEventSubject(e.where.Kind, tok, what), Data: body}); err != nil {
 		r.warn.Warn("failed to announce presence", "err", err)
 		return
 	}
