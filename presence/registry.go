@@ -42,6 +42,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics counts queries and events. Nil: nothing counted.
 	Metrics *metrics.Set
+	// Node names this node's heartbeat and members. Default the bus's
+	// NodeID (random per process, so a restarted node is a new one).
+	Node string
 }
 
 func (c Config) withDefaults() Config {
@@ -124,7 +127,10 @@ func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open presence bucket: %w", err)
 	}
-	node, err := keyToken(b.NodeID())
+	if cfg.Node == "" {
+		cfg.Node = b.NodeID()
+	}
+	node, err := keyToken(cfg.Node)
 	if err != nil {
 		return nil, fmt.Errorf("failed to name node: %w", err)
 	}
