@@ -128,3 +128,31 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestPresenceQueryFloodHitsEventBudget: presence queries cost events of
+// the connection's budget: past it they get "rate limit exceeded", and the
+// refused ones never read the bucket.
+func TestPresenceQueryFloodHitsEventBudget(t *testing.T) {
+	s := startServer(t, func(c *config) { c.MaxEventsPerSecond, c.MaxEventBurst = 5, 5 })
+	c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
+	c.ConnectID(t, "/", "")
+	const n = 40
+	for i := range n {
+		c.Send(t, siotest.Event("/", i, "sockbus:presence", "null"))
+	}
+	answered, limited := 0, 0
+	for answered+limited < n {
+		p := c.NextText(t, 10*time.Second)
+		switch {
+		case strings.Contains(p, `"error":"rate limit exceeded"`):
+			limited++
+		case strings.Contains(p, `"count":1`):
+			answered++
+		default:
+			t.Fatalf("unexpected packet %q", p)
+		}
+	}
+	if answered > 10 || limited < n-10 {
+		t.Fatalf("%d answered, %d limited: want at most the burst (5, plus what refilled) answered", answered, limited)
+	}
+}
