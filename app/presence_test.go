@@ -10,6 +10,7 @@ import (
 
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
+	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/presence"
 )
 
@@ -155,4 +156,29 @@ func TestPresenceQueryFloodHitsEventBudget(t *testing.T) {
 	if answered > 10 || limited < n-10 {
 		t.Fatalf("%d answered, %d limited: want at most the burst (5, plus what refilled) answered", answered, limited)
 	}
+}
+
+// TestChannelPresenceOverNATS: a plain WebSocket channel's connections,
+// counted by a backend's sockbus.ctl.presence.ws.<channel> request; a
+// connection that closes is gone from it.
+func TestChannelPresenceOverNATS(t *testing.T) {
+	s := startServer(t, withNATS)
+	backend := s.backend(t)
+	a := wstest.Dial(t, s.ws("/ws/lobby"))
+	wstest.Dial(t, s.ws("/ws/lobby"))
+	wstest.Dial(t, s.ws("/ws/other"))
+	ask := func() int {
+		reply, err := backend.Request("sockbus.ctl.presence.ws.lobby", nil, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, ids := memberIDs(t, string(reply.Data))
+		if len(ids) != n {
+			t.Fatalf("lobby: count %d, ids %v", n, ids)
+		}
+		return n
+	}
+	eventually.True(t, 5*time.Second, "two connections in lobby", func() bool { return ask() == 2 })
+	a.Close()
+	eventually.True(t, 5*time.Second, "one left in lobby", func() bool { return ask() == 1 })
 }

@@ -211,7 +211,7 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 	cc := channelsConfig(cfg.Config)
 	cc.AddressEvents, cc.Authorizer, cc.History = perAddress, authz, history
 	cc.PingInterval, cc.PingTimeout = cfg.pingInterval, cfg.pingTimeout
-	cc.Logger, cc.Metrics = logger, counters
+	cc.Logger, cc.Metrics, cc.Presence = logger, counters, reg
 	e := &edges{history: history, channels: channels.New(b, cc), presence: reg}
 
 	sc := socketIOConfig(cfg.Config)

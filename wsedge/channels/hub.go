@@ -49,6 +49,7 @@ func (c *Server) join(tok string, cc *channelConn) error {
 	h.members = append(h.members, cc)
 	h.mu.Unlock()
 	cc.hub = h
+	c.presenceOf(tok, cc, true)
 	return nil
 }
 
@@ -89,6 +90,7 @@ func (c *Server) leave(cc *channelConn) {
 	if h == nil {
 		return
 	}
+	c.presenceOf(h.tok, cc, false)
 	h.mu.Lock()
 	for i, m := range h.members {
 		if m == cc {

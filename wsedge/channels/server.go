@@ -15,6 +15,7 @@ import (
 	"github.com/sockbus/sockbus/internal/randid"
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/presence"
 	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
@@ -61,6 +62,9 @@ type Config struct {
 	// that may open a connection ("*": any); a request with another Origin
 	// header gets 403. Requests without Origin (not browsers) are accepted.
 	AllowedOrigins []string
+	// Presence records each channel's connections where every node reads
+	// them (Server.Presence, sockbus.ctl.presence.ws.<channel>). Nil: off.
+	Presence *presence.Registry
 	// Logger receives connection errors. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics counts messages, deliveries, disconnects and refusals
