@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/wsedge/sio"
 	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
@@ -41,8 +42,11 @@ func (s *Server) emit(q *request) (any, error) {
 	if err := s.decode(q, &req); err != nil {
 		return nil, err
 	}
-	if req.Event == "" {
+	switch {
+	case req.Event == "":
 		return nil, fail(http.StatusBadRequest, "event is required")
+	case sio.IsReserved(req.Event):
+		return nil, fail(http.StatusBadRequest, "%q is a reserved event name", req.Event)
 	}
 	args := bytes.TrimSpace(req.Args)
 	if len(args) == 0 || string(args) == "null" {
@@ -142,12 +146,11 @@ func waitStored(publish func(fn func(offset string, err error)) error) (any, err
 	return stored{Offset: &r.offset}, nil
 }
 
-// badName turns the edge's refusal of a name (too long, reserved) into a 400;
+// badName turns the edge's refusal of a name (too long, a node-local namespace) into a 400;
 // anything else stays an error of the server.
 func badName(err error) error {
 	switch {
-	case errors.Is(err, bus.ErrNameTooLong), errors.Is(err, socketio.ErrLocalNamespace),
-		strings.Contains(err.Error(), "reserved event name"):
+	case errors.Is(err, bus.ErrNameTooLong), errors.Is(err, socketio.ErrLocalNamespace):
 		return fail(http.StatusBadRequest, "%s", err.Error())
 	}
 	return err
