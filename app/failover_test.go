@@ -68,8 +68,9 @@ func (n *procNode) httpAddr() string {
 
 var listeningLine = regexp.MustCompile(`"sockbus started" http=http://(\S+) .* nats=(\S+)`)
 
-// startProcCluster starts three nodes at once (a cluster needs a quorum).
-func startProcCluster(t *testing.T, bin string) []*procNode {
+// startProcCluster starts three nodes at once (a cluster needs a quorum),
+// each with the flags of extra besides the common ones.
+func startProcCluster(t *testing.T, bin string, extra ...string) []*procNode {
 	t.Helper()
 	routes := freePorts(t, 3)
 	var urls []string
@@ -85,6 +86,7 @@ func startProcCluster(t *testing.T, bin string) []*procNode {
 			"--nats-addr", "127.0.0.1:0", "--nats-user", natsUser, "--nats-password", natsPass,
 			"--max-events-per-second", "0",
 		}}
+		nodes[i].args = append(nodes[i].args, extra...)
 		nodes[i].start(t)
 		t.Cleanup(func() { nodes[i].kill() })
 	}

@@ -182,3 +182,73 @@ func TestChannelPresenceOverNATS(t *testing.T) {
 	a.Close()
 	eventually.True(t, 5*time.Second, "one left in lobby", func() bool { return ask() == 1 })
 }
+
+// TestPresenceNodeKilled: three sockbus processes, a socket on each in
+// room "lobby"; node 2 is killed with SIGKILL. Within --presence-ttl (2 s,
+// plus the time to notice) its socket is gone from the answers of nodes 0
+// and 1, and their sockets get sockbus:left for it.
+func TestPresenceNodeKilled(t *testing.T) {
+	bin := buildSockbus(t)
+	nodes := startProcCluster(t, bin, "--presence-ttl", "2s", "--presence-events")
+	var clients []*siotest.Client
+	var ids []string
+	for _, n := range nodes {
+		c := siotest.Dial(t, "http://"+n.httpAddr(), "/socket.io/")
+		ids = append(ids, c.ConnectID(t, "/", ""))
+		clients = append(clients, c)
+	}
+	ackID := 0
+	events := make([][]string, len(clients))
+	for i, c := range clients {
+		ackID++
+		c.Send(t, siotest.Event("/", ackID, "sockbus:join", `"lobby"`))
+		for {
+			p := c.NextText(t, 10*time.Second)
+			if strings.HasPrefix(p, fmt.Sprintf("3%d[", ackID)) {
+				if !strings.Contains(p, `"ok":true`) {
+					t.Fatalf("node %d join: %s", i, p)
+				}
+				break
+			}
+		}
+	}
+	for i, c := range clients {
+		eventually.True(t, 10*time.Second, fmt.Sprintf("node %d sees 3 in lobby", i), func() bool {
+			ackID++
+			n, _ := memberIDs(t, askPresence(t, c, ackID, `"lobby"`, &events[i]))
+			return n == 3
+		})
+	}
+	nodes[2].kill()
+	killed := time.Now()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes[:2] {
+				for _, l := range strings.Split(n.out.String(), "\n") {
+					if strings.Contains(l, "presence") {
+						t.Log(n.name, l)
+					}
+				}
+			}
+		}
+	})
+	leftWant := fmt.Sprintf(`"sockbus:left",{"room":"lobby","id":%q`, ids[2])
+	for i, c := range clients[:2] {
+		eventually.True(t, 20*time.Second, fmt.Sprintf("node %d: the killed node's socket is gone", i), func() bool {
+			ackID++
+			n, got := memberIDs(t, askPresence(t, c, ackID, `"lobby"`, &events[i]))
+			return n == 2 && !slices.Contains(got, ids[2])
+		})
+		eventually.True(t, 20*time.Second, fmt.Sprintf("node %d got sockbus:left", i), func() bool {
+			for _, e := range events[i] {
+				if strings.Contains(e, leftWant) {
+					return true
+				}
+			}
+			ackID++
+			askPresence(t, c, ackID, `null`, &events[i])
+			return false
+		})
+	}
+	t.Logf("killed node's member gone and announced %v after the kill (--presence-ttl 2s)", time.Since(killed).Round(10*time.Millisecond))
+}

@@ -156,7 +156,7 @@ func (r *Registry) sweepAsync(node string) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.TTL)
+		ctx, cancel := context.WithTimeout(r.ctx, sweepWait)
 		defer cancel()
 		err := r.scan(ctx, []string{"io.>", "ws.>"}, func(e jetstream.KeyValueEntry, v value) {
 			if (node != "" && v.Node != node) || (node == "" && (v.Node == r.node || r.alive(v.Node))) {
@@ -173,6 +173,10 @@ func (r *Registry) sweepAsync(node string) {
 		}
 	}()
 }
+
+// sweepWait bounds a sweep: long enough for the bucket to elect a new
+// leader when the node that died led it (4-9 s measured for streams).
+const sweepWait = 30 * time.Second
 
 // scan calls fn for every current member key matching filters.
 func (r *Registry) scan(ctx context.Context, filters []string, fn func(jetstream.KeyValueEntry, value)) error {

@@ -280,7 +280,11 @@ func (r *Registry) put(ctx context.Context, key string, e entry) {
 // remove purges a member key if it still holds revision rev (nobody took
 // it over), leaving no marker behind after the TTL, and announces it.
 func (r *Registry) remove(ctx context.Context, key string, rev uint64, e entry) {
-	err := r.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(r.cfg.TTL))
+	// Retried while the bucket elects a leader (its old one may be the node
+	// that died); a revision mismatch is final.
+	err := bus.RetryEach(ctx, time.Second, func(ctx context.Context) error {
+		return r.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(r.cfg.TTL))
+	})
 	if err != nil {
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			r.warn.Warn("failed to remove presence", "key", key, "err", err)
