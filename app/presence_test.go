@@ -84,6 +84,26 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		}
 	}
 
+	// Node 0's socket was told of the others joining lobby (not of itself).
+	for _, id := range ids {
+		want := fmt.Sprintf(`"sockbus:joined",{"room":"lobby","id":%q`, id)
+		eventually.True(t, 10*time.Second, "node 0's socket told of "+id+" joining", func() bool {
+			for _, e := range events[0] {
+				if strings.Contains(e, want) {
+					return true
+				}
+			}
+			ackID++
+			askPresence(t, clients[0], ackID, `null`, &events[0])
+			return id == ids[0] // its own join is never announced to it
+		})
+	}
+	for _, e := range events[0] {
+		if strings.Contains(e, fmt.Sprintf(`"sockbus:joined",{"room":"lobby","id":%q`, ids[0])) {
+			t.Fatalf("node 0's socket was told of its own join: %s", e)
+		}
+	}
+
 	// A backend asks over NATS: the same answer.
 	reply, err := backend.Request("sockbus.ctl.presence.io.~", []byte(`"lobby"`), 5*time.Second)
 	if err != nil {
