@@ -118,6 +118,22 @@ func (b *Bus) openWebhooks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The queues' pulls, renewals and acks go over the read connection,
+	// like history reads: long polls and their answers stay off the node's
+	// own connection (its publishes and live deliveries), and out of its
+	// drain at shutdown.
+	rjs, err := jetstream.New(b.rc)
+	if err != nil {
+		return fmt.Errorf("failed to open JetStream for the webhook queues: %w", err)
+	}
+	var rs jetstream.Stream
+	err = Retry(ctx, func(ctx context.Context) (err error) {
+		rs, err = rjs.Stream(ctx, webhookStream)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("failed to open the webhook stream: %w", err)
+	}
 	w := &webhooks{cfg: cfg, stream: s, queues: map[string]jetstream.Consumer{}}
 	for _, r := range cfg.Receivers {
 		for p := range cfg.Partitions {
@@ -132,8 +148,17 @@ func (b *Bus) openWebhooks(ctx context.Context) error {
 				DeliverPolicy: jetstream.DeliverAllPolicy,
 			}
 			var c jetstream.Consumer
+			refused := 0
 			err := Retry(ctx, func(ctx context.Context) (err error) {
-				c, err = s.JS.CreateOrUpdateConsumer(ctx, cc)
+				c, err = rs.CreateOrUpdateConsumer(ctx, cc)
+				if err != nil && !transient(err) && refused < 10 {
+					// Every node creates the same consumers at start: a
+					// create racing another node's can be refused while
+					// that one is being placed. A few more tries (50 ms
+					// apart) find it placed; a real refusal stays one.
+					refused++
+					err = fmt.Errorf("%w: %w", errRetry, err)
+				}
 				return err
 			})
 			if err != nil {

@@ -29,6 +29,9 @@ const (
 	IDHeader = "Sockbus-Webhook-Id"
 	// AttemptHeader counts this node's attempts at the event, from 1.
 	AttemptHeader = "Sockbus-Webhook-Attempt"
+	// NodeHeader names the node delivering (the body's "node" is where
+	// the event happened).
+	NodeHeader = "Sockbus-Webhook-Node"
 )
 
 // fetchWait bounds one pull request: a stopping deliverer waits at most
@@ -191,6 +194,7 @@ func (d *Deliverer) post(u string, body []byte, sig, id string, attempt int) (in
 	req.Header.Set("User-Agent", "sockbus-webhook")
 	req.Header.Set(IDHeader, id)
 	req.Header.Set(AttemptHeader, strconv.Itoa(attempt))
+	req.Header.Set(NodeHeader, d.cfg.Node)
 	if sig != "" {
 		req.Header.Set(SignatureHeader, sig)
 	}
