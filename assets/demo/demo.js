@@ -50,6 +50,23 @@ function ioStatus() {
   $('io-reconnect').disabled = s.connected || s.io.reconnection();
 }
 
+// Who is here: the namespace's members on every node, asked again every few seconds
+// (sockbus:presence; the count is the true one, the list the first 1,000).
+function refreshHere(s) {
+  if (s !== socket || !s.connected) return;
+  s.timeout(5000).emitWithAck('sockbus:presence', null).then((res) => {
+    if (s !== socket) return;
+    if (res.error) {
+      $('io-here-count').textContent = '–';
+      $('io-here').textContent = `(${res.error})`;
+      return;
+    }
+    $('io-here-count').textContent = String(res.count);
+    $('io-here').textContent = res.members.map((m) => (m.id === s.id ? `${m.id} (you)` : m.id)).join(', ');
+  }, () => {});
+}
+setInterval(() => socket && refreshHere(socket), 3000);
+
 function joinNamespace(name) {
   if (!name.startsWith('/')) name = '/' + name;
   if (socket) socket.disconnect();
@@ -85,6 +102,7 @@ function joinNamespace(name) {
   });
   // With recovery on, sockbus (as socket.io) appends the event's offset as a last argument;
   // the message is the first.
+  s.on('connect', () => refreshHere(s));
   s.on('chat', (text) => {
     if (s === socket) log(ioLog, away ? 'replayed' : 'live', show(text));
   });

@@ -90,6 +90,9 @@ test('two demo pages chat, switch namespace, use a channel, and recover a droppe
   const a = await openDemo('alice');
   const b = await openDemo('bob');
   try {
+    // Who is here: both pages' sockets of /chat, on each page.
+    await waitText(a.page, '#io-here-count', /^2$/);
+    await waitText(b.page, '#io-here', /\(you\)/);
     // Socket.IO on /chat, stored before the ✓.
     await say(b.page, 'hello from bob');
     await waitLine(a.page, 'io-log', 'live', 'bob: hello from bob');
