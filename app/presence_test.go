@@ -1,8 +1,11 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -271,4 +274,26 @@ func TestPresenceNodeKilled(t *testing.T) {
 		})
 	}
 	t.Logf("killed node's member gone and announced %v after the kill (--presence-ttl 2s)", time.Since(killed).Round(10*time.Millisecond))
+}
+
+// TestPresenceNodeSuite: test/presence with the official socket.io-client
+// through a round-robin balancer over three nodes: the same members from
+// every socket, joined/left events, refusals.
+func TestPresenceNodeSuite(t *testing.T) {
+	node := needNode(t)
+	servers := startCluster(t, 3, func(c *config) { c.PresenceEvents = true })
+	var addrs []string
+	for _, s := range servers {
+		addrs = append(addrs, s.addr)
+	}
+	_, lb := newRoundRobin(t, addrs)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/presence/")
+	cmd.Env = append(os.Environ(), "SOCKBUS_URL="+lb)
+	out, err := runNodeSuite(t, cmd)
+	if err != nil {
+		t.Fatalf("node presence tests failed: %v\n%s", err, out)
+	}
+	t.Logf("node presence tests passed:\n%s", lastLines(string(out), 8))
 }
