@@ -149,4 +149,10 @@ func TestDropThenBackIsSilent(t *testing.T) {
 	if n, m := count(t, c, lobby); n != 1 || m[0].ID != "s1" {
 		t.Fatalf("lobby: %d %+v, want s1 alone", n, m)
 	}
+	// Nothing outlives a membership: s2's purge marker goes after the TTL,
+	// leaving the two heartbeats and s1.
+	eventually.True(t, 5*ttl, "the bucket holds 3 messages", func() bool {
+		st, err := c.kv.Status(context.Background())
+		return err == nil && st.Values() == 3
+	})
 }
