@@ -161,7 +161,9 @@ func tryLogin(url, path, auth string) string {
 	if err := c.Conn.WriteMessage(gws.OpcodeText, []byte("40/admin,"+auth)); err != nil {
 		return err.Error()
 	}
-	deadline := time.Now().Add(wait)
+	// A bound for a reply, not a pace: 60 of these dial at once, and under
+	// -race on a loaded 2-core machine 5 s was not always enough.
+	deadline := time.Now().Add(4 * wait)
 	for time.Now().Before(deadline) {
 		m, ok := c.TryNext(50 * time.Millisecond)
 		if !ok {
