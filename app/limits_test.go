@@ -308,8 +308,11 @@ func TestForwardedRequestsCountOnTheOwner(t *testing.T) {
 	}
 
 	// A chunked POST over the limit: 413 directly and through the entry.
-	for _, to := range []string{owner, entry} {
-		sid := eioHandshake(t, owner, "127.0.0.20")
+	// Each from its own address: the first session's per-address slot is
+	// released when its close is done, which may come after the next
+	// handshake (--max-connections-per-ip 2 here).
+	for i, to := range []string{owner, entry} {
+		sid := eioHandshake(t, owner, fmt.Sprintf("127.0.0.%d", 30+i))
 		pr, pw := io.Pipe()
 		go func() {
 			_, _ = pw.Write([]byte("4" + strings.Repeat("x", 2000)))
