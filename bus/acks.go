@@ -44,7 +44,7 @@ type pendingAck struct {
 	id      uint64 // in base 36, the reply subject's and message id's suffix
 	from    *Sender
 	cb      ackCallback
-	msg     nats.Msg // cleared once answered
+	msg     nats.Msg  // cleared once answered
 	first   time.Time // registered: the store timeout counts from here
 	sent    time.Time // last sent; zero while waiting to be (re)sent
 	retryAt time.Time // when a refused publish is resent
