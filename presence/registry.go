@@ -322,43 +322,17 @@ func (r *Registry) announce(e entry, what string) {
 // ends), then its heartbeat key is removed, so the other nodes remove
 // whatever members it still held at once.
 func (r *Registry) Close(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, closeWait)
-	defer cancel()
+	// Nothing is written on the way out: a shutdown's sockets may recover
+	// elsewhere (present up to the TTL, as after any drop), and this node's
+	// members go when its heartbeat expires, swept by the others as after a
+	// crash. Writing them here cost the shutdown its budget whenever the
+	// bucket could not answer (the last nodes of a cluster, without quorum):
+	// the bus drain that follows then ran out of time.
 	if r.query != nil {
 		_ = r.query.Unsubscribe()
 	}
-	for {
-		r.mu.Lock()
-		n := len(r.ops)
-		r.mu.Unlock()
-		if n == 0 || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	r.mu.Lock()
-	delayed := r.delayed
-	r.delayed = nil
-	r.mu.Unlock()
-	for _, o := range delayed { // no recovery on this node any more
-		if ctx.Err() != nil {
-			break // the others sweep them once the heartbeat expires
-		}
-		o.due = time.Time{}
-		r.apply(ctx, o)
-	}
 	r.cancel()
 	r.wg.Wait()
-	if err := r.kv.Purge(ctx, nodeKey(r.node), jetstream.PurgeTTL(r.cfg.TTL)); err != nil {
-		// The last nodes of a cluster stopping have no quorum: their keys
-		// go with the bucket (memory) or expire.
-		r.warn.Warn("failed to remove presence heartbeat: its TTL ends it", "err", err)
-	}
 	return nil
 }
 
-// closeWait bounds Close: what it cannot write by then expires with the TTL.
-const closeWait = 2 * time.Second
