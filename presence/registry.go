@@ -335,4 +335,3 @@ func (r *Registry) Close(ctx context.Context) error {
 	r.wg.Wait()
 	return nil
 }
-
