@@ -39,7 +39,9 @@ func startAPI(cfg config, keys []string, e *edges, b *bus.Bus, counters *metrics
 	if len(keys) == 0 {
 		return wrap, stop, nil
 	}
-	api := httpapi.New(e.io, b, e.history, apiConfig(cfg.Config, keys, counters, logger))
+	ac := apiConfig(cfg.Config, keys, counters, logger)
+	ac.ChannelPresence = e.channels
+	api := httpapi.New(e.io, b, e.history, ac)
 	if cfg.APIAddr == "" {
 		wrap = func(next http.Handler) http.Handler { return withAPI(next, api) }
 		return wrap, stop, nil

@@ -29,6 +29,8 @@ type config struct {
 	onAPIListen func(addr string)
 	// pingInterval/pingTimeout override the keepalive (tests).
 	pingInterval, pingTimeout time.Duration
+	// presenceMaxList overrides presence.Config.MaxList (tests).
+	presenceMaxList int
 	// logOut receives the log lines instead of stderr (tests).
 	logOut io.Writer
 }

@@ -49,7 +49,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// Namespace and Channel say which names exist (else 404); nil: any.
 	Namespace, Channel func(name string) bool
-	// FetchTimeout bounds GET sockets. 0: DefaultFetchTimeout.
+	// ChannelPresence answers GET presence for channels (the namespaces'
+	// comes from the Socket.IO server); nil: 503, as without presence.
+	ChannelPresence ChannelPresence
+	// FetchTimeout bounds GET sockets and GET presence. 0: DefaultFetchTimeout.
 	FetchTimeout time.Duration
 	// BodyTimeout bounds the read of a request's body (a caller that
 	// sends it slowly holds nothing longer). 0: DefaultBodyTimeout.
@@ -178,6 +181,7 @@ var routes = map[metrics.APIEndpoint]route{
 	metrics.APIDisconnect: {http.MethodPost, (*Server).disconnect},
 	metrics.APISockets:    {http.MethodGet, (*Server).sockets},
 	metrics.APIHistory:    {http.MethodGet, (*Server).readHistory},
+	metrics.APIPresence:   {http.MethodGet, (*Server).readPresence},
 }
 
 // ServeHTTP serves Prefix + endpoint: the key first (401), then its rate

@@ -14,11 +14,12 @@ const (
 	APIDisconnect                    // "disconnect"
 	APISockets                       // "sockets"
 	APIHistory                       // "history"
+	APIPresence                      // "presence"
 	APIOther                         // "other": no such endpoint
 	numAPIEndpoints
 )
 
-var apiEndpointLabels = [numAPIEndpoints]string{"emit", "publish", "join", "leave", "disconnect", "sockets", "history", "other"}
+var apiEndpointLabels = [numAPIEndpoints]string{"emit", "publish", "join", "leave", "disconnect", "sockets", "history", "presence", "other"}
 
 func (e APIEndpoint) String() string { return apiEndpointLabels[e] }
 

@@ -61,6 +61,16 @@ func (n *Namespace) Presence(ctx context.Context, rooms ...string) (presence.Ans
 	return reg.Query(ctx, w)
 }
 
+// Presence answers who is in the operator's room (To/In: one at most;
+// none: the whole namespace) on every node, as Namespace.Presence. A
+// node-local namespace records no presence: ErrLocalNamespace.
+func (o Operator) Presence(ctx context.Context) (presence.Answer, error) {
+	if o.ns.local {
+		return presence.Answer{}, fmt.Errorf("failed to read presence: %w", ErrLocalNamespace)
+	}
+	return o.ns.Presence(ctx, o.rooms...)
+}
+
 // presenceJoined records a live socket joining rooms (whole: its namespace).
 func (s *Socket) presenceJoined(whole bool, rooms []string) {
 	reg := s.ns.srv.cfg.Presence
