@@ -170,8 +170,8 @@ type edges struct {
 	presence *presence.Registry // nil with --presence-ttl 0
 }
 
-// closeAdmin closes the Socket.IO server's observers: the admin UI and the
-// webhooks (after the server, so its sockets' disconnects are published).
+// closeAdmin closes the edges' observers: the admin UI and the webhooks
+// (after the edges, so their sockets' disconnects are published).
 func (e *edges) closeAdmin() {
 	if e.admin != nil {
 		e.admin.Close()
@@ -226,7 +226,7 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 		return nil, err
 	}
 	e.admin = admin
-	e.hooks, err = startWebhooks(webhookConfig(cfg.Config, pre.webhooks, counters, logger), b, e.io)
+	e.hooks, err = startWebhooks(webhookConfig(cfg.Config, pre.webhooks, counters, logger), b, e.io, e.channels)
 	if err != nil {
 		e.closeAdmin()
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
+	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/webhook"
 )
 
@@ -29,13 +31,18 @@ type hookEvent struct {
 	Time      string          `json:"time"`
 	Node      string          `json:"node"`
 	Namespace string          `json:"namespace"`
+	Channel   string          `json:"channel"`
 	Socket    string          `json:"socket"`
 	User      *string         `json:"user"`
 	Room      *string         `json:"room"`
 	Rooms     []string        `json:"rooms"`
 	Event     *string         `json:"event"`
 	Args      json.RawMessage `json:"args"`
-	hasUser   bool
+	Reason    string          `json:"reason"`
+	// A plain WebSocket connection's message.
+	Data       *string `json:"data"`
+	DataBase64 *string `json:"data_base64"`
+	hasUser    bool
 }
 
 // receiver is a real HTTP webhook receiver on 127.0.0.1:0. It checks each
@@ -153,7 +160,8 @@ func webhookTo(urls ...string) func(*config) {
 	}
 }
 
-// bySocket groups events by socket, in arrival order, as "type[:room|event]".
+// bySocket groups events by socket, in arrival order, as
+// "type[:room|event|data|base64:data_base64]".
 func bySocket(evs []hookEvent) map[string][]string {
 	out := map[string][]string{}
 	for _, e := range evs {
@@ -163,6 +171,12 @@ func bySocket(evs []hookEvent) map[string][]string {
 		}
 		if e.Event != nil {
 			s += ":" + *e.Event + string(e.Args)
+		}
+		if e.Data != nil {
+			s += ":" + *e.Data
+		}
+		if e.DataBase64 != nil {
+			s += ":base64:" + *e.DataBase64
 		}
 		out[e.Socket] = append(out[e.Socket], s)
 	}
@@ -321,15 +335,17 @@ func TestWebhookBacklogAcrossRestart(t *testing.T) {
 	})
 }
 
-// TestWebhookClusterDeliversEachOnce: three nodes, a socket on each; every
-// event reaches the receiver once (each node pulls from the same durable
-// queues), with the node it happened on.
+// TestWebhookClusterDeliversEachOnce: three nodes, a Socket.IO socket and
+// a plain WebSocket connection on each; every event reaches the receiver
+// once (each node pulls from the same durable queues), with the node it
+// happened on.
 func TestWebhookClusterDeliversEachOnce(t *testing.T) {
 	r := newReceiver(t, nil)
 	servers := startCluster(t, 3, webhookTo(r.url))
-	const perSocket = 15
+	const perSocket, perConn = 15, 5
 	sids := map[string]string{} // socket → node name
 	var clients []*siotest.Client
+	var conns []*wstest.Client
 	for i, s := range servers {
 		c := siotest.Dial(t, "http://"+s.addr, "/socket.io/")
 		clients = append(clients, c)
@@ -338,17 +354,52 @@ func TestWebhookClusterDeliversEachOnce(t *testing.T) {
 		for j := range perSocket {
 			c.Emit(t, "/", "tick", fmt.Sprint(j))
 		}
+		w := wstest.Dial(t, s.ws("/ws/lobby"))
+		conns = append(conns, w)
+		for j := range perConn {
+			w.SendText(t, fmt.Sprintf("m%d", j))
+		}
 	}
-	r.waitFor(t, 3*(1+perSocket), 30*time.Second)
+	r.waitFor(t, 3*(1+perSocket)+3*(1+perConn), 30*time.Second)
 	// The sockets leave before the nodes stop: a cluster stopping as a
 	// whole loses its quorum, so the disconnects of its last nodes'
 	// sockets could not be stored (docs/webhooks.md).
 	for _, c := range clients {
 		c.WS.Close()
 	}
-	evs := r.waitFor(t, 3*(2+perSocket), 30*time.Second)
+	for _, w := range conns {
+		w.Close()
+	}
+	evs := r.waitFor(t, 3*(2+perSocket)+3*(2+perConn), 30*time.Second)
 	groups := bySocket(evs)
+	connNodes := map[string]string{} // channel connection → node name
+	for _, e := range evs {
+		if e.Channel == "" {
+			continue
+		}
+		if n, ok := connNodes[e.Socket]; ok && n != e.Node {
+			t.Errorf("connection %s: events from nodes %s and %s", e.Socket, n, e.Node)
+		}
+		connNodes[e.Socket] = e.Node
+		sids[e.Socket] = e.Node
+	}
+	if len(connNodes) != 3 || len(slices.Compact(slices.Sorted(maps.Values(connNodes)))) != 3 {
+		t.Fatalf("channel connections by node: %v, want one on each of 3", connNodes)
+	}
+	for conn := range connNodes {
+		want := []string{"connect"}
+		for j := range perConn {
+			want = append(want, fmt.Sprintf("event:m%d", j))
+		}
+		want = append(want, "disconnect")
+		if got := groups[conn]; !slices.Equal(got, want) {
+			t.Errorf("connection %s got %q, want %q", conn, got, want)
+		}
+	}
 	for sid := range sids {
+		if connNodes[sid] != "" {
+			continue
+		}
 		want := []string{"connect"}
 		for j := range perSocket {
 			want = append(want, fmt.Sprintf("event:tick[%d]", j))

@@ -13,6 +13,7 @@ import (
 	conf "github.com/sockbus/sockbus/config"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/webhook"
+	"github.com/sockbus/sockbus/wsedge/channels"
 	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
@@ -70,12 +71,12 @@ func busWebhooks(c conf.Config) bus.WebhookConfig {
 // webhooks is the node's webhook publisher (an observer of the Socket.IO
 // server) and its share of the deliveries; nil without --webhook-url.
 type webhooks struct {
-	unobserve func()
-	deliverer *webhook.Deliverer
+	unobserve, unobserveChannels func()
+	deliverer                    *webhook.Deliverer
 }
 
-// startWebhooks publishes io's events and starts this node's deliveries.
-func startWebhooks(cfg webhook.Config, b *bus.Bus, io *socketio.Server) (*webhooks, error) {
+// startWebhooks publishes io's and ch's events and starts this node's deliveries.
+func startWebhooks(cfg webhook.Config, b *bus.Bus, io *socketio.Server, ch *channels.Server) (*webhooks, error) {
 	if !cfg.On() {
 		return nil, nil
 	}
@@ -83,7 +84,8 @@ func startWebhooks(cfg webhook.Config, b *bus.Bus, io *socketio.Server) (*webhoo
 	if err != nil {
 		return nil, err
 	}
-	return &webhooks{unobserve: io.Observe(webhook.NewPublisher(b, cfg).Observer()), deliverer: d}, nil
+	p := webhook.NewPublisher(b, cfg)
+	return &webhooks{unobserve: io.Observe(p.Observer()), unobserveChannels: ch.Observe(p.ChannelObserver()), deliverer: d}, nil
 }
 
 // close stops publishing (the sockets' disconnects at shutdown are
@@ -93,6 +95,7 @@ func (w *webhooks) close() {
 		return
 	}
 	w.unobserve()
+	w.unobserveChannels()
 	w.deliverer.Close()
 }
 

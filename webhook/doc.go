@@ -1,9 +1,10 @@
 // Package webhook POSTs what happens on the Socket.IO server (sockets
 // connecting, disconnecting, joining and leaving rooms, clients' events)
-// to HTTP receivers, at least once, signed with a shared secret.
+// and on plain WebSocket channels (connections opening and closing, their
+// messages) to HTTP receivers, at least once, signed with a shared secret.
 //
-// Start at Publisher (publish.go): a socketio.Observer that stores each
-// event in the bus's webhook stream on the node where it happened, and only
+// Start at Publisher (publish.go): a socketio.Observer (and a
+// channels.Observer) that stores each event in the bus's webhook stream on the node where it happened, and only
 // when webhooks are configured. Then Deliverer (deliver.go): on every node,
 // one loop per receiver and partition takes events from the receiver's
 // durable queue (bus.WebhookQueue, shared by the cluster's nodes, so each

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/wsedge/channels"
 	"github.com/sockbus/sockbus/wsedge/socketio"
 )
 
@@ -26,6 +28,10 @@ type Payload struct {
 	Reason    string          `json:"reason,omitempty"` // disconnect
 	Event     *string         `json:"event,omitempty"`
 	Args      json.RawMessage `json:"args,omitempty"`
+	// A plain WebSocket connection's message: a text frame's data, or a
+	// binary one's in standard base64.
+	Data       *string `json:"data,omitempty"`
+	DataBase64 *string `json:"data_base64,omitempty"`
 }
 
 // Publisher stores the events of this node's sockets for delivery. Its
@@ -109,6 +115,55 @@ func (p *Publisher) event(e *socketio.Event) {
 		pl.Args = e.Args // binary arguments stay {"_placeholder":true,"num":i}
 	}
 	p.publish(s.ID(), pl)
+}
+
+// ChannelObserver is the channels.Observer that publishes the selected
+// events of plain WebSocket connections: hand it to channels.Server.Observe.
+// A message is an "event" with "data" (or "data_base64"), no name: it is
+// sent when every client event is ("event"), not with name patterns only.
+func (p *Publisher) ChannelObserver() channels.Observer {
+	var o channels.Observer
+	e := p.cfg.Events
+	if e.Connect {
+		o.Connected = func(c channels.Conn) { p.publish(c.ID, p.channelBase(TypeConnect, c)) }
+	}
+	if e.Disconnect {
+		o.Disconnected = func(c channels.Conn, reason string) {
+			pl := p.channelBase(TypeDisconnect, c)
+			pl.Reason = reason
+			p.publish(c.ID, pl)
+		}
+	}
+	if e.Event && len(e.Names) == 0 {
+		o.Message = p.channelMessage
+	}
+	return o
+}
+
+func (p *Publisher) channelBase(typ string, c channels.Conn) Payload {
+	pl := Payload{
+		Type:    typ,
+		Time:    time.Now().UTC().Format(time.RFC3339Nano),
+		Node:    p.cfg.Node,
+		Channel: c.Channel,
+		Socket:  c.ID,
+	}
+	if c.User != "" {
+		pl.User = &c.User
+	}
+	return pl
+}
+
+func (p *Publisher) channelMessage(c channels.Conn, data []byte, binary bool) {
+	pl := p.channelBase(TypeEvent, c)
+	s := string(data)
+	if binary {
+		s = base64.StdEncoding.EncodeToString(data)
+		pl.DataBase64 = &s
+	} else {
+		pl.Data = &s
+	}
+	p.publish(c.ID, pl)
 }
 
 // publish stores pl in the partition of key (the socket id: its events

@@ -19,6 +19,7 @@ import (
 // channelConn is one client connection.
 type channelConn struct {
 	id        string
+	channel   string
 	ws        *gws.Conn
 	raw       net.Conn // ws's socket, written by q and, once q is done, by closeWith
 	q         *outq.Queue
@@ -34,6 +35,7 @@ type channelConn struct {
 
 	hold  wsedge.LiveHold[*outq.Frame] // live messages held during a history replay
 	order bus.Sender                   // what it sends is stored in this order
+	obs   observed                     // what the Observers were told
 }
 
 // push queues a live message, or holds it while history is being sent.
@@ -68,6 +70,7 @@ func (c *Server) ended(cc *channelConn, r metrics.Reason) {
 	if !cc.cause.CompareAndSwap(0, int32(r)+1) {
 		return
 	}
+	c.observeEnd(cc, r)
 	if r.Refusal() && r != metrics.ReasonSlowConsumer {
 		c.warn.Warn("websocket closed: "+r.String(), "conn", cc.id)
 	}
@@ -179,12 +182,15 @@ func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	if cc.user != "" {
 		m.Header.Set(wsedge.HeaderUser, cc.user)
 	}
-	if msg.Opcode == gws.OpcodeBinary {
+	binary := msg.Opcode == gws.OpcodeBinary
+	if binary {
 		m.Header.Set(bus.HeaderBinary, "1")
 	}
 	if err := e.c.bus.PublishStoredBy(&cc.order, m, func(err error) { e.stored(cc, err) }); err != nil {
 		e.stored(cc, err)
+		return
 	}
+	e.c.observeMessage(cc, m.Data, binary)
 }
 
 // stored learns whether a client's message was stored: one that was not

@@ -9,6 +9,7 @@
 // ([Server.ServeHTTP], one connection's admission step by step). hub.go is
 // a channel's subscription and its local members (join, leave, deliver);
 // conn.go is one connection (its gws callbacks, limits and close);
-// history.go replays ?history=N; refresh.go answers token refreshes. The
+// history.go replays ?history=N; refresh.go answers token refreshes;
+// observe.go tells Observers (the webhooks) of connections and messages. The
 // close codes and reasons are wsedge's (close.go).
 package channels

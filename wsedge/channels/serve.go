@@ -54,7 +54,7 @@ func (c *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the upgrade answers: once the client sees its
 	// connection open, a message published on the channel reaches it. Live
 	// messages are held until the connection (and any history) is ready.
-	cc := &channelConn{ch: c, id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), user: req.grant.User,
+	cc := &channelConn{ch: c, id: c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 36), channel: req.name, user: req.grant.User,
 		msgs: wsedge.NewTokenBucket(c.cfg.MessagesPerSecond, c.cfg.MessageBurst), authReq: req.authReq}
 	cc.hold.Start(c.cfg.Queue)
 	if err := c.join(req.tok, cc); err != nil {
@@ -80,6 +80,8 @@ func (c *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// goroutine's stack has grown through net/http and would stay that size
 	// for the connection's life.
 	cc.addr = c.cfg.AddressEvents.Acquire(r.RemoteAddr) // released by OnClose, once the read loop ends
+	// Before the read loop: the observers hear Connected before any Message.
+	c.announce(cc)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -118,6 +118,9 @@ type Server struct {
 
 	wg       sync.WaitGroup // read loops, closers and the pinger
 	stopPing chan struct{}
+
+	omu       sync.Mutex                  // serializes Observe's changes
+	observers atomic.Pointer[[]*Observer] // nil: none
 }
 
 // New returns the plain WebSocket handler publishing on b.
