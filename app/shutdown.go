@@ -21,6 +21,7 @@ const handOffTimeout = 3 * time.Second
 func shutdown(cfg config, logger *slog.Logger, hc *health.Health, w *web, b *bus.Bus, e *edges) error {
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	hc.Stopping()
+	b.Stopping() // the cluster's other nodes keep their quorum until we are drained
 	began := time.Now()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"github.com/sockbus/sockbus/internal/eventually"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -335,5 +337,71 @@ func TestPublishStoredAsDedupesByCallersID(t *testing.T) {
 	}
 	if w := b.DupWindow(); w != DefaultStoreTimeout+attemptTimeout {
 		t.Fatalf("DupWindow = %v", w)
+	}
+}
+
+// TestPublishByWaitsBehindUnfinished: emits nobody waits for keep the
+// sender's order. While an earlier publish of the sender is unanswered (lost
+// in flight, its stream gone as in an election), they are tracked behind it
+// and stored after its resend; once the sender has nothing unfinished, one
+// is sent untracked (no acknowledgement asked, nothing pending) and stored.
+func TestPublishByWaitsBehindUnfinished(t *testing.T) {
+	b := startBus(t, Config{})
+	subject := ChannelSubject("quiet")
+	cfg := streamOf(t, b, subject)
+	ctx := context.Background()
+	if err := b.js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	s := &Sender{}
+	first := make(chan error, 1)
+	publishLost(t, b, s, &nats.Msg{Subject: b.StoreSubject(subject), Data: []byte("0")}, func(err error) { first <- err })
+	const n = 10
+	for i := 1; i < n; i++ {
+		if err := b.PublishBy(s, &Msg{Subject: subject, Data: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lost publish was not stored after the stream came back")
+	}
+	eventually.True(t, 10*time.Second, "the sender has nothing unfinished", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.first() == nil
+	})
+	if err := b.PublishBy(s, &Msg{Subject: subject, Data: []byte(strconv.Itoa(n))}); err != nil {
+		t.Fatal(err)
+	}
+	b.replies.mu.Lock()
+	pending := len(b.replies.pending)
+	b.replies.mu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d publishes tracked after an untracked one", pending)
+	}
+	st, err := b.js.Stream(ctx, cfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, 10*time.Second, "every publish stored once", func() bool {
+		info, err := st.Info(ctx)
+		return err == nil && info.State.Msgs == n+1
+	})
+	for seq := uint64(1); seq <= n+1; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Data) != strconv.Itoa(int(seq-1)) {
+			t.Fatalf("seq %d holds %q: stored out of the sender's order", seq, m.Data)
+		}
 	}
 }

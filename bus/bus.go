@@ -183,6 +183,9 @@ type Bus struct {
 	closed  bool
 
 	webhooks *webhooks // nil without Config.Webhooks.Receivers
+	// departures follows the peers that are stopping (stopping.go); nil
+	// without an embedded cluster.
+	departures *departures
 }
 
 // Start connects the node to its bus: to the external NATS of
@@ -327,6 +330,12 @@ func (b *Bus) open(ctx context.Context, nc *nats.Conn) error {
 		b.shutdownServer()
 		return fmt.Errorf("failed to open the history reads' connection: %w", err)
 	}
+	if err := b.followDepartures(); err != nil {
+		nc.Close()
+		b.rc.Close()
+		b.shutdownServer()
+		return err
+	}
 	b.replies = newReplyMux(b, b.cfg.StoreTimeout)
 	if err := b.waitJetStream(ctx); err != nil {
 		b.Close(context.Background())
@@ -443,6 +452,7 @@ func (b *Bus) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("failed to drain bus: %w", ctx.Err()))
 		}
 	}
+	b.drained(ctx) // a whole cluster stopping keeps its quorum until all drained
 	if b.rc != nil {
 		b.rc.Close()
 	}

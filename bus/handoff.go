@@ -13,11 +13,15 @@ import (
 // milliseconds instead of 4-9 s of election timeout after it is gone. It
 // returns once this node leads none of them, or ctx ends.
 // The meta leadership is handed off by the server's own shutdown; writes
-// do not need it. Nothing to do for a single node, or for an edge on an
-// external NATS (it leads nothing).
+// do not need it. Nothing to do for a single node, for an edge on an
+// external NATS (it leads nothing), or while other nodes are stopping too
+// (a whole cluster stopped at once: they would hand leaderships around).
 func (b *Bus) HandOff(ctx context.Context) (int, error) {
 	if b.ns == nil || !b.ns.JetStreamIsClustered() {
 		return 0, nil
+	}
+	if b.departures != nil && b.departures.stoppingPeers() > 0 {
+		return 0, nil // the cluster is stopping: no peer to hand off to stays
 	}
 	var names []string
 	err := RetryEach(ctx, time.Second, func(ctx context.Context) error {

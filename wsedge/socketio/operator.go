@@ -159,8 +159,13 @@ func (o Operator) EmitRaw(event string, args []byte, attachments [][]byte, onSto
 	if o.stored != nil {
 		return o.publishWhenStored(m)
 	}
-	if o.order != nil && onStored == nil {
-		onStored = o.ns.srv.storeFailed // a client's event: in its order, acked or not
+	if o.order != nil && onStored == nil { // a client's event nobody waits for
+		if err := b.PublishBy(o.order, m); err != nil {
+			o.ns.srv.metrics.PublishError()
+			o.ns.srv.storeFailed(err)
+			return err
+		}
+		return nil
 	}
 	if onStored != nil {
 		if mt := o.ns.srv.metrics; mt != nil {
