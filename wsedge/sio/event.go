@@ -108,6 +108,42 @@ func JoinEvent(dst []byte, name string, args []byte) []byte {
 	return append(dst, ']')
 }
 
+// AppendEvent appends the packet of an event to dst in one pass: EVENT
+// (BINARY_EVENT with attachments > 0) for namespace nsp, ack id id (NoID
+// for none), data `["name",<elements of args>,<last>]`, where last, when
+// not empty, is one more element as raw JSON (an offset). It is [Append] of
+// a packet whose data is [JoinEvent] of [AppendArg](args, last), without
+// their intermediate slices; args is taken as JoinEvent takes it.
+func AppendEvent(dst []byte, nsp string, id int64, attachments int, name string, args, last []byte) []byte {
+	t := Event
+	if attachments > 0 {
+		t = BinaryEvent
+	}
+	dst = strconv.AppendUint(dst, uint64(t), 10)
+	if attachments > 0 {
+		dst = strconv.AppendInt(dst, int64(attachments), 10)
+		dst = append(dst, '-')
+	}
+	if nsp != "" && nsp != "/" {
+		dst = append(dst, nsp...)
+		dst = append(dst, ',')
+	}
+	if id >= 0 {
+		dst = strconv.AppendInt(dst, id, 10)
+	}
+	dst = append(dst, '[')
+	dst = appendQuoted(dst, name)
+	if inner := arrayInner(args); len(inner) > 0 {
+		dst = append(dst, ',')
+		dst = append(dst, inner...)
+	}
+	if len(last) > 0 {
+		dst = append(dst, ',')
+		dst = append(dst, last...)
+	}
+	return append(dst, ']')
+}
+
 // AppendArg returns a new JSON array: the elements of array followed by
 // rawJSON, copied byte for byte (it is how an offset string is added for
 // connection state recovery). array is not modified and not validated; nil,

@@ -300,3 +300,35 @@ func TestUnescape(t *testing.T) {
 		}
 	}
 }
+
+// AppendEvent writes what Append writes for the packet the edge used to
+// build in three steps (AppendArg, JoinEvent, Append), byte for byte.
+func TestAppendEventIsTheThreeSteps(t *testing.T) {
+	for _, nsp := range []string{"/", "", "/chat"} {
+		for _, id := range []int64{NoID, 0, 42} {
+			for _, atts := range []int{0, 2} {
+				for _, name := range []string{"ev", "", "a\"b\\c\né😀", "\xff"} {
+					for _, args := range []string{"", "[]", "[1]", ` [ 1 , "x" ] `, `[{"a":[1,2]},null]`, `1,2`} {
+						for _, last := range []string{"", `"e1.42"`} {
+							want := []byte{'4'}
+							data := []byte(args)
+							if last != "" {
+								data = AppendArg(data, []byte(last))
+							}
+							p := Packet{Type: Event, Namespace: nsp, ID: id}
+							if atts > 0 {
+								p.Type, p.Attachments = BinaryEvent, atts
+							}
+							p.Data = JoinEvent(nil, name, data)
+							want = Append(want, p)
+							got := AppendEvent([]byte{'4'}, nsp, id, atts, name, []byte(args), []byte(last))
+							if !bytes.Equal(got, want) {
+								t.Errorf("AppendEvent(%q, %d, %d, %q, %q, %q) = %q, want %q", nsp, id, atts, name, args, last, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

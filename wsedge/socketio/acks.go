@@ -81,7 +81,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (js
 		return nil, nil, ErrDisconnected
 	}
 	defer s.dropAck(id)
-	s.sendFrames(s.ns.eventFrames(event, array, atts, id, ""))
+	s.sendFrames(s.ns.eventFrames(event, array, atts, id, nil))
 	select {
 	case r, ok := <-ch:
 		if !ok {

@@ -211,7 +211,7 @@ func (n *Namespace) deliverWithAck(a address, m *bus.Msg) {
 	f.timer = time.AfterFunc(wait, f.expire)
 	f.mu.Unlock()
 	for i, s := range live {
-		s.deliverLive(0, n.eventFrames(a.event, args, atts, ids[i], ""))
+		s.deliverLive(0, n.eventFrames(a.event, args, atts, ids[i], nil))
 	}
 }
 

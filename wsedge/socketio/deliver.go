@@ -13,16 +13,12 @@ import (
 
 // eventFrames encodes an event once into the Engine.IO frames every
 // receiving socket shares: the text packet, then one frame per attachment.
-func (n *Namespace) eventFrames(event string, args []byte, atts [][]byte, ackID int64, offset string) []*outq.Frame {
-	if offset != "" {
-		args = sio.AppendArg(args, strconv.AppendQuote(nil, offset))
-	}
-	p := sio.Packet{Type: sio.Event, Namespace: n.name, ID: ackID}
-	if len(atts) > 0 {
-		p.Type, p.Attachments = sio.BinaryEvent, len(atts)
-	}
-	p.Data = sio.JoinEvent(make([]byte, 0, len(args)+len(event)+8), event, args)
-	text := sio.Append([]byte{'4'}, p)
+// offset, when not empty, is appended as the last argument (a quoted JSON
+// string, see appendOffset).
+func (n *Namespace) eventFrames(event string, args []byte, atts [][]byte, ackID int64, offset []byte) []*outq.Frame {
+	text := make([]byte, 1, len(n.name)+len(event)+len(args)+len(offset)+32)
+	text[0] = '4'
+	text = sio.AppendEvent(text, n.name, ackID, len(atts), event, args, offset)
 	frames := make([]*outq.Frame, 0, 1+len(atts))
 	frames = append(frames, outq.NewFrame(false, text))
 	for _, a := range atts {
@@ -67,7 +63,8 @@ func (n *Namespace) deliver(m *bus.Msg) {
 				frames = []*outq.Frame{}
 				return
 			}
-			frames = n.eventFrames(a.event, args, atts, sio.NoID, n.srv.storedOffset(n, seq))
+			var off [offsetSize]byte
+			frames = n.eventFrames(a.event, args, atts, sio.NoID, n.srv.appendOffset(off[:0], n, seq))
 		}
 		if len(frames) > 0 {
 			receivers++

@@ -58,7 +58,7 @@ type recoveryEnv struct {
 	conns chan *Socket
 }
 
-func newRecoveryEnv(t *testing.T, cfg Config) *recoveryEnv {
+func newRecoveryEnv(t testing.TB, cfg Config) *recoveryEnv {
 	b := testutil.StartBus(t, bus.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -82,7 +82,7 @@ func newRecoveryEnv(t *testing.T, cfg Config) *recoveryEnv {
 
 // dropped connects alice to /m, sends her one event and drops her
 // connection; it returns her sid, pid and offset once her session is stored.
-func (e *recoveryEnv) dropped(t *testing.T) (sid, pid, offset string) {
+func (e *recoveryEnv) dropped(t testing.TB) (sid, pid, offset string) {
 	c := siotest.Dial(t, e.url, "/socket.io/")
 	reply := c.Connect(t, "/m", `{"token":"alice"}`)
 	var hello struct{ Sid, Pid string }

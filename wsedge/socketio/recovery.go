@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -215,21 +214,20 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan, seen uint6
 		e.args, e.atts, err = splitAttachments(&bus.Msg{Header: m.Header, Data: m.Data})
 		return e, err == nil
 	}
-	// Paced on the client: each event waits for room in its queue, so a
-	// replay larger than the queue goes out as the client reads it, and the
-	// read of the stream (a batch at a time) waits with it.
+	// Paced on the client: the events go out in groups, each waiting for
+	// room in the queue (replayOut), so a replay larger than the queue goes
+	// out as the client reads it, and the read of the stream (a batch at a
+	// time) waits with it.
+	out := newReplayOut(s)
 	send := func(reach bool) func(bus.StoredMsg) error {
 		return func(m bus.StoredMsg) error {
 			e, ok := event(m, reach)
 			if !ok {
 				return nil
 			}
-			if err := c.session.WaitRoom(ctx); err != nil {
-				return fmt.Errorf("client did not read the replay: %w", err)
-			}
 			s.sent(m.Seq)
-			s.sendFrames(n.eventFrames(e.addr.event, e.args, e.atts, sio.NoID, c.srv.storedOffset(n, m.Seq)))
-			return nil
+			var off [offsetSize]byte
+			return out.add(ctx, n.eventFrames(e.addr.event, e.args, e.atts, sio.NoID, c.srv.appendOffset(off[:0], n, m.Seq)))
 		}
 	}
 	var last uint64
@@ -245,10 +243,19 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan, seen uint6
 		}
 		last, err = h.Last(ctx, n.log, plan.history, visible, send(false))
 	}
+	// What was read goes out, even before an error: each event carries its
+	// offset, so a client cut off after them resumes from the last.
+	if ferr := out.flush(ctx); err == nil {
+		err = ferr
+	}
 	if err != nil {
 		return last, err
 	}
-	return catchUp(ctx, h, n.log, last, seen, send(true))
+	last, err = catchUp(ctx, h, n.log, last, seen, send(true))
+	if ferr := out.flush(ctx); err == nil {
+		err = ferr
+	}
+	return last, err
 }
 
 // storedEvent is a stored message decoded for a replay.
@@ -258,13 +265,21 @@ type storedEvent struct {
 	atts [][]byte
 }
 
-// storedOffset is the offset appended to an event stored at seq, or ""
-// when recovery is off or the event was not stored (volatile: seq 0).
-func (s *Server) storedOffset(n *Namespace, seq uint64) string {
+// offsetSize fits a quoted offset of a usual epoch: an array of it on the
+// stack spares appendOffset an allocation.
+const offsetSize = 64
+
+// appendOffset appends the offset an event stored at seq carries as its
+// last argument, as a JSON string `"<epoch>.<seq>"`; nothing when recovery
+// is off or the event was not stored (volatile: seq 0).
+func (s *Server) appendOffset(dst []byte, n *Namespace, seq uint64) []byte {
 	if !s.recoveryOn() || seq == 0 || n.log.Stream == nil {
-		return ""
+		return dst
 	}
-	return n.log.Epoch() + "." + strconv.FormatUint(seq, 10)
+	dst = strconv.AppendQuote(dst, n.log.Epoch())
+	dst = append(dst[:len(dst)-1], '.')
+	dst = strconv.AppendUint(dst, seq, 10)
+	return append(dst, '"')
 }
 
 // sessionSaver writes session records in the background, coalescing

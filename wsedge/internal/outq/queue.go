@@ -169,13 +169,15 @@ func (q *Queue) trimLocked() {
 	q.pending, q.head, q.bytes = nil, 0, 0
 }
 
-// WaitRoom blocks while more than half of MaxBytes waits to be written, so
-// that a producer of many frames (a history replay) can pace itself on the
-// client instead of overflowing the queue. It returns ErrClosed once the
-// queue is closed, ctx's error when ctx ends first. One waiter at a time.
+// WaitRoom blocks while more than half of MaxBytes or of MaxFrames waits
+// to be written, so that a producer of many frames (a history replay) can
+// pace itself on the client instead of overflowing the queue: after it
+// returns, a quarter of each bound can be pushed at once with room to
+// spare. It returns ErrClosed once the queue is closed, ctx's error when
+// ctx ends first. One waiter at a time.
 func (q *Queue) WaitRoom(ctx context.Context) error {
 	q.mu.Lock()
-	for !q.closed && q.bytes > q.cfg.MaxBytes/2 {
+	for !q.closed && !q.roomLocked() {
 		if q.room == nil {
 			q.room = make(chan struct{})
 		}
@@ -194,6 +196,11 @@ func (q *Queue) WaitRoom(ctx context.Context) error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// roomLocked reports whether at most half of each bound is taken.
+func (q *Queue) roomLocked() bool {
+	return q.bytes <= q.cfg.MaxBytes/2 && len(q.pending) <= q.cfg.MaxFrames/2
 }
 
 // WriteTimeout is the queue's write timeout, default applied.
@@ -259,9 +266,6 @@ func (q *Queue) releaseLocked() bool {
 func (q *Queue) consume(n int, err error) {
 	q.mu.Lock()
 	q.bytes -= n
-	if q.room != nil && q.bytes <= q.cfg.MaxBytes/2 {
-		q.wakeLocked()
-	}
 	n += q.head
 	i := 0
 	for i < len(q.pending) && n >= q.pending[i].size() {
@@ -276,6 +280,9 @@ func (q *Queue) consume(n int, err error) {
 	} else {
 		clear(q.pending[:i])
 		q.pending, q.head = q.pending[i:], n
+	}
+	if q.room != nil && q.roomLocked() {
+		q.wakeLocked()
 	}
 	if q.closed {
 		q.trimLocked()

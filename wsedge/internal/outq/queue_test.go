@@ -425,6 +425,32 @@ func TestWaitRoomPacesOnTheReader(t *testing.T) {
 	q.Wait()
 }
 
+// WaitRoom counts frames too: small frames fill a queue's frame bound long
+// before its byte bound (a replay of many small events), and a producer
+// pacing on bytes alone overflowed it.
+func TestWaitRoomCountsFrames(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	q := New(server, Config{MaxFrames: 8}, nil)
+	defer q.Close()
+	for range 6 { // 6 of 8 frames, a few bytes of 8 MiB
+		if err := q.Push(NewFrame(true, []byte("x"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := q.WaitRoom(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitRoom with 6 of 8 frames unread = %v, want the deadline", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	if err := q.WaitRoom(context.Background()); err != nil {
+		t.Fatalf("WaitRoom once the client reads = %v", err)
+	}
+	q.Close()
+	q.Wait()
+}
+
 // A frame the writer has started is finished after Close (the frames behind
 // it are dropped), and the rest of a frame cut by a write timeout is handed
 // to the closer (Unfinished): either way the client can read a whole frame

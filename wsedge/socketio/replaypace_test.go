@@ -1,0 +1,54 @@
+package socketio
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sockbus/sockbus/wsedge/engine"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
+)
+
+// A recovery replay longer than the client's queue holds frames is paced
+// on the frame bound as on the byte bound: 4,000 events of 2 KiB (8 MB, more
+// than the loopback buffers take) to a client whose queue holds 64 frames
+// and which starts reading only after a pause all arrive, before the
+// CONNECT reply. Paced on bytes only, the queue passed 64 frames while the
+// client paused and the connection was closed as a slow consumer.
+func TestReplayPacesOnTheFrameBound(t *testing.T) {
+	const missed, frames = 4000, 64
+	e := newRecoveryEnv(t, Config{Engine: engine.Config{Queue: outq.Config{MaxFrames: frames}}})
+	_, pid, offset := e.dropped(t)
+	n := e.srv.Of("/m")
+	pad := strings.Repeat("x", 2<<10)
+	var stored sync.WaitGroup
+	var failed atomic.Int64
+	for i := range missed {
+		stored.Add(1)
+		err := Operator{ns: n}.EmitRaw("r", fmt.Appendf(nil, `[%d,%q]`, i, pad), nil, func(err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+			stored.Done()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d events not stored", failed.Load())
+	}
+	c := dialRaw(t, strings.TrimPrefix(e.url, "http://"), 16<<10)
+	c.send(t, fmt.Sprintf(`40/m,{"token":"alice","pid":%q,"offset":%q}`, pid, offset))
+	// A slow reader: nothing read while the replay fills the loopback
+	// buffers and the queue behind them.
+	time.Sleep(500 * time.Millisecond)
+	events, reply := c.untilConnected(t, "/m")
+	if events != missed || !strings.Contains(reply, pid) {
+		t.Fatalf("%d events before the CONNECT reply %q, want %d and pid %s", events, reply, missed, pid)
+	}
+}
