@@ -161,7 +161,7 @@ func (r *Reader) directOnce(ctx context.Context, subject string, body []byte, ba
 		return nil, err
 	}
 	defer r.release()
-	inbox := r.nc.NewRespInbox()
+	inbox := r.nc.NewInbox()
 	// A channel the size of the answer: SubscribeSync's is nats.go's
 	// default 65,536 slots, 512 KiB allocated and cleared per read, which
 	// was most of a reconnect storm's CPU (a recovery reads a few times).

@@ -32,12 +32,15 @@ const attemptTimeout = 2 * time.Second
 
 // Reader reads stored messages filtered by a name's subjects: with
 // JetStream direct gets (no consumer is created, and any replica can
-// answer), and long Since reads through an ordered consumer (see
-// consumeMin). It reads over the bus's read connection, apart from the
-// node's own, in batches of at most batchBytes, each taken in whole before
-// any of it is handed on: a read holds one batch, and asks for the next
-// only once the caller has taken the last (a caller that waits for its
-// client's room so paces the read). It is safe for concurrent use.
+// answer), and long Since reads through a pull consumer (see consumeMin).
+// It reads over the bus's read connection, apart from the node's own, in
+// batches of at most batchBytes. A direct-get batch is taken in whole
+// before any of it is handed on, and the next is asked for only once the
+// caller has taken the last; a consumer read hands each message on as it
+// arrives and keeps at most pullWindow batches asked for ahead of the
+// caller (pull.go). Either way a read holds a bounded number of batches,
+// and a caller that waits for its client's room paces the read. It is
+// safe for concurrent use.
 type Reader struct {
 	nc         *nats.Conn
 	js         jetstream.JetStream // nil: direct gets only
@@ -73,6 +76,16 @@ func (r *Reader) take(ctx context.Context) error {
 }
 
 func (r *Reader) release() { <-r.flight }
+
+// tryTake takes a slot for one batch in flight if one is free at once.
+func (r *Reader) tryTake() bool {
+	select {
+	case r.flight <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
 
 // consumeMin is the least span of stream sequences Since reads through a
 // consumer rather than direct gets. The server rebuilds every header of a
@@ -152,7 +165,7 @@ func (r *Reader) Since(ctx context.Context, l bus.Log, after uint64, fn func(bus
 // messages from its start. It returns the next sequence to read, fn's
 // error, and a read error after which the caller may go on from next by
 // direct gets. The consumer is deleted after the read (or expires 5 s
-// after its last fetch).
+// after its last pull).
 func (r *Reader) consume(ctx context.Context, l bus.Log, from, to uint64, fn func(bus.StoredMsg) error) (next uint64, fnErr, err error) {
 	filter := l.Filter
 	if l.Own {
@@ -186,52 +199,11 @@ func (r *Reader) consume(ctx context.Context, l bus.Log, from, to uint64, fn fun
 			_ = r.js.DeleteConsumer(dctx, l.Stream.Name, name)
 		}()
 	}()
-	pending := cons.CachedInfo().NumPending
-	next = from
-	for next <= to && pending > 0 {
-		msgs, err := r.fetch(ctx, cons, int(min(pending, maxBatch)))
-		if err != nil {
-			return next, nil, fmt.Errorf("failed to read %s: %w", l.Stream.Name, err)
-		}
-		for i, m := range msgs {
-			msgs[i] = nil // delivered: the batch holds only what is left
-			var meta *jetstream.MsgMetadata
-			if meta, err = m.Metadata(); err != nil {
-				return next, nil, fmt.Errorf("failed to read %s: %w", l.Stream.Name, err)
-			}
-			seq := meta.Sequence.Stream
-			pending = meta.NumPending
-			if seq > to {
-				return to + 1, nil, nil
-			}
-			next = seq + 1
-			if fnErr = fn(bus.StoredMsg{Seq: seq, Subject: bus.PublicSubject(m.Subject()), Header: bus.Header(m.Headers()), Data: m.Data(), Time: meta.Timestamp}); fnErr != nil {
-				return next, fnErr, nil
-			}
-		}
-	}
-	return next, nil, nil
-}
-
-// fetch takes one batch of at most n messages and batchBytes from cons,
-// in whole, holding a slot on the read connection meanwhile.
-func (r *Reader) fetch(ctx context.Context, cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
-	if err := r.take(ctx); err != nil {
-		return nil, err
-	}
-	defer r.release()
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(attemptTimeout), jetstream.FetchMaxBytes(r.batchBytes))
+	next, fnErr, err = r.pull(ctx, l.Stream.Name, name, from, to, cons.CachedInfo().NumPending, fn)
 	if err != nil {
-		return nil, err
+		err = fmt.Errorf("failed to read %s: %w", l.Stream.Name, err)
 	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if len(msgs) == 0 {
-		return nil, errors.Join(errNoProgress, batch.Error())
-	}
-	return msgs, nil
+	return next, fnErr, err
 }
 
 // errNoProgress is a consumer fetch that returned nothing.
