@@ -275,8 +275,26 @@ func saveProfile(cfg Config, round int, name string, d time.Duration) {
 	defer f.Close()
 	_, _ = io.Copy(f, resp.Body)
 	if d == 0 {
-		saveMemStats(cfg, client, strings.TrimSuffix(file, ".heap.pprof")+".memstats.txt")
+		base := strings.TrimSuffix(file, ".heap.pprof")
+		saveMemStats(cfg, client, base+".memstats.txt")
+		saveGoroutines(cfg, client, base+".goroutines.txt")
 	}
+}
+
+// saveGoroutines keeps the goroutine profile's text form: goroutines
+// grouped by stack, with counts (how many each idle connection keeps).
+func saveGoroutines(cfg Config, client *http.Client, file string) {
+	resp, err := client.Get("http://" + cfg.PprofAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		fmt.Fprintf(cfg.Log, "\n  goroutines %s: %v\n", file, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return
+	}
+	_ = os.WriteFile(filepath.Join(cfg.Out, file), body, 0o644)
 }
 
 // saveMemStats keeps the runtime.MemStats lines of the heap profile's text
