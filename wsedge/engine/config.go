@@ -57,13 +57,13 @@ type Config struct {
 	// frames, 10s write timeout).
 	Queue outq.Config
 	// InlineMessage, if set, picks the WebSocket messages whose OnMessage
-	// callback may run on the connection's read loop (when nothing is queued
-	// ahead of them): quick work that never blocks. The others go to a
-	// goroutine that lives while there is something to hand over. Inline
-	// saves a hand-off per message, but a deep callback grows the read
-	// loop's stack for the connection's lifetime (the GC shrinks a parked
-	// stack only while it is mostly unused), so set-up work is better handed
-	// off. Default nil: every message may run inline.
+	// callback may run on the goroutine that decoded the message (when
+	// nothing is queued ahead of them), which the read loop waits for: quick
+	// work that never blocks. The others go to a goroutine that lives while
+	// there is something to hand over, and the read loop goes on reading
+	// (pings are answered). Inline saves a hand-off per message; work that
+	// may wait is better handed off. Default nil: every message may run
+	// inline.
 	InlineMessage func(data []byte, binary bool) bool
 	// Forward, if set, lets this server serve requests of sessions owned by
 	// other nodes (and theirs of its own): see Forwarder. Default nil: a

@@ -11,9 +11,10 @@
 // with [ReasonSlowConsumer]. End with [Server.Close].
 //
 // Received messages reach OnMessage in order, never concurrently for one
-// session, on a goroutine the server owns: over WebSocket usually the
-// connection's read loop itself (no hand-off per message), otherwise one
-// started while messages wait. OnClose follows the last one.
+// session, on a goroutine the server owns: over WebSocket usually the one
+// that decoded the message, while the read loop waits for it (the loop
+// itself only reads, so an idle connection keeps a 2 KiB stack), otherwise
+// one started while messages wait. OnClose follows the last one.
 //
 // Wire behaviour follows the reference server (socket.io's
 // packages/engine.io) where the protocol leaves a choice, with these

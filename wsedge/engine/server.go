@@ -33,6 +33,8 @@ type Server struct {
 
 	busy busy // open sessions, owned goroutines, handshakes in progress
 
+	handlers handlers // run WebSocket messages off the read loops
+
 	fwd *forwarding // nil without Config.Forward
 }
 
@@ -157,6 +159,7 @@ func (srv *Server) Close(ctx context.Context) error {
 	srv.closed = true
 	list := srv.sessionList()
 	srv.mu.Unlock()
+	defer srv.handlers.close() // after the sessions' last messages
 	if srv.fwd != nil {
 		srv.fwd.stop() // proxied WebSockets end: their clients reconnect elsewhere
 	}

@@ -116,8 +116,9 @@ func (s *Session) Transport() string {
 // data is the message (without the Engine.IO type byte) and belongs to the
 // callee; binary tells a binary message from a text one. Callbacks of one
 // session never overlap and come in order. Over WebSocket they usually run
-// on the connection's read loop (no hand-off), so a callback that blocks
-// holds up that client's reads, pongs included: keep them short.
+// on the goroutine that decoded the message while the read loop waits for
+// it, so a callback that blocks holds up that client's reads, pongs
+// included: keep them short.
 func (s *Session) OnMessage(fn func(data []byte, binary bool)) {
 	s.in.mu.Lock()
 	s.in.onMessage = fn
@@ -475,8 +476,8 @@ func (s *Session) onPong() {
 
 // onPacket handles a control or message packet from the client's current
 // transport. It may block in deliver (see inbox). With inline, the caller
-// (the WebSocket read loop) runs the message callbacks itself when no
-// dispatcher is running.
+// (a WebSocket message's handler, which the read loop waits for) runs the
+// message callbacks itself when no dispatcher is running.
 func (s *Session) onPacket(p eio.Packet, inline bool) {
 	switch p.Type {
 	case eio.Message:

@@ -21,16 +21,30 @@ import (
 const wsReadBufferSize = 1024
 
 // wsConn is one WebSocket connection: gws reads it, an outq.Queue writes it.
+//
+// gws's read loop is the connection's only goroutine while it is idle, so
+// it must stay on the runtime's smallest stack (2 KiB): a stack that grew
+// stays grown while its goroutine is parked (the GC halves it only while a
+// quarter of it is unused). Parked in a read it uses about 1 KiB of the
+// 1,120 bytes a 2 KiB stack has above its guard, which leaves no room for
+// handling a message: every message is handled on another goroutine
+// (handle, run by one of the server's handlers), one at a time and in
+// order, while the loop waits for its turn (TestIdleWebSocketMemory).
 type wsConn struct {
 	srv  *Server
 	sess *Session // nil for a connection refused after the upgrade
 	conn *gws.Conn
 	nc   net.Conn
 	q    *outq.Queue
+	// turn holds a token while a message is being handled: the read loop
+	// puts one in before it starts the handler, which takes it out when it
+	// is done, so the next message (and OnClose) waits for the last one.
+	turn  chan struct{}
+	owned bool // the read loop runs on a goroutine of startReadLoop's
 }
 
 func (srv *Server) newWSConn(conn *gws.Conn, raw net.Conn) *wsConn {
-	c := &wsConn{srv: srv, conn: conn, nc: raw}
+	c := &wsConn{srv: srv, conn: conn, nc: raw, turn: make(chan struct{}, 1)}
 	c.q = outq.New(c.nc, srv.cfg.queue, c.onWriteError)
 	wsconn.Set(conn, c)
 	return c
@@ -76,19 +90,26 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Sessi
 	srv.startReadLoop(c)
 }
 
-// startReadLoop runs c's gws read loop on a goroutine the server owns. The
-// caller must hold a count in srv.busy (an entered request).
+// startReadLoop runs c's gws read loop on a goroutine the server owns
+// (ended by OnClose's call to endReadLoop). The caller must hold a count in
+// srv.busy (an entered request). The goroutine starts in ReadLoop itself:
+// a frame of ours under it would be stack the idle loop pays for.
 func (srv *Server) startReadLoop(c *wsConn) {
 	srv.busy.add()
 	srv.mu.Lock()
 	srv.conns[c] = struct{}{}
 	srv.mu.Unlock()
-	go srv.readLoop(c)
+	c.owned = true
+	go c.conn.ReadLoop()
 }
 
-func (srv *Server) readLoop(c *wsConn) {
+// endReadLoop runs last on a read loop of startReadLoop's, from OnClose.
+func (c *wsConn) endReadLoop() {
+	if !c.owned {
+		return
+	}
+	srv := c.srv
 	defer srv.busy.done()
-	c.conn.ReadLoop()
 	c.q.Close()
 	c.q.Wait()
 	srv.mu.Lock()
@@ -332,7 +353,12 @@ func (wsEvents) OnOpen(*gws.Conn) {}
 
 func (wsEvents) OnClose(conn *gws.Conn, err error) {
 	c := wsconn.Of[*wsConn](conn)
-	if c == nil || c.sess == nil {
+	if c == nil {
+		return
+	}
+	c.turn <- struct{}{} // after the last message's handler
+	defer c.endReadLoop()
+	if c.sess == nil {
 		return
 	}
 	reason := ReasonTransportError
@@ -357,13 +383,25 @@ func (wsEvents) OnPing(conn *gws.Conn, payload []byte) {
 
 func (wsEvents) OnPong(*gws.Conn, []byte) {}
 
-// OnMessage runs on the connection's read loop: it decodes, copies what it
-// keeps and hands off (see inbox for the only wait).
+// OnMessage runs on the connection's read loop: it waits until the last
+// message has been handled and hands this one to a goroutine of its own
+// (see wsConn for why the loop does no more).
 func (wsEvents) OnMessage(conn *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	if c := wsconn.Of[*wsConn](conn); c != nil {
-		c.onFrame(msg.Opcode == gws.OpcodeBinary, msg.Bytes())
+	c := wsconn.Of[*wsConn](conn)
+	if c == nil {
+		msg.Close()
+		return
 	}
+	c.turn <- struct{}{}
+	c.srv.handlers.run(c, msg)
+}
+
+// handle decodes msg, copies what it keeps and hands off (see inbox for
+// the only wait), then gives the read loop its turn back.
+func (c *wsConn) handle(msg *gws.Message) {
+	c.onFrame(msg.Opcode == gws.OpcodeBinary, msg.Bytes())
+	msg.Close()
+	<-c.turn
 }
 
 // gwsLogger passes gws's error logs to slog.

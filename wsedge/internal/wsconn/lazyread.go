@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // chunkSize is the read buffer a connection borrows while bytes are
@@ -37,6 +38,7 @@ type lazyReader struct {
 	got      int     // bytes read
 	errno    error   // the read's error
 	borrowed *[]byte // the chunk being read into
+	waited   bool    // the first look was made: the next ones (after a wake) read
 }
 
 // newLazyReader returns a lazyReader for lc's connection, or nil when it is
@@ -61,6 +63,14 @@ func newLazyReader(lc *lingerConn) *lazyReader {
 func (l *lazyReader) readReady(fd uintptr) bool {
 	dst := l.dst
 	if len(dst) < chunkSize {
+		if !l.waited && l.borrowed == nil {
+			// The first look, before any wait: borrow nothing unless
+			// there is something to read (after a wake there is).
+			l.waited = true
+			if !readable(fd) {
+				return false
+			}
+		}
 		if l.borrowed == nil {
 			l.borrowed = chunks.Get().(*[]byte)
 		}
@@ -82,19 +92,47 @@ func (l *lazyReader) readReady(fd uintptr) bool {
 	return true
 }
 
+// readable peeks at one byte of fd: false only when nothing is there yet
+// (an error or the peer's close count as readable: the read reports them).
+func readable(fd uintptr) bool {
+	var b [1]byte
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if errno != syscall.EINTR {
+			return errno != syscall.EAGAIN
+		}
+	}
+}
+
+// Read is on the stack of every parked read loop, so it keeps few locals:
+// the rest is in take and finish.
 func (l *lazyReader) Read(p []byte) (int, error) {
+	if l.chunk != nil {
+		return l.take(p), nil
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if l.chunk != nil {
-		n := copy(p, (*l.chunk)[l.r:l.w])
-		if l.r += n; l.r == l.w {
-			l.release()
-		}
-		return n, nil
+	l.dst, l.waited = p, false
+	return l.finish(p, l.rc.Read(l.readFd))
+}
+
+// take copies buffered bytes into p.
+//
+//go:noinline
+func (l *lazyReader) take(p []byte) int {
+	n := copy(p, (*l.chunk)[l.r:l.w])
+	if l.r += n; l.r == l.w {
+		l.release()
 	}
-	l.dst = p
-	err := l.rc.Read(l.readFd)
+	return n
+}
+
+// finish ends a read of the socket that rc.Read returned err from.
+//
+//go:noinline
+func (l *lazyReader) finish(p []byte, err error) (int, error) {
 	n, errno, chunk := l.got, l.errno, l.borrowed
 	l.dst, l.got, l.errno, l.borrowed = nil, 0, nil, nil
 	switch {
