@@ -189,7 +189,8 @@ func TestEdgesOnExternalNATS(t *testing.T) {
 // TestEdgesSurviveNATSRestart: when the external nats-server stops, an
 // edge's /readyz turns 503; when it is back (same port, same store), the
 // edges reconnect on their own, /readyz is 200 again and their clients,
-// still connected, relay each other's acked events.
+// still connected, relay each other's acked events and are present again
+// (the presence bucket, in memory, is made again).
 func TestEdgesSurviveNATSRestart(t *testing.T) {
 	port, err := strconv.Atoi(strings.Split(freePorts(t, 1)[0], ":")[1])
 	if err != nil {
@@ -198,11 +199,7 @@ func TestEdgesSurviveNATSRestart(t *testing.T) {
 	store := t.TempDir()
 	same := func(o *server.Options) { o.Port, o.StoreDir = port, store }
 	ns := natstest.Start(t, "", same)
-	// Presence off here: its bucket is in memory, and after the NATS restart
-	// nothing creates it again (a known bug, open in issue 18): every write
-	// then waits out its attempt and the shutdown overruns its timeout.
-	noPresence := func(c *config) { c.PresenceTTL = 0 }
-	a, b := startEdge(t, ns.ClientURL(), noPresence), startEdge(t, ns.ClientURL(), noPresence)
+	a, b := startEdge(t, ns.ClientURL()), startEdge(t, ns.ClientURL())
 	ready := func(s *testServer) int {
 		resp, err := http.Get("http://" + s.addr + "/readyz")
 		if err != nil {
@@ -238,4 +235,19 @@ func TestEdgesSurviveNATSRestart(t *testing.T) {
 	if p := x.NextText(t, wait); !strings.HasPrefix(p, `2["e","after restart"`) {
 		t.Fatalf("edge A delivered %q after the restart", p)
 	}
+
+	// Presence: its bucket lived in the restarted server's memory; the
+	// edges made it again and stored their members again.
+	id := 1
+	eventually.True(t, 30*time.Second, "both sockets present again", func() bool {
+		id++
+		n, _ := memberIDs(t, askPresence(t, y, id, `null`, nil))
+		return n == 2
+	})
+	// Both edges stop within their shutdown budget (run returns no error),
+	// here, while the NATS is up (its own cleanup would stop it first).
+	began := time.Now()
+	b.stop(t)
+	a.stop(t)
+	t.Logf("both edges stopped in %v", time.Since(began).Round(time.Millisecond))
 }

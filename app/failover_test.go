@@ -357,6 +357,12 @@ func storedValues(t *testing.T, nodes []*procNode) []int64 {
 // streamLeader asks the cluster which node leads the namespace's stream.
 func streamLeader(t *testing.T, nodes []*procNode) string {
 	t.Helper()
+	return leaderOf(t, nodes, failStream)
+}
+
+// leaderOf asks the cluster which node leads stream.
+func leaderOf(t *testing.T, nodes []*procNode, stream string) string {
+	t.Helper()
 	var urls []string
 	for _, n := range nodes {
 		urls = append(urls, n.natsURL)
@@ -374,7 +380,7 @@ func streamLeader(t *testing.T, nodes []*procNode) string {
 	eventually.True(t, 30*time.Second, "the stream to have a leader", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		s, err := js.Stream(ctx, failStream)
+		s, err := js.Stream(ctx, stream)
 		if err != nil || s.CachedInfo().Cluster == nil {
 			return false
 		}

@@ -207,12 +207,16 @@ func TestChannelPresenceOverNATS(t *testing.T) {
 }
 
 // TestPresenceNodeKilled: three sockbus processes, a socket on each in
-// room "lobby"; node 2 is killed with SIGKILL. Within --presence-ttl (2 s,
-// plus the time to notice) its socket is gone from the answers of nodes 0
-// and 1, and their sockets get sockbus:left for it.
+// room "lobby"; the node leading the presence bucket is killed with
+// SIGKILL (the worst case: the bucket must elect a leader). Within
+// --presence-ttl (2 s) plus the detection margin (an eighth of it, and
+// the load's), its socket is gone from the answers of the two others and
+// their sockets get sockbus:left for it, exactly once; a socket that joins
+// a room during the election is present once the bucket has a leader.
 func TestPresenceNodeKilled(t *testing.T) {
 	bin := buildSockbus(t)
-	nodes := startProcCluster(t, bin, "--presence-ttl", "2s", "--presence-events")
+	const ttl = 2 * time.Second
+	nodes := startProcCluster(t, bin, "--presence-ttl", ttl.String(), "--presence-events")
 	var clients []*siotest.Client
 	var ids []string
 	for _, n := range nodes {
@@ -222,18 +226,24 @@ func TestPresenceNodeKilled(t *testing.T) {
 	}
 	ackID := 0
 	events := make([][]string, len(clients))
-	for i, c := range clients {
+	join := func(i int, room string) {
 		ackID++
-		c.Send(t, siotest.Event("/", ackID, "sockbus:join", `"lobby"`))
+		clients[i].Send(t, siotest.Event("/", ackID, "sockbus:join", `"`+room+`"`))
 		for {
-			p := c.NextText(t, 10*time.Second)
+			p := clients[i].NextText(t, 10*time.Second)
 			if strings.HasPrefix(p, fmt.Sprintf("3%d[", ackID)) {
 				if !strings.Contains(p, `"ok":true`) {
 					t.Fatalf("node %d join: %s", i, p)
 				}
-				break
+				return
+			}
+			if strings.HasPrefix(p, "2[\"sockbus:") {
+				events[i] = append(events[i], p)
 			}
 		}
+	}
+	for i := range clients {
+		join(i, "lobby")
 	}
 	for i, c := range clients {
 		eventually.True(t, 10*time.Second, fmt.Sprintf("node %d sees 3 in lobby", i), func() bool {
@@ -242,38 +252,76 @@ func TestPresenceNodeKilled(t *testing.T) {
 			return n == 3
 		})
 	}
-	nodes[2].kill()
-	killed := time.Now()
+	leader := leaderOf(t, nodes, "KV_"+presence.Bucket)
+	k := slices.IndexFunc(nodes, func(n *procNode) bool { return n.name == leader })
+	if k < 0 {
+		t.Fatalf("presence bucket leader %q is none of the nodes", leader)
+	}
+	alive := []int{(k + 1) % 3, (k + 2) % 3}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, n := range nodes[:2] {
-				for _, l := range strings.Split(n.out.String(), "\n") {
+			for _, i := range alive {
+				for _, l := range strings.Split(nodes[i].out.String(), "\n") {
 					if strings.Contains(l, "presence") {
-						t.Log(n.name, l)
+						t.Log(nodes[i].name, l)
 					}
 				}
 			}
 		}
 	})
-	leftWant := fmt.Sprintf(`"sockbus:left",{"room":"lobby","id":%q`, ids[2])
-	for i, c := range clients[:2] {
-		eventually.True(t, 20*time.Second, fmt.Sprintf("node %d: the killed node's socket is gone", i), func() bool {
+	nodes[k].kill()
+	killed := time.Now()
+	join(alive[0], "late") // during the bucket's election
+
+	leftWant := fmt.Sprintf(`"sockbus:left",{"room":"lobby","id":%q`, ids[k])
+	gone, left := map[int]time.Duration{}, map[int]time.Duration{}
+	var last [3]string
+	done := eventually.Within(30*time.Second, func() bool {
+		for _, i := range alive {
 			ackID++
-			n, got := memberIDs(t, askPresence(t, c, ackID, `"lobby"`, &events[i]))
-			return n == 2 && !slices.Contains(got, ids[2])
-		})
-		eventually.True(t, 20*time.Second, fmt.Sprintf("node %d got sockbus:left", i), func() bool {
-			for _, e := range events[i] {
-				if strings.Contains(e, leftWant) {
-					return true
-				}
+			raw := askPresence(t, clients[i], ackID, `"lobby"`, &events[i])
+			last[i] = raw
+			n, got := memberIDs(t, raw)
+			if _, ok := gone[i]; !ok && n == 2 && !slices.Contains(got, ids[k]) {
+				gone[i] = time.Since(killed)
 			}
-			ackID++
-			askPresence(t, c, ackID, `null`, &events[i])
-			return false
-		})
+			if _, ok := left[i]; !ok && slices.ContainsFunc(events[i], func(e string) bool { return strings.Contains(e, leftWant) }) {
+				left[i] = time.Since(killed)
+			}
+		}
+		return len(gone) == 2 && len(left) == 2
+	})
+	if !done {
+		t.Fatalf("30 s after the kill: gone %v, left %v; last answers %q; events %q", gone, left, last, events)
 	}
-	t.Logf("killed node's member gone and announced %v after the kill (--presence-ttl 2s)", time.Since(killed).Round(10*time.Millisecond))
+	t.Logf("%s led the presence bucket and was killed; its member gone from the answers after %v, sockbus:left after %v (--presence-ttl %v)",
+		leader, gone, left, ttl)
+	const bound = ttl + ttl/8 + 1500*time.Millisecond // the TTL, a sweep tick, and this machine's load
+	for _, i := range alive {
+		if gone[i] > bound || left[i] > bound {
+			t.Errorf("%s: gone after %v, left after %v: want both within %v", nodes[i].name, gone[i], left[i], bound)
+		}
+	}
+
+	// The join made during the election was retried: present everywhere.
+	joinedID := ids[alive[0]]
+	eventually.True(t, 30*time.Second, "the socket that joined during the election present in late", func() bool {
+		ackID++
+		n, got := memberIDs(t, askPresence(t, clients[alive[1]], ackID, `"late"`, &events[alive[1]]))
+		return n == 1 && got[0] == joinedID
+	})
+	t.Logf("the join made during the election present after %v", time.Since(killed).Round(10*time.Millisecond))
+	for _, i := range alive {
+		n := 0
+		for _, e := range events[i] {
+			if strings.Contains(e, leftWant) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s's socket got %d sockbus:left for the killed node's socket, want 1: %q", nodes[i].name, n, events[i])
+		}
+	}
 }
 
 // TestPresenceNodeSuite: test/presence with the official socket.io-client

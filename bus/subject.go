@@ -246,6 +246,7 @@ const (
 //	sockbus.io.<ns>.ctl.<op>               a socket operation (join, leave, disconnect, fetch)
 //	sockbus.in.<ns>.<event>                a client's event, for NATS handlers
 //	_SOCKBUS.presence.io.<ns>              interest only: one per node with sockets in <ns>
+//	_SOCKBUS.presence.beat                 presence heartbeats: a node's name, a few per TTL
 //	_SOCKBUS.auth.connect                  the connect hook's requests (AuthHookSubject)
 //
 // <ns>, <room> and <event> are EncodeToken tokens; a socket id is plain.
@@ -368,6 +369,12 @@ func InSubject(nsTok, evTok string) string { return "sockbus.in." + nsTok + "." 
 // and never published to: its interest count is how many nodes a broadcast
 // with acks waits for. Outside sockbus.>, so watchers are not counted.
 func PresenceSubject(nsTok string) string { return internalPrefix + "presence.io." + nsTok }
+
+// PresenceBeatSubject carries every node's presence heartbeat (package
+// presence): its node name, a few times per --presence-ttl. Live only, so a
+// node's death shows without the presence bucket (which may be electing a
+// leader, the dead node having led it).
+const PresenceBeatSubject = internalPrefix + "presence.beat"
 
 // AuthHookSubject is the connect hook's default request subject. Its
 // requests carry clients' tokens, auth payloads and allow-listed headers

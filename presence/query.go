@@ -1,20 +1,22 @@
 package presence
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
 )
 
 // Query answers who is in where, on every node: the members of live nodes,
-// in the order they joined, at most Config.MaxList of them listed.
+// in the order they joined, at most Config.MaxList of them listed. It
+// reads this node's copy of the bucket: no round trip, and an answer while
+// the bucket elects a leader.
 func (r *Registry) Query(ctx context.Context, w Where) (Answer, error) {
 	if r.cfg.Metrics != nil {
 		r.cfg.Metrics.PresenceQuery(metrics.PresenceAnswered)
@@ -23,18 +25,34 @@ func (r *Registry) Query(ctx context.Context, w Where) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	a := Answer{Members: []Member{}}
-	err = r.scan(ctx, []string{prefix + "*"}, func(e jetstream.KeyValueEntry, v value) {
-		if v.Node != r.node && !r.alive(v.Node) {
-			return // its node died: being swept
-		}
-		a.Count++
-		if len(a.Members) < r.cfg.MaxList {
-			a.Members = append(a.Members, Member{ID: strings.TrimPrefix(e.Key(), prefix), User: userPtr(v.User)})
-		}
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return Answer{}, fmt.Errorf("failed to read presence: %w", err)
+	}
+	now := time.Now()
+	var in []member
+	r.mu.Lock()
+	for _, m := range r.byPrefix[prefix] {
+		if m.node != r.node && r.aliveLocked(m.node, now) { // else its node died: being swept
+			in = append(in, *m)
+		}
+	}
+	var unstored []member                // rev: the order it joined in
+	for id, l := range r.local[prefix] { // this node's own, stored or not yet
+		switch m := r.byKey[prefix+id]; {
+		case m == nil:
+			unstored = append(unstored, member{id: id, user: l.user, rev: l.seq})
+		case m.node == r.node:
+			in = append(in, member{id: id, user: l.user, rev: m.rev})
+		} // else taken over by another node (the socket recovered there): listed above
+	}
+	r.mu.Unlock()
+	byRev := func(a, b member) int { return cmp.Compare(a.rev, b.rev) }
+	slices.SortFunc(in, byRev)
+	slices.SortFunc(unstored, byRev)
+	in = append(in, unstored...)
+	a := Answer{Count: len(in), Members: make([]Member, 0, min(len(in), r.cfg.MaxList))}
+	for _, m := range in[:min(len(in), r.cfg.MaxList)] {
+		a.Members = append(a.Members, Member{ID: m.id, User: userPtr(m.user)})
 	}
 	return a, nil
 }

@@ -3,7 +3,6 @@ package presence
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -63,31 +62,37 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// attempt bounds one write of the bucket.
-const attempt = 5 * time.Second
-
 // Registry is this node's side of presence: it writes its members' keys,
-// refreshes its heartbeat and removes the members of nodes that died. It
-// is safe for concurrent use; Join and Leave never block on the bus.
+// follows the whole bucket, beats, and (when it is the sweeper) removes
+// the members of nodes that died. It is safe for concurrent use; Join and
+// Leave never block on the bus.
 type Registry struct {
 	b    *bus.Bus
-	kv   jetstream.KeyValue
 	cfg  Config
 	node string
 	warn *ratelog.Logger
 
-	mu      sync.Mutex
-	live    map[string]bool   // nodes whose heartbeat key exists
-	mine    map[string]*entry // this node's members by key
-	ops     []op
-	delayed []op // leaves waiting for a recovery (due set)
-	wake    chan struct{}
-	nodeRev uint64
+	mu sync.Mutex
+	kv jetstream.KeyValue // replaced when the bucket is created again
+	nodes
+	view
+	mine map[string]*entry // this node's members by key, as stored
+	// local is this node's members as its sockets stand, stored or not
+	// yet: answers take this node's own members from it, so a socket sees
+	// itself at once (list prefix → socket id → join order).
+	local    map[string]map[string]localMember
+	localSeq uint64
+	ops      []op
+	delayed  []op // leaves waiting for a recovery (due set)
+	wake     chan struct{}
+	nodeRev  uint64
+	// purgeWake tells the purger the sweeper announced what it must remove.
+	purgeWake chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	query  *bus.Subscription
+	subs   []*bus.Subscription // queries and beats
 	// answering holds a slot per backend query being read (maxAnswering).
 	answering chan struct{}
 }
@@ -99,34 +104,28 @@ type entry struct {
 	rev   uint64
 }
 
+type localMember struct {
+	user string
+	seq  uint64 // join order
+	gen  uint64 // its last join: a delayed leave removes only the join it followed
+}
+
 type op struct {
-	key  string
-	e    entry
-	join bool
-	rev  uint64    // a delayed leave: the revision it may remove
-	due  time.Time // a delayed leave: when
+	key    string
+	e      entry
+	join   bool
+	silent bool      // a join storing again what was stored: no event
+	at     time.Time // when it was queued: writes give up writeWait after
+	rev    uint64    // a delayed leave: the revision it may remove
+	gen    uint64    // a delayed leave: the local join it may remove
+	due    time.Time // a delayed leave: when
 }
 
 // Open opens (creating if needed) the presence bucket and starts this
-// node's heartbeat, its watch of the other nodes and the answer to
-// PresenceQuerySubject.
+// node's beats and heartbeat, its copy of the bucket, its sweeper and the
+// answer to PresenceQuerySubject.
 func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 	cfg = cfg.withDefaults()
-	var kv jetstream.KeyValue
-	err := bus.Retry(ctx, func(ctx context.Context) (err error) {
-		kv, err = b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:         Bucket,
-			History:        1,
-			Storage:        jetstream.MemoryStorage,
-			Replicas:       b.Replicas(),
-			MaxBytes:       cfg.MaxBytes,
-			LimitMarkerTTL: cfg.TTL,
-		})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("failed to open presence bucket: %w", err)
-	}
 	if cfg.Node == "" {
 		cfg.Node = b.NodeID()
 	}
@@ -135,34 +134,85 @@ func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 		return nil, fmt.Errorf("failed to name node: %w", err)
 	}
 	r := &Registry{
-		b: b, kv: kv, cfg: cfg, node: node, warn: ratelog.New(cfg.Logger, time.Minute),
-		live: map[string]bool{}, mine: map[string]*entry{}, wake: make(chan struct{}, 1),
+		b: b, cfg: cfg, node: node, warn: ratelog.New(cfg.Logger, time.Minute),
+		nodes: newNodes(), view: newView(),
+		mine: map[string]*entry{}, local: map[string]map[string]localMember{}, wake: make(chan struct{}, 1), purgeWake: make(chan struct{}, 1),
 		answering: make(chan struct{}, maxAnswering),
 	}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
-	if err := r.heartbeat(ctx); err != nil {
+	if r.kv, err = r.openBucket(ctx); err != nil {
 		return nil, err
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if err := r.start(ctx); err != nil {
+		r.cancel()
+		for _, s := range r.subs {
+			_ = s.Unsubscribe()
+		}
+		r.wg.Wait()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Registry) start(ctx context.Context) error {
+	r.started = time.Now()
+	beats, err := r.b.Subscribe(bus.PresenceBeatSubject, r.heard)
+	if err != nil {
+		return fmt.Errorf("failed to subscribe presence beats: %w", err)
+	}
+	r.subs = append(r.subs, beats)
+	if err := r.checkBucket(ctx, false); err != nil { // notes the bucket's making
+		return err
+	}
+	if err := r.heartbeat(ctx); err != nil {
+		return fmt.Errorf("failed to write presence heartbeat: %w", err)
 	}
 	ready := make(chan struct{})
-	if err := r.watchNodes(ready); err != nil {
-		return nil, err
-	}
+	r.wg.Add(1)
+	go r.mirror(ready)
 	select {
 	case <-ready:
 	case <-ctx.Done():
-		r.cancel()
-		return nil, fmt.Errorf("failed to read presence nodes: %w", ctx.Err())
+		return fmt.Errorf("failed to read presence bucket: %w", ctx.Err())
 	}
-	r.query, err = b.SubscribeQueue(bus.PresenceQueries, "sockbus-presence", r.answer)
+	query, err := r.b.SubscribeQueue(bus.PresenceQueries, "sockbus-presence", r.answer)
 	if err != nil {
-		r.cancel()
-		return nil, fmt.Errorf("failed to subscribe presence queries: %w", err)
+		return fmt.Errorf("failed to subscribe presence queries: %w", err)
 	}
-	r.wg.Add(2)
+	r.subs = append(r.subs, query)
+	r.wg.Add(5)
 	go r.work()
 	go r.tick()
-	r.sweepAsync("") // members of nodes gone while nobody watched
-	return r, nil
+	go r.pulse()
+	go r.sweeper()
+	go r.purger()
+	return nil
+}
+
+// openBucket creates the bucket, or binds to it.
+func (r *Registry) openBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := bus.Retry(ctx, func(ctx context.Context) (err error) {
+		kv, err = r.b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:         Bucket,
+			History:        1,
+			Storage:        jetstream.MemoryStorage,
+			Replicas:       r.b.Replicas(),
+			MaxBytes:       r.cfg.MaxBytes,
+			LimitMarkerTTL: r.cfg.TTL,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to open presence bucket: %w", err)
+	}
+	return kv, nil
+}
+
+func (r *Registry) bucket() jetstream.KeyValue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kv
 }
 
 // TTL is Config.TTL.
@@ -189,20 +239,44 @@ func (r *Registry) enqueue(w Where, id, user string, join, later bool) {
 	if err != nil {
 		return // a name no room or channel can have
 	}
-	o := op{key: prefix + id, e: entry{where: w, id: id, user: user}, join: join}
+	now := time.Now()
+	o := op{key: prefix + id, e: entry{where: w, id: id, user: user}, join: join, at: now}
 	r.mu.Lock()
 	if later {
-		o.due = time.Now().Add(r.cfg.TTL)
+		o.due = now.Add(r.cfg.TTL)
+	}
+	switch {
+	case join:
+		if r.local[prefix] == nil {
+			r.local[prefix] = map[string]localMember{}
+		}
+		r.localSeq++
+		l, in := r.local[prefix][id]
+		if !in {
+			l.seq = r.localSeq
+		}
+		l.user, l.gen = user, r.localSeq
+		r.local[prefix][id] = l
+	case later:
+		o.gen = r.local[prefix][id].gen
+	default:
+		r.dropLocalLocked(prefix, id)
 	}
 	r.ops = append(r.ops, o)
 	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *Registry) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 }
 
-// work applies queued joins and leaves in order.
+// work applies queued joins and leaves in order, one at a time: a write
+// retried through a leader election holds the ones queued behind it, so
+// the writes of one key never pass each other.
 func (r *Registry) work() {
 	defer r.wg.Done()
 	for {
@@ -211,7 +285,7 @@ func (r *Registry) work() {
 			return
 		case <-r.wake:
 		}
-		for {
+		for r.ctx.Err() == nil {
 			r.mu.Lock()
 			ops := r.ops
 			r.ops = nil
@@ -220,22 +294,25 @@ func (r *Registry) work() {
 				break
 			}
 			for _, o := range ops {
-				r.apply(r.ctx, o)
+				r.apply(o)
 			}
 		}
 	}
 }
 
-func (r *Registry) apply(ctx context.Context, o op) {
-	ctx, cancel := context.WithTimeout(ctx, attempt)
+func (r *Registry) apply(o op) {
+	ctx, cancel := context.WithDeadline(r.ctx, o.at.Add(writeWait))
 	defer cancel()
 	if o.join {
-		r.put(ctx, o.key, o.e)
+		r.put(ctx, o)
 		return
 	}
 	r.mu.Lock()
 	cur := r.mine[o.key]
 	if cur == nil {
+		if !o.due.IsZero() { // never stored
+			r.dropLocalIfLocked(o)
+		}
 		r.mu.Unlock()
 		return
 	}
@@ -250,48 +327,12 @@ func (r *Registry) apply(ctx context.Context, o op) {
 		return
 	}
 	delete(r.mine, o.key)
-	rev := cur.rev
+	if !o.due.IsZero() { // a delayed leave, due: the socket did not come back here
+		r.dropLocalIfLocked(o)
+	}
+	e := *cur
 	r.mu.Unlock()
-	r.remove(ctx, o.key, rev, *cur)
-}
-
-// put writes a member key: a new key is announced as joined, an existing
-// one (the socket recovered, here or on another node) silently taken over.
-func (r *Registry) put(ctx context.Context, key string, e entry) {
-	val := value{Node: r.node, User: e.user}.encode()
-	rev, err := r.kv.Create(ctx, key, val)
-	fresh := err == nil
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		rev, err = r.kv.Put(ctx, key, val)
-	}
-	if err != nil {
-		r.warn.Warn("failed to store presence", "key", key, "err", err)
-		return
-	}
-	e.rev = rev
-	r.mu.Lock()
-	r.mine[key] = &e
-	r.mu.Unlock()
-	if fresh {
-		r.announce(e, "joined")
-	}
-}
-
-// remove purges a member key if it still holds revision rev (nobody took
-// it over), leaving no marker behind after the TTL, and announces it.
-func (r *Registry) remove(ctx context.Context, key string, rev uint64, e entry) {
-	// Retried while the bucket elects a leader (its old one may be the node
-	// that died); a revision mismatch is final.
-	err := bus.RetryEach(ctx, time.Second, func(ctx context.Context) error {
-		return r.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(r.cfg.TTL))
-	})
-	if err != nil {
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			r.warn.Warn("failed to remove presence", "key", key, "err", err)
-		}
-		return
-	}
-	r.announce(e, "left")
+	r.remove(ctx, o.key, e)
 }
 
 // announce publishes a joined or left event when events are on.
@@ -318,20 +359,32 @@ func (r *Registry) announce(e entry, what string) {
 	}
 }
 
-// Close stops the node's presence: queued changes are applied (until ctx
-// ends), then its heartbeat key is removed, so the other nodes remove
-// whatever members it still held at once.
+// Close stops the node's presence. Nothing is written on the way out: a
+// shutdown's sockets may recover elsewhere (present up to the TTL, as after
+// any drop), and this node's members go when its beats stop, swept by the
+// others as after a crash. Writing them here cost the shutdown its budget
+// whenever the bucket could not answer (the last nodes of a cluster,
+// without quorum): the bus drain that follows then ran out of time.
 func (r *Registry) Close(ctx context.Context) error {
-	// Nothing is written on the way out: a shutdown's sockets may recover
-	// elsewhere (present up to the TTL, as after any drop), and this node's
-	// members go when its heartbeat expires, swept by the others as after a
-	// crash. Writing them here cost the shutdown its budget whenever the
-	// bucket could not answer (the last nodes of a cluster, without quorum):
-	// the bus drain that follows then ran out of time.
-	if r.query != nil {
-		_ = r.query.Unsubscribe()
+	for _, s := range r.subs {
+		_ = s.Unsubscribe()
 	}
 	r.cancel()
 	r.wg.Wait()
 	return nil
+}
+
+func (r *Registry) dropLocalLocked(prefix, id string) {
+	if delete(r.local[prefix], id); len(r.local[prefix]) == 0 {
+		delete(r.local, prefix)
+	}
+}
+
+// dropLocalIfLocked ends a delayed leave's membership in local, unless the
+// socket joined again since.
+func (r *Registry) dropLocalIfLocked(o op) {
+	prefix, err := o.e.where.prefix()
+	if l, in := r.local[prefix][o.e.id]; err == nil && in && l.gen == o.gen {
+		r.dropLocalLocked(prefix, o.e.id)
+	}
 }

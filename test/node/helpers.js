@@ -78,6 +78,8 @@ function listen(emitter, event, fn) {
 
 // Events the client emits itself; they never carry an offset.
 const RESERVED_EVENTS = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
+// Events sockbus sends live (volatile, not stored): no offset, as socket.io's volatile emits.
+const LIVE_EVENTS = new Set(['sockbus:joined', 'sockbus:left']);
 
 /** True when the server enabled connection state recovery for this socket (its CONNECT reply had a pid). */
 export function recoveryOn(socket) {
@@ -92,7 +94,7 @@ export function recoveryOn(socket) {
  * is removed. Without recovery, or for non-Socket emitters and reserved events, `args` as is.
  */
 export function appArgs(emitter, event, args) {
-  if (RESERVED_EVENTS.has(event) || !recoveryOn(emitter)) return args;
+  if (RESERVED_EVENTS.has(event) || LIVE_EVENTS.has(event) || !recoveryOn(emitter)) return args;
   const offset = args[args.length - 1];
   if (typeof offset !== 'string' || offset === '') {
     throw new assert.AssertionError({

@@ -20,7 +20,7 @@ import (
 //
 // With Config.Presence events on, the members of a room receive
 // sockbus:joined and sockbus:left ({"room","id","user"}) when another
-// socket joins or leaves it.
+// socket joins or leaves it: live, not stored (no offset, no replay).
 const (
 	PresenceEvent = "sockbus:presence"
 	JoinedEvent   = "sockbus:joined"
@@ -193,11 +193,15 @@ func (s *Server) subscribePresenceEvents() error {
 		if what == "left" {
 			event = LeftEvent
 		}
-		for _, sock := range n.roomMembers(*ev.Room) {
-			if sock.id != ev.ID {
-				_ = sock.Emit(event, ev)
-			}
+		args, _, err := encodeArgs([]any{ev})
+		if err != nil {
+			return
 		}
+		// Live, to this node's members: a stored copy per member would
+		// cost a write each, and wait out any election of the namespace's
+		// stream (a node that died may have led it: its members' left
+		// events would come only after it).
+		_ = Operator{ns: n}.To(*ev.Room).Except(ev.ID).emitLocal(event, args, nil, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("failed to subscribe presence events: %w", err)
@@ -214,19 +218,4 @@ func (s *Server) existing(name string) *Namespace {
 		return n
 	}
 	return s.children[name]
-}
-
-// roomMembers lists this node's sockets in room.
-func (n *Namespace) roomMembers(room string) []*Socket {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	r := n.rooms[room]
-	if r == nil {
-		return nil
-	}
-	out := make([]*Socket, 0, len(r.members))
-	for sock := range r.members {
-		out = append(out, sock)
-	}
-	return out
 }
