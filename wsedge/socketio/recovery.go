@@ -12,7 +12,6 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/engine"
-	"github.com/sockbus/sockbus/wsedge/sio"
 )
 
 // Connection state recovery, compatible with socket.io-client >= 4.6.
@@ -227,7 +226,7 @@ func (c *clientConn) replay(n *Namespace, s *Socket, plan replayPlan, seen uint6
 			}
 			s.sent(m.Seq)
 			var off [offsetSize]byte
-			return out.add(ctx, n.eventFrames(e.addr.event, e.args, e.atts, sio.NoID, c.srv.appendOffset(off[:0], n, m.Seq)))
+			return out.event(ctx, e.addr.event, e.args, e.atts, c.srv.appendOffset(off[:0], n, m.Seq))
 		}
 	}
 	var last uint64

@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -86,7 +87,7 @@ func recoverRaw(tb testing.TB, addr, nsp, auth string) (net.Conn, int, string) {
 	tb.Helper()
 	c := dialRaw(tb, addr, 0)
 	c.send(tb, "40"+nsp+","+auth)
-	events, reply := c.untilConnected(tb, nsp)
+	events, reply := c.untilConnected(tb, nsp, nil)
 	return c.conn, events, reply
 }
 
@@ -172,18 +173,22 @@ func (c *rawConn) next(tb testing.TB) []byte {
 }
 
 // untilConnected reads until nsp's CONNECT reply and returns how many
-// events of nsp came before it, and the reply.
-func (c *rawConn) untilConnected(tb testing.TB, nsp string) (int, string) {
+// events of nsp came before it, and the reply. each, if not nil, is called
+// with every event's packet (valid until it returns).
+func (c *rawConn) untilConnected(tb testing.TB, nsp string, each func(p []byte)) (int, string) {
 	tb.Helper()
-	events, event, reply := 0, "42"+nsp+",", "40"+nsp+","
+	events, event, reply := 0, []byte("42"+nsp+","), []byte("40"+nsp+",")
 	for {
 		p := c.next(tb)
 		switch {
-		case strings.HasPrefix(string(p), event):
+		case bytes.HasPrefix(p, event):
+			if each != nil {
+				each(p)
+			}
 			events++
-		case strings.HasPrefix(string(p), reply):
+		case bytes.HasPrefix(p, reply):
 			return events, string(p)
-		case string(p) == "2": // a ping
+		case len(p) == 1 && p[0] == '2': // a ping
 		default:
 			tb.Fatalf("unexpected frame %q", p)
 		}

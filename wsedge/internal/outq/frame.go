@@ -21,11 +21,19 @@ type Frame struct {
 // NewFrame returns a final, unmasked data frame carrying payload. The frame
 // keeps payload: the caller must not modify it afterwards.
 func NewFrame(binary bool, payload []byte) *Frame {
+	f := MakeFrame(binary, payload)
+	return &f
+}
+
+// MakeFrame is NewFrame as a value, for a producer that allocates many
+// frames at once (a replay's frames, an array per group). Queue a pointer
+// to it, never a copy, and do not change it once queued.
+func MakeFrame(binary bool, payload []byte) Frame {
 	op := byte(opText)
 	if binary {
 		op = opBinary
 	}
-	f := newFrame(op, payload)
+	f := makeFrame(op, payload)
 	f.binary = binary
 	return f
 }
@@ -59,7 +67,12 @@ func NewCloseFrame(code uint16, reason string) *Frame {
 }
 
 func newFrame(op byte, payload []byte) *Frame {
-	f := &Frame{payload: payload}
+	f := makeFrame(op, payload)
+	return &f
+}
+
+func makeFrame(op byte, payload []byte) Frame {
+	f := Frame{payload: payload}
 	f.hdr[0] = 0x80 | op
 	n := len(payload)
 	switch {
