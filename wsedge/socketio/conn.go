@@ -23,8 +23,8 @@ type clientConn struct {
 	session *engine.Session
 
 	mu           sync.Mutex
-	sockets      map[string]*Socket // by namespace name
-	connectTimer *time.Timer
+	sockets      map[string]*Socket   // by namespace name
+	connectTimer *time.Timer          // until the first CONNECT succeeds; then nil (an idle connection keeps no timer)
 	events       *wsedge.TokenBucket  // inbound events; nil: no limit
 	addr         *wsedge.AddressShare // its address's events (Config.AddressEvents); nil: no limit
 	refused      int                  // CONNECTs refused so far (message goroutine only)
@@ -208,7 +208,9 @@ func (c *clientConn) onUpgrade() {
 func (c *clientConn) onClose(reason string) {
 	c.srv.cfg.AddressEvents.Release(c.addr)
 	c.mu.Lock()
-	c.connectTimer.Stop()
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
 	socks := make([]*Socket, 0, len(c.sockets))
 	for _, s := range c.sockets {
 		socks = append(socks, s)

@@ -196,7 +196,10 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 	}
 	c.mu.Lock()
 	c.sockets[n.name] = s
-	c.connectTimer.Stop()
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+		c.connectTimer = nil
+	}
 	c.mu.Unlock()
 	s.expiry.Set(a.grant.Expires, func() { s.disconnectWith(wsedge.ReasonTokenExpired) }) // a no-op if it left meanwhile
 	body := `{"sid":` + strconv.Quote(s.id)

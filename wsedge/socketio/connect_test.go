@@ -99,3 +99,25 @@ func TestSocketIOHistoryLargerThanQueueIsPaced(t *testing.T) {
 		}
 	}
 }
+
+// Once connected, a client's connection keeps no connect timer: an idle
+// connection should hold nothing it no longer needs (issue 17 item 3).
+func TestConnectedClientKeepsNoConnectTimer(t *testing.T) {
+	b := testutil.StartBus(t, bus.Config{})
+	srv := NewServer(b, Config{})
+	url := "http://" + testutil.Serve(t, srv, srv.Close)
+	got := make(chan *Socket, 1)
+	srv.Of("/").OnConnection(func(s *Socket) { got <- s })
+	c := siotest.Dial(t, url, "/socket.io/")
+	c.Send(t, "0")
+	if p := c.NextText(t, wait); !strings.HasPrefix(p, "0{") {
+		t.Fatalf("CONNECT reply %q", p)
+	}
+	s := <-got
+	s.conn.mu.Lock()
+	timer := s.conn.connectTimer
+	s.conn.mu.Unlock()
+	if timer != nil {
+		t.Fatal("a connected client still holds its connect timer")
+	}
+}
