@@ -339,3 +339,35 @@ func TestDropThenBackIsSilent(t *testing.T) {
 		return err == nil && st.Values() == 3
 	})
 }
+
+// TestOwnMembersAtOnce: a node answers with its own sockets as they stand,
+// stored or not yet (a socket asking right after it connected sees
+// itself); a delayed leave keeps the socket listed until it is due, and a
+// join meanwhile keeps it for good.
+func TestOwnMembersAtOnce(t *testing.T) {
+	b := testutil.StartBus(t, bus.Config{})
+	const ttl = time.Second
+	a := open(t, b, "a", ttl)
+	defer func() { _ = a.Close(context.Background()) }()
+	lobby := Where{Kind: KindIO, Scope: "/chat", Room: "lobby"}
+	a.Join(lobby, "s1", "")
+	a.Join(lobby, "s2", "")
+	if n, m := count(t, a, lobby); n != 2 || m[0].ID != "s1" || m[1].ID != "s2" {
+		t.Fatalf("right after the joins: %d %+v, want s1 then s2", n, m)
+	}
+	a.Leave(lobby, "s2", "", false)
+	if n, _ := count(t, a, lobby); n != 1 {
+		t.Fatalf("right after s2 left: %d members, want 1", n)
+	}
+	a.Leave(lobby, "s1", "", true) // a drop it may recover from
+	a.Join(lobby, "s1", "")        // and it did
+	time.Sleep(2 * ttl)            // the delayed leave comes due within this
+	if n, _ := count(t, a, lobby); n != 1 {
+		t.Fatalf("s1 back before its delayed leave came due: %d members, want 1", n)
+	}
+	a.Leave(lobby, "s1", "", true)
+	eventually.True(t, 4*ttl, "s1 gone after the TTL", func() bool {
+		n, _ := count(t, a, lobby)
+		return n == 0
+	})
+}
