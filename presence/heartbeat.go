@@ -62,7 +62,7 @@ func (r *Registry) resync(silent bool) {
 	now := time.Now()
 	r.mu.Lock()
 	for key, e := range r.mine {
-		r.ops = append(r.ops, op{key: key, e: *e, join: true, silent: silent, at: now})
+		r.ops = append(r.ops, op{key: key, e: *e, join: true, resync: true, silent: silent, at: now})
 	}
 	r.mu.Unlock()
 	r.poke()

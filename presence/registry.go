@@ -114,7 +114,8 @@ type op struct {
 	key    string
 	e      entry
 	join   bool
-	silent bool      // a join storing again what was stored: no event
+	resync bool      // a join storing again what was stored (perhaps removed meanwhile)
+	silent bool      // a resync nobody announced as left: no event
 	at     time.Time // when it was queued: writes give up writeWait after
 	rev    uint64    // a delayed leave: the revision it may remove
 	gen    uint64    // a delayed leave: the local join it may remove

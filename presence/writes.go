@@ -32,16 +32,23 @@ func (r *Registry) put(ctx context.Context, o op) {
 	r.mu.Unlock()
 	attempts := 0
 	var rev uint64
-	err := bus.RetryEach(ctx, writeAttempt, func(ctx context.Context) (err error) {
-		attempts++
-		rev, err = r.bucket().Create(ctx, key, val)
-		return err
-	})
+	var err error = jetstream.ErrKeyExists // held: stored here, a socket back after a drop
+	if !held || o.resync {
+		err = bus.RetryEach(ctx, writeAttempt, func(ctx context.Context) (err error) {
+			attempts++
+			rev, err = r.bucket().Create(ctx, key, val)
+			return err
+		})
+	}
 	fresh := err == nil
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		// RetryEach retries only passing failures: after one, the key may
 		// hold what that attempt stored.
-		if cur, gerr := r.bucket().Get(ctx, key); gerr == nil && attempts > 1 && !held && string(cur.Value()) == string(val) {
+		var cur jetstream.KeyValueEntry
+		if attempts > 1 && !held {
+			cur, _ = r.bucket().Get(ctx, key)
+		}
+		if cur != nil && string(cur.Value()) == string(val) {
 			rev, err, fresh = cur.Revision(), nil, true // an earlier attempt of ours
 		} else {
 			err = bus.RetryEach(ctx, writeAttempt, func(ctx context.Context) (err error) {
