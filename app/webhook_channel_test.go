@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +57,49 @@ func TestWebhookChannelConnections(t *testing.T) {
 	})
 	if n := len(only.events()); n != 1 {
 		t.Fatalf("%d events with --webhook-events disconnect, want 1", n)
+	}
+}
+
+// TestWebhookChannelBigMessages: a channel message whose event would not
+// fit in what the bus stores (a binary frame near --max-message-bytes
+// grows by a third in base64; control characters by six in JSON) is
+// still reported, with "data_omitted": true instead of its data; one that
+// fits comes whole; nothing goes unstored.
+func TestWebhookChannelBigMessages(t *testing.T) {
+	r := newReceiver(t, nil)
+	const limit = 256 << 10
+	s := startServer(t, webhookTo(r.url), func(c *config) { c.MaxMessageBytes = limit })
+	c := wstest.Dial(t, s.ws("/ws/big"))
+	c.SendBinary(t, bytes.Repeat([]byte{0xff}, limit-1024))
+	text := strings.Repeat("a", limit-1024)
+	c.SendText(t, text)
+	c.SendText(t, strings.Repeat("\x01", 100<<10))
+	// Taken before the close: closing with its echoes unread resets the
+	// connection, and the server may lose frames it had not read yet.
+	r.waitFor(t, 4, 10*time.Second)
+	c.Close()
+	evs := r.waitFor(t, 5, 10*time.Second)
+	type shape struct {
+		typ     string
+		data    int
+		omitted bool
+	}
+	var got []shape
+	for _, e := range evs {
+		sh := shape{typ: e.Type, omitted: e.DataOmitted, data: -1}
+		if e.Data != nil {
+			sh.data = len(*e.Data)
+		}
+		if e.DataBase64 != nil {
+			sh.data = len(*e.DataBase64)
+		}
+		got = append(got, sh)
+	}
+	want := []shape{{"connect", -1, false}, {"event", -1, true}, {"event", len(text), false}, {"event", -1, true}, {"disconnect", -1, false}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if n := scrape(t, "http://"+s.addr+"/metrics")[`sockbus_webhooks_total{outcome="not_stored"}`]; n != 0 {
+		t.Fatalf("%v webhook events not stored", n)
 	}
 }

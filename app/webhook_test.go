@@ -40,9 +40,10 @@ type hookEvent struct {
 	Args      json.RawMessage `json:"args"`
 	Reason    string          `json:"reason"`
 	// A plain WebSocket connection's message.
-	Data       *string `json:"data"`
-	DataBase64 *string `json:"data_base64"`
-	hasUser    bool
+	Data        *string `json:"data"`
+	DataBase64  *string `json:"data_base64"`
+	DataOmitted bool    `json:"data_omitted"`
+	hasUser     bool
 }
 
 // receiver is a real HTTP webhook receiver on 127.0.0.1:0. It checks each

@@ -47,7 +47,7 @@ func webhookConfig(c conf.Config, events webhook.Events, counters *metrics.Set, 
 	}
 	return webhook.Config{
 		URLs: c.WebhookURLs, Secret: c.WebhookSecret, Events: events, Node: node,
-		Timeout: c.WebhookTimeout, MaxBackoff: c.WebhookMaxBackoff, MaxAge: c.WebhookMaxAge,
+		Timeout: c.WebhookTimeout, MaxBackoff: c.WebhookMaxBackoff, MaxAge: c.WebhookMaxAge, MaxPayload: int(c.MaxMessageBytes),
 		Logger: logger, Metrics: counters,
 	}
 }

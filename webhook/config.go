@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/auth"
+	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
 )
 
@@ -34,6 +35,10 @@ type Config struct {
 	// MaxAge gives an event up once it is this old (the stream drops it
 	// then anyway). Default 24h.
 	MaxAge time.Duration
+	// MaxPayload is the bus's (bus.Config.MaxPayload, --max-message-bytes):
+	// a channel message whose event would not fit in it plus 32 KiB is
+	// sent without its data (DataOmitted). Default bus.DefaultMaxPayload.
+	MaxPayload int
 	// Logger gets the warnings (rate-limited). Default slog.Default().
 	Logger *slog.Logger
 	// Metrics counts deliveries, failures and events given up. May be nil.
@@ -60,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAge <= 0 {
 		c.MaxAge = defaultMaxAge
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = bus.DefaultMaxPayload
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -32,6 +32,10 @@ type Payload struct {
 	// binary one's in standard base64.
 	Data       *string `json:"data,omitempty"`
 	DataBase64 *string `json:"data_base64,omitempty"`
+	// DataOmitted: the message's data did not fit in an event (a binary
+	// frame near --max-message-bytes grows by a third in base64); the
+	// channel's history has it.
+	DataOmitted bool `json:"data_omitted,omitempty"`
 }
 
 // Publisher stores the events of this node's sockets for delivery. Its
@@ -163,13 +167,27 @@ func (p *Publisher) channelMessage(c channels.Conn, data []byte, binary bool) {
 	} else {
 		pl.Data = &s
 	}
-	p.publish(c.ID, pl)
+	body, err := json.Marshal(pl)
+	if err == nil && len(body) > p.cfg.MaxPayload+maxEnvelope {
+		pl.Data, pl.DataBase64, pl.DataOmitted = nil, nil, true
+		body, err = json.Marshal(pl)
+	}
+	p.publishBody(c.ID, body, err)
 }
+
+// maxEnvelope is what an event may add to a message of --max-message-bytes
+// and still be stored: the bus takes 64 KiB more than that, for headers.
+const maxEnvelope = 32 << 10
 
 // publish stores pl in the partition of key (the socket id: its events
 // stay in order).
 func (p *Publisher) publish(key string, pl Payload) {
 	body, err := json.Marshal(pl)
+	p.publishBody(key, body, err)
+}
+
+// publishBody stores an event's body, unless encoding it failed (err).
+func (p *Publisher) publishBody(key string, body []byte, err error) {
 	if err == nil {
 		err = p.b.PublishWebhook(key, body, p.stored)
 	}
