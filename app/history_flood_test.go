@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -29,10 +30,10 @@ func fillChannel(t *testing.T, s *testServer, channel string, n, size int) {
 			t.Fatal(err)
 		}
 	}
-	select {
-	case <-s.bus.JetStream().PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		t.Fatal("fill not stored within a minute")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.bus.WaitStored(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,8 @@ const (
 type pendingAck struct {
 	id      uint64 // in base 36, the reply subject's and message id's suffix
 	from    *Sender
+	live    string // where the node publishes it live once stored (liveByNode); "" if not
+	where   bool   // the callback wants where it was stored (Stored)
 	cb      ackCallback
 	msg     nats.Msg  // cleared once answered
 	first   time.Time // registered: the store timeout counts from here
@@ -68,7 +71,7 @@ func (b *Bus) PublishStored(msg *Msg, fn func(error)) error {
 // earlier publish of s that gets stored, resends included (see Sender).
 // fn may be nil.
 func (b *Bus) PublishStoredBy(s *Sender, msg *Msg, fn func(error)) error {
-	return s.publish(b.replies, b.storeMsg(msg), ackCallback{fn: fn}, "")
+	return s.publish(b.replies, b.storeMsg(msg), b.liveSubject(msg.Subject), ackCallback{fn: fn}, "")
 }
 
 // Stored is where JetStream stored a publish.
@@ -86,7 +89,7 @@ type Stored struct {
 // window, DupWindow), and fn told where the message was stored. The id
 // must be unique per message and at most 255 printable ASCII bytes.
 func (b *Bus) PublishStoredAs(msg *Msg, id string, fn func(Stored, error)) error {
-	return (&Sender{}).publish(b.replies, b.storeMsg(msg), ackCallback{withAck: fn}, id)
+	return (&Sender{}).publish(b.replies, b.storeMsg(msg), b.liveSubject(msg.Subject), ackCallback{withAck: fn}, id)
 }
 
 // storeMsg is msg as nats.go publishes it to its stream (header map and
@@ -118,7 +121,7 @@ func (c ackCallback) call(ack Stored, err error) {
 
 // register sets msg's message id (id, or one of the node's) and tracks it
 // (not sent yet).
-func (a *replyMux) register(s *Sender, msg nats.Msg, cb ackCallback, id string) (*pendingAck, error) {
+func (a *replyMux) register(s *Sender, msg nats.Msg, live string, cb ackCallback, id string) (*pendingAck, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.pending) >= maxPendingAcks {
@@ -136,7 +139,7 @@ func (a *replyMux) register(s *Sender, msg nats.Msg, cb ackCallback, id string) 
 		id = a.msgID + string(strconv.AppendUint(buf[:0], a.next, 36))
 	}
 	msg.Header[headerMsgID] = []string{id}
-	p := &pendingAck{id: a.next, from: s, cb: cb, msg: msg, first: time.Now()}
+	p := &pendingAck{id: a.next, from: s, live: live, where: cb.withAck != nil, cb: cb, msg: msg, first: time.Now()}
 	a.pending[a.next] = p
 	return p, nil
 }
@@ -145,7 +148,38 @@ func (a *replyMux) register(s *Sender, msg nats.Msg, cb ackCallback, id string) 
 func (a *replyMux) forget(p *pendingAck) {
 	a.mu.Lock()
 	delete(a.pending, p.id)
+	if len(a.pending) == 0 && len(a.idle) > 0 {
+		for _, ch := range a.idle {
+			close(ch)
+		}
+		a.idle = nil
+	}
 	a.mu.Unlock()
+}
+
+// WaitStored returns once no stored publish (PublishStored*, and Publish)
+// waits for JetStream's acknowledgement any more, or with ctx's error.
+func (b *Bus) WaitStored(ctx context.Context) error {
+	a := b.replies
+	a.mu.Lock()
+	if len(a.pending) == 0 {
+		a.mu.Unlock()
+	} else {
+		ch := make(chan struct{})
+		a.idle = append(a.idle, ch)
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("failed to wait for stored publishes: %w", ctx.Err())
+		}
+	}
+	select {
+	case <-b.js.PublishAsyncComplete():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("failed to wait for stored publishes: %w", ctx.Err())
+	}
 }
 
 // send (re)sends p under a fresh attempt number; p.from.mu is held.
@@ -186,6 +220,17 @@ func pubAckError(m *nats.Msg) error {
 // pubAck is pubAckError with, when want is set, where the message was
 // stored.
 func pubAck(m *nats.Msg, want bool) (Stored, error) {
+	return pubAckIn(m, want, nil)
+}
+
+// pubAckIn is pubAck with the names of the streams the node knows (see
+// parseStored).
+func pubAckIn(m *nats.Msg, want bool, names map[string]string) (Stored, error) {
+	if len(m.Header) == 0 && want {
+		if ack, ok := parseStored(m.Data, names); ok {
+			return ack, nil
+		}
+	}
 	if st := m.Header.Get(HeaderStatus); st != "" {
 		err := fmt.Errorf("bus: publish not stored: status %s %s", st, m.Header.Get(HeaderDescription))
 		if st == StatusNoResponders {

@@ -211,7 +211,7 @@ func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error))
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := b.replies.register(s, *msg, ackCallback{fn: fn}, "")
+	p, err := b.replies.register(s, *msg, b.liveSubject(PublicSubject(msg.Subject)), ackCallback{fn: fn}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,10 @@ func TestPublishStoredAsDedupesByCallersID(t *testing.T) {
 // and stored after its resend; once the sender has nothing unfinished, one
 // is sent untracked (no acknowledgement asked, nothing pending) and stored.
 func TestPublishByWaitsBehindUnfinished(t *testing.T) {
-	b := startBus(t, Config{})
+	// A NATS listener: the streams republish, so an untracked publish is
+	// delivered live too (on a node that publishes live itself every
+	// PublishBy is tracked: TestNodePublishesStoredEventsLive).
+	b := startBus(t, Config{NATSAddr: "127.0.0.1:0"})
 	subject := ChannelSubject("quiet")
 	cfg := streamOf(t, b, subject)
 	ctx := context.Background()

@@ -13,12 +13,20 @@ import (
 // in the acks benchmark (bench/): 50 publishers, each in its own
 // namespace (hashed over the shared streams), each waiting until its event is stored (PublishStoredBy)
 // before sending the next, while the node's live subscription receives every
-// RePublish. Besides ns/op it reports the whole process's CPU time per
+// stored event. Besides ns/op it reports the whole process's CPU time per
 // stored event (embedded server, file store, nats.go): a floor under the CPU
 // any acked, persisted event costs sockbus, with no WebSocket in it.
+// "node" is a single node without a NATS listener, which publishes its
+// stored events live itself (live.go); "republish" has a listener, so its
+// streams' RePublish does it (as in a cluster).
 func BenchmarkStoredAck(b *testing.B) {
+	b.Run("node", func(b *testing.B) { benchStoredAck(b, Config{}) })
+	b.Run("republish", func(b *testing.B) { benchStoredAck(b, Config{NATSAddr: "127.0.0.1:0"}) })
+}
+
+func benchStoredAck(b *testing.B, cfg Config) {
 	const publishers = 50
-	bus := startBus(b, Config{})
+	bus := startBus(b, cfg)
 	for i := range publishers {
 		tok := "ack" + strconv.Itoa(i)
 		sub, err := bus.Subscribe(Live("sockbus.io."+tok+".>"), func(*Msg) {})

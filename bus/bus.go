@@ -175,12 +175,16 @@ type Bus struct {
 	log    *slog.Logger
 	nodeID string
 
-	layout  *layout // fixed at Start
-	conn    connState
-	replies *replyMux
-	ready   atomic.Bool
-	closeMu sync.Mutex
-	closed  bool
+	layout *layout // fixed at Start
+	// liveByNode: the node publishes its stored events live itself, its
+	// streams have no RePublish (live.go). Fixed at Start.
+	liveByNode  bool
+	streamNames map[string]string // the layout's stream names, for parseStored
+	conn        connState
+	replies     *replyMux
+	ready       atomic.Bool
+	closeMu     sync.Mutex
+	closed      bool
 
 	webhooks *webhooks // nil without Config.Webhooks.Receivers
 	// departures follows the peers that are stopping (stopping.go); nil
@@ -253,7 +257,10 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 		ns.WaitForShutdown()
 		return nil, ErrNotReady
 	}
-	b := &Bus{cfg: cfg, ns: ns, log: cfg.Logger, nodeID: ns.ID()}
+	// Nothing but this node can write to its streams: no other node, no
+	// NATS listener for backends (live.go).
+	soleWriter := cfg.Cluster.Name == "" && cfg.NATSAddr == ""
+	b := &Bus{cfg: cfg, ns: ns, log: cfg.Logger, nodeID: ns.ID(), liveByNode: soleWriter}
 	mappings, err := b.mappings()
 	if err == nil {
 		for _, m := range mappings {

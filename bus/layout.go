@@ -165,6 +165,10 @@ func (b *Bus) StoreSubject(subject string) string {
 func (b *Bus) streamConfigs(nsToks, chToks []string) []jetstream.StreamConfig {
 	h := b.cfg.History
 	base := func(name, subject, live string) jetstream.StreamConfig {
+		var republish *jetstream.RePublish
+		if !b.liveByNode { // else the node publishes live itself (live.go)
+			republish = &jetstream.RePublish{Source: subject, Destination: live}
+		}
 		return jetstream.StreamConfig{
 			Name:        name,
 			Subjects:    []string{subject},
@@ -178,7 +182,7 @@ func (b *Bus) streamConfigs(nsToks, chToks []string) []jetstream.StreamConfig {
 			AllowDirect: true,
 			Duplicates:  b.dupWindow(),
 			Replicas:    b.cfg.Replicas,
-			RePublish:   &jetstream.RePublish{Source: subject, Destination: live},
+			RePublish:   republish,
 			Metadata:    map[string]string{epochKey: newEpoch()},
 		}
 	}
@@ -237,6 +241,13 @@ func (b *Bus) openLayout(ctx context.Context) error {
 		}
 	}
 	b.layout = l
+	b.streamNames = map[string]string{}
+	for _, s := range l.shared {
+		b.streamNames[s.Name] = s.Name
+	}
+	for _, s := range l.own {
+		b.streamNames[s.Name] = s.Name
+	}
 	return b.legacyStreams(ctx)
 }
 
@@ -286,12 +297,21 @@ func (b *Bus) adoptStream(ctx context.Context, want jetstream.StreamConfig) (jet
 	}
 	have := js.CachedInfo().Config
 	if have.MaxAge == want.MaxAge && have.MaxMsgs == want.MaxMsgs && have.MaxBytes == want.MaxBytes &&
-		have.MaxMsgSize == want.MaxMsgSize && have.Duplicates == want.Duplicates {
+		have.MaxMsgSize == want.MaxMsgSize && have.Duplicates == want.Duplicates && sameRePublish(have.RePublish, want.RePublish) {
 		return js, nil
 	}
 	have.MaxAge, have.MaxMsgs, have.MaxBytes, have.MaxMsgSize = want.MaxAge, want.MaxMsgs, want.MaxBytes, want.MaxMsgSize
-	have.Duplicates = want.Duplicates
+	have.Duplicates, have.RePublish = want.Duplicates, want.RePublish
 	return b.js.UpdateStream(ctx, have)
+}
+
+// sameRePublish reports whether two RePublish settings are the same (the
+// node's mode, live.go, may have changed since the stream was created).
+func sameRePublish(x, y *jetstream.RePublish) bool {
+	if x == nil || y == nil {
+		return x == y
+	}
+	return *x == *y
 }
 
 // legacyStreams finds streams the per-name layout created (one per channel

@@ -41,10 +41,10 @@ func TestLayoutIsFixedByConfiguration(t *testing.T) {
 			}
 		}
 	}
-	select {
-	case <-b.js.PublishAsyncComplete():
-	case <-time.After(20 * time.Second):
-		t.Fatal("publishes not acknowledged")
+	wctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.WaitStored(wctx); err != nil {
+		t.Fatal(err)
 	}
 	if after := streamNames(t, b); len(after) != len(before) {
 		t.Fatalf("streams after 4,000 names: %d, want %d", len(after), len(before))
@@ -113,7 +113,9 @@ func TestBackendPublishesLandInTheNodesLog(t *testing.T) {
 		if err := b.Publish(&Msg{Subject: n.subj, Data: []byte("node")}); err != nil {
 			t.Fatal(err)
 		}
-		<-b.js.PublishAsyncComplete()
+		if err := b.WaitStored(ctx); err != nil {
+			t.Fatal(err)
+		}
 		l := b.Log(n.kind, n.tok)
 		info, err := l.Stream.JS.Info(ctx, jetstream.WithSubjectFilter(l.Filter))
 		if err != nil {

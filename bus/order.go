@@ -41,7 +41,12 @@ type Sender struct {
 // stream is electing a leader at that moment, as Socket.IO's emits without
 // an ack may be. When s has publishes in flight or waiting for a resend,
 // msg is tracked behind them (PublishStoredBy), so it cannot overtake them.
+// On a node that publishes its stored events live itself (live.go) every
+// msg is tracked: the acknowledgement is what sends it live.
 func (b *Bus) PublishBy(s *Sender, msg *Msg) error {
+	if b.liveByNode {
+		return b.PublishStoredBy(s, msg, nil)
+	}
 	s.mu.Lock()
 	if s.first() != nil {
 		s.mu.Unlock()
@@ -57,10 +62,10 @@ func (b *Bus) PublishBy(s *Sender, msg *Msg) error {
 }
 
 // publish registers msg and sends it unless the sender is stalled.
-func (s *Sender) publish(a *replyMux, msg nats.Msg, cb ackCallback, id string) error {
+func (s *Sender) publish(a *replyMux, msg nats.Msg, live string, cb ackCallback, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := a.register(s, msg, cb, id)
+	p, err := a.register(s, msg, live, cb, id)
 	if err != nil {
 		return err
 	}
@@ -112,6 +117,9 @@ func (s *Sender) answer(a *replyMux, p *pendingAck, attempt int, ack Stored, err
 		return
 	}
 	wasHead := s.first() == p
+	if err == nil && p.live != "" && !ack.Duplicate {
+		a.publishLive(p, ack) // here: in the order of the acknowledgements (live.go)
+	}
 	cb := s.finish(a, p)
 	if s.stalled && wasHead {
 		s.resume(a, now)

@@ -43,6 +43,7 @@ type replyMux struct {
 	next     uint64 // ids of acks and requests alike
 	pending  map[uint64]*pendingAck
 	requests map[uint64]*pendingReply
+	idle     []chan struct{} // WaitStored's: closed once pending is empty
 	closed   bool
 	stop     chan struct{}
 	done     chan struct{}
@@ -123,7 +124,7 @@ func (a *replyMux) onReply(m *nats.Msg) {
 	a.mu.Unlock()
 	switch {
 	case p != nil:
-		ack, err := pubAck(m, p.cb.withAck != nil)
+		ack, err := pubAckIn(m, p.where || p.live != "", a.b.streamNames)
 		p.from.answer(a, p, attempt, ack, err)
 	case r != nil:
 		r.fn(fromNATS(m))
@@ -188,6 +189,10 @@ func (a *replyMux) close(ctx context.Context) {
 			a.closed = true
 			rest, reqs := a.pending, a.requests
 			a.pending, a.requests = map[uint64]*pendingAck{}, map[uint64]*pendingReply{}
+			for _, ch := range a.idle {
+				close(ch) // nothing waits to be stored any more
+			}
+			a.idle = nil
 			stop, done := a.stop, a.done
 			a.mu.Unlock()
 			for _, p := range rest {

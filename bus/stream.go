@@ -10,11 +10,22 @@ import (
 
 // Publish stores msg, published on its public subject (sockbus.io.… or
 // sockbus.ws.…), in its name's log without waiting for JetStream's
-// acknowledgement. Order is kept per node. It is not retried past
+// acknowledgement. Order is kept per node. Where streams republish (a
+// cluster, a NATS listener, an external NATS) it is not retried past
 // nats.go's own two resends on no responders, so it can be lost while its
 // stream elects a leader: nobody waits on it (use PublishStored when a
-// client waits for an ack).
+// client waits for an ack). On a single node that publishes live itself it
+// is PublishStored without a callback (live.go).
 func (b *Bus) Publish(msg *Msg) error {
+	if b.liveByNode {
+		// Through the reply multiplexer like every stored publish: the node
+		// publishes it live once its acknowledgement comes (live.go).
+		return b.PublishStored(msg, func(err error) {
+			if err != nil {
+				b.log.Warn("bus publish not stored", "subject", msg.Subject, "err", err)
+			}
+		})
+	}
 	_, err := b.publishAsync(msg)
 	return err
 }

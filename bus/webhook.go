@@ -233,7 +233,7 @@ func (b *Bus) PublishWebhook(key string, body []byte, fn func(error)) error {
 		return ErrWebhooksOff
 	}
 	m := nats.Msg{Subject: WebhookSubject(shardOf(key, w.cfg.Partitions)), Data: body}
-	return w.sender.publish(b.replies, m, ackCallback{fn: fn}, "")
+	return w.sender.publish(b.replies, m, "", ackCallback{fn: fn}, "") // never live
 }
 
 // WebhookBacklog is how many events and bytes the webhook stream holds:

@@ -196,8 +196,8 @@ func fillStore(b *bus.Bus, s fillSpec) error {
 		m.Data = payload
 		for {
 			err := b.Publish(m)
-			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-				<-b.JetStream().PublishAsyncComplete()
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) || errors.Is(err, bus.ErrBusy) {
+				_ = b.WaitStored(context.Background())
 				m.Subject = "sockbus.io." + tok + ".all.msg" // Publish rewrote it
 				continue
 			}
@@ -246,10 +246,10 @@ func fillStore(b *bus.Bus, s fillSpec) error {
 			return err
 		}
 	}
-	select {
-	case <-b.JetStream().PublishAsyncComplete():
-	case <-time.After(5 * time.Minute):
-		return errors.New("publishes not acknowledged in 5 minutes")
+	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := b.WaitStored(wctx); err != nil {
+		return err
 	}
 	var total uint64
 	ctx := context.Background()

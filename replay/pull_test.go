@@ -44,15 +44,15 @@ func TestLongReadHoldsAtMostTheWindow(t *testing.T) {
 	b := startBus(t, bus.HistoryConfig{})
 	const n, size = 3000, 4 << 10
 	payload := strings.Repeat("x", size)
-	for range n {
+	for i := range n {
 		if err := b.Publish(&bus.Msg{Subject: "sockbus.io.big.all.e", Header: bus.Header{}, Data: []byte(payload)}); err != nil {
 			t.Fatal(err)
 		}
-		if b.JetStream().PublishAsyncPending() > 256 {
-			<-b.JetStream().PublishAsyncComplete()
+		if i%256 == 255 {
+			waitStored(t, b)
 		}
 	}
-	<-b.JetStream().PublishAsyncComplete()
+	waitStored(t, b)
 	l := b.Log(bus.KindNamespace, "big")
 	r := NewReader(b)
 	r.batchBytes = 64 << 10

@@ -41,12 +41,18 @@ func store(t testing.TB, b *bus.Bus, kind bus.Kind, tok string, n int, subject f
 			t.Fatal(err)
 		}
 	}
-	select {
-	case <-b.JetStream().PublishAsyncComplete():
-	case <-time.After(10 * time.Second):
-		t.Fatal("publishes not acknowledged")
-	}
+	waitStored(t, b)
 	return b.Log(kind, tok)
+}
+
+// waitStored waits until every stored publish so far is acknowledged.
+func waitStored(t testing.TB, b *bus.Bus) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.WaitStored(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func collect(t *testing.T, f func(func(bus.StoredMsg) error) (uint64, error)) ([]string, uint64, error) {
@@ -236,7 +242,7 @@ func TestChannelHistoryKeepsBinaryFlag(t *testing.T) {
 	if err := b.Publish(m); err != nil {
 		t.Fatal(err)
 	}
-	<-b.JetStream().PublishAsyncComplete()
+	waitStored(t, b)
 	var binary bool
 	if _, err := NewReader(b).ChannelHistory(context.Background(), s, 1, func(bin bool, _ []byte) error { binary = bin; return nil }); err != nil || !binary {
 		t.Fatalf("binary = %v, %v", binary, err)
@@ -311,10 +317,10 @@ func TestSinceManyThroughConsumer(t *testing.T) {
 			}
 		}
 		if i%1000 == 999 {
-			<-b.JetStream().PublishAsyncComplete()
+			waitStored(t, b)
 		}
 	}
-	<-b.JetStream().PublishAsyncComplete()
+	waitStored(t, b)
 	l := b.Log(bus.KindNamespace, "mine") // "i" at sequence 2i+1
 	if err := l.Stream.JS.DeleteMsg(ctx, 2*700+1); err != nil {
 		t.Fatal(err)

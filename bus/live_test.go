@@ -1,0 +1,241 @@
+package bus
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// liveCopy is what a live subscriber saw of one stored event.
+type liveCopy struct {
+	seq    uint64
+	data   string
+	stream string
+	from   string
+	msgID  bool // the stored copy's Nats-Msg-Id leaked into the live one
+	stored bool // the stream held it when it was delivered
+}
+
+// TestNodePublishesStoredEventsLive: a single node with no NATS listener is
+// its streams' only writer, so its streams have no RePublish and the node
+// publishes every stored event live itself: each exactly once, only once
+// stored, in the stream's order although 20 senders publish at once through
+// all four ways (PublishStoredBy, PublishStoredAs, Publish, PublishBy), with its
+// sequence, its stream, its own headers and no message id; a duplicate is
+// not published again.
+func TestNodePublishesStoredEventsLive(t *testing.T) {
+	b := startBus(t, Config{})
+	ctx := context.Background()
+	l := b.Log(KindNamespace, "order")
+	info, err := l.Stream.JS.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.RePublish != nil {
+		t.Fatalf("stream %s republishes (%+v): the node is its only writer", l.Stream.Name, info.Config.RePublish)
+	}
+
+	const senders, each = 20, 50
+	got := make(chan liveCopy, 2*senders*each)
+	sub, err := b.Subscribe(Live("sockbus.io.order.>"), func(m *Msg) {
+		c := liveCopy{data: string(m.Data), stream: m.Header.Get(HeaderStream), from: m.Header.Get(HeaderFrom),
+			msgID: m.Header.Get(headerMsgID) != ""}
+		c.seq, _ = strconv.ParseUint(m.Header.Get(HeaderSequence), 10, 64)
+		if c.seq != 0 {
+			sm, err := l.Stream.JS.GetMsg(ctx, c.seq)
+			c.stored = err == nil && string(sm.Data) == c.data
+		}
+		got <- c
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, senders*each)
+	for i := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var order Sender
+			from := "s" + strconv.Itoa(i)
+			for j := range each {
+				m := &Msg{Subject: "sockbus.io.order.all.ev", Header: Header{HeaderFrom: {from}}, Data: []byte(from + "-" + strconv.Itoa(j))}
+				var err error
+				switch i % 4 {
+				case 0:
+					err = b.PublishStoredBy(&order, m, func(err error) {
+						if err != nil {
+							errs <- err
+						}
+					})
+				case 1:
+					err = b.PublishStoredAs(m, "", func(_ Stored, err error) {
+						if err != nil {
+							errs <- err
+						}
+					})
+				case 2:
+					err = b.Publish(m)
+				default:
+					err = b.PublishBy(&order, m)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := b.WaitStored(wctx); err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	seen := map[string]bool{}
+	var last uint64
+	for n := 0; n < senders*each; n++ {
+		var c liveCopy
+		select {
+		case c = <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d events delivered live", n, senders*each)
+		}
+		switch {
+		case c.seq <= last:
+			t.Fatalf("event %q live at sequence %d after %d: out of the stream's order", c.data, c.seq, last)
+		case !c.stored:
+			t.Fatalf("event %q live at sequence %d, which the stream did not hold then", c.data, c.seq)
+		case c.stream != l.Stream.Name || c.from == "" || c.msgID:
+			t.Fatalf("event %q live with stream %q, from %q, message id %v", c.data, c.stream, c.from, c.msgID)
+		case seen[c.data]:
+			t.Fatalf("event %q live twice", c.data)
+		}
+		last, seen[c.data] = c.seq, true
+	}
+
+	// A duplicate (the caller's id again) is stored once and seen once.
+	stored := make(chan Stored, 2)
+	for range 2 {
+		if err := b.PublishStoredAs(&Msg{Subject: "sockbus.io.order.all.ev", Data: []byte("once")}, "key-1", func(s Stored, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			stored <- s
+		}); err != nil {
+			t.Fatal(err)
+		}
+		<-stored
+	}
+	if err := b.Publish(&Msg{Subject: "sockbus.io.order.all.ev", Data: []byte("marker")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"once", "marker"} {
+		select {
+		case c := <-got:
+			if c.data != want {
+				t.Fatalf("live %q, want %q (a duplicate published live again?)", c.data, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q not delivered live", want)
+		}
+	}
+}
+
+// TestRePublishFollowsTheMode: a node restarted with a NATS listener, where
+// backends may write to the streams, gets its streams' RePublish back (a
+// backend's publish is delivered live); restarted without one, the streams
+// lose it again and each stored event is delivered live once, by the node,
+// not twice.
+func TestRePublishFollowsTheMode(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	subject := "sockbus.io.mode.all.ev"
+	for round, withListener := range []bool{false, true, false} {
+		cfg := Config{DataDir: dir}
+		if withListener {
+			cfg.NATSAddr = "127.0.0.1:0"
+		}
+		b, err := Start(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := b.Log(KindNamespace, "mode")
+		info, err := l.Stream.JS.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (info.Config.RePublish != nil) != withListener {
+			t.Fatalf("round %d, listener %v: RePublish %+v", round, withListener, info.Config.RePublish)
+		}
+		got := make(chan *Msg, 8)
+		sub, err := b.Subscribe(Live("sockbus.io.mode.>"), func(m *Msg) { got <- m })
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := "r" + strconv.Itoa(round)
+		if withListener {
+			// As a backend: a plain NATS publish on the public subject.
+			if _, err := b.nc.Request(subject, []byte(data), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := b.Publish(&Msg{Subject: subject, Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Publish(&Msg{Subject: subject, Data: []byte("marker")}); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{data, "marker"} {
+			select {
+			case m := <-got:
+				if string(m.Data) != want || m.Header.Get(HeaderSequence) == "" {
+					t.Fatalf("round %d: live %q seq %q, want %q once", round, m.Data, m.Header.Get(HeaderSequence), want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: %q not delivered live", round, want)
+			}
+		}
+		_ = sub.Unsubscribe()
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = b.Close(cctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestParseStored: the stream's own acknowledgements are read without JSON;
+// anything else is left to the JSON decoder.
+func TestParseStored(t *testing.T) {
+	names := map[string]string{"S_1": "S_1"}
+	for _, c := range []struct {
+		in   string
+		want Stored
+		ok   bool
+	}{
+		{`{"stream":"S_1","seq":42}`, Stored{Stream: "S_1", Seq: 42}, true},
+		{`{"stream":"S_2","seq":18446744073709551}`, Stored{Stream: "S_2", Seq: 18446744073709551}, true},
+		{`{"stream":"S_1","seq":7,"duplicate": true}`, Stored{Stream: "S_1", Seq: 7, Duplicate: true}, true},
+		{`{"stream":"S_1","domain":"d","seq":7}`, Stored{}, false},
+		{`{"stream":"S_1","seq":0}`, Stored{}, false},
+		{`{"stream":"S_1","seq":}`, Stored{}, false},
+		{`{"stream":"S_1","seq":12345678901234567890}`, Stored{}, false},
+		{`{"stream":"S_1","seq":3,"batch":"b","count":1}`, Stored{}, false},
+		{`{"error":{"code":503,"err_code":10008,"description":"x"},"stream":"S_1"}`, Stored{}, false},
+		{`{"stream":"a\"b","seq":3}`, Stored{}, false},
+	} {
+		got, ok := parseStored([]byte(c.in), names)
+		if ok != c.ok || got != c.want {
+			t.Errorf("parseStored(%s) = %+v, %v; want %+v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
