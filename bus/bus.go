@@ -180,6 +180,8 @@ type Bus struct {
 	// streams have no RePublish (live.go). Fixed at Start.
 	liveByNode  bool
 	streamNames map[string]string // the layout's stream names, for parseStored
+	local       localSubs         // liveByNode: live subscriptions served directly (local.go)
+	liveq       liveQueue         // their stored events, in order
 	conn        connState
 	replies     *replyMux
 	ready       atomic.Bool
@@ -440,6 +442,7 @@ func (b *Bus) Close(ctx context.Context) error {
 		gone, cancel := context.WithCancel(ctx)
 		cancel()
 		b.replies.close(gone)
+		b.liveq.close()
 	} else if b.nc != nil {
 		select {
 		case <-b.js.PublishAsyncComplete():
@@ -447,6 +450,7 @@ func (b *Bus) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("failed to flush publishes: %w", ctx.Err()))
 		}
 		b.replies.close(ctx)
+		b.liveq.close() // after the last acknowledgement, before the subscriptions drain
 		closed := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := b.nc.Drain(); err != nil {

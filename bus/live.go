@@ -3,8 +3,6 @@ package bus
 import (
 	"bytes"
 	"strconv"
-
-	"github.com/nats-io/nats.go"
 )
 
 // Live delivery of stored events.
@@ -23,8 +21,9 @@ import (
 //     stored publish reaches the node's one reply subscription in the order
 //     its stream stored the events (one stream loop sends them, one
 //     connection carries them, one goroutine reads them), and the node
-//     publishes each event live there (Sender.answer), before it reads the
-//     next acknowledgement. So live subscribers see what they saw with
+//     delivers each event live there (Sender.answer, goLive: to its own
+//     subscriptions directly, local.go), before it reads the next
+//     acknowledgement. So live subscribers see what they saw with
 //     RePublish, and the stream does without the per-event work RePublish
 //     costs it (loading the subject's previous message, formatting five
 //     headers, routing from the stream's loop): `BenchmarkStoredAck`
@@ -49,11 +48,11 @@ func (b *Bus) liveSubject(msgSubject string) string {
 	return Live(msgSubject)
 }
 
-// publishLive publishes p's event, stored at ack, on its live subject; the
-// reply goroutine calls it in acknowledgement order, p.from.mu held. The
-// copy carries every header of the stored event but its message id.
-func (a *replyMux) publishLive(p *pendingAck, ack Stored) {
-	h := make(nats.Header, len(p.msg.Header)+1)
+// liveCopy is p's event, stored at ack, as live subscribers get it: every
+// header of the stored event but its message id, plus its sequence and
+// stream. p.from.mu is held.
+func liveCopy(p *pendingAck, ack Stored) *Msg {
+	h := make(Header, len(p.msg.Header)+1)
 	for k, v := range p.msg.Header {
 		if k != headerMsgID {
 			h[k] = v
@@ -62,13 +61,7 @@ func (a *replyMux) publishLive(p *pendingAck, ack Stored) {
 	var buf [20]byte
 	h[HeaderSequence] = []string{string(strconv.AppendUint(buf[:0], ack.Seq, 10))}
 	h[HeaderStream] = []string{ack.Stream}
-	m := nats.Msg{Subject: p.live, Header: h, Data: p.msg.Data}
-	if err := a.b.nc.PublishMsg(&m); err != nil {
-		// Stored, so a recovering client replays it; live receivers of
-		// this node miss it as they miss anything while the connection is
-		// down.
-		a.b.connWarn().Warn("stored event not published live", "subject", p.live, "err", err)
-	}
+	return &Msg{Subject: p.live, Header: h, Data: p.msg.Data}
 }
 
 // Stored acknowledgements as the stream writes them (nats-server's pubAck

@@ -3,13 +3,14 @@ package bus
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// liveCopy is what a live subscriber saw of one stored event.
-type liveCopy struct {
+// seenLive is what a live subscriber saw of one stored event.
+type seenLive struct {
 	seq    uint64
 	data   string
 	stream string
@@ -38,9 +39,9 @@ func TestNodePublishesStoredEventsLive(t *testing.T) {
 	}
 
 	const senders, each = 20, 50
-	got := make(chan liveCopy, 2*senders*each)
+	got := make(chan seenLive, 2*senders*each)
 	sub, err := b.Subscribe(Live("sockbus.io.order.>"), func(m *Msg) {
-		c := liveCopy{data: string(m.Data), stream: m.Header.Get(HeaderStream), from: m.Header.Get(HeaderFrom),
+		c := seenLive{data: string(m.Data), stream: m.Header.Get(HeaderStream), from: m.Header.Get(HeaderFrom),
 			msgID: m.Header.Get(headerMsgID) != ""}
 		c.seq, _ = strconv.ParseUint(m.Header.Get(HeaderSequence), 10, 64)
 		if c.seq != 0 {
@@ -103,7 +104,7 @@ func TestNodePublishesStoredEventsLive(t *testing.T) {
 	seen := map[string]bool{}
 	var last uint64
 	for n := 0; n < senders*each; n++ {
-		var c liveCopy
+		var c seenLive
 		select {
 		case c = <-got:
 		case <-time.After(10 * time.Second):
@@ -237,5 +238,187 @@ func TestParseStored(t *testing.T) {
 		if ok != c.ok || got != c.want {
 			t.Errorf("parseStored(%s) = %+v, %v; want %+v, %v", c.in, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+// TestLocalLiveSubscriptions: on a node that publishes live itself, a
+// Subscribe on a live subject gets stored events directly and everything
+// else on its subject (a volatile publish) from NATS, each once; a listener
+// the node does not serve directly (SubscribeSync) gets the stored events
+// through the server; after Unsubscribe nothing more comes.
+func TestLocalLiveSubscriptions(t *testing.T) {
+	b := startBus(t, Config{})
+	subject := "sockbus.io.loc.all.ev"
+	got := make(chan string, 16)
+	sub, err := b.Subscribe(Live("sockbus.io.loc.>"), func(m *Msg) { got <- string(m.Data) + "/" + m.Header.Get(HeaderSequence) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wild := make(chan string, 16)
+	wsub, err := b.Subscribe(Live(">"), func(m *Msg) { wild <- string(m.Data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wsub.Unsubscribe()
+	expect := func(ch chan string, want string) {
+		t.Helper()
+		select {
+		case s := <-ch:
+			if s != want {
+				t.Fatalf("got %q, want %q", s, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q not delivered", want)
+		}
+	}
+	publish := func(data string) {
+		t.Helper()
+		done := make(chan error, 1)
+		if err := b.PublishStored(&Msg{Subject: subject, Data: []byte(data)}, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	publish("a")
+	expect(got, "a/1")
+	expect(wild, "a")
+	if err := b.PublishLive(&Msg{Subject: Live(subject), Data: []byte("volatile")}); err != nil {
+		t.Fatal(err)
+	}
+	expect(got, "volatile/")
+	expect(wild, "volatile")
+
+	other, err := b.SubscribeSync(Live(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish("b")
+	expect(got, "b/2")
+	expect(wild, "b")
+	m, err := other.NextTimeout(10 * time.Second)
+	if err != nil || string(m.Data) != "b" || m.Header.Get(HeaderSequence) != "2" {
+		t.Fatalf("SubscribeSync got %v, %v", m, err)
+	}
+	_ = other.Unsubscribe()
+
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	publish("c")
+	expect(wild, "c")
+	select {
+	case s := <-got:
+		t.Fatalf("%q delivered after Unsubscribe (or twice before)", s)
+	default:
+	}
+}
+
+func TestSubjectMatches(t *testing.T) {
+	for _, c := range []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"sockbus.live.io.ns.>", "sockbus.live.io.ns.all.ev", true},
+		{"sockbus.live.io.ns.>", "sockbus.live.io.ns", false},
+		{"sockbus.live.io.ns.>", "sockbus.live.io.ns2.all.ev", false},
+		{"sockbus.live.ws.ch", "sockbus.live.ws.ch", true},
+		{"sockbus.live.ws.ch", "sockbus.live.ws.ch.x", false},
+		{"sockbus.live.*.ch", "sockbus.live.ws.ch", true},
+		{"sockbus.live.>", "sockbus.live.ws.ch", true},
+		{"sockbus.live.ws", "sockbus.live.ws.ch", false},
+	} {
+		if got := subjectMatches(c.pattern, c.subject); got != c.want {
+			t.Errorf("subjectMatches(%q, %q) = %v", c.pattern, c.subject, got)
+		}
+	}
+	for _, c := range []struct {
+		subject, key string
+		ok           bool
+	}{
+		{"sockbus.live.io.ns.all.ev", "sockbus.live.io.ns", true},
+		{"sockbus.live.io.ns.>", "sockbus.live.io.ns", true},
+		{"sockbus.live.ws.ch", "sockbus.live.ws.ch", true},
+		{"sockbus.live.>", "", false},
+		{"sockbus.live.*.ch", "", false},
+	} {
+		if key, ok := nameKey(c.subject); key != c.key || ok != c.ok {
+			t.Errorf("nameKey(%q) = %q, %v", c.subject, key, ok)
+		}
+	}
+}
+
+// TestLiveHandlerMayWaitOnTheBus: a live handler runs off the reply
+// goroutine, so it may wait for a reply (a request) while stored events
+// keep being acknowledged, and may unsubscribe itself.
+func TestLiveHandlerMayWaitOnTheBus(t *testing.T) {
+	b := startBus(t, Config{})
+	echo, err := b.Subscribe("svc.echo", func(m *Msg) { _ = b.PublishLive(&Msg{Subject: m.Reply, Data: m.Data}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Unsubscribe()
+	answers := make(chan string, 4)
+	var sub *Subscription
+	var subMu sync.Mutex
+	subMu.Lock()
+	sub, err = b.Subscribe(Live("sockbus.io.wait.>"), func(m *Msg) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := b.Request(ctx, &Msg{Subject: "svc.echo", Data: m.Data})
+		if err != nil {
+			answers <- err.Error()
+			return
+		}
+		answers <- string(r.Data)
+		subMu.Lock()
+		_ = sub.Unsubscribe() // from inside its own handler
+		subMu.Unlock()
+	})
+	subMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := make(chan string, 1)
+	msub, err := b.Subscribe(Live("sockbus.io.marker.>"), func(m *Msg) { marker <- string(m.Data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer msub.Unsubscribe()
+	for _, subject := range []string{"sockbus.io.wait.all.one", "sockbus.io.wait.all.two", "sockbus.io.marker.all.three"} {
+		data := subject[strings.LastIndexByte(subject, '.')+1:]
+		done := make(chan error, 1)
+		if err := b.PublishStored(&Msg{Subject: subject, Data: []byte(data)}, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q not acknowledged while the live handler waits", data)
+		}
+	}
+	select {
+	case a := <-answers:
+		if a != "one" {
+			t.Fatalf("handler got %q, want the echo of one", a)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler's request never answered")
+	}
+	// The live queue is in order: once three is delivered, two was handled.
+	select {
+	case <-marker:
+	case <-time.After(10 * time.Second):
+		t.Fatal("marker not delivered")
+	}
+	select {
+	case a := <-answers:
+		t.Fatalf("handler ran again after unsubscribing: %q", a)
+	default:
 	}
 }

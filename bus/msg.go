@@ -62,8 +62,9 @@ func (m *Msg) toNATS() *nats.Msg {
 // SubscribeFew or SubscribePresence, until Unsubscribe. Its methods are safe for
 // concurrent use.
 type Subscription struct {
-	sub *nats.Subscription
-	ch  chan *nats.Msg // SubscribeFew's messages; nil otherwise
+	sub   *nats.Subscription
+	ch    chan *nats.Msg // SubscribeFew's messages; nil otherwise
+	unsub func()         // ends a local live subscription (local.go); nil otherwise
 }
 
 // Subject is the subject (or pattern) subscribed to.
@@ -71,6 +72,9 @@ func (s *Subscription) Subject() string { return s.sub.Subject }
 
 // Unsubscribe ends the interest; messages already received are dropped.
 func (s *Subscription) Unsubscribe() error {
+	if s.unsub != nil {
+		s.unsub()
+	}
 	if err := s.sub.Unsubscribe(); err != nil {
 		return fmt.Errorf("failed to unsubscribe from %s: %w", s.sub.Subject, err)
 	}

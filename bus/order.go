@@ -117,14 +117,18 @@ func (s *Sender) answer(a *replyMux, p *pendingAck, attempt int, ack Stored, err
 		return
 	}
 	wasHead := s.first() == p
+	var live *Msg
 	if err == nil && p.live != "" && !ack.Duplicate {
-		a.publishLive(p, ack) // here: in the order of the acknowledgements (live.go)
+		live = liveCopy(p, ack)
 	}
 	cb := s.finish(a, p)
 	if s.stalled && wasHead {
 		s.resume(a, now)
 	}
 	s.mu.Unlock()
+	if live != nil {
+		a.b.goLive(live) // still on the reply goroutine: in acknowledgement order (live.go)
+	}
 	cb.call(ack, err)
 }
 

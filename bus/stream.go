@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,6 +77,9 @@ func (b *Bus) SubscribeFew(subject string, pending int) (*Subscription, error) {
 // on a goroutine owned by the connection. h must not block. When it returns,
 // the server has registered the subscription.
 func (b *Bus) Subscribe(subject string, h func(*Msg)) (*Subscription, error) {
+	if b.liveByNode && strings.HasPrefix(subject, LivePrefix) {
+		return b.subscribeLocal(subject, h) // stored events come directly (local.go)
+	}
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { h(fromNATS(m)) })
 	return b.registered(subject, sub, err)
 }
