@@ -11,22 +11,36 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// member is one member key as the bucket holds it.
+// member is another node's member key as the bucket holds it (a node's
+// own members are in Registry.local). Kept small: one per member of the
+// cluster, on every node.
 type member struct {
-	key, prefix, id string
-	where           Where
-	node, user      string
-	rev             uint64
+	key        string // its list's prefix, then id
+	id         string // the end of key
+	node, user string // node shared by its members (view.names)
+	rev        uint64
 }
 
-func (m member) entry() entry { return entry{where: m.where, id: m.id, user: m.user, rev: m.rev} }
+func (m member) prefix() string { return m.key[:len(m.key)-len(m.id)] }
 
-// view is this node's copy of the bucket's members (guarded by
+// entry reads the member's list back from its key (only for an event).
+func (m member) entry() entry {
+	w, _, _ := parseKey(m.key)
+	return entry{where: w, id: m.id, user: m.user, rev: m.rev}
+}
+
+// splitKey cuts a member key into its list's prefix and the socket id.
+func splitKey(key string) (prefix, id string) {
+	i := strings.LastIndexByte(key, '.')
+	return key[:i+1], key[i+1:]
+}
+
+// view is this node's copy of the other nodes' members (guarded by
 // Registry.mu), indexed for answers (by list) and for sweeps (by node).
 type view struct {
-	byKey    map[string]*member
 	byPrefix map[string]map[string]*member // list prefix → socket id → member
 	byNode   map[string]map[string]*member // node → key → member
+	names    map[string]string             // node names, one copy each
 	// swept holds what this node, as the sweeper, announced as left (and
 	// whether its purge was taken), by key, until the key changes.
 	swept map[string]*sweptKey
@@ -47,17 +61,27 @@ type sweptKey struct {
 }
 
 func newView() view {
-	return view{byKey: map[string]*member{}, byPrefix: map[string]map[string]*member{},
-		byNode: map[string]map[string]*member{}, swept: map[string]*sweptKey{}}
+	return view{byPrefix: map[string]map[string]*member{}, byNode: map[string]map[string]*member{},
+		names: map[string]string{}, swept: map[string]*sweptKey{}}
+}
+
+func (v *view) lookup(key string) *member {
+	prefix, id := splitKey(key)
+	return v.byPrefix[prefix][id]
 }
 
 func (v *view) add(m *member) {
 	v.drop(m.key)
-	v.byKey[m.key] = m
-	if v.byPrefix[m.prefix] == nil {
-		v.byPrefix[m.prefix] = map[string]*member{}
+	if name, ok := v.names[m.node]; ok {
+		m.node = name
+	} else {
+		v.names[m.node] = m.node
 	}
-	v.byPrefix[m.prefix][m.id] = m
+	prefix := m.prefix()
+	if v.byPrefix[prefix] == nil {
+		v.byPrefix[prefix] = map[string]*member{}
+	}
+	v.byPrefix[prefix][m.id] = m
 	if v.byNode[m.node] == nil {
 		v.byNode[m.node] = map[string]*member{}
 	}
@@ -65,32 +89,31 @@ func (v *view) add(m *member) {
 }
 
 func (v *view) drop(key string) {
-	m := v.byKey[key]
+	m := v.lookup(key)
 	if m == nil {
 		return
 	}
-	delete(v.byKey, key)
-	if delete(v.byPrefix[m.prefix], m.id); len(v.byPrefix[m.prefix]) == 0 {
-		delete(v.byPrefix, m.prefix)
+	prefix := m.prefix()
+	if delete(v.byPrefix[prefix], m.id); len(v.byPrefix[prefix]) == 0 {
+		delete(v.byPrefix, prefix)
 	}
 	if delete(v.byNode[m.node], key); len(v.byNode[m.node]) == 0 {
 		delete(v.byNode, m.node)
+		delete(v.names, m.node)
 	}
 }
 
 // memberOf reads a member entry; ok false for heartbeat keys and strays.
 func memberOf(e jetstream.KeyValueEntry) (*member, bool) {
-	w, id, ok := parseKey(e.Key())
-	if !ok {
+	if _, _, ok := parseKey(e.Key()); !ok {
 		return nil, false
 	}
 	var val value
 	if json.Unmarshal(e.Value(), &val) != nil {
 		return nil, false
 	}
-	key := e.Key()
-	return &member{key: key, prefix: key[:len(key)-len(id)], id: id, where: w,
-		node: val.Node, user: val.User, rev: e.Revision()}, true
+	_, id := splitKey(e.Key())
+	return &member{key: e.Key(), id: id, node: val.Node, user: val.User, rev: e.Revision()}, true
 }
 
 // errWatchEnded: the bucket's watch closed (its consumer could not be made
@@ -188,9 +211,8 @@ func (r *Registry) seeInitial(v *view, e jetstream.KeyValueEntry) {
 		}
 		return
 	}
-	if !put {
-		v.drop(e.Key())
-	} else if m, ok := memberOf(e); ok {
+	v.drop(e.Key()) // gone, or held by another node now
+	if m, ok := memberOf(e); ok && put && m.node != r.node {
 		v.add(m)
 	}
 }
@@ -198,9 +220,9 @@ func (r *Registry) seeInitial(v *view, e jetstream.KeyValueEntry) {
 func (r *Registry) swapIn(v view) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.byKey, r.byPrefix, r.byNode, r.rev = v.byKey, v.byPrefix, v.byNode, v.rev
+	r.byPrefix, r.byNode, r.names, r.rev = v.byPrefix, v.byNode, v.names, v.rev
 	for key := range r.swept {
-		if r.byKey[key] == nil {
+		if r.lookup(key) == nil {
 			delete(r.swept, key)
 		}
 	}
@@ -222,10 +244,11 @@ func (r *Registry) see(e jetstream.KeyValueEntry) {
 		return
 	}
 	var back *member
-	if !put {
-		r.drop(e.Key())
+	r.drop(e.Key()) // gone, or held by this node now
+	m, ok := memberOf(e)
+	if !put || !ok || m.node == r.node {
 		delete(r.swept, e.Key())
-	} else if m, ok := memberOf(e); ok {
+	} else {
 		r.add(m)
 		if s := r.swept[m.key]; s != nil && s.rev != m.rev {
 			if r.aliveLocked(m.node, now) {

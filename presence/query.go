@@ -29,21 +29,23 @@ func (r *Registry) Query(ctx context.Context, w Where) (Answer, error) {
 		return Answer{}, fmt.Errorf("failed to read presence: %w", err)
 	}
 	now := time.Now()
-	var in []member
+	var in, unstored []member // unstored: rev is the order it joined in
 	r.mu.Lock()
-	for _, m := range r.byPrefix[prefix] {
-		if m.node != r.node && r.aliveLocked(m.node, now) { // else its node died: being swept
+	others := r.byPrefix[prefix]
+	for _, m := range others {
+		if r.aliveLocked(m.node, now) { // else its node died: being swept
 			in = append(in, *m)
 		}
 	}
-	var unstored []member                // rev: the order it joined in
 	for id, l := range r.local[prefix] { // this node's own, stored or not yet
-		switch m := r.byKey[prefix+id]; {
-		case m == nil:
+		if others[id] != nil {
+			continue // held by another node now (the socket recovered there)
+		}
+		if e := r.mine[prefix+id]; e != nil {
+			in = append(in, member{id: id, user: l.user, rev: e.rev})
+		} else {
 			unstored = append(unstored, member{id: id, user: l.user, rev: l.seq})
-		case m.node == r.node:
-			in = append(in, member{id: id, user: l.user, rev: m.rev})
-		} // else taken over by another node (the socket recovered there): listed above
+		}
 	}
 	r.mu.Unlock()
 	byRev := func(a, b member) int { return cmp.Compare(a.rev, b.rev) }

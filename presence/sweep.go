@@ -112,7 +112,7 @@ func (r *Registry) owed() (bury []string, keys []member) {
 		}
 	}
 	for key, s := range r.swept {
-		if m := r.byKey[key]; !s.purged && m != nil && m.rev == s.rev {
+		if m := r.lookup(key); !s.purged && m != nil && m.rev == s.rev {
 			keys = append(keys, *m)
 		}
 	}
