@@ -79,8 +79,9 @@ func redactedURL(uri string) string {
 
 func serializeSocket(s *socketio.Socket) SerializedSocket {
 	hs := s.Handshake()
-	headers := make(map[string]string, len(hs.Header))
-	for k, v := range hs.Header {
+	header, q := hs.Header(), hs.Query()
+	headers := make(map[string]string, len(header))
+	for k, v := range header {
 		k = strings.ToLower(k)
 		if redacted(k) {
 			headers[k] = redactedValue
@@ -88,8 +89,8 @@ func serializeSocket(s *socketio.Socket) SerializedSocket {
 		}
 		headers[k] = strings.Join(v, ", ")
 	}
-	query := make(map[string]string, len(hs.Query))
-	for k, v := range hs.Query {
+	query := make(map[string]string, len(q))
+	for k, v := range q {
 		switch {
 		case redacted(k):
 			query[k] = redactedValue

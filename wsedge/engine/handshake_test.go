@@ -3,6 +3,7 @@ package engine
 import (
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -44,7 +45,7 @@ func TestHandshakeKeepsBoundedHeaders(t *testing.T) {
 	if grown > n*MaxHandshakeHeaderBytes*2 {
 		t.Errorf("heap grew %d KiB more for %d sessions, want under %d KiB (a bounded copy each)", grown>>10, n, n*MaxHandshakeHeaderBytes*2>>10)
 	}
-	h := last.s.Handshake().Header
+	h := last.s.Handshake().Header()
 	if h.Get("X-Small") != "kept" || h.Get("X-Big") != "" || h.Get("Sec-Websocket-Key") != "" {
 		t.Errorf("kept headers %v: want X-Small, not X-Big (over the bound) nor Sec-WebSocket-Key", keys(h))
 	}
@@ -99,4 +100,32 @@ func TestPollingSessionsCountPerAddress(t *testing.T) {
 	ws.send(t, "5")
 	eventually.True(t, 5*time.Second, "upgraded", func() bool { return r3.s.Transport() == TransportWebSocket })
 	_, _ = e.handshake() // the upgraded session's slot is free
+}
+
+// A session keeps its handshake's headers and query as bytes; Header and
+// Query parse them back whole: repeated headers in order, Host included,
+// the WebSocket handshake's own left out, every query parameter, and each
+// call a copy of its own.
+func TestHandshakeHeaderAndQueryRoundTrip(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/engine.io/?EIO=4&transport=websocket&token=a%20b&x=1&x=2", nil)
+	r.Header.Add("X-Multi", "one")
+	r.Header.Add("X-Multi", "two: with a colon")
+	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	r.Header.Set("Origin", "https://a.example")
+	hs := newHandshake(r)
+	h := hs.Header()
+	if got := h["X-Multi"]; len(got) != 2 || got[0] != "one" || got[1] != "two: with a colon" {
+		t.Fatalf("X-Multi = %q", got)
+	}
+	if h.Get("Host") != "example.com" || h.Get("Origin") != "https://a.example" || h.Get("Sec-WebSocket-Key") != "" {
+		t.Fatalf("headers = %v", h)
+	}
+	h.Set("Origin", "changed")
+	if hs.Header().Get("Origin") != "https://a.example" {
+		t.Fatal("Header returned the kept headers themselves, not a copy")
+	}
+	q := hs.Query()
+	if q.Get("EIO") != "4" || q.Get("transport") != "websocket" || q.Get("token") != "a b" || len(q["x"]) != 2 {
+		t.Fatalf("query = %v", q)
+	}
 }

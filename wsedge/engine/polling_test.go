@@ -41,7 +41,7 @@ func TestPollingHandshake(t *testing.T) {
 		t.Fatal("onSession not called")
 	}
 	hs := r.s.Handshake()
-	if hs.Query.Get("token") != "x" || hs.Header.Get("Origin") != "https://a.example" || !hs.XDomain ||
+	if hs.Query().Get("token") != "x" || hs.Header().Get("Origin") != "https://a.example" || !hs.XDomain ||
 		hs.Secure || hs.Address != "127.0.0.1" || !strings.HasPrefix(hs.URL, "/engine.io/?EIO=4") || hs.Time.IsZero() {
 		t.Errorf("handshake %+v", hs)
 	}

@@ -140,7 +140,7 @@ func (srv *Server) serve(w http.ResponseWriter, r *http.Request, forwarded bool)
 		return
 	}
 	defer srv.busy.done()
-	hs := newHandshake(r, q)
+	hs := newHandshake(r)
 	if upgrade {
 		srv.serveWebSocketHandshake(w, r, hs)
 	} else {

@@ -116,7 +116,7 @@ func (c *clientConn) authorize(n *Namespace, auth json.RawMessage) (wsedge.Grant
 	actx, cancel := context.WithTimeout(context.Background(), wsedge.AuthTimeout)
 	g, err := a.Authorize(actx, wsedge.AuthRequest{
 		Kind: wsedge.AuthNamespace, Name: n.name, Token: tokenFromAuth(auth), Auth: auth,
-		Header: hs.Header, Query: hs.Query, RemoteAddr: hs.RemoteAddr,
+		Header: hs.Header(), Query: hs.Query(), RemoteAddr: hs.RemoteAddr,
 	})
 	cancel()
 	if err != nil {

@@ -27,8 +27,8 @@ func TestHandshakeHostAndConnectTime(t *testing.T) {
 	opened := time.Now() // after the open packet: after the Engine.IO handshake
 	c.ConnectID(t, "/", "")
 	hs := <-got
-	if want := strings.TrimPrefix(url, "http://"); hs.Header.Get("Host") != want {
-		t.Fatalf("host header %q, want %q", hs.Header.Get("Host"), want)
+	if want := strings.TrimPrefix(url, "http://"); hs.Header().Get("Host") != want {
+		t.Fatalf("host header %q, want %q", hs.Header().Get("Host"), want)
 	}
 	if hs.Time.Before(opened) {
 		t.Fatalf("handshake time %v is the Engine.IO handshake's, before the CONNECT (after %v)", hs.Time, opened)

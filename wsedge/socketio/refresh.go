@@ -15,7 +15,7 @@ func (s *Socket) refresh(e *Event) {
 	go func() {
 		exp, reason := wsedge.RefreshGrant(s.ns.srv.cfg.Authorizer, wsedge.AuthRequest{
 			Kind: wsedge.AuthNamespace, Name: s.ns.name, Token: tok, Auth: s.hs.Auth,
-			Header: s.hs.Header, Query: s.hs.Query, RemoteAddr: s.hs.RemoteAddr,
+			Header: s.hs.Header(), Query: s.hs.Query(), RemoteAddr: s.hs.RemoteAddr,
 		}, s.user)
 		if reason != "" {
 			s.ns.srv.metrics.Refused(metrics.ReasonAuth)
