@@ -274,6 +274,12 @@ func (b *Bus) WebhookQueue(receiver string, p int) (*WebhookQueue, error) {
 // ErrNoWebhook is Next's answer when no event came within its wait.
 var ErrNoWebhook = errors.New("bus: no webhook event waiting")
 
+// ErrWebhookQueueMoving is Next's answer when the server that held the
+// queue is stopping, or the queue has no leader to answer (a peer's
+// shutdown in a rolling restart): it moves to another node; ask again
+// shortly.
+var ErrWebhookQueueMoving = errors.New("bus: the webhook queue's server is stopping")
+
 // Next waits for the queue's next event until ctx ends (give it a
 // deadline: the pull request waits on the server as long). It returns
 // ErrNoWebhook when none came.
@@ -281,6 +287,9 @@ func (q *WebhookQueue) Next(ctx context.Context) (*WebhookMsg, error) {
 	m, err := q.c.Next(jetstream.FetchContext(ctx))
 	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return nil, ErrNoWebhook
+	}
+	if errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("%w: %w", ErrWebhookQueueMoving, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to fetch a webhook event: %w", err)

@@ -38,6 +38,14 @@ const (
 // this for its loops.
 const fetchWait = 2 * time.Second
 
+// queueMovingWait is the pause before asking a queue again whose server
+// was stopping (or that has no leader yet): a new leader is elected in
+// tens of milliseconds. Past queueMovingGrace it is warned about.
+const (
+	queueMovingWait  = 100 * time.Millisecond
+	queueMovingGrace = 5 * time.Second
+)
+
 // Deliverer runs this node's share of the deliveries: one loop per
 // receiver and partition, each taking the next event from the shared
 // queue, POSTing it until the receiver takes it, then acking it.
@@ -102,12 +110,21 @@ func (d *Deliverer) Close() {
 
 func (d *Deliverer) loop(u string, q *bus.WebhookQueue) {
 	defer d.wg.Done()
+	var moving time.Time // since when the queue has been moving; zero: it is not
 	for d.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(d.ctx, fetchWait)
 		m, err := q.Next(ctx)
 		cancel()
+		if !errors.Is(err, bus.ErrWebhookQueueMoving) {
+			moving = time.Time{}
+		} else if moving.IsZero() {
+			moving = time.Now()
+		}
 		switch {
 		case errors.Is(err, bus.ErrNoWebhook):
+			continue
+		case errors.Is(err, bus.ErrWebhookQueueMoving) && time.Since(moving) < queueMovingGrace:
+			d.sleep(queueMovingWait) // a peer stopping: its queues get new leaders, no warning
 			continue
 		case err != nil:
 			if d.ctx.Err() == nil {
