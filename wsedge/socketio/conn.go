@@ -23,7 +23,7 @@ type clientConn struct {
 	session *engine.Session
 
 	mu           sync.Mutex
-	sockets      map[string]*Socket   // by namespace name
+	sockets      socketSet            // by namespace name
 	connectTimer *time.Timer          // until the first CONNECT succeeds; then nil (an idle connection keeps no timer)
 	events       *wsedge.TokenBucket  // inbound events; nil: no limit
 	addr         *wsedge.AddressShare // its address's events (Config.AddressEvents); nil: no limit
@@ -38,12 +38,12 @@ type clientConn struct {
 }
 
 func (s *Server) onSession(es *engine.Session) {
-	c := &clientConn{srv: s, session: es, sockets: map[string]*Socket{},
+	c := &clientConn{srv: s, session: es,
 		events: wsedge.NewTokenBucket(s.cfg.EventsPerSecond, s.cfg.EventBurst),
 		addr:   s.cfg.AddressEvents.Acquire(es.Handshake().RemoteAddr)}
 	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
 		c.mu.Lock()
-		idle := len(c.sockets) == 0
+		idle := c.sockets.len() == 0
 		c.mu.Unlock()
 		if idle {
 			es.Close(ReasonForcedClose)
@@ -114,18 +114,14 @@ func (c *clientConn) onMessage(data []byte, binary bool) {
 func (c *clientConn) socket(ns string) *Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[ns]
+	return c.sockets.get(ns)
 }
 
 // detach removes s from the connection; false if it was not attached.
 func (c *clientConn) detach(s *Socket) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sockets[s.ns.name] != s {
-		return false
-	}
-	delete(c.sockets, s.ns.name)
-	return true
+	return c.sockets.remove(s)
 }
 
 func (c *clientConn) handle(p sio.Packet, atts [][]byte) {
@@ -194,10 +190,7 @@ func (c *clientConn) onUpgrade() {
 		return
 	}
 	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := c.sockets.list()
 	c.mu.Unlock()
 	for _, s := range socks {
 		o.Upgraded(s)
@@ -211,11 +204,8 @@ func (c *clientConn) onClose(reason string) {
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 	}
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
-	clear(c.sockets)
+	socks := c.sockets.list()
+	c.sockets.clear()
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.left(reason)

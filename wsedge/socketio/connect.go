@@ -72,8 +72,8 @@ type attempt struct {
 // connect is refused or the connection closed.
 func (c *clientConn) namespaceFor(p sio.Packet) (*Namespace, json.RawMessage, bool) {
 	c.mu.Lock()
-	_, dup := c.sockets[p.Namespace]
-	joined := len(c.sockets)
+	dup := c.sockets.get(p.Namespace) != nil
+	joined := c.sockets.len()
 	c.mu.Unlock()
 	if dup {
 		c.fail("second CONNECT to a joined namespace", nil)
@@ -195,7 +195,7 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 		}
 	}
 	c.mu.Lock()
-	c.sockets[n.name] = s
+	c.sockets.put(s)
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
