@@ -250,6 +250,7 @@ func routes(cfg config, pre checked, e *edges, b *bus.Bus, counters *metrics.Set
 		StoreBytes:     b.StoreBytes,
 		ClusterPeers:   b.ClusterPeers,
 		BusDisconnects: b.Disconnects,
+		LiveDropped:    b.LiveDropped,
 		WebhookBacklog: webhookBacklog(b),
 	})
 	routedMetrics := metricsHandler

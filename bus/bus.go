@@ -442,7 +442,7 @@ func (b *Bus) Close(ctx context.Context) error {
 		gone, cancel := context.WithCancel(ctx)
 		cancel()
 		b.replies.close(gone)
-		b.liveq.close()
+		b.liveq.close(gone)
 	} else if b.nc != nil {
 		select {
 		case <-b.js.PublishAsyncComplete():
@@ -450,7 +450,7 @@ func (b *Bus) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("failed to flush publishes: %w", ctx.Err()))
 		}
 		b.replies.close(ctx)
-		b.liveq.close() // after the last acknowledgement, before the subscriptions drain
+		b.liveq.close(ctx) // after the last acknowledgement, before the subscriptions drain
 		closed := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := b.nc.Drain(); err != nil {

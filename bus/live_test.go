@@ -422,3 +422,76 @@ func TestLiveHandlerMayWaitOnTheBus(t *testing.T) {
 	default:
 	}
 }
+
+// TestLiveQueueDropsPastItsBound: while a live handler is stuck, stored
+// events wait for it up to the live queue's bound; past it they are not
+// delivered live (counted by LiveDropped) but still stored and
+// acknowledged; the waiting ones are delivered in order once the handler
+// returns, and later ones again.
+func TestLiveQueueDropsPastItsBound(t *testing.T) {
+	b := startBus(t, Config{})
+	b.liveq.max = 4
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unstick := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unstick) // before the bus closes (cleanups run last first)
+	got := make(chan string, 32)
+	sub, err := b.Subscribe(Live("sockbus.io.slow.>"), func(m *Msg) {
+		if string(m.Data) == "0" {
+			close(entered)
+			<-release
+		}
+		got <- string(m.Data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	publish := func(i int) {
+		t.Helper()
+		done := make(chan error, 1)
+		if err := b.PublishStored(&Msg{Subject: "sockbus.io.slow.all.ev", Data: []byte(strconv.Itoa(i))}, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d not acknowledged while the live handler is stuck", i)
+		}
+	}
+	publish(0)
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("event 0 not delivered live")
+	}
+	for i := 1; i <= 10; i++ {
+		publish(i)
+	}
+	if n := b.LiveDropped(); n != 6 {
+		t.Fatalf("LiveDropped = %d, want 6 (events 5-10, past 4 waiting)", n)
+	}
+	unstick()
+	publish(11)
+	for _, want := range []string{"0", "1", "2", "3", "4", "11"} {
+		select {
+		case s := <-got:
+			if s != want {
+				t.Fatalf("live %q, want %q", s, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q not delivered live", want)
+		}
+	}
+	l := b.Log(KindNamespace, "slow")
+	info, err := l.Stream.JS.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 12 {
+		t.Fatalf("stream holds %d, want all 12 stored", info.State.Msgs)
+	}
+}

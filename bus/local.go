@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"cmp"
+	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +196,9 @@ const maxQueuedLive = 1 << 16
 // liveQueue hands stored events to the local subscriptions, in order, on one
 // goroutine, started with the first event and ended by Close.
 type liveQueue struct {
+	max     int // maxQueuedLive; lowered by tests
+	dropped atomic.Uint64
+
 	mu      sync.Mutex
 	msgs    []*Msg
 	started bool
@@ -208,9 +213,10 @@ func (q *liveQueue) push(b *Bus, m *Msg) {
 		q.mu.Unlock()
 		return
 	}
-	if len(q.msgs) >= maxQueuedLive {
+	if limit := cmp.Or(q.max, maxQueuedLive); len(q.msgs) >= limit {
 		q.mu.Unlock()
-		b.connWarn().Warn("stored event not delivered live: the live handlers are behind", "subject", m.Subject, "queued", maxQueuedLive)
+		q.dropped.Add(1)
+		b.connWarn().Warn("stored event not delivered live: the live handlers are behind", "subject", m.Subject, "queued", limit)
 		return
 	}
 	q.msgs = append(q.msgs, m)
@@ -247,9 +253,10 @@ func (q *liveQueue) run(ls *localSubs) {
 	}
 }
 
-// close delivers what is queued and stops the goroutine; nothing is queued
-// after it.
-func (q *liveQueue) close() {
+// close delivers what is queued and stops the goroutine, waiting for it
+// until ctx ends (a handler stuck at shutdown does not hold Close); nothing
+// is queued after it.
+func (q *liveQueue) close(ctx context.Context) {
 	q.mu.Lock()
 	q.closed = true
 	started := q.started
@@ -259,6 +266,15 @@ func (q *liveQueue) close() {
 		case q.wake <- struct{}{}:
 		default:
 		}
-		<-q.done
+		select {
+		case <-q.done:
+		case <-ctx.Done():
+		}
 	}
 }
+
+// LiveDropped counts the stored events this node did not deliver live to
+// its own subscriptions because its live handlers were more than 65,536
+// events behind (a single node only, see live.go; they stay stored, and a
+// client that drops and recovers gets them).
+func (b *Bus) LiveDropped() uint64 { return b.liveq.dropped.Load() }

@@ -23,6 +23,9 @@ type Sources struct {
 	// BusDisconnects counts the node's NATS connections lost (and
 	// reconnected) since it started.
 	BusDisconnects func() uint64
+	// LiveDropped counts stored events not delivered live because the
+	// node's live handlers were behind (bus.Bus.LiveDropped).
+	LiveDropped func() uint64
 	// WebhookBacklog reports the webhook events some receiver has not
 	// taken yet, and their bytes (ok false: unknown).
 	WebhookBacklog func() (msgs, bytes uint64, ok bool)
@@ -76,6 +79,7 @@ var (
 	storeBytesDesc  = desc("jetstream_store_bytes", "Bytes JetStream stores on this node's disk.")
 	peersDesc       = desc("cluster_peers", "Other cluster nodes this node has routes to.")
 	busLostDesc     = desc("bus_disconnects_total", "Times one of the node's NATS connections was lost (each reconnects by itself).")
+	liveDropDesc    = desc("bus_live_dropped_total", "Stored events not delivered live on this node because its live handlers were behind.")
 	webhooksDesc    = desc("webhooks_total", "Webhook deliveries and events by outcome: delivered (2xx), failed (an attempt; retried), expired (given up past --webhook-max-age), not_stored.", "outcome")
 	hookBacklogDesc = desc("webhook_backlog", "Webhook events stored that some receiver has not taken yet (the whole cluster's).")
 	hookBytesDesc   = desc("webhook_backlog_bytes", "Bytes of the webhook events stored that some receiver has not taken yet.")
@@ -85,7 +89,7 @@ var (
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{roomOpsDesc, connectionsDesc, socketsDesc, namespacesDesc, roomsDesc, channelsDesc,
 		eventsInDesc, bytesInDesc, eventsOutDesc, deliveriesDesc, bytesOutDesc, refusalsDesc, disconnectsDesc,
-		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc, busLostDesc,
+		outcomesDesc, pubErrDesc, adminLoginDesc, ackDesc, storeDesc, storeBytesDesc, peersDesc, busLostDesc, liveDropDesc,
 		webhooksDesc, hookBacklogDesc, hookBytesDesc, apiDesc} {
 		ch <- d
 	}
@@ -162,6 +166,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.BusDisconnects != nil {
 		counter(busLostDesc, c.src.BusDisconnects())
+	}
+	if c.src.LiveDropped != nil {
+		counter(liveDropDesc, c.src.LiveDropped())
 	}
 	if c.src.WebhookBacklog != nil {
 		if n, b, ok := c.src.WebhookBacklog(); ok {
