@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -244,7 +245,12 @@ func (r *Registry) see(e jetstream.KeyValueEntry) {
 		return
 	}
 	var back *member
-	r.drop(e.Key()) // gone, or held by this node now
+	r.drop(e.Key())                                    // gone, or held by this node now
+	if put && bytes.HasPrefix(e.Value(), r.ownValue) { // this node's own write, back: nothing to read
+		delete(r.swept, e.Key())
+		r.mu.Unlock()
+		return
+	}
 	m, ok := memberOf(e)
 	if !put || !ok || m.node == r.node {
 		delete(r.swept, e.Key())

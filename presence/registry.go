@@ -71,6 +71,8 @@ type Registry struct {
 	cfg  Config
 	node string
 	warn *ratelog.Logger
+	// ownValue starts every value this node writes (see Registry.see).
+	ownValue []byte
 
 	mu sync.Mutex
 	kv jetstream.KeyValue // replaced when the bucket is created again
@@ -134,9 +136,11 @@ func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to name node: %w", err)
 	}
+	own := value{Node: node}.encode()
 	r := &Registry{
 		b: b, cfg: cfg, node: node, warn: ratelog.New(cfg.Logger, time.Minute),
-		nodes: newNodes(), view: newView(),
+		ownValue: own[:len(own)-1], // {"n":"<node>" without the closing brace
+		nodes:    newNodes(), view: newView(),
 		mine: map[string]*entry{}, local: map[string]map[string]localMember{}, wake: make(chan struct{}, 1), purgeWake: make(chan struct{}, 1),
 		answering: make(chan struct{}, maxAnswering),
 	}
