@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"io"
 	"net"
 	"net/http"
@@ -72,12 +73,7 @@ func BenchmarkRecoverReplay(b *testing.B) {
 // waitGone waits until the namespace no longer holds socket sid.
 func waitGone(tb testing.TB, n *Namespace, sid string) {
 	tb.Helper()
-	for deadline := time.Now().Add(wait); n.Socket(sid) != nil; {
-		if time.Now().After(deadline) {
-			tb.Fatal("the recovered socket did not leave")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually.True(tb, wait, "the recovered socket to leave", func() bool { return n.Socket(sid) == nil })
 }
 
 // recoverRaw opens an Engine.IO WebSocket to addr, sends a CONNECT to nsp
