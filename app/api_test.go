@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,10 +27,11 @@ const testAPIKey = "test-key-0123456789abcdef"
 
 func startAPIServer(t *testing.T, mutate ...func(*config)) *testServer {
 	t.Helper()
-	return startServer(t, append([]func(*config){func(c *config) {
-		c.APIKey = []string{testAPIKey}
-	}}, mutate...)...)
+	return startServer(t, append([]func(*config){withAPIKey}, mutate...)...)
 }
+
+// withAPIKey lets testAPIKey call the HTTP API.
+func withAPIKey(c *config) { c.APIKey = []string{testAPIKey} }
 
 // apiCall is one API request with key (none when ""), body and extra
 // headers (name, value pairs); it returns the status and the body.
@@ -536,29 +536,8 @@ func TestAPISlowBodyIsCut(t *testing.T) {
 // Idempotency-Key retried on another node is stored once (the dedupe is
 // the stream's, not the node's).
 func TestAPIAcrossNodes(t *testing.T) {
-	routes := freePorts(t, 3)
-	var urls []string
-	for _, r := range routes {
-		urls = append(urls, "nats-route://"+r)
-	}
-	servers := make([]*testServer, 3)
-	var wg sync.WaitGroup
-	for i := range servers {
-		wg.Add(1)
-		go func() { // a cluster needs a quorum: start the nodes together
-			defer wg.Done()
-			servers[i] = startAPIServer(t, func(c *config) {
-				c.ClusterName, c.ClusterAddr, c.NodeName = "apitest", routes[i], fmt.Sprintf("node-%d", i)
-				c.Routes = urls
-			})
-		}()
-	}
-	wg.Wait()
 	var base []string
-	for _, s := range servers {
-		if s == nil {
-			t.FailNow()
-		}
+	for _, s := range startCluster(t, 3, withAPIKey) {
 		base = append(base, "http://"+s.addr)
 	}
 	x := siotest.Dial(t, base[0], "/socket.io/")

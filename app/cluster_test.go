@@ -15,29 +15,20 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/freeport"
 )
 
 // startCluster starts n nodes of one NATS cluster (replicas n) in this
 // process, together: a cluster needs a quorum to come up.
 func startCluster(t *testing.T, n int, mutate ...func(*config)) []*testServer {
 	t.Helper()
-	routes := freePorts(t, n)
-	var urls []string
-	for _, r := range routes {
-		urls = append(urls, "nats-route://"+r)
-	}
+	routes := freeport.Addrs(t, n)
 	servers := make([]*testServer, n)
 	var wg sync.WaitGroup
 	for i := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			servers[i] = startServer(t, append([]func(*config){func(c *config) {
-				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
-				c.Routes = urls
-				c.Replicas = int64(n)
-			}}, mutate...)...)
-		}()
+		wg.Go(func() {
+			servers[i] = startServer(t, append([]func(*config){clusterNode(routes, i)}, mutate...)...)
+		})
 	}
 	wg.Wait()
 	for _, s := range servers {
@@ -58,6 +49,19 @@ func startCluster(t *testing.T, n int, mutate ...func(*config)) []*testServer {
 		stopping.Wait()
 	})
 	return servers
+}
+
+// clusterNode configures node i of the cluster whose route addresses are
+// routes, with a copy of each stream on every node (replicas n).
+func clusterNode(routes []string, i int) func(*config) {
+	return func(c *config) {
+		c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
+		c.Routes = nil
+		for _, r := range routes {
+			c.Routes = append(c.Routes, "nats-route://"+r)
+		}
+		c.Replicas = int64(len(routes))
+	}
 }
 
 // roundRobin is a load balancer with no affinity at all: each HTTP request
@@ -141,28 +145,19 @@ func status(t *testing.T, u string) (int, bool) {
 // only while the node can store events, and turns 503 when two of three
 // nodes stop (no quorum) while /healthz stays 200 (the node is alive).
 func TestHealthAndReadiness(t *testing.T) {
-	routes := freePorts(t, 3)
-	addr0 := freePorts(t, 1)[0]
-	var urls []string
-	for _, r := range routes {
-		urls = append(urls, "nats-route://"+r)
-	}
+	ports := freeport.Addrs(t, 4)
+	routes, addr0 := ports[:3], ports[3]
 	servers := make([]*testServer, 3)
 	var wg sync.WaitGroup
 	start := func(i int) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			servers[i] = startServer(t, func(c *config) {
-				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
-				c.Routes = urls
-				c.Replicas = 3
+		wg.Go(func() {
+			servers[i] = startServer(t, clusterNode(routes, i), func(c *config) {
 				c.ReadyInterval = 200 * time.Millisecond // --ready-interval
 				if i == 0 {
 					c.Addr = addr0
 				}
 			})
-		}()
+		})
 	}
 	start(0) // alone: no quorum, so it stays in start-up
 	base := "http://" + addr0

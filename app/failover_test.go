@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/freeport"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
 
@@ -72,7 +73,7 @@ var listeningLine = regexp.MustCompile(`"sockbus started" http=http://(\S+) .* n
 // each with the flags of extra besides the common ones.
 func startProcCluster(t *testing.T, bin string, extra ...string) []*procNode {
 	t.Helper()
-	routes := freePorts(t, 3)
+	routes := freeport.Addrs(t, 3)
 	var urls []string
 	for _, r := range routes {
 		urls = append(urls, "nats-route://"+r)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -516,50 +515,12 @@ func TestChannelHistoryForLateJoiners(t *testing.T) {
 	}
 }
 
-// freePorts reserves n loopback ports for route listeners (a cluster's
-// nodes must know each other's route addresses before they start).
-func freePorts(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, ln.Addr().String())
-		ln.Close()
-	}
-	return addrs
-}
-
 // TestRecoveryOnAnotherNode: three sockbus nodes in one NATS cluster; a
 // client drops from node A and comes back to node B, which recovers its
 // session and replays what it missed, because sessions and history live on
 // the bus, not in a process.
 func TestRecoveryOnAnotherNode(t *testing.T) {
-	routes := freePorts(t, 3)
-	var urls []string
-	for _, r := range routes {
-		urls = append(urls, "nats-route://"+r)
-	}
-	servers := make([]*testServer, 3)
-	var wg sync.WaitGroup
-	for i := range servers {
-		wg.Add(1)
-		go func() { // a cluster needs a quorum: start the nodes together
-			defer wg.Done()
-			servers[i] = startServer(t, func(c *config) {
-				c.ClusterName, c.ClusterAddr, c.NodeName = "sbtest", routes[i], fmt.Sprintf("node-%d", i)
-				c.Routes = urls
-			})
-		}()
-	}
-	wg.Wait()
-	for _, s := range servers {
-		if s == nil {
-			t.FailNow()
-		}
-	}
+	servers := startCluster(t, 3)
 	a, b := "http://"+servers[0].addr, "http://"+servers[1].addr
 	x := siotest.Dial(t, a, "/socket.io/")
 	reply := x.Connect(t, "/", "")

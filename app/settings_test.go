@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/sockbus/sockbus/internal/freeport"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
@@ -65,17 +66,12 @@ func TestSecretsNotInOutputOrLogs(t *testing.T) {
 		t.Fatalf("config print: %d %q\n%s", st, errOut.String(), out.String())
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	closed := freeport.Addrs(t, 1)[0] // nothing listens there
 	var logs lockedBuffer
 	cfg := defaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.LogLevel, cfg.logOut = "127.0.0.1:0", t.TempDir(), "debug", &logs
 	cfg.NATSURL, cfg.NATSUser, cfg.NATSPassword = "nats://app:pw-url@"+closed, "app", "pw-user"
-	err = run(context.Background(), cfg)
+	err := run(context.Background(), cfg)
 	if err == nil || strings.Contains(err.Error(), "pw-") || strings.Contains(logs.String(), "pw-") {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/freeport"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/webhook"
@@ -642,7 +643,7 @@ func TestWebhookNodeDeath(t *testing.T) {
 		mu.Unlock()
 	}
 	r.mu.Unlock()
-	routes := freePorts(t, 3)
+	routes := freeport.Addrs(t, 3)
 	var urls []string
 	for _, rt := range routes {
 		urls = append(urls, "nats-route://"+rt)

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/sockbus/sockbus/internal/freeport"
 	"github.com/sockbus/sockbus/internal/natstest"
 )
 
@@ -308,15 +309,7 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 // sockbus nodes) create the layout's streams there with --replicas 3, and
 // what one edge stores reaches another edge connected to another server.
 func TestExternalNATSCluster(t *testing.T) {
-	var routes []string
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes = append(routes, ln.Addr().String())
-		ln.Close()
-	}
+	routes := freeport.Addrs(t, 3)
 	servers := make([]*server.Server, 3)
 	for i := range servers {
 		servers[i] = natstest.Start(t, "", func(o *server.Options) {

@@ -3,11 +3,12 @@ package bus
 import (
 	"context"
 	"fmt"
-	"github.com/sockbus/sockbus/internal/eventually"
-	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/freeport"
 )
 
 // TestWholeClusterStopKeepsQuorum: two nodes with every stream on both
@@ -19,15 +20,7 @@ func TestWholeClusterStopKeepsQuorum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a two-node JetStream cluster")
 	}
-	var routes []string
-	for range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes = append(routes, ln.Addr().String())
-		ln.Close()
-	}
+	routes := freeport.Addrs(t, 2)
 	nodes := make([]*Bus, 2)
 	var wg sync.WaitGroup
 	for i := range nodes {

@@ -3,7 +3,6 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/freeport"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/wsedge/socketio"
@@ -215,15 +215,7 @@ func TestAdminReadOnly(t *testing.T) {
 // quorum: they start together).
 func clusterBuses(t *testing.T, n int) []*bus.Bus {
 	t.Helper()
-	routes := make([]string, n)
-	for i := range routes {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes[i] = ln.Addr().String()
-		ln.Close()
-	}
+	routes := freeport.Addrs(t, n)
 	buses := make([]*bus.Bus, len(routes))
 	var wg sync.WaitGroup
 	for i := range buses {

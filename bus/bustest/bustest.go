@@ -2,7 +2,6 @@ package bustest
 
 import (
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/bus/internal/testhook"
+	"github.com/sockbus/sockbus/internal/freeport"
 	"github.com/sockbus/sockbus/internal/testutil"
 )
 
@@ -26,15 +26,7 @@ func LoseConn(b *bus.Bus) { testhook.CloseConn(b) }
 // subject fails loudly instead of making the bus fast.
 func StartSlow(t testing.TB) *bus.Bus {
 	t.Helper()
-	var routes [2]string
-	for i := range routes {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes[i] = ln.Addr().String()
-		ln.Close()
-	}
+	routes := freeport.Addrs(t, 2)
 	var nodes [2]*bus.Bus
 	var wg sync.WaitGroup
 	for i := range nodes {

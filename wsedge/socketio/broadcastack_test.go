@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/freeport"
 	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
@@ -131,15 +131,7 @@ func TestBroadcastEmitWithAckNobodyThere(t *testing.T) {
 // returns as soon as they all did, not at its deadline. Then the third
 // node lists the sockets and makes one of them join a room.
 func TestBroadcastEmitWithAckAcrossNodes(t *testing.T) {
-	var routes []string
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes = append(routes, ln.Addr().String())
-		ln.Close()
-	}
+	routes := freeport.Addrs(t, 3)
 	buses := make([]*bus.Bus, 3)
 	var wg sync.WaitGroup
 	for i := range buses {
