@@ -32,6 +32,33 @@ func startBus(t testing.TB, cfg Config) *Bus {
 	return b
 }
 
+// receive returns the next value on ch, failing the test with format and
+// args if none comes within 10 s.
+func receive[T any](t testing.TB, ch <-chan T, format string, args ...any) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf(format+" (nothing within 10 s)", args...)
+	}
+	var zero T
+	return zero
+}
+
+// storeWait stores m and waits for its acknowledgement, failing the test
+// with what (the event's name in the message) on an error or a timeout.
+func storeWait(t testing.TB, b *Bus, m *Msg, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	if err := b.PublishStored(m, func(err error) { done <- err }); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if err := receive(t, done, "%s not acknowledged", what); err != nil {
+		t.Fatalf("%s not stored: %v", what, err)
+	}
+}
+
 func TestStreamRepublishesWithSequence(t *testing.T) {
 	b := startBus(t, Config{})
 	if !b.Ready() {

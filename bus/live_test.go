@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,12 +105,7 @@ func TestNodePublishesStoredEventsLive(t *testing.T) {
 	seen := map[string]bool{}
 	var last uint64
 	for n := 0; n < senders*each; n++ {
-		var c seenLive
-		select {
-		case c = <-got:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%d of %d events delivered live", n, senders*each)
-		}
+		c := receive(t, got, "%d of %d events delivered live", n, senders*each)
 		switch {
 		case c.seq <= last:
 			t.Fatalf("event %q live at sequence %d after %d: out of the stream's order", c.data, c.seq, last)
@@ -134,19 +130,14 @@ func TestNodePublishesStoredEventsLive(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		<-stored
+		receive(t, stored, "the duplicate's acknowledgement")
 	}
 	if err := b.Publish(&Msg{Subject: "sockbus.io.order.all.ev", Data: []byte("marker")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"once", "marker"} {
-		select {
-		case c := <-got:
-			if c.data != want {
-				t.Fatalf("live %q, want %q (a duplicate published live again?)", c.data, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%q not delivered live", want)
+		if c := receive(t, got, "%q not delivered live", want); c.data != want {
+			t.Fatalf("live %q, want %q (a duplicate published live again?)", c.data, want)
 		}
 	}
 }
@@ -195,13 +186,9 @@ func TestRePublishFollowsTheMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{data, "marker"} {
-			select {
-			case m := <-got:
-				if string(m.Data) != want || m.Header.Get(HeaderSequence) == "" {
-					t.Fatalf("round %d: live %q seq %q, want %q once", round, m.Data, m.Header.Get(HeaderSequence), want)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("round %d: %q not delivered live", round, want)
+			m := receive(t, got, "round %d: %q not delivered live", round, want)
+			if string(m.Data) != want || m.Header.Get(HeaderSequence) == "" {
+				t.Fatalf("round %d: live %q seq %q, want %q once", round, m.Data, m.Header.Get(HeaderSequence), want)
 			}
 		}
 		_ = sub.Unsubscribe()
@@ -262,24 +249,13 @@ func TestLocalLiveSubscriptions(t *testing.T) {
 	defer wsub.Unsubscribe()
 	expect := func(ch chan string, want string) {
 		t.Helper()
-		select {
-		case s := <-ch:
-			if s != want {
-				t.Fatalf("got %q, want %q", s, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%q not delivered", want)
+		if s := receive(t, ch, "%q not delivered", want); s != want {
+			t.Fatalf("got %q, want %q", s, want)
 		}
 	}
 	publish := func(data string) {
 		t.Helper()
-		done := make(chan error, 1)
-		if err := b.PublishStored(&Msg{Subject: subject, Data: []byte(data)}, func(err error) { done <- err }); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		storeWait(t, b, &Msg{Subject: subject, Data: []byte(data)}, data)
 	}
 
 	publish("a")
@@ -389,33 +365,13 @@ func TestLiveHandlerMayWaitOnTheBus(t *testing.T) {
 	defer msub.Unsubscribe()
 	for _, subject := range []string{"sockbus.io.wait.all.one", "sockbus.io.wait.all.two", "sockbus.io.marker.all.three"} {
 		data := subject[strings.LastIndexByte(subject, '.')+1:]
-		done := make(chan error, 1)
-		if err := b.PublishStored(&Msg{Subject: subject, Data: []byte(data)}, func(err error) { done <- err }); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%q not acknowledged while the live handler waits", data)
-		}
+		storeWait(t, b, &Msg{Subject: subject, Data: []byte(data)}, data+" (while the live handler waits)")
 	}
-	select {
-	case a := <-answers:
-		if a != "one" {
-			t.Fatalf("handler got %q, want the echo of one", a)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("handler's request never answered")
+	if a := receive(t, answers, "handler's request never answered"); a != "one" {
+		t.Fatalf("handler got %q, want the echo of one", a)
 	}
 	// The live queue is in order: once three is delivered, two was handled.
-	select {
-	case <-marker:
-	case <-time.After(10 * time.Second):
-		t.Fatal("marker not delivered")
-	}
+	receive(t, marker, "marker not delivered")
 	select {
 	case a := <-answers:
 		t.Fatalf("handler ran again after unsubscribing: %q", a)
@@ -449,25 +405,11 @@ func TestLiveQueueDropsPastItsBound(t *testing.T) {
 	defer sub.Unsubscribe()
 	publish := func(i int) {
 		t.Helper()
-		done := make(chan error, 1)
-		if err := b.PublishStored(&Msg{Subject: "sockbus.io.slow.all.ev", Data: []byte(strconv.Itoa(i))}, func(err error) { done <- err }); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("event %d not acknowledged while the live handler is stuck", i)
-		}
+		storeWait(t, b, &Msg{Subject: "sockbus.io.slow.all.ev", Data: []byte(strconv.Itoa(i))},
+			fmt.Sprintf("event %d (while the live handler is stuck)", i))
 	}
 	publish(0)
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("event 0 not delivered live")
-	}
+	receive(t, entered, "event 0 not delivered live")
 	for i := 1; i <= 10; i++ {
 		publish(i)
 	}
@@ -477,13 +419,8 @@ func TestLiveQueueDropsPastItsBound(t *testing.T) {
 	unstick()
 	publish(11)
 	for _, want := range []string{"0", "1", "2", "3", "4", "11"} {
-		select {
-		case s := <-got:
-			if s != want {
-				t.Fatalf("live %q, want %q", s, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%q not delivered live", want)
+		if s := receive(t, got, "%q not delivered live", want); s != want {
+			t.Fatalf("live %q, want %q", s, want)
 		}
 	}
 	l := b.Log(KindNamespace, "slow")

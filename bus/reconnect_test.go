@@ -38,26 +38,9 @@ func TestConnectionComesBackAfterServerClosesIt(t *testing.T) {
 	if err := b.Alive(); err != nil {
 		t.Errorf("Alive() after the reconnect: %v", err)
 	}
-	m := &Msg{Subject: ChannelSubject(tok), Data: []byte("after")}
-	stored := make(chan error, 1)
-	if err := b.PublishStored(m, func(err error) { stored <- err }); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-stored:
-		if err != nil {
-			t.Fatalf("publish after reconnect: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("publish after reconnect not answered")
-	}
-	select {
-	case m := <-got:
-		if string(m.Data) != "after" || m.Header.Get(HeaderSequence) != strconv.Itoa(1) {
-			t.Fatalf("got %q seq %s", m.Data, m.Header.Get(HeaderSequence))
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("subscription did not come back")
+	storeWait(t, b, &Msg{Subject: ChannelSubject(tok), Data: []byte("after")}, "the publish after reconnect")
+	if m := receive(t, got, "subscription did not come back"); string(m.Data) != "after" || m.Header.Get(HeaderSequence) != strconv.Itoa(1) {
+		t.Fatalf("got %q seq %s", m.Data, m.Header.Get(HeaderSequence))
 	}
 }
 

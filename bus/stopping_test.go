@@ -59,29 +59,13 @@ func TestWholeClusterStopKeepsQuorum(t *testing.T) {
 		t.Fatalf("node A stopped (%v) while node B, stopping too, was not drained", err)
 	case <-time.After(300 * time.Millisecond): // A's drain is over in milliseconds; it must be waiting
 	}
-	stored := make(chan error, 1)
-	if err := b.PublishStored(&Msg{Subject: ChannelSubject("last"), Data: []byte("bye")}, func(err error) { stored <- err }); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-stored:
-		if err != nil {
-			t.Fatalf("node B's last event: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node B's last event not stored: its quorum went with node A")
-	}
+	storeWait(t, b, &Msg{Subject: ChannelSubject("last"), Data: []byte("bye")}, "node B's last event (its quorum gone with node A?)")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := b.Close(ctx); err != nil {
 		t.Fatalf("node B: %v", err)
 	}
-	select {
-	case err := <-closedA:
-		if err != nil {
-			t.Fatalf("node A: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node A still waiting after node B was drained")
+	if err := receive(t, closedA, "node A still waiting after node B was drained"); err != nil {
+		t.Fatalf("node A: %v", err)
 	}
 }
