@@ -2,7 +2,6 @@ package wsconn
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -73,22 +72,8 @@ func TestLazyReaderCarriesFramesOfEverySize(t *testing.T) {
 // A read deadline that passes while the lazy reader waits is a timeout
 // the close frame reports as IdleCloseCode.
 func TestLazyReaderTimeoutIsMarked(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := tcpPair(t)
 	lc := &lingerConn{Conn: server}
-	defer server.Close()
 	lr := newLazyReader(lc)
 	_ = lc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	if _, err := lr.Read(make([]byte, 2)); err == nil {
@@ -112,21 +97,7 @@ func TestLazyReaderTimeoutIsMarked(t *testing.T) {
 // frame). The bound of one leaves room for the race detector, which makes
 // sync.Pool drop some chunks so that Get allocates a new one.
 func TestLazyReaderReadDoesNotAllocate(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := tcpPair(t)
 	lr := newLazyReader(&lingerConn{Conn: server})
 	msg, buf := []byte("xy"), make([]byte, minBufio)
 	read := func() {
