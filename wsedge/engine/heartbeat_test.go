@@ -66,3 +66,20 @@ func TestHeartbeatWebSocket(t *testing.T) {
 	}
 	c.waitClosed(t)
 }
+
+// A WebSocket client that never answers is closed pingInterval+pingTimeout
+// after the handshake (the heartbeat runs on the server's wheel: at most a
+// tick late, never early), and the wheel's goroutine ends with the server
+// (goleak in TestMain).
+func TestHeartbeatSilentWebSocketClosedOnTime(t *testing.T) {
+	e := newEnv(t, fastBeat, false)
+	start := time.Now()
+	c, r := e.wsHandshake()
+	if reason := r.waitClosed(t); reason != ReasonPingTimeout {
+		t.Fatalf("reason %q", reason)
+	}
+	if d := time.Since(start); d < 500*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("closed after %v, want 500 ms (+ a tick)", d)
+	}
+	c.waitClosed(t)
+}

@@ -32,14 +32,16 @@ const idleConns = 1000
 // and its handshake, gws's connection, the queue, the socket, the read
 // loop's goroutine descriptor) and goroutine stack (gws's read loop, which
 // must keep the runtime's smallest stack, 2 KiB: see wsConn). Measured
-// 3,033 B of heap and 2,097 B of stack. Before: 4,028 B of heap with the
+// 2,945-2,953 B of heap and 2,097 B of stack. Before: 3,080-3,085 B with
+// the heartbeat on time.Timers of each session's own (a runtime timer held
+// for the connection's life; now the server's wheel), 4,028 B with the
 // handshake's headers and query kept parsed (maps), 4,708 B with a read
 // buffer held per idle connection (before the lazy reader of
 // wsedge/internal/wsconn), and 4,129 B of stack with the messages handled
 // on the read loop (a parked read loop that grew to 4 KiB never shrinks
 // back). The heap figure is the same under -race; stacks are larger there.
 const (
-	maxIdleHeapPerConn  = 3300
+	maxIdleHeapPerConn  = 3020
 	maxIdleStackPerConn = 2048 + 256
 )
 

@@ -6,11 +6,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lxzan/gws"
 
 	"github.com/sockbus/sockbus/internal/randid"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/wsedge/internal/wheel"
 	"github.com/sockbus/sockbus/wsedge/internal/wsconn"
 )
 
@@ -33,7 +35,8 @@ type Server struct {
 
 	busy busy // open sessions, owned goroutines, handshakes in progress
 
-	handlers handlers // run WebSocket messages off the read loops
+	handlers handlers     // run WebSocket messages off the read loops
+	wheel    *wheel.Wheel // every session's heartbeat
 
 	fwd *forwarding // nil without Config.Forward
 }
@@ -48,6 +51,7 @@ func NewServer(cfg Config, onSession func(*Session)) *Server {
 		sessions:  make(map[string]*Session),
 		conns:     make(map[*wsConn]struct{}),
 	}
+	srv.wheel = wheel.New(beatTick(srv.cfg.pingInterval, srv.cfg.pingTimeout))
 	srv.upgrader = gws.NewUpgrader(wsEvents{}, &gws.ServerOption{
 		ReadMaxPayloadSize: srv.cfg.maxPayload,
 		ReadBufferSize:     wsReadBufferSize,
@@ -60,6 +64,12 @@ func NewServer(cfg Config, onSession func(*Session)) *Server {
 		srv.startForwarding(cfg.Forward)
 	}
 	return srv
+}
+
+// beatTick is the heartbeat wheel's resolution: a fortieth of the shorter
+// heartbeat setting, between 1 and 100 ms (100 ms of 20 s by default).
+func beatTick(interval, timeout time.Duration) time.Duration {
+	return min(max(min(interval, timeout)/40, time.Millisecond), 100*time.Millisecond)
 }
 
 // ServeHTTP handles every Engine.IO request: handshakes, polls, POSTs,
@@ -160,6 +170,7 @@ func (srv *Server) Close(ctx context.Context) error {
 	list := srv.sessionList()
 	srv.mu.Unlock()
 	defer srv.handlers.close() // after the sessions' last messages
+	defer srv.wheel.Close()    // after the sessions' close (beats stop with them)
 	if srv.fwd != nil {
 		srv.fwd.stop() // proxied WebSockets end: their clients reconnect elsewhere
 	}

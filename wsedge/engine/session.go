@@ -10,6 +10,7 @@ import (
 	"github.com/sockbus/sockbus/metrics"
 	"github.com/sockbus/sockbus/wsedge/eio"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
+	"github.com/sockbus/sockbus/wsedge/internal/wheel"
 )
 
 type sessionState uint8
@@ -61,29 +62,29 @@ type Session struct {
 	id  string
 	hs  Handshake
 
-	mu           sync.Mutex
+	mu sync.Mutex
+	// The small fields share one word (an idle session's size class).
 	state        sessionState
-	reason       string
 	fault        metrics.Reason // set with hasFault: what the metrics call reason
 	hasFault     bool
 	registered   bool
+	probed       bool // probe answered: an empty poll gets noop at once
+	posting      bool // polling: a POST is being read
+	awaitingPong bool
+	lingering    bool // closed by the client, still answering a racing GET
+
+	reason       string
 	ws           *wsConn // the WebSocket transport once in use
 	probe        *wsConn // a WebSocket being upgraded to
-	probed       bool    // probe answered: an empty poll gets noop at once
 	onUpgrade    func()  // OnUpgrade's callback; guarded by mu
 	upgradeTimer *time.Timer
 	buf          []*outq.Frame // polling: frames for the next GET
 	bufBytes     int
 	get          *pollWaiter // polling: the GET waiting for frames
-	posting      bool        // polling: a POST is being read
 	drainTimer   *time.Timer
-	pingTimer    *time.Timer
-	pongTimer    *time.Timer
-	pingSeq      uint64
-	awaitingPong bool
+	beat         wheel.Timer   // the heartbeat's next step (onBeat), on the server's wheel
 	beatAt       time.Time     // heartbeat start or last pong
 	slot         func()        // polling: releases the session's count in Config.Limits
-	lingering    bool          // closed by the client, still answering a racing GET
 	done         chan struct{} // closed when the session closes
 
 	in inbox
@@ -92,6 +93,7 @@ type Session struct {
 func (srv *Server) newSession(hs Handshake) *Session {
 	s := &Session{srv: srv, id: srv.newID(), hs: hs, done: make(chan struct{})}
 	s.in.s = s
+	s.beat.Init((*beatFirer)(s))
 	return s
 }
 
@@ -404,7 +406,8 @@ func (s *Session) endLingerLocked() {
 }
 
 func (s *Session) stopTimersLocked() {
-	for _, t := range []*time.Timer{s.pingTimer, s.pongTimer, s.upgradeTimer, s.drainTimer} {
+	s.srv.wheel.Stop(&s.beat)
+	for _, t := range []*time.Timer{s.upgradeTimer, s.drainTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -412,32 +415,52 @@ func (s *Session) stopTimersLocked() {
 }
 
 // Heartbeat: the server pings pingInterval after the handshake or the last
-// pong and closes the session when no pong comes pingTimeout later.
+// pong and closes the session when no pong comes pingTimeout later. Both
+// steps are one wheel.Timer (s.beat) on the server's node-wide wheel, not
+// time.Timers of the session's own: an idle session holds no runtime timer,
+// and a beat fires at most a wheel tick late (Config's ping settings / 40,
+// at most 100 ms), never early.
 
 func (s *Session) startHeartbeat() {
 	s.mu.Lock()
 	if s.state == stateOpen {
 		s.beatAt = time.Now()
-		s.pingTimer = time.AfterFunc(s.srv.cfg.pingInterval, s.ping)
+		s.srv.wheel.Reset(&s.beat, s.srv.cfg.pingInterval)
 	}
 	s.mu.Unlock()
 }
 
-func (s *Session) ping() {
+// beatFirer is a Session as the wheel's Firer (no closure per session, and
+// no exported method on Session).
+type beatFirer Session
+
+func (b *beatFirer) Fire() { (*Session)(b).onBeat() }
+
+// onBeat runs on the wheel's goroutine: it pings once pingInterval has
+// passed since the last beat, and closes the session once a ping has gone
+// unanswered until pingInterval+pingTimeout after it.
+func (s *Session) onBeat() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state != stateOpen || s.awaitingPong {
+	if s.state != stateOpen {
 		return
 	}
-	if s.pushLocked(framePing) != nil {
-		return
+	since, deadline := time.Since(s.beatAt), s.srv.cfg.pingInterval+s.srv.cfg.pingTimeout
+	switch {
+	case !s.awaitingPong && since < s.srv.cfg.pingInterval:
+		// Collected before a pong moved the beat; its new step is armed.
+	case !s.awaitingPong:
+		if s.pushLocked(framePing) != nil {
+			return
+		}
+		s.awaitingPong = true
+		// The deadline counts from the last beat, not from this (maybe late) step.
+		s.srv.wheel.Reset(&s.beat, max(deadline-since, 0))
+	case since < deadline:
+		s.srv.wheel.Reset(&s.beat, deadline-since)
+	default:
+		s.closeLocked(ReasonPingTimeout, closeAbort)
 	}
-	s.pingSeq++
-	seq := s.pingSeq
-	s.awaitingPong = true
-	// The deadline counts from the last beat, not from this (maybe late) timer.
-	wait := max(time.Until(s.beatAt.Add(s.srv.cfg.pingInterval+s.srv.cfg.pingTimeout)), 0)
-	s.pongTimer = time.AfterFunc(wait, func() { s.pingTimedOut(seq) })
 }
 
 // checkBeatLocked closes s when its pong deadline has passed, in case the
@@ -450,28 +473,18 @@ func (s *Session) checkBeatLocked() {
 	}
 }
 
-func (s *Session) pingTimedOut(seq uint64) {
-	s.mu.Lock()
-	if s.awaitingPong && s.pingSeq == seq {
-		s.closeLocked(ReasonPingTimeout, closeAbort)
-	}
-	s.mu.Unlock()
-}
-
 func (s *Session) onPong() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != stateOpen {
 		return
 	}
+	if s.beatAt.IsZero() { // before the heartbeat started
+		return
+	}
 	s.beatAt = time.Now()
-	if s.awaitingPong {
-		s.awaitingPong = false
-		s.pongTimer.Stop()
-	}
-	if s.pingTimer != nil {
-		s.pingTimer.Reset(s.srv.cfg.pingInterval)
-	}
+	s.awaitingPong = false
+	s.srv.wheel.Reset(&s.beat, s.srv.cfg.pingInterval)
 }
 
 // onPacket handles a control or message packet from the client's current
