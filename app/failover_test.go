@@ -69,9 +69,10 @@ func (n *procNode) httpAddr() string {
 
 var listeningLine = regexp.MustCompile(`"sockbus started" http=http://(\S+) .* nats=(\S+)`)
 
-// startProcCluster starts three nodes at once (a cluster needs a quorum),
-// each with the flags of extra besides the common ones.
-func startProcCluster(t *testing.T, bin string, extra ...string) []*procNode {
+// startProcNodes starts three sockbus processes of the cluster name at
+// once (a cluster needs a quorum), each with the flags every cluster node
+// needs and then flags, and waits until all are up.
+func startProcNodes(t *testing.T, bin, name string, flags ...string) []*procNode {
 	t.Helper()
 	routes := freeport.Addrs(t, 3)
 	var urls []string
@@ -80,14 +81,11 @@ func startProcCluster(t *testing.T, bin string, extra ...string) []*procNode {
 	}
 	nodes := make([]*procNode, 3)
 	for i := range nodes {
-		nodes[i] = &procNode{name: fmt.Sprintf("node-%d", i), bin: bin, args: []string{
+		nodes[i] = &procNode{name: fmt.Sprintf("node-%d", i), bin: bin, args: append([]string{
 			"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "info", // the start-up line
-			"--cluster-name", "failover", "--cluster-addr", routes[i], "--routes", strings.Join(urls, ","),
-			"--node-name", fmt.Sprintf("node-%d", i), "--replicas", "3", "--own-namespaces", failNsp,
-			"--nats-addr", "127.0.0.1:0", "--nats-user", natsUser, "--nats-password", natsPass,
-			"--max-events-per-second", "0",
-		}}
-		nodes[i].args = append(nodes[i].args, extra...)
+			"--cluster-name", name, "--cluster-addr", routes[i], "--routes", strings.Join(urls, ","),
+			"--node-name", fmt.Sprintf("node-%d", i), "--replicas", "3",
+		}, flags...)}
 		nodes[i].start(t)
 		t.Cleanup(func() { nodes[i].kill() })
 	}
@@ -95,6 +93,18 @@ func startProcCluster(t *testing.T, bin string, extra ...string) []*procNode {
 		n.waitUp(t)
 	}
 	return nodes
+}
+
+// startProcCluster starts the failover tests' cluster: nodes that own
+// failNsp, with a NATS listener for backends and no event rate limit,
+// each with the flags of extra besides.
+func startProcCluster(t *testing.T, bin string, extra ...string) []*procNode {
+	t.Helper()
+	return startProcNodes(t, bin, "failover", append([]string{
+		"--own-namespaces", failNsp,
+		"--nats-addr", "127.0.0.1:0", "--nats-user", natsUser, "--nats-password", natsPass,
+		"--max-events-per-second", "0",
+	}, extra...)...)
 }
 
 func (n *procNode) start(t *testing.T) {

@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/internal/eventually"
-	"github.com/sockbus/sockbus/internal/freeport"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 	"github.com/sockbus/sockbus/webhook"
@@ -388,13 +387,17 @@ func TestWebhookClusterDeliversEachOnce(t *testing.T) {
 	if len(connNodes) != 3 || len(slices.Compact(slices.Sorted(maps.Values(connNodes)))) != 3 {
 		t.Fatalf("channel connections by node: %v, want one on each of 3", connNodes)
 	}
-	for conn := range connNodes {
+	// lifetime is what one connection's events read: its connect, its n
+	// events (event names from format and their index), its disconnect.
+	lifetime := func(n int, format string) []string {
 		want := []string{"connect"}
-		for j := range perConn {
-			want = append(want, fmt.Sprintf("event:m%d", j))
+		for j := range n {
+			want = append(want, fmt.Sprintf(format, j))
 		}
-		want = append(want, "disconnect")
-		if got := groups[conn]; !slices.Equal(got, want) {
+		return append(want, "disconnect")
+	}
+	for conn := range connNodes {
+		if got, want := groups[conn], lifetime(perConn, "event:m%d"); !slices.Equal(got, want) {
 			t.Errorf("connection %s got %q, want %q", conn, got, want)
 		}
 	}
@@ -402,12 +405,7 @@ func TestWebhookClusterDeliversEachOnce(t *testing.T) {
 		if connNodes[sid] != "" {
 			continue
 		}
-		want := []string{"connect"}
-		for j := range perSocket {
-			want = append(want, fmt.Sprintf("event:tick[%d]", j))
-		}
-		want = append(want, "disconnect")
-		if got := groups[sid]; !slices.Equal(got, want) {
+		if got, want := groups[sid], lifetime(perSocket, "event:tick[%d]"); !slices.Equal(got, want) {
 			t.Errorf("socket %s got %q, want %q", sid, got, want)
 		}
 	}
@@ -643,25 +641,8 @@ func TestWebhookNodeDeath(t *testing.T) {
 		mu.Unlock()
 	}
 	r.mu.Unlock()
-	routes := freeport.Addrs(t, 3)
-	var urls []string
-	for _, rt := range routes {
-		urls = append(urls, "nats-route://"+rt)
-	}
-	nodes := make([]*procNode, 3)
-	for i := range nodes {
-		nodes[i] = &procNode{name: fmt.Sprintf("node-%d", i), bin: bin, args: []string{
-			"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "info",
-			"--cluster-name", "hookdeath", "--cluster-addr", routes[i], "--routes", strings.Join(urls, ","),
-			"--node-name", fmt.Sprintf("node-%d", i), "--replicas", "3", "--recovery-window", "0",
-			"--webhook-url", r.url, "--webhook-secret", testHookSecret, "--webhook-max-backoff", "300ms",
-		}}
-		nodes[i].start(t)
-		t.Cleanup(func() { nodes[i].kill() })
-	}
-	for _, n := range nodes {
-		n.waitUp(t)
-	}
+	nodes := startProcNodes(t, bin, "hookdeath", "--recovery-window", "0",
+		"--webhook-url", r.url, "--webhook-secret", testHookSecret, "--webhook-max-backoff", "300ms")
 	c := siotest.Dial(t, "http://"+nodes[0].httpAddr(), "/socket.io/")
 	sid := c.ConnectID(t, "/", "")
 	select {
