@@ -145,8 +145,11 @@ func TestHostileInput(t *testing.T) {
 			}
 			waitText(t, sender, strconv.Itoa(n-1)+payload, 60*time.Second)
 			conn, br := rawUpgrade(t, s.addr, "/ws/huge?history=600", 4096)
-			// The attack: read nothing past the server's 10 s write bound.
-			time.Sleep(12 * time.Second)
+			// The attack: read nothing until the server gives up on the
+			// replay (its 10 s write bound), which it counts at once.
+			eventually.True(t, 60*time.Second, "the stalled replay counted as a slow consumer", func() bool {
+				return scrape(t, "http://"+s.addr+"/metrics")[`sockbus_refusals_total{reason="slow_consumer"}`] == 1
+			})
 			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 			code, reason := readUntilClose(t, br)
 			if code != 1008 || reason != "slow consumer" {

@@ -47,7 +47,8 @@ func TestReplayPacesOnTheFrameBound(t *testing.T) {
 	c := dialRaw(t, strings.TrimPrefix(e.url, "http://"), 16<<10)
 	c.send(t, fmt.Sprintf(`40/m,{"token":"alice","pid":%q,"offset":%q}`, pid, offset))
 	// A slow reader: nothing read while the replay fills the loopback
-	// buffers and the queue behind them.
+	// buffers and the queue behind them. A sleep, not a poll: the stall is
+	// the attack, and the session's queue is not visible from here.
 	time.Sleep(500 * time.Millisecond)
 	next := 0
 	events, reply := c.untilConnected(t, "/m", func(p []byte) {
