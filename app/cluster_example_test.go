@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 	"github.com/sockbus/sockbus/internal/siotest"
 )
 
@@ -43,7 +43,7 @@ func TestClusterExample(t *testing.T) {
 		t.Skip("SKIP: curl not installed (examples/cluster/run.sh polls /readyz with it)")
 	}
 	node := needNode(t)
-	ports := freeport.Addrs(t, 7)
+	ports := loopback.FreeAddrs(t, 7)
 	port := func(i int) string { return ports[i][strings.LastIndexByte(ports[i], ':')+1:] }
 	data := t.TempDir()
 	cmd := exec.Command("bash", "examples/cluster/run.sh")

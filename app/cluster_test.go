@@ -15,14 +15,14 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/internal/eventually"
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 )
 
 // startCluster starts n nodes of one NATS cluster (replicas n) in this
 // process, together: a cluster needs a quorum to come up.
 func startCluster(t *testing.T, n int, mutate ...func(*config)) []*testServer {
 	t.Helper()
-	routes := freeport.Addrs(t, n)
+	routes := loopback.FreeAddrs(t, n)
 	servers := make([]*testServer, n)
 	var wg sync.WaitGroup
 	for i := range servers {
@@ -145,7 +145,7 @@ func status(t *testing.T, u string) (int, bool) {
 // only while the node can store events, and turns 503 when two of three
 // nodes stop (no quorum) while /healthz stays 200 (the node is alive).
 func TestHealthAndReadiness(t *testing.T) {
-	ports := freeport.Addrs(t, 4)
+	ports := loopback.FreeAddrs(t, 4)
 	routes, addr0 := ports[:3], ports[3]
 	servers := make([]*testServer, 3)
 	var wg sync.WaitGroup

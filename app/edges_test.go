@@ -23,7 +23,7 @@ import (
 	"github.com/sockbus/sockbus/wsedge/socketio"
 
 	"github.com/sockbus/sockbus/internal/eventually"
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 )
@@ -193,7 +193,7 @@ func TestEdgesOnExternalNATS(t *testing.T) {
 // still connected, relay each other's acked events and are present again
 // (the presence bucket, in memory, is made again).
 func TestEdgesSurviveNATSRestart(t *testing.T) {
-	port, err := strconv.Atoi(strings.Split(freeport.Addrs(t, 1)[0], ":")[1])
+	port, err := strconv.Atoi(strings.Split(loopback.FreeAddrs(t, 1)[0], ":")[1])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockbus/sockbus/internal/eventually"
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
 
@@ -74,7 +74,7 @@ var listeningLine = regexp.MustCompile(`"sockbus started" http=http://(\S+) .* n
 // needs and then flags, and waits until all are up.
 func startProcNodes(t *testing.T, bin, name string, flags ...string) []*procNode {
 	t.Helper()
-	routes := freeport.Addrs(t, 3)
+	routes := loopback.FreeAddrs(t, 3)
 	var urls []string
 	for _, r := range routes {
 		urls = append(urls, "nats-route://"+r)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
 )
@@ -66,7 +66,7 @@ func TestSecretsNotInOutputOrLogs(t *testing.T) {
 		t.Fatalf("config print: %d %q\n%s", st, errOut.String(), out.String())
 	}
 
-	closed := freeport.Addrs(t, 1)[0] // nothing listens there
+	closed := loopback.FreeAddrs(t, 1)[0] // nothing listens there
 	var logs lockedBuffer
 	cfg := defaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.LogLevel, cfg.logOut = "127.0.0.1:0", t.TempDir(), "debug", &logs

@@ -23,7 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 	"github.com/sockbus/sockbus/internal/natstest"
 )
 
@@ -309,7 +309,7 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 // sockbus nodes) create the layout's streams there with --replicas 3, and
 // what one edge stores reaches another edge connected to another server.
 func TestExternalNATSCluster(t *testing.T) {
-	routes := freeport.Addrs(t, 3)
+	routes := loopback.FreeAddrs(t, 3)
 	servers := make([]*server.Server, 3)
 	for i := range servers {
 		servers[i] = natstest.Start(t, "", func(o *server.Options) {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/internal/eventually"
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 )
 
 // TestWholeClusterStopKeepsQuorum: two nodes with every stream on both
@@ -20,7 +20,7 @@ func TestWholeClusterStopKeepsQuorum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a two-node JetStream cluster")
 	}
-	routes := freeport.Addrs(t, 2)
+	routes := loopback.FreeAddrs(t, 2)
 	nodes := make([]*Bus, 2)
 	var wg sync.WaitGroup
 	for i := range nodes {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/wsedge/socketio"
@@ -215,7 +215,7 @@ func TestAdminReadOnly(t *testing.T) {
 // quorum: they start together).
 func clusterBuses(t *testing.T, n int) []*bus.Bus {
 	t.Helper()
-	routes := freeport.Addrs(t, n)
+	routes := loopback.FreeAddrs(t, n)
 	buses := make([]*bus.Bus, len(routes))
 	var wg sync.WaitGroup
 	for i := range buses {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/bus/internal/testhook"
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 	"github.com/sockbus/sockbus/internal/testutil"
 )
 
@@ -26,7 +26,7 @@ func LoseConn(b *bus.Bus) { testhook.CloseConn(b) }
 // subject fails loudly instead of making the bus fast.
 func StartSlow(t testing.TB) *bus.Bus {
 	t.Helper()
-	routes := freeport.Addrs(t, 2)
+	routes := loopback.FreeAddrs(t, 2)
 	var nodes [2]*bus.Bus
 	var wg sync.WaitGroup
 	for i := range nodes {

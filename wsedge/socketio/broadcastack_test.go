@@ -13,7 +13,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
-	"github.com/sockbus/sockbus/internal/freeport"
+	"github.com/sockbus/sockbus/internal/loopback"
 	"github.com/sockbus/sockbus/internal/natstest"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/testutil"
@@ -131,7 +131,7 @@ func TestBroadcastEmitWithAckNobodyThere(t *testing.T) {
 // returns as soon as they all did, not at its deadline. Then the third
 // node lists the sockets and makes one of them join a room.
 func TestBroadcastEmitWithAckAcrossNodes(t *testing.T) {
-	routes := freeport.Addrs(t, 3)
+	routes := loopback.FreeAddrs(t, 3)
 	buses := make([]*bus.Bus, 3)
 	var wg sync.WaitGroup
 	for i := range buses {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sockbus/sockbus/internal/loopback"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -201,29 +203,10 @@ func benchPush(b *testing.B, server, client net.Conn) {
 	q.Wait()
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return server, client
-}
-
 // Over TCP, with a reader that stalls while frames pile up (partial writes
 // included), everything still arrives in order, intact, once it reads.
 func TestInlineAndQueuedWritesKeepOrderOverTCP(t *testing.T) {
-	server, client := tcpPair(t)
+	client, server := loopback.Pair(t)
 	defer client.Close()
 	q := New(server, Config{MaxBytes: 64 << 20, MaxFrames: 1 << 20}, nil)
 	var want [][]byte
@@ -250,7 +233,7 @@ func TestInlineAndQueuedWritesKeepOrderOverTCP(t *testing.T) {
 }
 
 func TestWriteErrorReportsOnce(t *testing.T) {
-	server, client := tcpPair(t)
+	client, server := loopback.Pair(t)
 	client.Close()
 	errc := make(chan error, 4)
 	q := New(server, Config{}, func(err error) { errc <- err })
@@ -275,7 +258,7 @@ func TestWriteErrorReportsOnce(t *testing.T) {
 // BenchmarkPushTCP is BenchmarkPushWrite over loopback TCP (the shared
 // flushers' non-blocking writes).
 func BenchmarkPushTCP(b *testing.B) {
-	server, client := tcpPair(b)
+	client, server := loopback.Pair(b)
 	benchPush(b, server, client)
 }
 
@@ -283,7 +266,7 @@ func BenchmarkPushTCP(b *testing.B) {
 // once it expires) must not fail the non-blocking path: the queue's own
 // writer takes over and moves it.
 func TestExpiredDeadlineDoesNotFailAWrite(t *testing.T) {
-	server, client := tcpPair(t)
+	client, server := loopback.Pair(t)
 	defer client.Close()
 	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
@@ -319,7 +302,7 @@ func TestManyQueuesConcurrentPushesOverTCP(t *testing.T) {
 	}
 	pairs := make([]pair, conns)
 	for i := range pairs {
-		s, c := tcpPair(t)
+		c, s := loopback.Pair(t)
 		pairs[i] = pair{New(s, Config{}, nil), s, c}
 	}
 	shared := make([]*Frame, perConn)
@@ -370,7 +353,7 @@ func TestManyQueuesConcurrentPushesOverTCP(t *testing.T) {
 // A frame pushed to an idle queue and written by a flusher costs no
 // allocation: at a moderate rate every delivery takes this path.
 func TestNoAllocationPerFrame(t *testing.T) {
-	server, client := tcpPair(t)
+	client, server := loopback.Pair(t)
 	go io.Copy(io.Discard, client)
 	q := New(server, Config{}, nil)
 	f := NewFrame(false, bytes.Repeat([]byte("x"), 100))

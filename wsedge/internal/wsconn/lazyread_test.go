@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/sockbus/sockbus/internal/loopback"
 )
 
 // echoEvents echoes every message back on the connection.
@@ -72,7 +74,7 @@ func TestLazyReaderCarriesFramesOfEverySize(t *testing.T) {
 // A read deadline that passes while the lazy reader waits is a timeout
 // the close frame reports as IdleCloseCode.
 func TestLazyReaderTimeoutIsMarked(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := loopback.Pair(t)
 	lc := &lingerConn{Conn: server}
 	lr := newLazyReader(lc)
 	_ = lc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
@@ -97,7 +99,7 @@ func TestLazyReaderTimeoutIsMarked(t *testing.T) {
 // frame). The bound of one leaves room for the race detector, which makes
 // sync.Pool drop some chunks so that Get allocates a new one.
 func TestLazyReaderReadDoesNotAllocate(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := loopback.Pair(t)
 	lr := newLazyReader(&lingerConn{Conn: server})
 	msg, buf := []byte("xy"), make([]byte, minBufio)
 	read := func() {

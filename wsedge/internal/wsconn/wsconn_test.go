@@ -14,34 +14,13 @@ import (
 
 	"github.com/lxzan/gws"
 	"go.uber.org/goleak"
+
+	"github.com/sockbus/sockbus/internal/loopback"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type nopEvents struct{ gws.BuiltinEventHandler }
-
-// tcpPair connects a client socket to a server socket over loopback TCP:
-// real sockets, whose deadlines and send buffers behave as in production.
-// Both close when the test ends.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
-	return client, server
-}
 
 // A client still sending a huge frame when the server refuses it must read
 // the 1009 close frame, not a connection reset.
@@ -98,7 +77,7 @@ func TestOversizedFrameCloseCodeSurvivesUnreadInput(t *testing.T) {
 // lock, which the shared outq flushers also need, for as long as the client
 // stalls.
 func TestGwsOwnWritesAreBounded(t *testing.T) {
-	_, server := tcpPair(t) // the client never reads: the server's send buffer fills up
+	_, server := loopback.Pair(t) // the client never reads: the server's send buffer fills up
 	lc := &lingerConn{Conn: server}
 	done := make(chan error, 1)
 	start := time.Now()
