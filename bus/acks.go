@@ -44,8 +44,10 @@ const (
 type pendingAck struct {
 	id      uint64 // in base 36, the reply subject's and message id's suffix
 	from    *Sender
-	live    string // where the node publishes it live once stored (liveByNode); "" if not
-	where   bool   // the callback wants where it was stored (Stored)
+	msgID   [1]string // the message id header's value (no slice of its own)
+	reply   string    // the first copy's reply subject
+	live    string    // where the node publishes it live once stored (liveByNode); "" if not
+	where   bool      // the callback wants where it was stored (Stored)
 	cb      ackCallback
 	msg     nats.Msg  // cleared once answered
 	first   time.Time // registered: the store timeout counts from here
@@ -62,7 +64,10 @@ type pendingAck struct {
 // resent with backoff; it is stored at most once. fn runs on the bus's
 // acknowledgement goroutine, in no particular order across publishes, and
 // must not block. Publishes whose relative order matters go through one
-// Sender (PublishStoredBy).
+// Sender (PublishStoredBy). msg's Header map is the bus's from the call on:
+// it gets the message id, and on a node that publishes stored events live
+// itself (live.go) it becomes the live copy's; the caller must not use or
+// reuse it (a fresh map per publish).
 func (b *Bus) PublishStored(msg *Msg, fn func(error)) error {
 	return b.PublishStoredBy(&Sender{}, msg, fn)
 }
@@ -134,12 +139,19 @@ func (a *replyMux) register(s *Sender, msg nats.Msg, live string, cb ackCallback
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
+	p := &pendingAck{id: a.next, from: s, live: live, where: cb.withAck != nil, cb: cb, first: time.Now()}
+	// One string holds the first copy's reply subject and, unless the
+	// caller gave one, the message id: its tail after replyPrefix, the
+	// multiplexer's random tag and the key (unique across nodes and
+	// restarts). One allocation for both.
+	var buf [16]byte
+	p.reply = a.prefix + string(strconv.AppendUint(buf[:0], a.next, 36))
 	if id == "" {
-		var buf [16]byte // the key is built on the stack: no string of its own per publish
-		id = a.msgID + string(strconv.AppendUint(buf[:0], a.next, 36))
+		id = p.reply[len(replyPrefix):]
 	}
-	msg.Header[headerMsgID] = []string{id}
-	p := &pendingAck{id: a.next, from: s, live: live, where: cb.withAck != nil, cb: cb, msg: msg, first: time.Now()}
+	p.msgID[0] = id
+	msg.Header[headerMsgID] = p.msgID[:]
+	p.msg = msg
 	a.pending[a.next] = p
 	return p, nil
 }
@@ -186,11 +198,11 @@ func (b *Bus) WaitStored(ctx context.Context) error {
 func (a *replyMux) send(p *pendingAck, now time.Time) error {
 	p.tries++
 	p.sent, p.retryAt = now, time.Time{}
-	var buf [32]byte
-	key := strconv.AppendUint(buf[:0], p.id, 36)
 	if p.tries == 1 {
-		p.msg.Reply = a.prefix + string(key)
+		p.msg.Reply = p.reply
 	} else {
+		var buf [32]byte
+		key := strconv.AppendUint(buf[:0], p.id, 36)
 		p.msg.Reply = a.prefix + string(strconv.AppendInt(append(key, '-'), int64(p.tries), 10))
 	}
 	return a.b.nc.PublishMsg(&p.msg)

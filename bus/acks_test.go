@@ -126,7 +126,7 @@ func TestPublishStoredResendsLostAndDedupes(t *testing.T) {
 	m.Data = []byte("lost")
 	done := make(chan error, 1)
 	start := time.Now()
-	publishLost(t, b, &Sender{}, m, func(err error) { done <- err })
+	id := publishLost(t, b, &Sender{}, m, func(err error) { done <- err }) // m's header map is the bus's now
 	select {
 	case err := <-done:
 		if err != nil {
@@ -143,7 +143,7 @@ func TestPublishStoredResendsLostAndDedupes(t *testing.T) {
 	}
 
 	// Twice: the same message (same Nats-Msg-Id) sent again is a duplicate.
-	m.Reply = ""
+	m.Reply, m.Header = "", nats.Header{headerMsgID: {id}}
 	resp, err := b.nc.RequestMsg(m, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -206,8 +206,9 @@ func TestPubAckErrorKinds(t *testing.T) {
 }
 
 // publishLost registers msg with s as PublishStoredBy does, as if sent,
-// but never sends it: a publish in flight to a leader that died.
-func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error)) {
+// but never sends it: a publish in flight to a leader that died. It returns
+// the message id.
+func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error)) string {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,6 +218,7 @@ func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error))
 	}
 	p.tries, p.sent = 1, time.Now()
 	s.q = append(s.q, p)
+	return p.msgID[0]
 }
 
 // TestSenderKeepsOrderThroughResends: the leader crash of issue 15 in one

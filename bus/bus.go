@@ -279,7 +279,11 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	b.dial = func(name string) (*nats.Conn, error) {
 		// In-process: nothing to wait for between attempts but the server.
-		opts := append(b.connOptions(name), nats.InProcessServer(ns), nats.ReconnectWait(reconnectWait))
+		// No write deadline on the in-process pipe (nats.go's default is a
+		// minute): setting and clearing one armed and stopped a timer on
+		// every flush, and the server's read loop is all a write waits for.
+		opts := append(b.connOptions(name), nats.InProcessServer(ns), nats.ReconnectWait(reconnectWait),
+			nats.FlusherTimeout(0))
 		if cfg.NATSUser != "" {
 			opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
 		}

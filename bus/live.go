@@ -50,17 +50,16 @@ func (b *Bus) liveSubject(msgSubject string) string {
 
 // liveCopy is p's event, stored at ack, as live subscribers get it: every
 // header of the stored event but its message id, plus its sequence and
-// stream. p.from.mu is held.
+// stream. It takes p's header map (p is finished: nothing sends it again)
+// instead of copying it, and one array holds both new values: three
+// allocations per live event instead of seven. p.from.mu is held.
 func liveCopy(p *pendingAck, ack Stored) *Msg {
-	h := make(Header, len(p.msg.Header)+1)
-	for k, v := range p.msg.Header {
-		if k != headerMsgID {
-			h[k] = v
-		}
-	}
+	h := Header(p.msg.Header)
+	delete(h, headerMsgID)
 	var buf [20]byte
-	h[HeaderSequence] = []string{string(strconv.AppendUint(buf[:0], ack.Seq, 10))}
-	h[HeaderStream] = []string{ack.Stream}
+	v := &[2]string{string(strconv.AppendUint(buf[:0], ack.Seq, 10)), ack.Stream}
+	h[HeaderSequence] = v[0:1:1]
+	h[HeaderStream] = v[1:2:2]
 	return &Msg{Subject: p.live, Header: h, Data: p.msg.Data}
 }
 

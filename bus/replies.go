@@ -34,7 +34,6 @@ const maxPendingReplies = 1 << 16
 type replyMux struct {
 	b       *Bus
 	prefix  string // reply subjects: prefix + id [+ "-" + attempt]
-	msgID   string // message ids: msgID + id, unique across nodes and restarts
 	timeout time.Duration
 	maxReqs int // maxPendingReplies; lowered by tests
 
@@ -57,7 +56,7 @@ type pendingReply struct {
 
 func newReplyMux(b *Bus, timeout time.Duration) *replyMux {
 	tag := randid.Hex(8)
-	return &replyMux{b: b, prefix: replyPrefix + tag + ".", msgID: msgIDPrefix + tag + "-",
+	return &replyMux{b: b, prefix: replyPrefix + tag + ".",
 		timeout: timeout, maxReqs: maxPendingReplies,
 		pending: map[uint64]*pendingAck{}, requests: map[uint64]*pendingReply{}}
 }

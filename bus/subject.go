@@ -420,11 +420,10 @@ const syncSubject = internalPrefix + "sync"
 const (
 	inboxPrefix = "_INBOX."
 	// replyPrefix is the node's reply multiplexer's (replies.go):
-	// replyPrefix + <random tag> + "." + <id>[-<attempt>].
+	// replyPrefix + <random tag> + "." + <id>[-<attempt>]. The tail
+	// "<random tag>.<id>" is also the stored publish's message id
+	// (headerMsgID) when the caller gives none.
 	replyPrefix = inboxPrefix + "sockbus."
-	// msgIDPrefix starts every stored publish's message id (headerMsgID):
-	// msgIDPrefix + <the multiplexer's tag> + "-" + <id>.
-	msgIDPrefix = "sb-"
 )
 
 // NewInbox is a fresh unique subject for the answers to one request, for

@@ -106,3 +106,41 @@ func TestBroadcastAllocationsDoNotGrowWithSockets(t *testing.T) {
 	}
 	t.Logf("allocations per broadcast: %v (1 socket), %v (50 sockets)", one, many)
 }
+
+// A client's broadcast (Broadcast: every socket of the namespace but its
+// own) builds its Except and From header values once per socket: the bus
+// message of an event allocates the Msg, its header map (two: the map and
+// its group) and its subject, nothing per header (it was seven). Except on top of it still leaves out both.
+func TestBroadcastHeadersBuiltOncePerSocket(t *testing.T) {
+	srv, _, url := startIO(t, Config{})
+	got := make(chan *Socket, 1)
+	srv.Of("/").OnConnection(func(s *Socket) { got <- s })
+	rawSocket(t, strings.TrimPrefix(url, "http://"))
+	var s *Socket
+	select {
+	case s = <-got:
+	case <-time.After(wait):
+		t.Fatal("no connection")
+	}
+	args := []byte(`[1]`)
+	var m *bus.Msg
+	allocs := testing.AllocsPerRun(200, func() {
+		var err error
+		if m, err = s.Broadcast().message("ev", args, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 4 {
+		t.Fatalf("a broadcast's message allocates %v times, want at most 4", allocs)
+	}
+	if ex := bus.DecodeTokenList(m.Header.Get(HeaderExcept)); len(ex) != 1 || ex[0] != s.ID() || m.Header.Get(bus.HeaderFrom) != s.ID() {
+		t.Fatalf("broadcast leaves out %q from %q, want %q", ex, m.Header.Get(bus.HeaderFrom), s.ID())
+	}
+	m, err := s.Broadcast().Except("room").message("ev", args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex := bus.DecodeTokenList(m.Header.Get(HeaderExcept)); len(ex) != 2 || ex[0] != s.ID() || ex[1] != "room" {
+		t.Fatalf("Broadcast().Except(room) leaves out %q, want [%s room]", ex, s.ID())
+	}
+}

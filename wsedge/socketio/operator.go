@@ -37,7 +37,8 @@ type Operator struct {
 	user     string      // the sending socket's user, for HeaderUser
 	order    *bus.Sender // the sending socket's: its stored events keep its order
 	volatile bool
-	stored   *whenStored // WhenStored's
+	stored   *whenStored  // WhenStored's
+	self     *selfHeaders // the broadcasting socket's, when from is its id
 }
 
 // whenStored is WhenStored's message id and callback.
@@ -218,10 +219,18 @@ func (o Operator) message(event string, args []byte, attachments [][]byte) (*bus
 		return nil, fmt.Errorf("failed to emit %q: %w", event, err)
 	}
 	m.Subject = subject
-	if err := setTokenList(m.Header, HeaderExcept, o.except); err != nil {
-		return nil, err
+	switch h := o.self; {
+	case h != nil && h.exceptHdr != nil && len(o.except) == 1 && &o.except[0] == &h.except[0]:
+		m.Header[HeaderExcept] = h.exceptHdr // Broadcast's own list, encoded once
+	default:
+		if err := setTokenList(m.Header, HeaderExcept, o.except); err != nil {
+			return nil, err
+		}
 	}
-	if o.from != "" {
+	switch {
+	case o.self != nil && o.from == o.self.fromHeader[0]:
+		m.Header[bus.HeaderFrom] = o.self.fromHeader
+	case o.from != "":
 		m.Header[bus.HeaderFrom] = []string{o.from}
 	}
 	if o.user != "" {

@@ -83,6 +83,8 @@ type Socket struct {
 	announced bool // Connected ran (or there was no Observer to run it)
 
 	order bus.Sender // the events it emits are stored in this order
+
+	self atomic.Pointer[selfHeaders] // Broadcast's, built on its first call
 }
 
 // ID is the socket's id: random, unique across nodes, not the Engine.IO id.
@@ -164,8 +166,31 @@ func (s *Socket) Emit(event string, args ...any) error {
 // Broadcast targets every other socket of the namespace (and narrows with
 // To/Except like any Operator).
 func (s *Socket) Broadcast() Operator {
-	o := Operator{ns: s.ns, from: s.id, user: s.user, order: &s.order}
-	return o.Except(s.id)
+	h := s.self.Load()
+	if h == nil {
+		h = newSelfHeaders(s.id)
+		s.self.Store(h) // a race builds two equal ones: either will do
+	}
+	return Operator{ns: s.ns, from: s.id, user: s.user, order: &s.order, except: h.except, self: h}
+}
+
+// selfHeaders are a socket's broadcasts' header values, built once per
+// socket instead of once per event (a client's broadcast leaves out its own
+// socket and names it as the sender). The slices are shared by every
+// message and never written: Except copies before it appends, and the bus
+// only reads header values.
+type selfHeaders struct {
+	except     []string // the Except list: the socket's id
+	exceptHdr  []string // HeaderExcept's value: the id's token
+	fromHeader []string // HeaderFrom's value: the id
+}
+
+func newSelfHeaders(id string) *selfHeaders {
+	h := &selfHeaders{except: []string{id}, fromHeader: []string{id}}
+	if tok, err := bus.EncodeTokenList(h.except); err == nil {
+		h.exceptHdr = []string{tok}
+	}
+	return h
 }
 
 // To targets rooms, leaving out this socket (socket.to(room) in socket.io).
