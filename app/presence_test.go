@@ -207,12 +207,11 @@ func TestChannelPresenceOverNATS(t *testing.T) {
 }
 
 // TestPresenceNodeKilled: three sockbus processes, a socket on each in
-// room "lobby"; the node leading the presence bucket is killed with
-// SIGKILL (the worst case: the bucket must elect a leader). Within
-// --presence-ttl (2 s) plus the detection margin (an eighth of it, and
-// the load's), its socket is gone from the answers of the two others and
-// their sockets get sockbus:left for it, exactly once; a socket that joins
-// a room during the election is present once the bucket has a leader.
+// room "lobby"; one node is killed with SIGKILL. Within --presence-ttl
+// (2 s) plus the detection margin (an eighth of it, and the load's), its
+// socket is gone from the answers of the two others and their sockets get
+// sockbus:left for it, exactly once; a socket that joins a room right
+// after the kill is present on every node.
 func TestPresenceNodeKilled(t *testing.T) {
 	bin := buildSockbus(t)
 	const ttl = 2 * time.Second
@@ -252,11 +251,7 @@ func TestPresenceNodeKilled(t *testing.T) {
 			return n == 3
 		})
 	}
-	leader := leaderOf(t, nodes, "KV_"+presence.Bucket)
-	k := slices.IndexFunc(nodes, func(n *procNode) bool { return n.name == leader })
-	if k < 0 {
-		t.Fatalf("presence bucket leader %q is none of the nodes", leader)
-	}
+	const k = 0 // any node: its death shows only as the silence of its beats
 	alive := []int{(k + 1) % 3, (k + 2) % 3}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -271,7 +266,7 @@ func TestPresenceNodeKilled(t *testing.T) {
 	})
 	nodes[k].kill()
 	killed := time.Now()
-	join(alive[0], "late") // during the bucket's election
+	join(alive[0], "late") // while the killed node is still taken for alive
 
 	leftWant := fmt.Sprintf(`"sockbus:left",{"room":"lobby","id":%q`, ids[k])
 	gone, left := map[int]time.Duration{}, map[int]time.Duration{}
@@ -294,8 +289,8 @@ func TestPresenceNodeKilled(t *testing.T) {
 	if !done {
 		t.Fatalf("30 s after the kill: gone %v, left %v; last answers %q; events %q", gone, left, last, events)
 	}
-	t.Logf("%s led the presence bucket and was killed; its member gone from the answers after %v, sockbus:left after %v (--presence-ttl %v)",
-		leader, gone, left, ttl)
+	t.Logf("%s was killed; its member gone from the answers after %v, sockbus:left after %v (--presence-ttl %v)",
+		nodes[k].name, gone, left, ttl)
 	const bound = ttl + ttl/8 + 1500*time.Millisecond // the TTL, a sweep tick, and this machine's load
 	for _, i := range alive {
 		if gone[i] > bound || left[i] > bound {
@@ -303,14 +298,14 @@ func TestPresenceNodeKilled(t *testing.T) {
 		}
 	}
 
-	// The join made during the election was retried: present everywhere.
+	// The join made right after the kill is present everywhere.
 	joinedID := ids[alive[0]]
-	eventually.True(t, 30*time.Second, "the socket that joined during the election present in late", func() bool {
+	eventually.True(t, 30*time.Second, "the socket that joined after the kill present in late", func() bool {
 		ackID++
 		n, got := memberIDs(t, askPresence(t, clients[alive[1]], ackID, `"late"`, &events[alive[1]]))
 		return n == 1 && got[0] == joinedID
 	})
-	t.Logf("the join made during the election present after %v", time.Since(killed).Round(10*time.Millisecond))
+	t.Logf("the join made after the kill present after %v", time.Since(killed).Round(10*time.Millisecond))
 	for _, i := range alive {
 		n := 0
 		for _, e := range events[i] {

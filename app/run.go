@@ -197,7 +197,7 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 	var reg *presence.Registry
 	if cfg.PresenceTTL > 0 {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		r, err := presence.Open(pctx, b, presence.Config{TTL: cfg.PresenceTTL, MaxBytes: cfg.PresenceMaxBytes,
+		r, err := presence.Open(pctx, b, presence.Config{TTL: cfg.PresenceTTL,
 			Events: cfg.PresenceEvents, MaxList: cfg.presenceMaxList, Logger: logger, Metrics: counters})
 		cancel()
 		if err != nil {

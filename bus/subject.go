@@ -246,7 +246,7 @@ const (
 //	sockbus.io.<ns>.ctl.<op>               a socket operation (join, leave, disconnect, fetch)
 //	sockbus.in.<ns>.<event>                a client's event, for NATS handlers
 //	_SOCKBUS.presence.io.<ns>              interest only: one per node with sockets in <ns>
-//	_SOCKBUS.presence.beat                 presence heartbeats: a node's name, a few per TTL
+//	_SOCKBUS.presence.delta                presence: each node's batched changes and beats (and .sync, .snap, .hello)
 //	_SOCKBUS.auth.connect                  the connect hook's requests (AuthHookSubject)
 //
 // <ns>, <room> and <event> are EncodeToken tokens; a socket id is plain.
@@ -370,11 +370,24 @@ func InSubject(nsTok, evTok string) string { return "sockbus.in." + nsTok + "." 
 // with acks waits for. Outside sockbus.>, so watchers are not counted.
 func PresenceSubject(nsTok string) string { return internalPrefix + "presence.io." + nsTok }
 
-// PresenceBeatSubject carries every node's presence heartbeat (package
-// presence): its node name, a few times per --presence-ttl. Live only, so a
-// node's death shows without the presence bucket (which may be electing a
-// leader, the dead node having led it).
-const PresenceBeatSubject = internalPrefix + "presence.beat"
+// Presence among nodes (package presence), all live only (core NATS):
+//
+//	_SOCKBUS.presence.delta          every node's batched membership changes, and its beats (a delta without changes)
+//	_SOCKBUS.presence.sync.<node>    a request for <node>'s memberships (a snapshot), answered on the asker's
+//	_SOCKBUS.presence.snap.<node>    the snapshots <node> asked for, in bounded chunks
+//	_SOCKBUS.presence.hello          a starting (or reconnected) node's request for every node's snapshot
+//	_SOCKBUS.presence.nodes          interest only: one per node running presence
+const (
+	PresenceDeltaSubject = internalPrefix + "presence.delta"
+	PresenceHelloSubject = internalPrefix + "presence.hello"
+	PresenceNodesSubject = internalPrefix + "presence.nodes"
+)
+
+// PresenceSyncSubject is where node (a token) answers snapshot requests.
+func PresenceSyncSubject(nodeTok string) string { return internalPrefix + "presence.sync." + nodeTok }
+
+// PresenceSnapSubject is where node (a token) receives the snapshots it asked for.
+func PresenceSnapSubject(nodeTok string) string { return internalPrefix + "presence.snap." + nodeTok }
 
 // AuthHookSubject is the connect hook's default request subject. Its
 // requests carry clients' tokens, auth payloads and allow-listed headers
@@ -489,7 +502,8 @@ const (
 )
 
 // Presence of room and channel members (package presence): a request a
-// node answers from the presence bucket, and the join and leave events.
+// node answers from its copy of every node's members, and the join and
+// leave events.
 const (
 	presenceQueryPrefix = "sockbus.ctl.presence."
 	presenceEventPrefix = "sockbus.presence."

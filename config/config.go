@@ -56,7 +56,7 @@ type Config struct {
 	RecoveryWindow   time.Duration `key:"recovery-window" min:"0s" help:"how long a dropped Socket.IO session stays recoverable (0: recovery off)"`
 	PresenceTTL      time.Duration `key:"presence-ttl" min:"0s" help:"who is in which room (sockbus:presence): how long a crashed node's members, and a dropped socket that may recover, stay present (0: presence off)"`
 	PresenceEvents   bool          `key:"presence-events" help:"send sockbus:joined and sockbus:left to a room's members, and publish them on sockbus.presence.>"`
-	PresenceMaxBytes int64         `key:"presence-max-bytes" min:"1024" help:"bound of the presence bucket (memory, on each replica)"`
+	PresenceMaxBytes int64         `key:"presence-max-bytes" min:"1024" help:"ignored: presence keeps no bucket since it moved to each node's memory (accepted so older configurations still start)"`
 	MetricsAddr      string        `key:"metrics-addr" check:"addr" help:"serve Prometheus /metrics on this separate address instead of on addr, e.g. 127.0.0.1:9090"`
 	PprofAddr        string        `key:"pprof-addr" check:"addr" help:"serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)"`
 	ClusterName      string        `key:"cluster-name" help:"join a NATS cluster of sockbus nodes with this name (empty: single node)"`
@@ -155,7 +155,7 @@ func Default() Config {
 		LegacyStreams:    bus.DefaultLegacyStreams,
 		RecoveryWindow:   socketio.DefaultRecoveryWindow,
 		PresenceTTL:      presence.DefaultTTL,
-		PresenceMaxBytes: presence.DefaultMaxBytes,
+		PresenceMaxBytes: 64 << 20, // ignored; the former default
 		Replicas:         bus.DefaultReplicas,
 		NATSPresenceWait: bus.DefaultPresenceWait,
 		ShutdownTimeout:  10 * time.Second,

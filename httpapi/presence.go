@@ -61,7 +61,7 @@ func (s *Server) readPresence(q *request) (any, error) {
 	case errors.Is(err, socketio.ErrPresenceOff), errors.Is(err, channels.ErrPresenceOff):
 		return nil, errPresenceOff
 	case err != nil:
-		return nil, badName(err) // a node-local namespace: 400; the bucket unreadable: 503
+		return nil, badName(err) // a node-local namespace: 400; the request ended: 503
 	}
 	return a, nil
 }

@@ -1,20 +1,21 @@
 // Package presence keeps who is in which Socket.IO room (and plain
-// WebSocket channel) where every node reads it: a JetStream key-value
-// bucket (Bucket) with one key per member and one heartbeat key per node.
+// WebSocket channel), cluster-wide, in the memory of every node.
 //
-// A member's key names its namespace, room and socket id; its value names
-// the node holding the socket and the socket's user. Every node follows
-// the whole bucket with a watch (mirror.go), so answers are read from
-// memory, without a round trip and while the bucket elects a leader.
+// Each node owns the memberships of its own live sockets (owner.go): a
+// join or leave is a map update and a share of a batched message. The
+// changes of a few milliseconds go out as one delta on
+// bus.PresenceDeltaSubject, numbered (an epoch per process start, a
+// sequence per message); a node's beats, a few per Config.TTL, are deltas
+// without changes. Every node keeps every other live node's set (peers.go)
+// and answers queries from memory (query.go). A gap in a node's sequence,
+// or a beat past what was applied, makes the receiver ask that node for a
+// snapshot (sent in bounded chunks), applying the deltas that arrive
+// meanwhile after it; a starting node, or one whose bus reconnected, asks
+// every node at once.
 //
-// Liveness does not depend on the bucket: every node publishes a live
-// beat a few times per Config.TTL (nodes.go), and a node not heard from
-// for the TTL is dead. Its members leave every answer at once, and one
-// node, the live one with the smallest name (the next one if it dies
-// too), announces them as left and removes their keys, retrying until the
-// bucket takes the removals (sweep.go). The heartbeat key (heartbeat.go)
-// tells a starting node which nodes are alive, and tells a node the
-// others took for dead that it must store its members again.
+// A node not heard from for the TTL is dead: its members leave every
+// answer at once, and one node, the live one with the smallest name (the
+// next one if it dies too), announces them as left (nodes.go).
 //
 // Start reading at Open (registry.go); Query answers "who is here".
 package presence

@@ -1,15 +1,11 @@
 package presence
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/sockbus/sockbus/bus"
 )
-
-// Bucket is the JetStream key-value bucket of presence.
-const Bucket = "sockbus_presence"
 
 // Kinds of scope: a Socket.IO namespace or a plain WebSocket channel.
 const (
@@ -17,7 +13,7 @@ const (
 	KindWS = "ws"
 )
 
-// wholeScope is the room part of a namespace-wide membership key: '/'
+// wholeScope is the room part of a namespace-wide list's prefix: '/'
 // never comes out of keyToken, so no room name reaches it.
 const wholeScope = "/"
 
@@ -31,8 +27,8 @@ type Where struct {
 	Whole bool
 }
 
-// keyToken makes a name one key token: the subject token (bus.EncodeToken)
-// with '%' as '=' and the empty name's '~' as a lone '=', which KV keys allow.
+// keyToken makes a name one token of a list's prefix: the subject token
+// (bus.EncodeToken) with '%' as '=' and the empty name's '~' as a lone '='.
 func keyToken(name string) (string, error) {
 	tok, err := bus.EncodeToken(name)
 	if err != nil {
@@ -53,7 +49,8 @@ func (w Where) scopeName() string {
 	return w.Scope
 }
 
-// prefix is the key prefix of a presence list, ending in '.'.
+// prefix names a presence list, ending in '.' (a list prefix and a socket
+// id make a membership's name, see parseKey).
 func (w Where) prefix() (string, error) {
 	scope, err := keyToken(w.scopeName())
 	if err != nil {
@@ -72,20 +69,6 @@ func (w Where) prefix() (string, error) {
 		return KindIO + "." + scope + "." + room + ".", nil
 	}
 	return "", fmt.Errorf("unknown presence kind %q", w.Kind)
-}
-
-// nodeKey is a node's heartbeat key.
-func nodeKey(node string) string { return "n." + node }
-
-// value is what a member key holds.
-type value struct {
-	Node string `json:"n"`
-	User string `json:"u,omitempty"`
-}
-
-func (v value) encode() []byte {
-	raw, _ := json.Marshal(v)
-	return raw
 }
 
 // Member is one member of a presence list; User is nil without one.

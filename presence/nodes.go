@@ -6,68 +6,39 @@ import (
 	"github.com/sockbus/sockbus/bus"
 )
 
-// nodes is what this node knows of the others' lives (guarded by
-// Registry.mu). A node is alive while its beats (or heartbeat writes) keep
-// coming, TTL apart at most; but nobody is declared dead while this node's
-// own beats do not come back to it, since then it is the one cut off.
+// nodes is what this node knows of its own link to the others (guarded by
+// Registry.mu). Another node is alive while its messages keep coming, TTL
+// apart at most; but nobody is declared dead while this node's own beats
+// do not come back to it, since then it is the one cut off.
 type nodes struct {
-	started   time.Time            // a node never heard from counts from here
-	seen      map[string]time.Time // each other node's last sign of life
-	buried    map[string]bool      // dead nodes whose heartbeat key the sweeper removed
-	selfLast  time.Time            // this node's last beat heard back
-	selfSince time.Time            // own beats heard without a gap since
+	started     time.Time
+	selfLast    time.Time // this node's last message heard back
+	selfSince   time.Time // own messages heard without a gap since
+	disconnects uint64    // the bus's count when last looked at
 }
 
-func newNodes() nodes {
-	return nodes{seen: map[string]time.Time{}, buried: map[string]bool{}}
+// grave is a dead node's members, kept (events on) until they are
+// announced as left: by this node if it is the sweeper, else by the
+// sweeper (its burial message), or for graveKeep.
+type grave struct {
+	epoch uint64
+	lists map[string]map[string]remote
+	died  time.Time
 }
 
 // beatEvery is how often a node beats: four times per TTL, so a node
 // whose beat or two is late is not taken for dead.
 func (r *Registry) beatEvery() time.Duration { return max(r.cfg.TTL/4, 5*time.Millisecond) }
 
-// pulse publishes this node's beats.
-func (r *Registry) pulse() {
-	defer r.wg.Done()
-	t := time.NewTicker(r.beatEvery())
-	defer t.Stop()
-	for {
-		r.beat()
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
+// tickEvery is how often a node looks for dead nodes and due leaves: eight
+// times per TTL, so a death shows at most an eighth of a TTL after it.
+func (r *Registry) tickEvery() time.Duration { return max(r.cfg.TTL/8, 5*time.Millisecond) }
 
-func (r *Registry) beat() {
-	if err := r.b.PublishLive(&bus.Msg{Subject: bus.PresenceBeatSubject, Data: []byte(r.node)}); err != nil && r.ctx.Err() == nil {
-		r.warn.Warn("failed to publish presence beat", "err", err)
-	}
-}
-
-// heard takes a beat in.
-func (r *Registry) heard(m *bus.Msg) {
-	node := string(m.Data)
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if node != r.node {
-		r.sawLocked(node, now)
-		return
-	}
+func (r *Registry) heardSelfLocked(now time.Time) {
 	if r.selfLast.IsZero() || now.Sub(r.selfLast) > 2*r.beatEvery() {
 		r.selfSince = now // the first beat back after a gap
 	}
 	r.selfLast = now
-}
-
-func (r *Registry) sawLocked(node string, at time.Time) {
-	if at.After(r.seen[node]) {
-		r.seen[node] = at
-	}
-	delete(r.buried, node)
 }
 
 // trustLocked: this node hears its own beats, and has for a TTL, so a
@@ -76,36 +47,156 @@ func (r *Registry) trustLocked(now time.Time) bool {
 	return !r.selfLast.IsZero() && now.Sub(r.selfLast) <= 2*r.beatEvery() && now.Sub(r.selfSince) >= r.cfg.TTL
 }
 
-// aliveLocked reports whether node's members count: this node's always,
-// another's until it has been silent for a TTL.
-func (r *Registry) aliveLocked(node string, now time.Time) bool {
-	if node == r.node || !r.trustLocked(now) {
-		return true
-	}
-	last, ok := r.seen[node]
-	if !ok { // never heard: perhaps a node that died while nobody watched
-		last = r.started
-	}
-	return now.Sub(last) < r.cfg.TTL
+// aliveLocked reports whether a peer's members count: until it has been
+// silent for a TTL (and always while this node cannot trust its silence).
+func (r *Registry) aliveLocked(p *peer, now time.Time) bool {
+	return !r.trustLocked(now) || now.Sub(p.seen) < r.cfg.TTL
 }
 
-func (r *Registry) alive(node string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.aliveLocked(node, time.Now())
+// heldElsewhereLocked reports whether a live node other than this one
+// holds id in the list.
+func (r *Registry) heldElsewhereLocked(prefix, id string, now time.Time) bool {
+	for _, p := range r.peers {
+		if _, in := p.lists[prefix][id]; in && r.aliveLocked(p, now) {
+			return true
+		}
+	}
+	return false
 }
 
-// sweeperLocked reports whether this node sweeps: the live node with the
-// smallest name that it knows of. When that one dies, the next one in
-// line finds itself the sweeper by the same rule.
+// sweeperLocked reports whether this node announces the dead: the live
+// node with the smallest name it knows of. When that one dies, the next
+// one in line finds itself the sweeper by the same rule.
 func (r *Registry) sweeperLocked(now time.Time) bool {
 	if !r.trustLocked(now) {
 		return false
 	}
-	for node := range r.seen {
-		if node < r.node && r.aliveLocked(node, now) {
+	for node, p := range r.peers {
+		if node < r.node && r.aliveLocked(p, now) {
 			return false
 		}
 	}
 	return true
+}
+
+// buryLocked takes a dead node (or a former process of a restarted one)
+// out; its members wait in a grave for their left events.
+func (r *Registry) buryLocked(node string, p *peer, now time.Time) {
+	delete(r.peers, node)
+	if r.cfg.Events && p.count > 0 {
+		r.graves[node] = &grave{epoch: p.epoch, lists: p.lists, died: now}
+	}
+}
+
+// graveKeep bounds how long a non-sweeper keeps a grave: long enough for
+// it to become the sweeper (a TTL after the sweeper died) and announce it.
+func (r *Registry) graveKeep() time.Duration { return 3 * r.cfg.TTL }
+
+// tick ends due leaves, buries the dead, asks again for snapshots that
+// did not come, and resyncs after the bus reconnected: one goroutine per
+// node, no timer per socket.
+func (r *Registry) tick() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.tickEvery())
+	defer t.Stop()
+	r.mu.Lock()
+	r.disconnects = r.b.Disconnects()
+	r.mu.Unlock()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		r.dueLeaves(now)
+		r.sweep(now)
+		r.mu.Lock()
+		var asks []ask
+		for node, p := range r.peers {
+			if p.req != 0 && now.Sub(p.reqAt) > syncWait {
+				asks = append(asks, r.resyncLocked(node, p, now))
+			}
+		}
+		d := r.b.Disconnects()
+		reconnected := d != r.disconnects
+		r.disconnects = d
+		r.mu.Unlock()
+		r.ask(asks)
+		if reconnected {
+			r.sayHello()
+		}
+	}
+}
+
+// sweep buries the nodes silent for a TTL and, on the sweeper, announces
+// their members as left (those no live node holds), then tells the others.
+func (r *Registry) sweep(now time.Time) {
+	var left []entry
+	var buried [][]byte
+	r.mu.Lock()
+	if r.trustLocked(now) {
+		for node, p := range r.peers {
+			if !r.aliveLocked(p, now) {
+				r.buryLocked(node, p, now)
+			}
+		}
+	}
+	sweeper := r.sweeperLocked(now)
+	for node, g := range r.graves {
+		switch {
+		case sweeper:
+			left = r.leftOfLocked(g, left, now)
+			buried = append(buried, appendHeader(nil, header{kind: kindBuried, node: r.node, epoch: r.epoch,
+				dead: node, deadEpoch: g.epoch}))
+			delete(r.graves, node)
+		case now.Sub(g.died) > r.graveKeep():
+			delete(r.graves, node)
+		}
+	}
+	r.mu.Unlock()
+	for _, e := range left {
+		r.announce(e, "left")
+	}
+	r.publish(bus.PresenceDeltaSubject, buried)
+}
+
+// leftOfLocked lists a grave's members that no live node holds.
+func (r *Registry) leftOfLocked(g *grave, left []entry, now time.Time) []entry {
+	for prefix, list := range g.lists {
+		w, _, ok := parseKey(prefix + "x")
+		if !ok {
+			continue
+		}
+		for id, m := range list {
+			if _, mine := r.local[prefix][id]; mine || r.heldElsewhereLocked(prefix, id, now) {
+				continue
+			}
+			left = append(left, entry{where: w, id: id, user: m.user})
+		}
+	}
+	return left
+}
+
+// rejoin announces this node's members as joined again: the sweeper took
+// it for dead (it was cut off for a TTL) and announced them as left.
+func (r *Registry) rejoin() {
+	now := time.Now()
+	var back []entry
+	r.mu.Lock()
+	for prefix, list := range r.local {
+		w, _, ok := parseKey(prefix + "x")
+		if !ok {
+			continue
+		}
+		for id, l := range list {
+			if !r.heldElsewhereLocked(prefix, id, now) {
+				back = append(back, entry{where: w, id: id, user: l.user})
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, e := range back {
+		r.announce(e, "joined")
+	}
 }

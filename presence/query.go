@@ -15,8 +15,7 @@ import (
 
 // Query answers who is in where, on every node: the members of live nodes,
 // in the order they joined, at most Config.MaxList of them listed. It
-// reads this node's copy of the bucket: no round trip, and an answer while
-// the bucket elects a leader.
+// reads this node's memory: no round trip.
 func (r *Registry) Query(ctx context.Context, w Where) (Answer, error) {
 	if r.cfg.Metrics != nil {
 		r.cfg.Metrics.PresenceQuery(metrics.PresenceAnswered)
@@ -28,30 +27,34 @@ func (r *Registry) Query(ctx context.Context, w Where) (Answer, error) {
 	if err := ctx.Err(); err != nil {
 		return Answer{}, fmt.Errorf("failed to read presence: %w", err)
 	}
+	type listed struct {
+		id, user string
+		at       int64
+	}
 	now := time.Now()
-	var in, unstored []member // unstored: rev is the order it joined in
+	var in []listed
+	sources := 0
 	r.mu.Lock()
-	others := r.byPrefix[prefix]
-	for _, m := range others {
-		if r.aliveLocked(m.node, now) { // else its node died: being swept
-			in = append(in, *m)
+	if list := r.local[prefix]; len(list) > 0 {
+		sources++
+		for id, l := range list {
+			in = append(in, listed{id, l.user, l.at})
 		}
 	}
-	for id, l := range r.local[prefix] { // this node's own, stored or not yet
-		if others[id] != nil {
-			continue // held by another node now (the socket recovered there)
-		}
-		if e := r.mine[prefix+id]; e != nil {
-			in = append(in, member{id: id, user: l.user, rev: e.rev})
-		} else {
-			unstored = append(unstored, member{id: id, user: l.user, rev: l.seq})
+	for _, p := range r.peers {
+		if list := p.lists[prefix]; len(list) > 0 && r.aliveLocked(p, now) { // else its node died
+			sources++
+			for id, m := range list {
+				in = append(in, listed{id, m.user, m.at})
+			}
 		}
 	}
 	r.mu.Unlock()
-	byRev := func(a, b member) int { return cmp.Compare(a.rev, b.rev) }
-	slices.SortFunc(in, byRev)
-	slices.SortFunc(unstored, byRev)
-	in = append(in, unstored...)
+	if sources > 1 { // a socket back after a drop may be held twice for a while
+		slices.SortFunc(in, func(a, b listed) int { return cmp.Or(strings.Compare(a.id, b.id), cmp.Compare(a.at, b.at)) })
+		in = slices.CompactFunc(in, func(a, b listed) bool { return a.id == b.id })
+	}
+	slices.SortFunc(in, func(a, b listed) int { return cmp.Or(cmp.Compare(a.at, b.at), strings.Compare(a.id, b.id)) })
 	a := Answer{Count: len(in), Members: make([]Member, 0, min(len(in), r.cfg.MaxList))}
 	for _, m := range in[:min(len(in), r.cfg.MaxList)] {
 		a.Members = append(a.Members, Member{ID: m.id, User: userPtr(m.user)})
@@ -61,8 +64,8 @@ func (r *Registry) Query(ctx context.Context, w Where) (Answer, error) {
 
 // answer serves PresenceQuerySubject: body the room as a JSON string, or
 // null or nothing for the whole namespace (channels take no body).
-// It runs on a goroutine of its own: the bucket read must not hold the
-// connection's delivery.
+// It runs on a goroutine of its own: sorting a large list must not hold
+// the connection's delivery.
 func (r *Registry) answer(m *bus.Msg) {
 	if m.Reply == "" {
 		return
@@ -118,7 +121,7 @@ func (r *Registry) answerQuery(m *bus.Msg) {
 	reply(a)
 }
 
-// parseKey reads a member key back.
+// parseKey reads a list prefix and socket id back.
 func parseKey(key string) (Where, string, bool) {
 	parts := strings.Split(key, ".")
 	var w Where

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/ratelog"
 	"github.com/sockbus/sockbus/metrics"
@@ -17,9 +15,8 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultTTL      = 10 * time.Second
-	DefaultMaxBytes = 64 << 20
-	DefaultMaxList  = 1000
+	DefaultTTL     = 10 * time.Second
+	DefaultMaxList = 1000
 )
 
 // Config configures a Registry; its zero value works.
@@ -28,9 +25,6 @@ type Config struct {
 	// (and, after a drop a client may recover from, how long its socket
 	// stays present). Default DefaultTTL.
 	TTL time.Duration
-	// MaxBytes bounds the bucket (in memory, on every replica). Default
-	// DefaultMaxBytes.
-	MaxBytes int64
 	// MaxList bounds the members an answer lists (its count is the true
 	// one). Default DefaultMaxList.
 	MaxList int
@@ -41,17 +35,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics counts queries and events. Nil: nothing counted.
 	Metrics *metrics.Set
-	// Node names this node's heartbeat and members. Default the bus's
-	// NodeID (random per process, so a restarted node is a new one).
+	// Node names this node to the others. Default the bus's NodeID
+	// (random per process). A node restarted under the same name is told
+	// apart by its epoch.
 	Node string
 }
 
 func (c Config) withDefaults() Config {
 	if c.TTL <= 0 {
 		c.TTL = DefaultTTL
-	}
-	if c.MaxBytes <= 0 {
-		c.MaxBytes = DefaultMaxBytes
 	}
 	if c.MaxList <= 0 {
 		c.MaxList = DefaultMaxList
@@ -62,98 +54,71 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Registry is this node's side of presence: it writes its members' keys,
-// follows the whole bucket, beats, and (when it is the sweeper) removes
-// the members of nodes that died. It is safe for concurrent use; Join and
-// Leave never block on the bus.
+// Registry is this node's side of presence: it owns its sockets'
+// memberships and sends their changes (owner.go), keeps the other nodes'
+// (peers.go), and tells when one dies (nodes.go). It is safe for
+// concurrent use; Join and Leave never wait on the bus.
 type Registry struct {
-	b    *bus.Bus
-	cfg  Config
-	node string
-	warn *ratelog.Logger
-	// ownValue starts every value this node writes (see Registry.see).
-	ownValue []byte
+	b     *bus.Bus
+	cfg   Config
+	node  string // a subject token
+	epoch uint64 // this process's start
+	warn  *ratelog.Logger
 
 	mu sync.Mutex
-	kv jetstream.KeyValue // replaced when the bucket is created again
+	owned
 	nodes
-	view
-	mine map[string]*entry // this node's members by key, as stored
-	// local is this node's members as its sockets stand, stored or not
-	// yet: answers take this node's own members from it, so a socket sees
-	// itself at once (list prefix → socket id → join order).
-	local    map[string]map[string]localMember
-	localSeq uint64
-	ops      []op
-	delayed  []op // leaves waiting for a recovery (due set)
-	wake     chan struct{}
-	nodeRev  uint64
-	// purgeWake tells the purger the sweeper announced what it must remove.
-	purgeWake chan struct{}
+	peers  map[string]*peer
+	graves map[string]*grave
+
+	// sendWake tells the sender changes are pending; syncAsks queues the
+	// snapshot requests it answers.
+	sendWake chan struct{}
+	syncAsks chan syncAsk
+	// hello is the request id of this node's last ask to every node.
+	hello uint64
+	// reqs numbers this node's snapshot requests.
+	reqs uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	subs   []*bus.Subscription // queries and beats
+	subs   []*bus.Subscription
 	// answering holds a slot per backend query being read (maxAnswering).
 	answering chan struct{}
 }
 
+// entry names one membership, for an event.
 type entry struct {
 	where Where
 	id    string
 	user  string
-	rev   uint64
 }
 
-type localMember struct {
-	user string
-	seq  uint64 // join order
-	gen  uint64 // its last join: a delayed leave removes only the join it followed
-}
-
-type op struct {
-	key    string
-	e      entry
-	join   bool
-	resync bool      // a join storing again what was stored (perhaps removed meanwhile)
-	silent bool      // a resync nobody announced as left: no event
-	at     time.Time // when it was queued: writes give up writeWait after
-	rev    uint64    // a delayed leave: the revision it may remove
-	gen    uint64    // a delayed leave: the local join it may remove
-	due    time.Time // a delayed leave: when
-}
-
-// Open opens (creating if needed) the presence bucket and starts this
-// node's beats and heartbeat, its copy of the bucket, its sweeper and the
-// answer to PresenceQuerySubject.
+// Open starts this node's presence: its subscriptions, its sender and
+// beats, the answer to PresenceQuerySubject. Before it returns it asks
+// every node running presence for its members and waits (within ctx, at
+// most helloWait) for their answers, so a starting node answers with
+// everyone at once.
 func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Node == "" {
 		cfg.Node = b.NodeID()
 	}
-	node, err := keyToken(cfg.Node)
+	node, err := bus.EncodeToken(cfg.Node)
 	if err != nil {
 		return nil, fmt.Errorf("failed to name node: %w", err)
 	}
-	own := value{Node: node}.encode()
 	r := &Registry{
-		b: b, cfg: cfg, node: node, warn: ratelog.New(cfg.Logger, time.Minute),
-		ownValue: own[:len(own)-1], // {"n":"<node>" without the closing brace
-		nodes:    newNodes(), view: newView(),
-		mine: map[string]*entry{}, local: map[string]map[string]localMember{}, wake: make(chan struct{}, 1), purgeWake: make(chan struct{}, 1),
+		b: b, cfg: cfg, node: node, epoch: uint64(time.Now().UnixNano()),
+		warn:  ratelog.New(cfg.Logger, time.Minute),
+		owned: newOwned(), peers: map[string]*peer{}, graves: map[string]*grave{},
+		sendWake: make(chan struct{}, 1), syncAsks: make(chan syncAsk, maxSyncAsks),
 		answering: make(chan struct{}, maxAnswering),
-	}
-	if r.kv, err = r.openBucket(ctx); err != nil {
-		return nil, err
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := r.start(ctx); err != nil {
-		r.cancel()
-		for _, s := range r.subs {
-			_ = s.Unsubscribe()
-		}
-		r.wg.Wait()
+		r.stop()
 		return nil, err
 	}
 	return r, nil
@@ -161,63 +126,76 @@ func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 
 func (r *Registry) start(ctx context.Context) error {
 	r.started = time.Now()
-	beats, err := r.b.Subscribe(bus.PresenceBeatSubject, r.heard)
+	subs := []struct {
+		subject string
+		h       func(*bus.Msg)
+	}{
+		{bus.PresenceDeltaSubject, r.heard},
+		{bus.PresenceSnapSubject(r.node), r.snapped},
+		{bus.PresenceSyncSubject(r.node), r.asked},
+		{bus.PresenceHelloSubject, r.asked},
+		{bus.PresenceQueries, nil},
+	}
+	for _, s := range subs {
+		var sub *bus.Subscription
+		var err error
+		if s.h == nil {
+			sub, err = r.b.SubscribeQueue(s.subject, "sockbus-presence", r.answer)
+		} else {
+			sub, err = r.b.Subscribe(s.subject, s.h)
+		}
+		if err != nil {
+			return fmt.Errorf("failed to subscribe presence: %w", err)
+		}
+		r.subs = append(r.subs, sub)
+	}
+	present, err := r.b.SubscribePresence(bus.PresenceNodesSubject)
 	if err != nil {
-		return fmt.Errorf("failed to subscribe presence beats: %w", err)
+		return fmt.Errorf("failed to subscribe presence: %w", err)
 	}
-	r.subs = append(r.subs, beats)
-	if err := r.checkBucket(ctx, false); err != nil { // notes the bucket's making
-		return err
-	}
-	if err := r.heartbeat(ctx); err != nil {
-		return fmt.Errorf("failed to write presence heartbeat: %w", err)
-	}
-	ready := make(chan struct{})
-	r.wg.Add(1)
-	go r.mirror(ready)
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		return fmt.Errorf("failed to read presence bucket: %w", ctx.Err())
-	}
-	query, err := r.b.SubscribeQueue(bus.PresenceQueries, "sockbus-presence", r.answer)
-	if err != nil {
-		return fmt.Errorf("failed to subscribe presence queries: %w", err)
-	}
-	r.subs = append(r.subs, query)
-	r.wg.Add(5)
-	go r.work()
+	r.subs = append(r.subs, present)
+	r.wg.Add(2)
+	go r.send()
 	go r.tick()
-	go r.pulse()
-	go r.sweeper()
-	go r.purger()
-	return nil
+	others := r.b.Interest(bus.PresenceNodesSubject) - 1
+	r.sayHello()
+	return r.awaitPeers(ctx, others)
 }
 
-// openBucket creates the bucket, or binds to it.
-func (r *Registry) openBucket(ctx context.Context) (jetstream.KeyValue, error) {
-	var kv jetstream.KeyValue
-	err := bus.Retry(ctx, func(ctx context.Context) (err error) {
-		kv, err = r.b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:         Bucket,
-			History:        1,
-			Storage:        jetstream.MemoryStorage,
-			Replicas:       r.b.Replicas(),
-			MaxBytes:       r.cfg.MaxBytes,
-			LimitMarkerTTL: r.cfg.TTL,
-		})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("failed to open presence bucket: %w", err)
+// helloWait bounds how long Open waits for the other nodes' snapshots: a
+// node slower than that is taken in when its answer comes.
+const helloWait = 2 * time.Second
+
+// awaitPeers waits until n other nodes' members are known.
+func (r *Registry) awaitPeers(ctx context.Context, n int) error {
+	if n <= 0 {
+		return nil
 	}
-	return kv, nil
-}
-
-func (r *Registry) bucket() jetstream.KeyValue {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.kv
+	deadline := time.NewTimer(helloWait)
+	defer deadline.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		r.mu.Lock()
+		known := 0
+		for _, p := range r.peers {
+			if p.req == 0 {
+				known++
+			}
+		}
+		r.mu.Unlock()
+		if known >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failed to read the other nodes' presence: %w", ctx.Err())
+		case <-deadline.C:
+			r.warn.Warn("presence: not every node answered at start, taking them in as they do", "nodes", n, "answered", known)
+			return nil
+		case <-poll.C:
+		}
+	}
 }
 
 // TTL is Config.TTL.
@@ -225,120 +203,6 @@ func (r *Registry) TTL() time.Duration { return r.cfg.TTL }
 
 // Events reports whether joins and leaves are announced.
 func (r *Registry) Events() bool { return r.cfg.Events }
-
-// Join makes socket id (of user, "" for none) a member of where.
-func (r *Registry) Join(w Where, id, user string) {
-	r.enqueue(w, id, user, true, false)
-}
-
-// Leave ends socket id's membership of where. With later, the socket may
-// come back (a drop it may recover from): it stays a member for up to
-// the TTL, and a Join of the same id meanwhile (on any node) keeps it
-// present without any event.
-func (r *Registry) Leave(w Where, id, user string, later bool) {
-	r.enqueue(w, id, user, false, later)
-}
-
-func (r *Registry) enqueue(w Where, id, user string, join, later bool) {
-	prefix, err := w.prefix()
-	if err != nil {
-		return // a name no room or channel can have
-	}
-	now := time.Now()
-	o := op{key: prefix + id, e: entry{where: w, id: id, user: user}, join: join, at: now}
-	r.mu.Lock()
-	if later {
-		o.due = now.Add(r.cfg.TTL)
-	}
-	switch {
-	case join:
-		if r.local[prefix] == nil {
-			r.local[prefix] = map[string]localMember{}
-		}
-		r.localSeq++
-		l, in := r.local[prefix][id]
-		if !in {
-			l.seq = r.localSeq
-		}
-		l.user, l.gen = user, r.localSeq
-		r.local[prefix][id] = l
-	case later:
-		o.gen = r.local[prefix][id].gen
-	default:
-		r.dropLocalLocked(prefix, id)
-	}
-	r.ops = append(r.ops, o)
-	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *Registry) poke() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-// work applies queued joins and leaves in order, one at a time: a write
-// retried through a leader election holds the ones queued behind it, so
-// the writes of one key never pass each other.
-func (r *Registry) work() {
-	defer r.wg.Done()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-r.wake:
-		}
-		for r.ctx.Err() == nil {
-			r.mu.Lock()
-			ops := r.ops
-			r.ops = nil
-			r.mu.Unlock()
-			if len(ops) == 0 {
-				break
-			}
-			for _, o := range ops {
-				r.apply(o)
-			}
-		}
-	}
-}
-
-func (r *Registry) apply(o op) {
-	ctx, cancel := context.WithDeadline(r.ctx, o.at.Add(writeWait))
-	defer cancel()
-	if o.join {
-		r.put(ctx, o)
-		return
-	}
-	r.mu.Lock()
-	cur := r.mine[o.key]
-	if cur == nil {
-		if !o.due.IsZero() { // never stored
-			r.dropLocalIfLocked(o)
-		}
-		r.mu.Unlock()
-		return
-	}
-	if !o.due.IsZero() && o.rev == 0 { // delayed: remember what it may remove
-		o.rev = cur.rev
-		r.delayed = append(r.delayed, o)
-		r.mu.Unlock()
-		return
-	}
-	if o.rev != 0 && cur.rev != o.rev { // joined again since the drop
-		r.mu.Unlock()
-		return
-	}
-	delete(r.mine, o.key)
-	if !o.due.IsZero() { // a delayed leave, due: the socket did not come back here
-		r.dropLocalIfLocked(o)
-	}
-	e := *cur
-	r.mu.Unlock()
-	r.remove(ctx, o.key, e)
-}
 
 // announce publishes a joined or left event when events are on.
 func (r *Registry) announce(e entry, what string) {
@@ -364,32 +228,19 @@ func (r *Registry) announce(e entry, what string) {
 	}
 }
 
-// Close stops the node's presence. Nothing is written on the way out: a
+// Close stops the node's presence. Nothing is sent on the way out: a
 // shutdown's sockets may recover elsewhere (present up to the TTL, as after
-// any drop), and this node's members go when its beats stop, swept by the
-// others as after a crash. Writing them here cost the shutdown its budget
-// whenever the bucket could not answer (the last nodes of a cluster,
-// without quorum): the bus drain that follows then ran out of time.
+// any drop), and this node's members go when its beats stop, announced by
+// the others as after a crash.
 func (r *Registry) Close(ctx context.Context) error {
+	r.stop()
+	return nil
+}
+
+func (r *Registry) stop() {
 	for _, s := range r.subs {
 		_ = s.Unsubscribe()
 	}
 	r.cancel()
 	r.wg.Wait()
-	return nil
-}
-
-func (r *Registry) dropLocalLocked(prefix, id string) {
-	if delete(r.local[prefix], id); len(r.local[prefix]) == 0 {
-		delete(r.local, prefix)
-	}
-}
-
-// dropLocalIfLocked ends a delayed leave's membership in local, unless the
-// socket joined again since.
-func (r *Registry) dropLocalIfLocked(o op) {
-	prefix, err := o.e.where.prefix()
-	if l, in := r.local[prefix][o.e.id]; err == nil && in && l.gen == o.gen {
-		r.dropLocalLocked(prefix, o.e.id)
-	}
 }

@@ -114,7 +114,7 @@ func (s *Socket) roomList() []string {
 // clientPresence answers PresenceEvent. Only a member of the room may
 // ask (or, with client rooms, a socket allowed to join it); anyone in the
 // namespace may ask about the namespace. The answer comes from a
-// goroutine: reading the bucket must not hold the connection.
+// goroutine: sorting a large list must not hold the connection.
 func (s *Socket) clientPresence(e *Event) {
 	m := s.ns.srv.metrics
 	refuse := func(why string) {

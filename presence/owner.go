@@ -1,0 +1,280 @@
+package presence
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/sockbus/sockbus/bus"
+)
+
+// owned is this node's own memberships (guarded by Registry.mu): its live
+// sockets', and those of sockets dropped with a chance to recover, until
+// their delayed leave comes due.
+type owned struct {
+	local   map[string]map[string]localMember // list prefix → socket id → member
+	count   uint64                            // memberships in local
+	lastAt  int64                             // the last join's time: joins get distinct, rising times
+	gen     uint64
+	delayed []delayedLeave
+	// pending is what the sender has not sent yet, in order. Past
+	// maxPending it is dropped and lost is set: the sender then skips a
+	// sequence number, so every other node asks for a snapshot.
+	pending []change
+	lost    bool
+	// seq numbers this node's deltas; count at seq is sentCount.
+	seq, sentCount uint64
+}
+
+type localMember struct {
+	user string
+	at   int64
+	gen  uint64 // its last join: a delayed leave removes only the join it followed
+}
+
+type delayedLeave struct {
+	prefix, id string
+	gen        uint64
+	due        time.Time
+}
+
+// maxPending bounds the changes waiting for the sender (a few batches: it
+// sends every flushEvery).
+const maxPending = 16 * maxBatch
+
+// flushEvery is how long the sender gathers changes into one delta.
+const flushEvery = 5 * time.Millisecond
+
+func newOwned() owned { return owned{local: map[string]map[string]localMember{}} }
+
+// Join makes socket id (of user, "" for none) a member of where. It is
+// announced as joined unless the id is already a member there, on this
+// node or another (a socket back after a drop).
+func (r *Registry) Join(w Where, id, user string) {
+	prefix, err := w.prefix()
+	if err != nil {
+		return // a name no room or channel can have
+	}
+	now := time.Now()
+	r.mu.Lock()
+	list := r.local[prefix]
+	if list == nil {
+		list = map[string]localMember{}
+		r.local[prefix] = list
+	}
+	r.gen++
+	l, in := list[id]
+	fresh := !in && (!r.cfg.Events || !r.heldElsewhereLocked(prefix, id, now))
+	if !in || l.user != user {
+		if !in {
+			r.count++
+			r.lastAt = max(now.UnixNano(), r.lastAt+1)
+			l.at = r.lastAt
+		}
+		l.user = user
+		r.queueLocked(change{join: true, prefix: prefix, id: id, user: user, at: l.at})
+	}
+	l.gen = r.gen
+	list[id] = l
+	r.mu.Unlock()
+	if fresh && !in {
+		r.announce(entry{where: w, id: id, user: user}, "joined")
+	}
+}
+
+// Leave ends socket id's membership of where. With later, the socket may
+// come back (a drop it may recover from): it stays a member for up to
+// the TTL, and a Join of the same id meanwhile (on any node) keeps it
+// present without any event.
+func (r *Registry) Leave(w Where, id, user string, later bool) {
+	prefix, err := w.prefix()
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	l, in := r.local[prefix][id]
+	if !in {
+		r.mu.Unlock()
+		return
+	}
+	if later {
+		r.delayed = append(r.delayed, delayedLeave{prefix: prefix, id: id, gen: l.gen, due: time.Now().Add(r.cfg.TTL)})
+		r.mu.Unlock()
+		return
+	}
+	gone := r.dropLocked(prefix, id, time.Now())
+	r.mu.Unlock()
+	if gone {
+		r.announce(entry{where: w, id: id, user: l.user}, "left")
+	}
+}
+
+// dropLocked ends this node's membership, and reports whether the id
+// left the cluster's list (no other live node holds it).
+func (r *Registry) dropLocked(prefix, id string, now time.Time) bool {
+	if delete(r.local[prefix], id); len(r.local[prefix]) == 0 {
+		delete(r.local, prefix)
+	}
+	r.count--
+	r.queueLocked(change{prefix: prefix, id: id})
+	return r.cfg.Events && !r.heldElsewhereLocked(prefix, id, now)
+}
+
+// queueLocked hands a change to the sender.
+func (r *Registry) queueLocked(c change) {
+	if len(r.pending) >= maxPending {
+		r.pending, r.lost = r.pending[:0], true
+	}
+	r.pending = append(r.pending, c)
+	if len(r.pending) == 1 || len(r.pending) == maxBatch {
+		select {
+		case r.sendWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// dueLeaves ends the delayed leaves that came due, unless their socket
+// joined again since.
+func (r *Registry) dueLeaves(now time.Time) {
+	var left []entry
+	r.mu.Lock()
+	keep := r.delayed[:0]
+	for _, d := range r.delayed {
+		if now.Before(d.due) {
+			keep = append(keep, d)
+			continue
+		}
+		if l, in := r.local[d.prefix][d.id]; in && l.gen == d.gen && r.dropLocked(d.prefix, d.id, now) {
+			if w, _, ok := parseKey(d.prefix + d.id); ok {
+				left = append(left, entry{where: w, id: d.id, user: l.user})
+			}
+		}
+	}
+	clear(r.delayed[len(keep):])
+	r.delayed = keep
+	r.mu.Unlock()
+	for _, e := range left {
+		r.announce(e, "left")
+	}
+}
+
+// syncAsk is a snapshot request waiting for the sender.
+type syncAsk struct {
+	reply string
+	req   uint64
+}
+
+// maxSyncAsks bounds the snapshot requests waiting; past it they are
+// dropped (the asker asks again).
+const maxSyncAsks = 64
+
+// asked takes a snapshot request (for this node, or a hello to all).
+func (r *Registry) asked(m *bus.Msg) {
+	req, n := binary.Uvarint(m.Data)
+	if m.Reply == "" || n <= 0 {
+		return
+	}
+	select {
+	case r.syncAsks <- syncAsk{reply: m.Reply, req: req}:
+	default:
+	}
+}
+
+// send is the one goroutine that publishes this node's deltas, beats and
+// snapshots, so that their sequence numbers go out in order.
+func (r *Registry) send() {
+	defer r.wg.Done()
+	beat := time.NewTicker(r.beatEvery())
+	defer beat.Stop()
+	gather := time.NewTimer(flushEvery)
+	gather.Stop()
+	gathering := false
+	r.flush(true)
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.sendWake:
+			if !gathering {
+				gathering = true
+				gather.Reset(flushEvery)
+			}
+			r.mu.Lock()
+			full := len(r.pending) >= maxBatch
+			r.mu.Unlock()
+			if full {
+				r.flush(false)
+			}
+		case <-gather.C:
+			gathering = false
+			r.flush(false)
+		case <-beat.C:
+			r.flush(true)
+		case a := <-r.syncAsks:
+			r.answerSync(a)
+		}
+	}
+}
+
+// flush sends the pending changes as numbered deltas, and a beat after
+// them if asked.
+func (r *Registry) flush(beat bool) {
+	r.mu.Lock()
+	msgs := r.takeLocked(beat)
+	r.mu.Unlock()
+	r.publish(bus.PresenceDeltaSubject, msgs)
+}
+
+// takeLocked numbers the pending changes and encodes them as deltas (and
+// a beat).
+func (r *Registry) takeLocked(beat bool) [][]byte {
+	changes := r.pending
+	r.pending = nil
+	if r.lost {
+		r.seq++ // a gap: the others ask for a snapshot
+		r.lost = false
+	}
+	var msgs [][]byte
+	if len(changes) > 0 {
+		first := r.seq + 1
+		msgs = batches(changes, func(i int, _ bool) header {
+			return header{kind: kindDelta, node: r.node, epoch: r.epoch, seq: first + uint64(i), count: r.count}
+		})
+		r.seq += uint64(len(msgs))
+	}
+	if beat {
+		msgs = append(msgs, appendHeader(nil, header{kind: kindDelta, node: r.node, epoch: r.epoch, seq: r.seq, count: r.count}))
+	}
+	return msgs
+}
+
+func (r *Registry) publish(subject string, msgs [][]byte) {
+	for _, m := range msgs {
+		if err := r.b.PublishLive(&bus.Msg{Subject: subject, Data: m}); err != nil {
+			if r.ctx.Err() == nil {
+				r.warn.Warn("failed to publish presence", "subject", subject, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// answerSync sends this node's memberships as they stand at its last
+// delta (the pending changes sent first), in chunks, to the asker.
+func (r *Registry) answerSync(a syncAsk) {
+	r.mu.Lock()
+	deltas := r.takeLocked(false)
+	all := make([]change, 0, r.count)
+	for prefix, list := range r.local {
+		for id, l := range list {
+			all = append(all, change{join: true, prefix: prefix, id: id, user: l.user, at: l.at})
+		}
+	}
+	h := header{kind: kindSnap, node: r.node, epoch: r.epoch, seq: r.seq, count: r.count, req: a.req}
+	r.mu.Unlock()
+	r.publish(bus.PresenceDeltaSubject, deltas)
+	r.publish(a.reply, batches(all, func(i int, last bool) header {
+		h.part, h.last = uint64(i), last
+		return h
+	}))
+}
