@@ -20,24 +20,9 @@ func TestLateJoinerHistorySkipsOthersRooms(t *testing.T) {
 	srv := NewServer(b, Config{History: replay.NewReader(b)})
 	url := "http://" + testutil.Serve(t, srv, srv.Close)
 	ns := srv.Of("/h")
-	stored := make(chan error, 26)
-	emit := func(o Operator, event string, i int) {
-		t.Helper()
-		if err := o.EmitRaw(event, fmt.Appendf(nil, "[%d]", i), nil, func(err error) { stored <- err }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 6; i++ { // "news" 0 is older than the 5 asked for
-		emit(ns.To(), "news", i)
-	}
-	for i := 0; i < 20; i++ {
-		emit(ns.To("elsewhere"), "room", i)
-	}
-	for i := 0; i < 26; i++ {
-		if err := <-stored; err != nil {
-			t.Fatal(err)
-		}
-	}
+	index := func(i int) []byte { return fmt.Appendf(nil, "[%d]", i) }
+	storeAll(t, ns.To(), "news", 6, index) // "news" 0 is older than the 5 asked for
+	storeAll(t, ns.To("elsewhere"), "room", 20, index)
 
 	c := siotest.Dial(t, url, "/socket.io/")
 	c.Send(t, `0/h,{"history":5}`)
@@ -53,8 +38,12 @@ func TestLateJoinerHistorySkipsOthersRooms(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Fatalf("history = %v, want %s", got, want)
 	}
-	emit(ns.To("elsewhere"), "room", 20)
-	emit(ns.To(), "news", 6)
+	if err := ns.To("elsewhere").EmitRaw("room", index(20), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.To().EmitRaw("news", index(6), nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	if p := c.NextText(t, wait); p != `2/h,["news",6]` {
 		t.Fatalf("first live event %q, want news 6", p)
 	}
@@ -73,17 +62,7 @@ func TestSocketIOHistoryLargerThanQueueIsPaced(t *testing.T) {
 	ns := srv.Of("/p")
 	const n = 256
 	pad := strings.Repeat("p", 16<<10)
-	stored := make(chan error, n)
-	for i := 0; i < n; i++ {
-		if err := ns.To().EmitRaw("big", fmt.Appendf(nil, `[%d,"%s"]`, i, pad), nil, func(err error) { stored <- err }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < n; i++ {
-		if err := <-stored; err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeAll(t, ns.To(), "big", n, func(i int) []byte { return fmt.Appendf(nil, `[%d,"%s"]`, i, pad) })
 	c := siotest.Dial(t, url, "/socket.io/")
 	c.Send(t, fmt.Sprintf(`0/p,{"history":%d}`, n))
 	for i := 0; ; i++ {

@@ -5,15 +5,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"github.com/sockbus/sockbus/internal/eventually"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sockbus/sockbus/internal/eventually"
 )
 
 // BenchmarkRecoverReplay is bench/run.sh's replay scenario in process:
@@ -31,25 +30,9 @@ func BenchmarkRecoverReplay(b *testing.B) {
 	sid, pid, offset := e.dropped(b)
 	n := e.srv.Of("/m")
 	pad := strings.Repeat("x", 64)
-	var stored sync.WaitGroup
-	var failed atomic.Int64
-	for i := range missed {
-		stored.Add(1)
-		args := fmt.Appendf(nil, `[%d,%d,%q]`, time.Now().UnixNano(), i, pad)
-		err := Operator{ns: n}.EmitRaw("r", args, nil, func(err error) {
-			if err != nil {
-				failed.Add(1)
-			}
-			stored.Done()
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	stored.Wait()
-	if failed.Load() > 0 {
-		b.Fatalf("%d events not stored", failed.Load())
-	}
+	storeAll(b, Operator{ns: n}, "r", missed, func(i int) []byte {
+		return fmt.Appendf(nil, `[%d,%d,%q]`, time.Now().UnixNano(), i, pad)
+	})
 	auth := fmt.Sprintf(`{"token":"alice","pid":%q,"offset":%q}`, pid, offset)
 	addr := strings.TrimPrefix(e.url, "http://")
 	var cpu time.Duration

@@ -3,8 +3,6 @@ package socketio
 import (
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,26 +22,8 @@ func TestReplayPacesOnTheFrameBound(t *testing.T) {
 	const missed, frames = 4000, 64
 	e := newRecoveryEnv(t, Config{Engine: engine.Config{Queue: outq.Config{MaxFrames: frames}}})
 	_, pid, offset := e.dropped(t)
-	n := e.srv.Of("/m")
 	pad := strings.Repeat("x", 2<<10)
-	var stored sync.WaitGroup
-	var failed atomic.Int64
-	for i := range missed {
-		stored.Add(1)
-		err := Operator{ns: n}.EmitRaw("r", fmt.Appendf(nil, `[%d,%q]`, i, pad), nil, func(err error) {
-			if err != nil {
-				failed.Add(1)
-			}
-			stored.Done()
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	stored.Wait()
-	if failed.Load() > 0 {
-		t.Fatalf("%d events not stored", failed.Load())
-	}
+	storeAll(t, Operator{ns: e.srv.Of("/m")}, "r", missed, func(i int) []byte { return fmt.Appendf(nil, `[%d,%q]`, i, pad) })
 	c := dialRaw(t, strings.TrimPrefix(e.url, "http://"), 16<<10)
 	c.send(t, fmt.Sprintf(`40/m,{"token":"alice","pid":%q,"offset":%q}`, pid, offset))
 	// A slow reader: nothing read while the replay fills the loopback

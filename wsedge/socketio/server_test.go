@@ -18,6 +18,30 @@ import (
 
 const wait = 5 * time.Second
 
+// storeAll emits n events named event through op, the i-th with the
+// arguments args(i), and returns once the stream has acknowledged every
+// one, failing tb if any is not stored within a minute.
+func storeAll(tb testing.TB, op Operator, event string, n int, args func(i int) []byte) {
+	tb.Helper()
+	stored := make(chan error, n)
+	for i := range n {
+		if err := op.EmitRaw(event, args(i), nil, func(err error) { stored <- err }); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	deadline := time.After(time.Minute)
+	for i := range n {
+		select {
+		case err := <-stored:
+			if err != nil {
+				tb.Fatalf("event not stored: %v", err)
+			}
+		case <-deadline:
+			tb.Fatalf("%d of %d %q events acknowledged within a minute", i, n, event)
+		}
+	}
+}
+
 // startIO serves a Socket.IO server on 127.0.0.1:0 over a fresh bus.
 func startIO(t testing.TB, cfg Config) (*Server, *bus.Bus, string) {
 	t.Helper()
