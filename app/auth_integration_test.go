@@ -670,7 +670,7 @@ func TestTokenRefreshThroughConnectHook(t *testing.T) {
 	if code, reason := short.WaitClose(t, 10*time.Second); code != int(wsedge.CloseTokenExpired) || reason != wsedge.ReasonTokenExpired {
 		t.Fatalf("unrefreshed connection closed with %d %q", code, reason)
 	}
-	time.Sleep(time.Until(time.Unix(soon+1, 0)))
+	time.Sleep(time.Until(time.Unix(soon+1, 0))) // a sleep: what passes is the first grant's exp on the clock
 	c.SendText(t, "still here")
 	if got := c.NextText(t, wait); got != "still here" {
 		t.Fatalf("refreshed connection after the first expiry: %q", got)
