@@ -132,9 +132,20 @@ func (r *Registry) tick() {
 // sweep buries the nodes silent for a TTL and, on the sweeper, announces
 // their members as left (those no live node holds), then tells the others.
 func (r *Registry) sweep(now time.Time) {
-	var left []entry
-	var buried [][]byte
 	r.mu.Lock()
+	left, buried := r.sweepLocked(now)
+	r.mu.Unlock()
+	r.sendBurials(left, buried)
+}
+
+func (r *Registry) sendBurials(left []entry, buried [][]byte) {
+	for _, e := range left {
+		r.announce(e, "left")
+	}
+	r.publish(bus.PresenceDeltaSubject, buried)
+}
+
+func (r *Registry) sweepLocked(now time.Time) (left []entry, buried [][]byte) {
 	if r.trustLocked(now) {
 		for node, p := range r.peers {
 			if !r.aliveLocked(p, now) {
@@ -147,18 +158,40 @@ func (r *Registry) sweep(now time.Time) {
 		switch {
 		case sweeper:
 			left = r.leftOfLocked(g, left, now)
-			buried = append(buried, appendHeader(nil, header{kind: kindBuried, node: r.node, epoch: r.epoch,
-				dead: node, deadEpoch: g.epoch}))
+			buried = append(buried, burial(r, node, g.epoch, false))
+			r.told[node] = told{epoch: g.epoch, at: now}
 			delete(r.graves, node)
 		case now.Sub(g.died) > r.graveKeep():
 			delete(r.graves, node)
 		}
 	}
-	r.mu.Unlock()
-	for _, e := range left {
-		r.announce(e, "left")
+	for node, t := range r.told {
+		if now.Sub(t.at) > toldKeep {
+			delete(r.told, node)
+		}
 	}
-	r.publish(bus.PresenceDeltaSubject, buried)
+	return left, buried
+}
+
+// told is a node this one announced as dead: if it turns out only cut
+// off (its messages come again, same process), it is told so, once, and
+// announces its members as joined again.
+type told struct {
+	epoch uint64
+	at    time.Time
+}
+
+// toldKeep bounds how long a sweeper remembers whom it announced as dead.
+const toldKeep = 10 * time.Minute
+
+// burial is the message naming a dead node; back tells the node itself
+// that it was announced as dead and is heard again.
+func burial(r *Registry, node string, epoch uint64, back bool) []byte {
+	h := header{kind: kindBuried, node: r.node, epoch: r.epoch, dead: node, deadEpoch: epoch}
+	if back {
+		h.count = 1
+	}
+	return appendHeader(nil, h)
 }
 
 // leftOfLocked lists a grave's members that no live node holds.
@@ -179,7 +212,8 @@ func (r *Registry) leftOfLocked(g *grave, left []entry, now time.Time) []entry {
 }
 
 // rejoin announces this node's members as joined again: the sweeper took
-// it for dead (it was cut off for a TTL) and announced them as left.
+// it for dead (it was cut off for a TTL), announced them as left, and
+// hears it again.
 func (r *Registry) rejoin() {
 	now := time.Now()
 	var back []entry

@@ -60,22 +60,30 @@ func (r *Registry) heard(m *bus.Msg) {
 	}
 	now := time.Now()
 	var asks []ask
+	var back []byte
 	rejoin := false
 	r.mu.Lock()
 	switch {
 	case h.kind == kindBuried:
 		if h.dead == r.node && h.deadEpoch == r.epoch {
-			rejoin = true // taken for dead: its members were announced as left
+			rejoin = h.count == 1 // taken for dead, heard again: its members were announced as left
 		} else if g := r.graves[h.dead]; g != nil && g.epoch == h.deadEpoch {
 			delete(r.graves, h.dead) // announced by the sweeper
 		}
 	case h.node == r.node:
 		r.heardSelfLocked(now)
 	default:
+		if t, ok := r.told[h.node]; ok && t.epoch == h.epoch {
+			delete(r.told, h.node)
+			back = burial(r, h.node, h.epoch, true)
+		}
 		asks = r.fromPeerLocked(h, rd.b, now)
 	}
 	r.mu.Unlock()
 	r.ask(asks)
+	if back != nil {
+		r.publish(bus.PresenceDeltaSubject, [][]byte{back})
+	}
 	if rejoin {
 		r.rejoin()
 	}

@@ -70,6 +70,7 @@ type Registry struct {
 	nodes
 	peers  map[string]*peer
 	graves map[string]*grave
+	told   map[string]told
 
 	// sendWake tells the sender changes are pending; syncAsks queues the
 	// snapshot requests it answers.
@@ -112,7 +113,7 @@ func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 	r := &Registry{
 		b: b, cfg: cfg, node: node, epoch: uint64(time.Now().UnixNano()),
 		warn:  ratelog.New(cfg.Logger, time.Minute),
-		owned: newOwned(), peers: map[string]*peer{}, graves: map[string]*grave{},
+		owned: newOwned(), peers: map[string]*peer{}, graves: map[string]*grave{}, told: map[string]told{},
 		sendWake: make(chan struct{}, 1), syncAsks: make(chan syncAsk, maxSyncAsks),
 		answering: make(chan struct{}, maxAnswering),
 	}

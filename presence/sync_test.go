@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -234,4 +235,60 @@ func FuzzReader(f *testing.F) {
 		for rd.next(&c) {
 		}
 	})
+}
+
+// TestTakenForDeadComesBack: the sweeper (a) takes c for dead (c's beats
+// late by a TTL, as when c is cut off) and announces c's member as left;
+// when c is heard again, a tells it, c announces its member as joined
+// again (once), and a lists it again.
+func TestTakenForDeadComesBack(t *testing.T) {
+	b := testutil.StartBus(t, bus.Config{})
+	const ttl = time.Second
+	var mu sync.Mutex
+	var seen []string
+	sub, err := b.Subscribe(bus.PresenceEvents, func(m *bus.Msg) {
+		mu.Lock()
+		seen = append(seen, m.Subject+" "+string(m.Data))
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	events := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+	a, c := open(t, b, "a", ttl), open(t, b, "c", ttl)
+	defer func() { _ = a.Close(context.Background()) }()
+	defer func() { _ = c.Close(context.Background()) }()
+	lobby := Where{Kind: KindIO, Scope: "/chat", Room: "lobby"}
+	c.Join(lobby, "s1", "")
+	eventually.True(t, 5*time.Second, "a sees s1, and trusts its own beats", func() bool {
+		a.mu.Lock()
+		trusted := a.trustLocked(time.Now())
+		a.mu.Unlock()
+		return trusted && len(ids(t, a, lobby)) == 1
+	})
+	a.mu.Lock()
+	now := time.Now()
+	a.peers["c"].seen = now.Add(-2 * ttl) // silent for two TTLs
+	left, buried := a.sweepLocked(now)
+	a.mu.Unlock()
+	if len(left) != 1 || len(buried) != 1 {
+		t.Fatalf("sweep: %d left, %d burials, want one each", len(left), len(buried))
+	}
+	a.sendBurials(left, buried)
+	const joined = `sockbus.presence.io.chat.joined {"room":"lobby","id":"s1","user":null}`
+	const leftEv = `sockbus.presence.io.chat.left {"room":"lobby","id":"s1","user":null}`
+	eventually.True(t, 5*time.Second, "s1 left, then joined again", func() bool {
+		e := events()
+		return len(e) == 3 && e[1] == leftEv && e[2] == joined
+	})
+	eventually.True(t, 5*time.Second, "a lists s1 again", func() bool { return len(ids(t, a, lobby)) == 1 })
+	time.Sleep(ttl / 2) // a second joined would come within this
+	if e := events(); len(e) != 3 {
+		t.Fatalf("events %q, want joined, left, joined", e)
+	}
 }
