@@ -27,8 +27,8 @@ import (
 
 // replay plugs into wsedge through the interfaces wsedge declares.
 var (
-	_ wsedge.History      = (*replay.Reader)(nil)
-	_ wsedge.SessionStore = (*replay.Sessions)(nil)
+	_ wsedge.History           = (*replay.Reader)(nil)
+	_ wsedge.SessionBatchStore = (*replay.Sessions)(nil)
 )
 
 // run serves until ctx is done, then shuts down in order (shutdown.go).

@@ -34,3 +34,11 @@ type SessionStore interface {
 	Load(ctx context.Context, pid string) ([]byte, error)
 	Delete(ctx context.Context, pid string) error
 }
+
+// SessionBatchStore is a SessionStore that can pipeline saves: SaveMany
+// sends a batch of records before awaiting their acknowledgements. errs[i]
+// is the outcome of pids[i], as Save's.
+type SessionBatchStore interface {
+	SessionStore
+	SaveMany(ctx context.Context, pids []string, records [][]byte) (errs []error)
+}

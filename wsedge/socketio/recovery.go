@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/wsedge"
 	"github.com/sockbus/sockbus/wsedge/engine"
 )
 
@@ -342,37 +343,98 @@ func (w *sessionSaver) flush() {
 	batch := w.dirt
 	w.dirt = map[string]*Socket{}
 	w.mu.Unlock()
-	store := w.srv.cfg.Sessions
 	bound := 5 * time.Second
 	select {
 	case <-w.stop: // the last flush, inside the shutdown's time
 		bound = time.Second
 	default:
 	}
+	if bs, ok := w.srv.cfg.Sessions.(wsedge.SessionBatchStore); ok {
+		w.flushPipelined(bs, batch, bound)
+		return
+	}
 	var failed error
 	for pid, s := range batch {
 		if failed == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), bound)
-			if s == nil {
-				failed = store.Delete(ctx, pid)
-			} else {
-				failed = store.Save(ctx, pid, s.record())
-			}
-			cancel()
-			if failed == nil || errors.Is(failed, context.Canceled) {
-				failed = nil
+			failed = w.write(pid, s, bound)
+			if failed == nil {
 				continue
 			}
-			w.srv.log.Warn("session store failed", "err", failed)
 		}
-		// The bucket cannot be written now (no leader, no quorum, closed):
-		// the rest waits for the next round instead of each waiting its 5 s.
-		w.mu.Lock()
-		if _, newer := w.dirt[pid]; !newer {
-			w.dirt[pid] = s
-		}
-		w.mu.Unlock()
+		w.retryLater(pid, s)
 	}
+}
+
+// flushPipelined writes batch's records with SaveMany (one round trip for
+// many records) and its deletes one by one. Nothing about recovery after a
+// crash changes: records were already written in the background, after the
+// CONNECT reply, and each still counts as saved only once the bucket has
+// acknowledged it; pipelined, they are stored sooner, and a record that is
+// not acknowledged is kept for the next round as before. One pid appears
+// once per batch (a map), and a batch ends before the next starts, so a
+// pid's writes stay in order.
+func (w *sessionSaver) flushPipelined(bs wsedge.SessionBatchStore, batch map[string]*Socket, bound time.Duration) {
+	pids := make([]string, 0, len(batch))
+	socks := make([]*Socket, 0, len(batch))
+	records := make([][]byte, 0, len(batch))
+	var failed error
+	for pid, s := range batch {
+		if s != nil {
+			pids, socks, records = append(pids, pid), append(socks, s), append(records, s.record())
+			continue
+		}
+		if failed == nil {
+			if failed = w.write(pid, nil, bound); failed == nil {
+				continue
+			}
+		}
+		w.retryLater(pid, nil)
+	}
+	if len(pids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	logged := false
+	for i, err := range bs.SaveMany(ctx, pids, records) {
+		if err == nil || errors.Is(err, context.Canceled) {
+			continue
+		}
+		if !logged {
+			w.srv.log.Warn("session store failed", "err", err)
+			logged = true
+		}
+		w.retryLater(pids[i], socks[i])
+	}
+}
+
+// write saves s's record under pid, or deletes it when s is nil; a
+// failure other than cancellation is logged and returned.
+func (w *sessionSaver) write(pid string, s *Socket, bound time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	var err error
+	if s == nil {
+		err = w.srv.cfg.Sessions.Delete(ctx, pid)
+	} else {
+		err = w.srv.cfg.Sessions.Save(ctx, pid, s.record())
+	}
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	w.srv.log.Warn("session store failed", "err", err)
+	return err
+}
+
+// retryLater puts a write that failed back for the next round (the bucket
+// cannot be written now: no leader, no quorum, closed), unless a newer one
+// is pending: the rest waits too instead of each waiting its bound.
+func (w *sessionSaver) retryLater(pid string, s *Socket) {
+	w.mu.Lock()
+	if _, newer := w.dirt[pid]; !newer {
+		w.dirt[pid] = s
+	}
+	w.mu.Unlock()
 }
 
 func (w *sessionSaver) close(ctx context.Context) {
