@@ -27,6 +27,7 @@ func PresenceOutcomes() []PresenceOutcome {
 type presenceCounters struct {
 	queries [numPresenceOutcomes]atomic.Uint64
 	events  atomic.Uint64
+	resyncs atomic.Uint64
 }
 
 // PresenceQuery counts a presence query (a client's, a backend's or the Go
@@ -53,4 +54,20 @@ func (s *Set) PresenceCounts() (queries [numPresenceOutcomes]uint64, events uint
 		queries[o] = s.presence.queries[o].Load()
 	}
 	return queries, s.presence.events.Load()
+}
+
+// PresenceResync counts a snapshot this node asked another node for after
+// a gap in its messages (a lost delta, or a count that differs).
+func (s *Set) PresenceResync() {
+	if s != nil {
+		s.presence.resyncs.Add(1)
+	}
+}
+
+// PresenceResyncs reads the count of PresenceResync.
+func (s *Set) PresenceResyncs() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.presence.resyncs.Load()
 }

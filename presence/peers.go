@@ -171,6 +171,7 @@ func (r *Registry) resyncLocked(node string, p *peer, now time.Time) ask {
 // ask sends snapshot requests.
 func (r *Registry) ask(asks []ask) {
 	for _, a := range asks {
+		r.cfg.Metrics.PresenceResync()
 		r.request(bus.PresenceSyncSubject(a.node), a.req)
 	}
 }

@@ -19,9 +19,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func open(t *testing.T, b *bus.Bus, node string, ttl time.Duration) *Registry {
 	t.Helper()
+	return openWith(t, b, Config{Node: node, TTL: ttl, Events: true})
+}
+
+func openWith(t *testing.T, b *bus.Bus, cfg Config) *Registry {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := Open(ctx, b, Config{Node: node, TTL: ttl, Events: true})
+	r, err := Open(ctx, b, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/testutil"
+	"github.com/sockbus/sockbus/metrics"
 )
 
 // lose runs change on r (holding r.mu) and makes the delta carrying its
@@ -43,7 +44,8 @@ func ids(t *testing.T, r *Registry, w Where) []string {
 func TestResyncAfterLostDelta(t *testing.T) {
 	b := testutil.StartBus(t, bus.Config{})
 	const ttl = time.Second
-	a, c := open(t, b, "a", ttl), open(t, b, "c", ttl)
+	counters := &metrics.Set{}
+	a, c := open(t, b, "a", ttl), openWith(t, b, Config{Node: "c", TTL: ttl, Events: true, Metrics: counters})
 	defer func() { _ = a.Close(context.Background()) }()
 	defer func() { _ = c.Close(context.Background()) }()
 	lobby := Where{Kind: KindIO, Scope: "/chat", Room: "lobby"}
@@ -70,6 +72,9 @@ func TestResyncAfterLostDelta(t *testing.T) {
 	defer c.mu.Unlock()
 	if p := c.peers["a"]; p == nil || p.count != 1 || p.req != 0 {
 		t.Fatalf("c's copy of a: %+v, want 1 membership, no snapshot pending", p)
+	}
+	if n := counters.PresenceResyncs(); n < 2 {
+		t.Fatalf("%d resyncs counted, want one per lost delta at least", n)
 	}
 }
 
@@ -137,7 +142,8 @@ func TestJoinsShareDeltas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	a, c := open(t, b, "a", ttl), open(t, b, "c", ttl)
+	counters := &metrics.Set{}
+	a, c := open(t, b, "a", ttl), openWith(t, b, Config{Node: "c", TTL: ttl, Events: true, Metrics: counters})
 	defer func() { _ = a.Close(context.Background()) }()
 	defer func() { _ = c.Close(context.Background()) }()
 	ns := Where{Kind: KindIO, Scope: "/", Whole: true}
@@ -169,6 +175,9 @@ func TestJoinsShareDeltas(t *testing.T) {
 	defer c.mu.Unlock()
 	if p := c.peers["a"]; p == nil || p.count != uint64(want) || p.req != 0 {
 		t.Fatalf("c's copy of a: %+v, want %d memberships", p, want)
+	}
+	if n := counters.PresenceResyncs(); n != 0 {
+		t.Fatalf("%d resyncs: every delta should have arrived in order", n)
 	}
 }
 

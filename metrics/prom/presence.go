@@ -9,11 +9,13 @@ import (
 var (
 	presenceQueriesDesc = desc("presence_queries_total", "Presence queries (clients' sockbus:presence, backends' and the Go API's), by outcome.", "outcome")
 	presenceEventsDesc  = desc("presence_events_total", "Joined and left events this node announced.")
+	presenceResyncsDesc = desc("presence_resyncs_total", "Snapshots this node asked another node for after a gap in its presence messages.")
 )
 
 func describePresence(ch chan<- *prometheus.Desc) {
 	ch <- presenceQueriesDesc
 	ch <- presenceEventsDesc
+	ch <- presenceResyncsDesc
 }
 
 func presenceMetrics(ch chan<- prometheus.Metric, s *metrics.Set) {
@@ -22,4 +24,5 @@ func presenceMetrics(ch chan<- prometheus.Metric, s *metrics.Set) {
 		ch <- prometheus.MustNewConstMetric(presenceQueriesDesc, prometheus.CounterValue, float64(queries[o]), o.String())
 	}
 	ch <- prometheus.MustNewConstMetric(presenceEventsDesc, prometheus.CounterValue, float64(events))
+	ch <- prometheus.MustNewConstMetric(presenceResyncsDesc, prometheus.CounterValue, float64(s.PresenceResyncs()))
 }
