@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -299,5 +300,113 @@ func TestTakenForDeadComesBack(t *testing.T) {
 	time.Sleep(ttl / 2) // a second joined would come within this
 	if e := events(); len(e) != 3 {
 		t.Fatalf("events %q, want joined, left, joined", e)
+	}
+}
+
+// TestConvergesUnderChurnAndLoss: three nodes join and leave at random
+// while some of their deltas are lost; every node's copy of every other
+// node ends equal to that node's own memberships.
+func TestConvergesUnderChurnAndLoss(t *testing.T) {
+	b := testutil.StartBus(t, bus.Config{})
+	const ttl = time.Second
+	nodes := []*Registry{open(t, b, "a", ttl), open(t, b, "c", ttl), open(t, b, "d", ttl)}
+	for _, r := range nodes {
+		defer func() { _ = r.Close(context.Background()) }()
+	}
+	lists := []Where{{Kind: KindIO, Scope: "/", Whole: true}, {Kind: KindIO, Scope: "/", Room: "r"}, {Kind: KindWS, Scope: "ch"}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	lost := 0
+	for i := range 3000 {
+		r := nodes[rng.IntN(len(nodes))]
+		w, id := lists[rng.IntN(len(lists))], fmt.Sprintf("%s-%d", r.node, rng.IntN(100))
+		if rng.IntN(2) == 0 {
+			r.Join(w, id, fmt.Sprintf("u%d", rng.IntN(3)))
+		} else {
+			r.Leave(w, id, "", false)
+		}
+		if i%97 == 0 {
+			r.mu.Lock()
+			if len(r.pending) > 0 {
+				r.pending, r.seq, lost = nil, r.seq+1, lost+1
+			}
+			r.mu.Unlock()
+		}
+		if i%500 == 0 {
+			time.Sleep(10 * time.Millisecond) // let some deltas go between losses
+		}
+	}
+	t.Logf("%d deltas lost", lost)
+	same := func(x, y *Registry) bool {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		y.mu.Lock()
+		defer y.mu.Unlock()
+		p := y.peers[x.node]
+		if p == nil || p.req != 0 || p.count != x.count || len(p.lists) != len(x.local) {
+			return false
+		}
+		for prefix, list := range x.local {
+			if len(p.lists[prefix]) != len(list) {
+				return false
+			}
+			for id, l := range list {
+				if m, in := p.lists[prefix][id]; !in || m.user != l.user || m.at != l.at {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for _, x := range nodes {
+		for _, y := range nodes {
+			if x != y {
+				eventually.True(t, 4*ttl+syncWait, y.node+"'s copy of "+x.node, func() bool { return same(x, y) })
+			}
+		}
+	}
+}
+
+// TestSnapshotThenBufferedDeltas: a gap in node a's deltas starts a
+// snapshot request; the deltas that arrive before the snapshot are kept
+// and applied after it, those it covers skipped, so one request is enough.
+func TestSnapshotThenBufferedDeltas(t *testing.T) {
+	r := &Registry{cfg: Config{}.withDefaults(), node: "c", owned: newOwned(),
+		peers: map[string]*peer{}, graves: map[string]*grave{}, told: map[string]told{}}
+	const prefix = "io.=./."
+	delta := func(seq uint64, changes ...change) (header, []byte) {
+		var body []byte
+		for _, c := range changes {
+			body = appendChange(body, c)
+		}
+		return header{kind: kindDelta, node: "a", epoch: 7, seq: seq}, body
+	}
+	join := func(id string) change { return change{join: true, prefix: prefix, id: id, at: 1} }
+	leave := func(id string) change { return change{prefix: prefix, id: id} }
+	now := time.Now()
+	r.mu.Lock()
+	h, body := delta(1, join("x"))
+	asks := r.fromPeerLocked(h, body, now)
+	h, body = delta(3, join("z")) // 2 was lost
+	asks = append(asks, r.fromPeerLocked(h, body, now)...)
+	h, body = delta(2, join("y")) // covered by the snapshot, arriving late
+	asks = append(asks, r.fromPeerLocked(h, body, now)...)
+	h, body = delta(4, leave("x"))
+	asks = append(asks, r.fromPeerLocked(h, body, now)...)
+	req := r.peers["a"].req
+	r.mu.Unlock()
+	if len(asks) != 1 || req == 0 {
+		t.Fatalf("asks %+v, request %d: want one snapshot request", asks, req)
+	}
+	snap := appendHeader(nil, header{kind: kindSnap, node: "a", epoch: 7, seq: 2, count: 2, req: req, last: true})
+	snap = appendChange(appendChange(snap, join("x")), join("y"))
+	r.snapped(&bus.Msg{Data: snap})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers["a"]
+	_, x := p.lists[prefix]["x"]
+	_, y := p.lists[prefix]["y"]
+	_, z := p.lists[prefix]["z"]
+	if p.req != 0 || p.seq != 4 || p.count != 2 || x || !y || !z {
+		t.Fatalf("a after the snapshot: seq %d, count %d, request %d, lists %v: want y and z at seq 4", p.seq, p.count, p.req, p.lists)
 	}
 }
