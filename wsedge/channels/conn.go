@@ -36,6 +36,9 @@ type channelConn struct {
 	hold  wsedge.LiveHold[*outq.Frame] // live messages held during a history replay
 	order bus.Sender                   // what it sends is stored in this order
 	obs   observed                     // what the Observers were told
+	// turn orders its messages, each handled off the read loop by the
+	// server's handlers (HandleMessage), and OnClose after the last one.
+	turn wsconn.Turn
 }
 
 // push queues a live message, or holds it while history is being sent.
@@ -122,7 +125,10 @@ func (cc *channelConn) closeWith(code wsedge.CloseCode, reason string) {
 }
 
 // channelEvents adapts gws callbacks to Server. gws calls them on each
-// connection's read goroutine; none of them blocks.
+// connection's read goroutine; none of them blocks, and none handles a
+// message there: the read loop must stay on a 2 KiB stack (see
+// wsconn.Handlers), so OnMessage hands each message to the server's
+// handlers.
 type channelEvents struct{ c *Server }
 
 func (e channelEvents) alive(ws *gws.Conn) {
@@ -136,6 +142,8 @@ func (e channelEvents) OnClose(ws *gws.Conn, err error) {
 	if cc == nil {
 		return
 	}
+	defer e.c.wg.Done()        // the read loop's count (serve)
+	cc.turn.Take()             // after the last message's handler
 	cc.closeOnce.Do(func() {}) // the peer or gws closed it: nothing left to send
 	cc.q.Close()
 	e.c.cfg.AddressEvents.Release(cc.addr)
@@ -155,11 +163,26 @@ func (e channelEvents) OnPing(ws *gws.Conn, payload []byte) {
 
 func (e channelEvents) OnPong(ws *gws.Conn, _ []byte) { e.alive(ws) }
 
+// OnMessage waits until the last message has been handled and hands this
+// one to a handler goroutine (HandleMessage).
 func (e channelEvents) OnMessage(ws *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	e.alive(ws)
 	cc := wsconn.Of[*channelConn](ws)
-	if cc == nil || cc.hub == nil {
+	if cc == nil {
+		msg.Close()
+		return
+	}
+	cc.turn.Take()
+	e.c.handlers.Run(cc, msg)
+}
+
+// HandleMessage publishes a client's message (or answers a token
+// refresh), then gives the read loop its turn back.
+func (cc *channelConn) HandleMessage(msg *gws.Message) {
+	defer cc.turn.Give()
+	defer msg.Close()
+	e := channelEvents{cc.ch}
+	e.alive(cc.ws)
+	if cc.hub == nil {
 		return
 	}
 	if !cc.msgs.Allow() {

@@ -82,11 +82,11 @@ func (c *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cc.addr = c.cfg.AddressEvents.Acquire(r.RemoteAddr) // released by OnClose, once the read loop ends
 	// Before the read loop: the observers hear Connected before any Message.
 	c.announce(cc)
+	// The goroutine starts in ReadLoop itself: a frame of ours under it
+	// would be stack every idle connection pays for. OnClose, its last
+	// call, ends the count.
 	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		cc.ws.ReadLoop()
-	}()
+	go cc.ws.ReadLoop()
 }
 
 // admission is what an admitted request asks for.

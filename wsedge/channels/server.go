@@ -118,6 +118,7 @@ type Server struct {
 
 	wg       sync.WaitGroup // read loops, closers and the pinger
 	stopPing chan struct{}
+	handlers wsconn.Handlers // handle messages off the read loops
 
 	omu       sync.Mutex                  // serializes Observe's changes
 	observers atomic.Pointer[[]*Observer] // nil: none
@@ -219,6 +220,7 @@ func (c *Server) Close(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { c.wg.Wait(); close(done) }()
+	defer c.handlers.Close() // after the read loops (or the bound): busy handlers end after their message
 	select {
 	case <-done:
 		return nil

@@ -136,7 +136,7 @@ func TestIdleWebSocketMemory(t *testing.T) {
 
 	// The handler goroutines parked for the next message are the node's,
 	// not the sessions' (at most maxIdleHandlers): let them go first.
-	srv.handlers.close()
+	srv.handlers.Close()
 	after := idleMemStats()
 	heap := float64(after.HeapAlloc-before.HeapAlloc) / idleConns
 	stack := float64(after.StackInuse-before.StackInuse) / idleConns

@@ -35,8 +35,8 @@ type Server struct {
 
 	busy busy // open sessions, owned goroutines, handshakes in progress
 
-	handlers handlers     // run WebSocket messages off the read loops
-	wheel    *wheel.Wheel // every session's heartbeat
+	handlers wsconn.Handlers // run WebSocket messages off the read loops
+	wheel    *wheel.Wheel    // every session's heartbeat
 
 	fwd *forwarding // nil without Config.Forward
 }
@@ -169,7 +169,7 @@ func (srv *Server) Close(ctx context.Context) error {
 	srv.closed = true
 	list := srv.sessionList()
 	srv.mu.Unlock()
-	defer srv.handlers.close() // after the sessions' last messages
+	defer srv.handlers.Close() // after the sessions' last messages
 	defer srv.wheel.Close()    // after the sessions' close (beats stop with them)
 	if srv.fwd != nil {
 		srv.fwd.stop() // proxied WebSockets end: their clients reconnect elsewhere

@@ -23,28 +23,25 @@ const wsReadBufferSize = 1024
 // wsConn is one WebSocket connection: gws reads it, an outq.Queue writes it.
 //
 // gws's read loop is the connection's only goroutine while it is idle, so
-// it must stay on the runtime's smallest stack (2 KiB): a stack that grew
-// stays grown while its goroutine is parked (the GC halves it only while a
-// quarter of it is unused). Parked in a read it uses about 1 KiB of the
-// 1,120 bytes a 2 KiB stack has above its guard, which leaves no room for
-// handling a message: every message is handled on another goroutine
-// (handle, run by one of the server's handlers), one at a time and in
-// order, while the loop waits for its turn (TestIdleWebSocketMemory).
+// it must stay on the runtime's smallest stack (see wsconn.Handlers): every
+// message is handled on one of the server's handlers (HandleMessage), one
+// at a time and in order, while the loop waits for its turn
+// (TestIdleWebSocketMemory).
 type wsConn struct {
 	srv  *Server
 	sess *Session // nil for a connection refused after the upgrade
 	conn *gws.Conn
 	nc   net.Conn
 	q    *outq.Queue
-	// turn holds a token while a message is being handled: the read loop
-	// puts one in before it starts the handler, which takes it out when it
-	// is done, so the next message (and OnClose) waits for the last one.
-	turn  chan struct{}
+	// turn is taken by the read loop before it hands a message over and
+	// given back by the handler, so the next message (and OnClose) waits
+	// for the last one.
+	turn  wsconn.Turn
 	owned bool // the read loop runs on a goroutine of startReadLoop's
 }
 
 func (srv *Server) newWSConn(conn *gws.Conn, raw net.Conn) *wsConn {
-	c := &wsConn{srv: srv, conn: conn, nc: raw, turn: make(chan struct{}, 1)}
+	c := &wsConn{srv: srv, conn: conn, nc: raw}
 	c.q = outq.New(c.nc, srv.cfg.queue, c.onWriteError)
 	wsconn.Set(conn, c)
 	return c
@@ -356,7 +353,7 @@ func (wsEvents) OnClose(conn *gws.Conn, err error) {
 	if c == nil {
 		return
 	}
-	c.turn <- struct{}{} // after the last message's handler
+	c.turn.Take() // after the last message's handler
 	defer c.endReadLoop()
 	if c.sess == nil {
 		return
@@ -392,16 +389,16 @@ func (wsEvents) OnMessage(conn *gws.Conn, msg *gws.Message) {
 		msg.Close()
 		return
 	}
-	c.turn <- struct{}{}
-	c.srv.handlers.run(c, msg)
+	c.turn.Take()
+	c.srv.handlers.Run(c, msg)
 }
 
-// handle decodes msg, copies what it keeps and hands off (see inbox for
-// the only wait), then gives the read loop its turn back.
-func (c *wsConn) handle(msg *gws.Message) {
+// HandleMessage decodes msg, copies what it keeps and hands off (see inbox
+// for the only wait), then gives the read loop its turn back.
+func (c *wsConn) HandleMessage(msg *gws.Message) {
 	c.onFrame(msg.Opcode == gws.OpcodeBinary, msg.Bytes())
 	msg.Close()
-	<-c.turn
+	c.turn.Give()
 }
 
 // gwsLogger passes gws's error logs to slog.
