@@ -5,6 +5,8 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { Server } from './server.js';
 
 const DEADLINE = 10000;
@@ -229,4 +231,82 @@ test('unrecoverable: past the recovery window the session is gone', async () => 
   await comeBack(a);
   assert.equal(a.recovered, false);
   assert.notEqual(a.id, idBefore);
+});
+
+/** The server process's resident memory now, in MiB (Linux /proc; 0 elsewhere). */
+function rssMiB(s) {
+  try {
+    const m = readFileSync(`/proc/${s.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A proxy to s on a loopback port that holds every response for delayMs before passing it on,
+ * as a slow link or a distant proxy would: the client's next poll comes that much later.
+ */
+async function slowProxy(s, delayMs) {
+  const [host, port] = s.addr.split(':');
+  const agent = new http.Agent({ keepAlive: true });
+  const proxy = http.createServer((req, res) => {
+    const up = http.request({ host, port, path: req.url, method: req.method, headers: req.headers, agent }, (ur) => {
+      setTimeout(() => {
+        res.writeHead(ur.statusCode, ur.headers);
+        ur.pipe(res);
+      }, delayMs);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  cleanups.push(async () => {
+    proxy.closeAllConnections();
+    agent.destroy();
+    await new Promise((r) => proxy.close(r));
+  });
+  return { url: `http://127.0.0.1:${proxy.address().port}` };
+}
+
+test('a polling client that missed 20,000 events recovers them all, paced on its polls', async (t) => {
+  // 20,000 events of 1 KiB (20 MB: more frames and more than twice the bytes of a session's
+  // outbound bounds, 16,384 frames and 8 MiB) to a client whose polls come 100 ms apart (a
+  // slow link): a replay that does not wait for the client's GETs overflows the polling
+  // buffer between two polls, the session is cut as a slow consumer and the client recovers
+  // again from where it got to, a part of the backlog per session.
+  const N = 20000;
+  const pad = 'p'.repeat(1024);
+  const s = await server(['--max-events-per-second', '0', '--max-events-per-address', '0']);
+  const a = client(await slowProxy(s, 100), { transports: ['polling'] });
+  const b = client(s, { transports: ['websocket'] });
+  await Promise.all([connected(a), connected(b)]);
+  const rec = recorder(a);
+  await emitAcked(b, [0]);
+  await rec.until((g) => g.length === 1, 'first event');
+  const idBefore = a.id;
+  await dropAway(a);
+  for (let i = 1; i <= N; i += 500) { // pipelined 500 at a time, each acknowledged once stored
+    const batch = Array.from({ length: Math.min(500, N + 1 - i) }, (_, k) => b.timeout(DEADLINE * 2).emitWithAck('n', i + k, pad));
+    await deadline(Promise.all(batch), `events ${i}..`, DEADLINE * 3);
+  }
+  const rssBefore = rssMiB(s);
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(s))), 20);
+  cleanups.push(async () => clearInterval(sampler));
+  let opens = 0; // Engine.IO sessions the client opened to recover: one, if the replay never overflows
+  a.io.on('open', () => opens++);
+  const start = performance.now();
+  await comeBack(a);
+  const tookMs = Math.round(performance.now() - start);
+  clearInterval(sampler);
+  assert.equal(a.recovered, true, 'socket.recovered');
+  assert.equal(a.id, idBefore, 'same socket id');
+  assert.equal(a.io.engine.transport.name, 'polling');
+  assert.equal(opens, 1, 'recovered in one session (not cut as a slow consumer and retried)');
+  await rec.until((g) => g.length === N + 1, `${N} replayed events`);
+  await emitAcked(b, [N + 1]);
+  await rec.until((g) => g.length === N + 2, 'live event after recovery');
+  assert.deepEqual(rec.got, Array.from({ length: N + 2 }, (_, i) => i), 'every event once, in order, then live');
+  t.diagnostic(`polling recovery of ${N} events: ${tookMs} ms, ${opens} session(s); server RSS ${rssBefore.toFixed(1)} MiB before, peak ${rssPeak.toFixed(1)} MiB during`);
 });

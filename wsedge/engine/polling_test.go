@@ -365,3 +365,43 @@ func TestPollingLatePollAfterDeadline(t *testing.T) {
 		t.Fatalf("reason %q", reason)
 	}
 }
+
+// WaitRoom over polling waits while more than half of the buffer's bound
+// is taken, until the client's GET takes the buffer; on a session that
+// closes meanwhile it returns ErrSessionClosed. Before, it returned at
+// once over polling and a replay ran the buffer past its bound.
+func TestPollingWaitRoomWaitsForAPoll(t *testing.T) {
+	e := newEnv(t, Config{Queue: outq.Config{MaxFrames: 8, MaxBytes: 1 << 20}}, false)
+	sid, r := e.handshake()
+	for i := range 5 { // 5 of 8 frames: past half
+		if err := r.s.Send(frame(itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- r.s.WaitRoom(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := r.s.WaitRoom(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitRoom with 5 of 8 frames buffered = %v, want the deadline", err)
+	}
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitRoom returned %v before a poll", err)
+	default:
+	}
+	if code, body := e.poll(sid); code != 200 || !strings.HasPrefix(body, "40\x1e41") {
+		t.Fatalf("poll: %d %q", code, body)
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("WaitRoom once polled = %v", err)
+	}
+	for i := range 5 {
+		_ = r.s.Send(frame(itoa(i)))
+	}
+	go func() { waited <- r.s.WaitRoom(context.Background()) }()
+	r.s.closeWith(ReasonForcedClose, closeAbort)
+	if err := <-waited; !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("WaitRoom on a closed session = %v, want ErrSessionClosed", err)
+	}
+}

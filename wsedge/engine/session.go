@@ -80,7 +80,8 @@ type Session struct {
 	upgradeTimer *time.Timer
 	buf          []*outq.Frame // polling: frames for the next GET
 	bufBytes     int
-	get          *pollWaiter // polling: the GET waiting for frames
+	get          *pollWaiter   // polling: the GET waiting for frames
+	room         chan struct{} // polling: closed when a GET takes the buffer (WaitRoom)
 	drainTimer   *time.Timer
 	beat         wheel.Timer   // the heartbeat's next step (onBeat), on the server's wheel
 	beatAt       time.Time     // heartbeat start or last pong
@@ -165,23 +166,62 @@ func (s *Session) Send(frames ...*outq.Frame) error {
 	return s.pushLocked(frames...)
 }
 
-// WaitRoom blocks while more than half of the session's WebSocket queue
-// waits to be written, for up to the queue's write timeout (a client that
-// takes nothing that long is closed as a slow consumer anyway), so that a
-// producer of many frames (a history replay) can pace itself on the client
-// instead of overflowing the queue. Over polling it returns at once: the
-// buffer's own bound applies. It returns ErrSessionClosed once the session
-// is closing, ctx's error when ctx ends first.
+// WaitRoom blocks while more than half of the session's outbound bound (in
+// bytes or in frames) waits for the client, so that a producer of many
+// frames (a history replay) can pace itself on the client instead of
+// overflowing it: after it returns, a quarter of each bound can be sent at
+// once with room to spare. Over WebSocket it waits for the queue to be
+// written, for up to the queue's write timeout (a client that takes
+// nothing that long is closed as a slow consumer anyway). Over polling it
+// waits for a GET to take the buffer (or for an upgrade, then waits as
+// above); a client that stops polling is closed by the heartbeat, which
+// ends the wait. It returns ErrSessionClosed once the session is closing,
+// ctx's error when ctx ends first.
 func (s *Session) WaitRoom(ctx context.Context) error {
-	s.mu.Lock()
-	open, ws := s.state == stateOpen, s.ws
-	s.mu.Unlock()
-	if !open {
-		return ErrSessionClosed
+	for {
+		s.mu.Lock()
+		if s.state != stateOpen {
+			s.mu.Unlock()
+			return ErrSessionClosed
+		}
+		if ws := s.ws; ws != nil {
+			s.mu.Unlock()
+			return waitQueueRoom(ctx, ws)
+		}
+		if s.pollRoomLocked() {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.room == nil {
+			s.room = make(chan struct{})
+		}
+		room := s.room
+		s.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return fmt.Errorf("engine: no room in the session's polling buffer: %w", ctx.Err())
+		}
 	}
-	if ws == nil {
-		return nil
+}
+
+// pollRoomLocked reports whether at most half of each bound of the polling
+// buffer is taken.
+func (s *Session) pollRoomLocked() bool {
+	return len(s.buf) <= s.srv.cfg.maxFrames/2 && s.bufBytes <= s.srv.cfg.maxBytes/2
+}
+
+// wakeRoomLocked wakes WaitRoom's callers: the polling buffer was taken,
+// the session upgraded or closed.
+func (s *Session) wakeRoomLocked() {
+	if s.room != nil {
+		close(s.room)
+		s.room = nil
 	}
+}
+
+// waitQueueRoom is WaitRoom over WebSocket.
+func waitQueueRoom(ctx context.Context, ws *wsConn) error {
 	wctx, cancel := context.WithTimeout(ctx, ws.q.WriteTimeout())
 	defer cancel()
 	if err := ws.q.WaitRoom(wctx); err != nil {
@@ -245,6 +285,7 @@ func (s *Session) pushLocked(frames ...*outq.Frame) error {
 func (s *Session) takeBufLocked() []*outq.Frame {
 	frames := s.buf
 	s.buf, s.bufBytes = nil, 0
+	s.wakeRoomLocked()
 	return frames
 }
 
@@ -271,6 +312,7 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 	}
 	if kind == closeGraceful && s.ws == nil && s.get == nil && s.state == stateOpen {
 		s.state = stateClosing
+		s.wakeRoomLocked()
 		s.drainTimer = time.AfterFunc(s.srv.cfg.pingTimeout, func() { s.closeWith(reason, closeAbort) })
 		return
 	}
@@ -288,6 +330,7 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 		}
 	}
 	s.buf, s.bufBytes = nil, 0
+	s.wakeRoomLocked()
 	if s.ws != nil {
 		switch {
 		case s.reason == ReasonSlowConsumer: // however it was asked: the client is not reading

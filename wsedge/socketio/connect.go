@@ -208,6 +208,9 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 	}
 	reply := sio.Packet{Type: sio.Connect, Namespace: n.name, ID: sio.NoID, Data: []byte(body + "}")}
 	s.announce() // before the reply: nothing the client does can come first
+	if replaying {
+		c.waitRoomForHeld()
+	}
 	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, reply)))
 	if replaying {
 		s.replayed.Store(last)
@@ -218,6 +221,18 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 	}
 	s.saveSession()
 	s.presenceJoined(true, s.roomList())
+}
+
+// waitRoomForHeld waits, after a replay, for the client to have read its
+// end (at most half of the outbound bounds waiting), so that the CONNECT
+// reply and the live events held meanwhile (up to half the bounds) fit
+// behind it: over polling the replay's last group may still wait for a
+// GET. A session that closes meanwhile ends the wait; the sends then fail
+// quietly.
+func (c *clientConn) waitRoomForHeld() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = c.session.WaitRoom(ctx)
 }
 
 // admit runs the middleware on s; false when one refused it (the client
