@@ -32,7 +32,9 @@ const idleConns = 1000
 // and its handshake, gws's connection, the queue, the socket, the read
 // loop's goroutine descriptor) and goroutine stack (gws's read loop, which
 // must keep the runtime's smallest stack, 2 KiB: see wsConn). Measured
-// 2,945-2,953 B of heap and 2,097 B of stack. Before: 3,080-3,085 B with
+// 2,689-2,693 B of heap and 2,130-2,163 B of stack. Before: 2,840-2,850 B
+// with a done channel per session (96 B) and a chan per connection for the
+// read loop's turn (96 B), 2,945-2,953 with the latter, 3,080-3,085 B with
 // the heartbeat on time.Timers of each session's own (a runtime timer held
 // for the connection's life; now the server's wheel), 4,028 B with the
 // handshake's headers and query kept parsed (maps), 4,708 B with a read
@@ -41,7 +43,7 @@ const idleConns = 1000
 // on the read loop (a parked read loop that grew to 4 KiB never shrinks
 // back). The heap figure is the same under -race; stacks are larger there.
 const (
-	maxIdleHeapPerConn  = 3020
+	maxIdleHeapPerConn  = 2800
 	maxIdleStackPerConn = 2048 + 256
 )
 

@@ -11,7 +11,7 @@ type inbox struct {
 	spare     []inMsg
 	bytes     int
 	running   bool
-	space     chan struct{} // closed when a waiting reader may retry
+	space     chan struct{} // closed when a waiting reader may retry (room, or closed)
 	closed    bool
 	notified  bool
 	reason    string
@@ -45,11 +45,7 @@ func (in *inbox) deliver(data []byte, binary bool) {
 		}
 		space := in.space
 		in.mu.Unlock()
-		select {
-		case <-space:
-		case <-in.s.done:
-			return
-		}
+		<-space // room, or the session closed (close wakes the waiters too)
 	}
 }
 
@@ -76,6 +72,10 @@ func (in *inbox) deliverInline(data []byte, binary bool) {
 func (in *inbox) close(reason string) {
 	in.mu.Lock()
 	in.closed, in.reason = true, reason
+	if in.space != nil { // a reader waiting for room: it drops its message
+		close(in.space)
+		in.space = nil
+	}
 	in.startLocked()
 	in.mu.Unlock()
 }

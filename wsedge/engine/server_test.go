@@ -281,3 +281,35 @@ func TestCloseInOnSession(t *testing.T) {
 		hs.Close()
 	}
 }
+
+// A reader waiting for room in a full inbox (its callback is stuck) leaves
+// as soon as the session closes, dropping its message, instead of waiting
+// for the callback.
+func TestFullInboxReaderLeavesWhenSessionCloses(t *testing.T) {
+	gate := make(chan struct{})
+	srv := NewServer(Config{}, nil)
+	s := srv.newSession(Handshake{})
+	s.OnMessage(func([]byte, bool) { <-gate })
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		for range 2 * inboxMaxMessages {
+			s.in.deliver([]byte("x"), false)
+		}
+	}()
+	eventually.True(t, 5*time.Second, "the reader waits for room", func() bool {
+		s.in.mu.Lock()
+		defer s.in.mu.Unlock()
+		return s.in.space != nil
+	})
+	s.closeWith(ReasonForcedClose, closeAbort)
+	select {
+	case <-left:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader still waits for room after the session closed")
+	}
+	close(gate)
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -83,16 +83,15 @@ type Session struct {
 	get          *pollWaiter   // polling: the GET waiting for frames
 	room         chan struct{} // polling: closed when a GET takes the buffer (WaitRoom)
 	drainTimer   *time.Timer
-	beat         wheel.Timer   // the heartbeat's next step (onBeat), on the server's wheel
-	beatAt       time.Time     // heartbeat start or last pong
-	slot         func()        // polling: releases the session's count in Config.Limits
-	done         chan struct{} // closed when the session closes
+	beat         wheel.Timer // the heartbeat's next step (onBeat), on the server's wheel
+	beatAt       time.Time   // heartbeat start or last pong
+	slot         func()      // polling: releases the session's count in Config.Limits
 
 	in inbox
 }
 
 func (srv *Server) newSession(hs Handshake) *Session {
-	s := &Session{srv: srv, id: srv.newID(), hs: hs, done: make(chan struct{})}
+	s := &Session{srv: srv, id: srv.newID(), hs: hs}
 	s.in.s = s
 	s.beat.Init((*beatFirer)(s))
 	return s
@@ -346,7 +345,6 @@ func (s *Session) closeLocked(reason string, kind closeKind) {
 		}
 	}
 	s.releaseSlotLocked()
-	close(s.done)
 	s.in.close(s.reason) // before unregister: Server.Close waits for OnClose
 	switch {
 	case !s.registered:

@@ -273,12 +273,11 @@ func applyGrant(s *Socket, g wsedge.Grant) {
 
 // newSocket returns a fresh socket (new id, new pid when recovery is on).
 func (c *clientConn) newSocket(n *Namespace, auth json.RawMessage) *Socket {
-	s := &Socket{id: newSocketID(), ns: n, conn: c, rooms: map[string]struct{}{}}
+	s := &Socket{id: newSocketID(), ns: n, conn: c} // rooms: made on its first join
 	if c.srv.recoveryOn() {
 		s.pid = newSocketID()
 	}
-	s.hs = Handshake{Handshake: *c.session.Handshake(), Auth: append(json.RawMessage(nil), auth...)}
-	s.hs.Time = time.Now() // the CONNECT's, as in socket.io
+	s.auth, s.at = append(json.RawMessage(nil), auth...), time.Now()
 	return s
 }
 

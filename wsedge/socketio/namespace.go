@@ -255,6 +255,9 @@ func (n *Namespace) join(s *Socket, rooms ...string) (added []string, err error)
 		if len(s.rooms) >= n.srv.cfg.MaxRooms {
 			return added, fmt.Errorf("%w (%d)", ErrTooManyRooms, n.srv.cfg.MaxRooms)
 		}
+		if s.rooms == nil { // most sockets join no room: no map until one does
+			s.rooms = make(map[string]struct{}, 1)
+		}
 		s.rooms[r] = struct{}{}
 		if live {
 			if err := n.joinLocked(s, r); err != nil {

@@ -158,7 +158,10 @@ func (c *clientConn) planRecovery(n *Namespace, s *Socket, auth json.RawMessage)
 	}
 	s.id, s.pid = rec.SID, rec.PID
 	s.start.Store(rec.Start)
-	clear(s.rooms)
+	s.rooms = nil // a fresh socket's: in no room, added to no index yet
+	if len(rec.Rooms) > 0 {
+		s.rooms = make(map[string]struct{}, len(rec.Rooms))
+	}
 	for _, r := range rec.Rooms {
 		s.rooms[r] = struct{}{}
 	}

@@ -13,9 +13,10 @@ func (s *Socket) refresh(e *Event) {
 		_ = e.Arg(0, &tok)
 	}
 	go func() {
+		hs := s.Handshake()
 		exp, reason := wsedge.RefreshGrant(s.ns.srv.cfg.Authorizer, wsedge.AuthRequest{
-			Kind: wsedge.AuthNamespace, Name: s.ns.name, Token: tok, Auth: s.hs.Auth,
-			Header: s.hs.Header(), Query: s.hs.Query(), RemoteAddr: s.hs.RemoteAddr,
+			Kind: wsedge.AuthNamespace, Name: s.ns.name, Token: tok, Auth: hs.Auth,
+			Header: hs.Header(), Query: hs.Query(), RemoteAddr: hs.RemoteAddr,
 		}, s.user)
 		if reason != "" {
 			s.ns.srv.metrics.Refused(metrics.ReasonAuth)

@@ -204,12 +204,12 @@ func (n *Namespace) control(op string, m *bus.Msg) {
 
 // describe is the socket as FetchSockets reports it.
 func (s *Socket) describe() RemoteSocket {
-	r := RemoteSocket{ID: s.id, Rooms: s.Rooms(), Address: s.hs.Address, User: s.user}
+	r := RemoteSocket{ID: s.id, Rooms: s.Rooms(), Address: s.conn.session.Handshake().Address, User: s.user}
 	if b := s.ns.srv.bus; b != nil {
 		r.Node = b.NodeID()
 	}
-	if a := strings.TrimSpace(string(s.hs.Auth)); a != "" && a != "null" {
-		r.Auth = s.hs.Auth
+	if a := strings.TrimSpace(string(s.auth)); a != "" && a != "null" {
+		r.Auth = s.auth
 	}
 	s.dmu.Lock()
 	if len(s.data) > 0 {
