@@ -297,7 +297,10 @@ test('a polling client that missed 20,000 events recovers them all, paced on its
   let opens = 0; // Engine.IO sessions the client opened to recover: one, if the replay never overflows
   a.io.on('open', () => opens++);
   const start = performance.now();
-  await comeBack(a);
+  a.io.reconnection(true);
+  const back = deadline(new Promise((r) => a.once('connect', r)), 'the polling recovery', DEADLINE * 3); // a loaded machine
+  a.connect();
+  await back;
   const tookMs = Math.round(performance.now() - start);
   clearInterval(sampler);
   assert.equal(a.recovered, true, 'socket.recovered');
