@@ -368,7 +368,8 @@ func TestPollingLatePollAfterDeadline(t *testing.T) {
 
 // WaitRoom over polling waits while more than half of the buffer's bound
 // is taken, until the client's GET takes the buffer; on a session that
-// closes meanwhile it returns ErrSessionClosed. Before, it returned at
+// closes meanwhile it returns ErrSessionClosed, and the server keeps
+// nothing of the wait. Before, it returned at
 // once over polling and a replay ran the buffer past its bound.
 func TestPollingWaitRoomWaitsForAPoll(t *testing.T) {
 	e := newEnv(t, Config{Queue: outq.Config{MaxFrames: 8, MaxBytes: 1 << 20}}, false)
@@ -403,5 +404,8 @@ func TestPollingWaitRoomWaitsForAPoll(t *testing.T) {
 	r.s.closeWith(ReasonForcedClose, closeAbort)
 	if err := <-waited; !errors.Is(err, ErrSessionClosed) {
 		t.Fatalf("WaitRoom on a closed session = %v, want ErrSessionClosed", err)
+	}
+	if n := e.srv.rooms.n.Load(); n != 0 { // nothing of the session's wait outlives it
+		t.Fatalf("%d room waits left on the server", n)
 	}
 }

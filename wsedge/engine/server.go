@@ -37,6 +37,7 @@ type Server struct {
 
 	handlers wsconn.Handlers // run WebSocket messages off the read loops
 	wheel    *wheel.Wheel    // every session's heartbeat
+	rooms    roomWaits       // polling sessions whose WaitRoom waits
 
 	fwd *forwarding // nil without Config.Forward
 }

@@ -80,8 +80,7 @@ type Session struct {
 	upgradeTimer *time.Timer
 	buf          []*outq.Frame // polling: frames for the next GET
 	bufBytes     int
-	get          *pollWaiter   // polling: the GET waiting for frames
-	room         chan struct{} // polling: closed when a GET takes the buffer (WaitRoom)
+	get          *pollWaiter // polling: the GET waiting for frames
 	drainTimer   *time.Timer
 	beat         wheel.Timer // the heartbeat's next step (onBeat), on the server's wheel
 	beatAt       time.Time   // heartbeat start or last pong
@@ -191,10 +190,7 @@ func (s *Session) WaitRoom(ctx context.Context) error {
 			s.mu.Unlock()
 			return nil
 		}
-		if s.room == nil {
-			s.room = make(chan struct{})
-		}
-		room := s.room
+		room := s.srv.rooms.wait(s)
 		s.mu.Unlock()
 		select {
 		case <-room:
@@ -212,12 +208,7 @@ func (s *Session) pollRoomLocked() bool {
 
 // wakeRoomLocked wakes WaitRoom's callers: the polling buffer was taken,
 // the session upgraded or closed.
-func (s *Session) wakeRoomLocked() {
-	if s.room != nil {
-		close(s.room)
-		s.room = nil
-	}
-}
+func (s *Session) wakeRoomLocked() { s.srv.rooms.wake(s) }
 
 // waitQueueRoom is WaitRoom over WebSocket.
 func waitQueueRoom(ctx context.Context, ws *wsConn) error {
