@@ -1,10 +1,13 @@
 package engine
 
 import (
-	"github.com/sockbus/sockbus/internal/eventually"
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
 
 func TestUpgrade(t *testing.T) {
@@ -160,5 +163,42 @@ func TestUpgradeUnknownSID(t *testing.T) {
 		"Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13")
 	if code != 400 || !strings.Contains(body, `"code":1`) {
 		t.Fatalf("%d %q", code, body)
+	}
+}
+
+// A WaitRoom waiting on a full polling buffer when the session upgrades
+// moves to the WebSocket queue, which the client reads: it returns, and
+// the buffered frames arrive over the WebSocket in order.
+func TestWaitRoomFollowsAnUpgrade(t *testing.T) {
+	e := newEnv(t, Config{Queue: outq.Config{MaxFrames: 8, MaxBytes: 1 << 20}}, false)
+	sid, r := e.handshake()
+	ws := e.dial("EIO=4&transport=websocket&sid=" + sid)
+	ws.send(t, "2probe")
+	if m := ws.next(t); m.data != "3probe" {
+		t.Fatalf("probe answer %q", m.data)
+	}
+	for i := range 5 { // 5 of 8 frames, no GET to take them
+		if err := r.s.Send(frame(itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- r.s.WaitRoom(context.Background()) }()
+	ws.send(t, "5")
+	for i := range 5 {
+		if m := ws.next(t); m.data != "4"+itoa(i) {
+			t.Fatalf("frame %d over the WebSocket: %q", i, m.data)
+		}
+	}
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("WaitRoom across the upgrade = %v", err)
+		}
+	case <-time.After(10 * time.Second): // a deadline, not a synchronisation
+		t.Fatal("WaitRoom still waiting after the upgrade drained the buffer")
+	}
+	if n := e.srv.rooms.n.Load(); n != 0 {
+		t.Fatalf("%d room waits left on the server", n)
 	}
 }
