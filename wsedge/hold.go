@@ -27,8 +27,10 @@ type LiveHold[T any] struct {
 }
 
 type heldMsg[T any] struct {
-	seq uint64 // 0 for a message that was not stored (volatile)
-	v   T
+	seq    uint64 // 0 for a message that was not stored (volatile)
+	v      T
+	frames int
+	bytes  int
 }
 
 // Start holds every message offered from now until Release, up to the
@@ -60,7 +62,7 @@ func (h *LiveHold[T]) Offer(seq uint64, v T, frames, bytes int) (held, overflow 
 		h.overflow = true
 		return true, true
 	}
-	h.held = append(h.held, heldMsg[T]{seq, v})
+	h.held = append(h.held, heldMsg[T]{seq, v, frames, bytes})
 	h.frames += frames
 	h.bytes += bytes
 	return true, false
@@ -82,6 +84,46 @@ func (h *LiveHold[T]) Release(last uint64, send func(T)) {
 	}
 	h.held = nil
 	h.frames, h.bytes = 0, 0
+}
+
+// TakePart, while more than maxFrames frames or maxBytes bytes are held,
+// takes the oldest held messages up to those bounds (at least one) off the
+// hold, which goes on holding, and returns those of them stored after
+// sequence last (and those never stored), in order, with ok true. When no
+// more than that is held (or after an overflow, or when not holding) it
+// takes nothing: ok is false and the rest is for Release. A caller that
+// sends each part as the client makes room releases a hold as large as
+// the queue into a queue that is not empty (a polling buffer the client
+// has not taken yet), which all at once would overflow it; the messages
+// offered meanwhile are held behind, so nothing overtakes.
+func (h *LiveHold[T]) TakePart(last uint64, maxFrames, maxBytes int) (part []T, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held == nil || h.overflow || h.frames <= maxFrames && h.bytes <= maxBytes {
+		return nil, false
+	}
+	n, frames, bytes := 0, 0, 0
+	for _, m := range h.held {
+		if n > 0 && (frames+m.frames > maxFrames || bytes+m.bytes > maxBytes) {
+			break
+		}
+		n, frames, bytes = n+1, frames+m.frames, bytes+m.bytes
+		if m.seq == 0 || m.seq > last {
+			part = append(part, m.v)
+		}
+	}
+	clear(h.held[:n])
+	h.held = h.held[n:]
+	h.frames -= frames
+	h.bytes -= bytes
+	return part, true
+}
+
+// Held returns how many messages are held.
+func (h *LiveHold[T]) Held() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held)
 }
 
 // Holding reports whether a replay is in progress (between Start and Release).

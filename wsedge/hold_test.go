@@ -47,3 +47,37 @@ func TestLiveHoldBound(t *testing.T) {
 		}
 	}
 }
+
+// TakePart takes parts off a hold larger than a part, oldest first, leaving
+// out what the replay covered, goes on holding (later offers queue behind)
+// and leaves the last part to Release.
+func TestLiveHoldTakePart(t *testing.T) {
+	var h LiveHold[int]
+	if _, ok := h.TakePart(0, 1, 1); ok {
+		t.Fatal("a part taken from a hold never started")
+	}
+	h.Start(outq.Config{MaxFrames: 100, MaxBytes: 1000})
+	for i := range 5 { // message i has sequence 10+i; the replay covered up to 11
+		h.Offer(uint64(10+i), i, 1, 10)
+	}
+	part, ok := h.TakePart(11, 2, 1000)
+	if !ok || len(part) != 0 { // 0 and 1: covered by the replay
+		t.Fatalf("first part %v %v, want none to send, ok", part, ok)
+	}
+	h.Offer(20, 5, 1, 10) // offered meanwhile: behind the rest
+	part, ok = h.TakePart(11, 2, 1000)
+	if !ok || len(part) != 2 || part[0] != 2 || part[1] != 3 {
+		t.Fatalf("second part %v %v, want [2 3]", part, ok)
+	}
+	if part, ok := h.TakePart(11, 2, 1000); ok { // 2 left: a part, for Release
+		t.Fatalf("took %v from a hold of one part", part)
+	}
+	if part, ok := h.TakePart(11, 5, 15); !ok || len(part) != 1 || part[0] != 4 { // on bytes: 20 > 15
+		t.Fatalf("part on the byte bound %v %v, want [4]", part, ok)
+	}
+	var sent []int
+	h.Release(11, func(v int) { sent = append(sent, v) })
+	if len(sent) != 1 || sent[0] != 5 {
+		t.Fatalf("released %v, want [5]", sent)
+	}
+}

@@ -209,7 +209,7 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 	reply := sio.Packet{Type: sio.Connect, Namespace: n.name, ID: sio.NoID, Data: []byte(body + "}")}
 	s.announce() // before the reply: nothing the client does can come first
 	if replaying {
-		c.waitRoomForHeld()
+		c.sendHeldPaced(s, last)
 	}
 	c.send(outq.NewFrame(false, sio.Append([]byte{'4'}, reply)))
 	if replaying {
@@ -223,16 +223,37 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 	s.presenceJoined(true, s.roomList())
 }
 
-// waitRoomForHeld waits, after a replay, for the client to have read its
-// end (at most half of the outbound bounds waiting), so that the CONNECT
-// reply and the live events held meanwhile (up to half the bounds) fit
-// behind it: over polling the replay's last group may still wait for a
-// GET. A session that closes meanwhile ends the wait; the sends then fail
-// quietly.
-func (c *clientConn) waitRoomForHeld() {
+// sendHeldPaced sends the live events held during a replay that ended at
+// last, a part (a quarter of the outbound bounds) at a time, each once the
+// client has read the end of what came before (at most half the bounds
+// waiting), while more than a part is held; the rest goes with the hold's
+// Release behind the CONNECT reply, which then fits too. All at once, a
+// hold up to the whole bound behind the replay's last group overflowed a
+// polling buffer the client had not taken yet (a slow consumer). Held
+// events going out before the CONNECT reply are in order all the same:
+// the client emits what it receives before it once connected. A session
+// that closes meanwhile ends the wait.
+func (c *clientConn) sendHeldPaced(s *Socket, last uint64) {
+	frames, bytes := c.srv.cfg.Engine.Queue.Bounds()
+	frames, bytes = max(1, frames/4), max(1, bytes/4)
+	for c.waitRoomForHeld() {
+		part, ok := s.hold.TakePart(last, frames, bytes)
+		if !ok {
+			return
+		}
+		for _, f := range part {
+			s.sendFrames(f)
+		}
+	}
+}
+
+// waitRoomForHeld waits for the client to have read what was sent before
+// (at most half of the outbound bounds waiting); false when the session
+// closed or the client took nothing for 30 s.
+func (c *clientConn) waitRoomForHeld() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = c.session.WaitRoom(ctx)
+	return c.session.WaitRoom(ctx) == nil
 }
 
 // admit runs the middleware on s; false when one refused it (the client

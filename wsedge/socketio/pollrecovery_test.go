@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,8 +14,11 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/testutil"
 	"github.com/sockbus/sockbus/metrics"
+	"github.com/sockbus/sockbus/replay"
 	"github.com/sockbus/sockbus/wsedge/engine"
 	"github.com/sockbus/sockbus/wsedge/internal/outq"
 )
@@ -214,5 +218,73 @@ func TestPollingReplayEndsWithStuckClient(t *testing.T) {
 	if ends[metrics.ReasonPingTimeout] != 1 || ends[metrics.ReasonSlowConsumer] != 0 {
 		t.Fatalf("sessions ended by ping timeout %d, as slow consumers %d; want 1 and 0",
 			ends[metrics.ReasonPingTimeout], ends[metrics.ReasonSlowConsumer])
+	}
+}
+
+// Live events held during a replay, more than the polling buffer has room
+// for behind the replay's end, reach a client that had not polled yet:
+// 20 history events, then 240 live ones held (of a 256-frame bound) go
+// out a part at a time as the client polls, each once, in order, and the
+// session stays open. Before, the CONNECT reply and all 240 were pushed at
+// once behind the 20 (261 frames) and the session was closed as a slow
+// consumer.
+func TestPollingHeldEventsAreReleasedPaced(t *testing.T) {
+	const stored, live, maxFrames = 20, 240, 256
+	b := testutil.StartBus(t, bus.Config{})
+	g := gatedHistory{Reader: replay.NewReader(b), read: make(chan struct{}, 1), gate: make(chan struct{})}
+	srv := NewServer(b, Config{History: g, Engine: engine.Config{Queue: outq.Config{MaxFrames: maxFrames}}})
+	url := "http://" + testutil.Serve(t, srv, srv.Close)
+	gated := true
+	defer func() {
+		if gated {
+			close(g.gate)
+		}
+	}()
+	ns := srv.Of("/g")
+	op := Operator{ns: ns}
+	storeAll(t, op, "e", stored, func(i int) []byte { return fmt.Appendf(nil, "[%d]", i) })
+	c := dialPolling(t, url)
+	c.post(t, fmt.Sprintf(`40/g,{"history":%d}`, stored))
+	select {
+	case <-g.read:
+	case <-time.After(wait):
+		t.Fatal("the history replay never started")
+	}
+	sockets := srv.liveSockets()
+	if len(sockets) != 1 {
+		t.Fatalf("%d sockets", len(sockets))
+	}
+	s := sockets[0]
+	storeAll(t, op, "e", live, func(i int) []byte { return fmt.Appendf(nil, "[%d]", stored+i) })
+	eventually.True(t, wait, "every live event held", func() bool { return s.hold.Held() == live })
+	close(g.gate)
+	gated = false
+	// The client has not polled since its CONNECT: the server either waits
+	// for it (no room in the buffer) or has cut it; then it polls.
+	eventually.True(t, wait, "the server waiting for the client, or done with it", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		return s.conn.session.WaitRoom(ctx) != nil
+	})
+	next, connected := 0, false
+	for next < stored+live {
+		for _, p := range c.get(t) {
+			switch {
+			case p == "2":
+				c.post(t, "3")
+			case strings.HasPrefix(p, "40/g,"):
+				connected = true
+			case strings.HasPrefix(p, `42/g,["e",`):
+				if want := fmt.Sprintf(`42/g,["e",%d`, next); !strings.HasPrefix(p, want) {
+					t.Fatalf("event %d: %q, want %q…", next, p, want)
+				}
+				next++
+			case p != "6":
+				t.Fatalf("after %d of %d events the session ended: %q", next, stored+live, p)
+			}
+		}
+	}
+	if !connected {
+		t.Fatal("no CONNECT reply")
 	}
 }
