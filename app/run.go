@@ -198,7 +198,7 @@ func startEdges(ctx context.Context, cfg config, pre checked, b *bus.Bus, limits
 	if cfg.PresenceTTL > 0 {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		r, err := presence.Open(pctx, b, presence.Config{TTL: cfg.PresenceTTL,
-			Events: cfg.PresenceEvents, MaxList: cfg.presenceMaxList, Logger: logger, Metrics: counters})
+			Events: cfg.PresenceEvents, MaxList: cfg.presenceMaxList, MaxNodes: int(cfg.PresenceMaxNodes), Logger: logger, Metrics: counters})
 		cancel()
 		if err != nil {
 			return nil, err

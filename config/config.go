@@ -56,6 +56,7 @@ type Config struct {
 	RecoveryWindow   time.Duration `key:"recovery-window" min:"0s" help:"how long a dropped Socket.IO session stays recoverable (0: recovery off)"`
 	PresenceTTL      time.Duration `key:"presence-ttl" min:"0s" help:"who is in which room (sockbus:presence): how long a crashed node's members, and a dropped socket that may recover, stay present (0: presence off)"`
 	PresenceEvents   bool          `key:"presence-events" help:"send sockbus:joined and sockbus:left to a room's members, and publish them on sockbus.presence.>"`
+	PresenceMaxNodes int64         `key:"presence-max-nodes" min:"2" help:"the nodes running presence on one NATS (this one included) that a node keeps a copy of: messages naming more are dropped"`
 	PresenceMaxBytes int64         `key:"presence-max-bytes" min:"1024" help:"ignored: presence keeps no bucket since it moved to each node's memory (accepted so older configurations still start)"`
 	MetricsAddr      string        `key:"metrics-addr" check:"addr" help:"serve Prometheus /metrics on this separate address instead of on addr, e.g. 127.0.0.1:9090"`
 	PprofAddr        string        `key:"pprof-addr" check:"addr" help:"serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)"`
@@ -155,6 +156,7 @@ func Default() Config {
 		LegacyStreams:    bus.DefaultLegacyStreams,
 		RecoveryWindow:   socketio.DefaultRecoveryWindow,
 		PresenceTTL:      presence.DefaultTTL,
+		PresenceMaxNodes: presence.DefaultMaxNodes,
 		PresenceMaxBytes: 64 << 20, // ignored; the former default
 		Replicas:         bus.DefaultReplicas,
 		NATSPresenceWait: bus.DefaultPresenceWait,

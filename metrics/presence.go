@@ -28,6 +28,7 @@ type presenceCounters struct {
 	queries [numPresenceOutcomes]atomic.Uint64
 	events  atomic.Uint64
 	resyncs atomic.Uint64
+	refused atomic.Uint64
 }
 
 // PresenceQuery counts a presence query (a client's, a backend's or the Go
@@ -70,4 +71,21 @@ func (s *Set) PresenceResyncs() uint64 {
 		return 0
 	}
 	return s.presence.resyncs.Load()
+}
+
+// PresenceRejected counts a message from another node (or anyone
+// publishing on the presence subjects) that presence dropped: malformed,
+// a bad node name, a node past the bound of nodes, a repeated "back".
+func (s *Set) PresenceRejected() {
+	if s != nil {
+		s.presence.refused.Add(1)
+	}
+}
+
+// PresenceRejections reads the count of PresenceRejected.
+func (s *Set) PresenceRejections() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.presence.refused.Load()
 }

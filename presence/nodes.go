@@ -15,6 +15,7 @@ type nodes struct {
 	selfLast    time.Time // this node's last message heard back
 	selfSince   time.Time // own messages heard without a gap since
 	disconnects uint64    // the bus's count when last looked at
+	rejoined    time.Time // when this node last announced its members back (rejoin)
 }
 
 // grave is a dead node's members, kept (events on) until they are
@@ -83,6 +84,7 @@ func (r *Registry) sweeperLocked(now time.Time) bool {
 // out; its members wait in a grave for their left events.
 func (r *Registry) buryLocked(node string, p *peer, now time.Time) {
 	delete(r.peers, node)
+	r.dropBufferedLocked(p)
 	if r.cfg.Events && p.count > 0 {
 		r.graves[node] = &grave{epoch: p.epoch, lists: p.lists, died: now}
 	}
@@ -159,7 +161,9 @@ func (r *Registry) sweepLocked(now time.Time) (left []entry, buried [][]byte) {
 		case sweeper:
 			left = r.leftOfLocked(g, left, now)
 			buried = append(buried, burial(r, node, g.epoch, false))
-			r.told[node] = told{epoch: g.epoch, at: now}
+			if len(r.told) < r.cfg.MaxNodes { // names made up on NATS are buried too
+				r.told[node] = told{epoch: g.epoch, at: now}
+			}
 			delete(r.graves, node)
 		case now.Sub(g.died) > r.graveKeep():
 			delete(r.graves, node)

@@ -24,6 +24,8 @@ type peer struct {
 	snap     map[string]map[string]remote
 	snapN    uint64
 	buffered []buffered
+	bufBytes int // the bodies' size in buffered
+	behind   int // beats in a row behind seq
 }
 
 // remote is another node's member.
@@ -41,6 +43,13 @@ type buffered struct {
 // past it the snapshot is asked for again.
 const maxBuffered = 256
 
+// maxBufBytes bounds the bytes of the deltas kept for every node together
+// (room for two nodes' maxBuffered legitimate deltas): past it a delta is
+// dropped, and the gap it leaves makes the snapshot asked for again once
+// it comes, so messages made up to be large (up to NATS's max payload,
+// under many names) cannot pile up.
+const maxBufBytes = 2 * maxBuffered * maxBatchBytes
+
 // syncWait is how long a snapshot may take before it is asked for again.
 const syncWait = 2 * time.Second
 
@@ -55,31 +64,44 @@ func (r *Registry) heard(m *bus.Msg) {
 	rd := reader{b: m.Data}
 	h := rd.header()
 	if rd.err != nil || h.kind == kindSnap {
-		r.warn.Warn("presence: malformed node message dropped")
+		r.refused("presence: malformed node message dropped", "subject", m.Subject, "bytes", len(m.Data))
 		return
 	}
 	now := time.Now()
 	var asks []ask
 	var back []byte
+	var refusal string
 	rejoin := false
 	r.mu.Lock()
 	switch {
 	case h.kind == kindBuried:
 		if h.dead == r.node && h.deadEpoch == r.epoch {
-			rejoin = h.count == 1 // taken for dead, heard again: its members were announced as left
+			// Taken for dead, heard again: its members were announced as
+			// left. Once per TTL at most: it takes a TTL of silence to be
+			// taken for dead again, and each "back" costs an event per member.
+			if rejoin = h.count == 1 && (r.rejoined.IsZero() || now.Sub(r.rejoined) >= r.cfg.TTL); rejoin {
+				r.rejoined = now
+			} else if h.count == 1 {
+				refusal = "presence: repeated news of this node coming back dropped"
+			}
 		} else if g := r.graves[h.dead]; g != nil && g.epoch == h.deadEpoch {
 			delete(r.graves, h.dead) // announced by the sweeper
 		}
-	case h.node == r.node:
+	case h.node == r.node && h.epoch == r.epoch:
 		r.heardSelfLocked(now)
+	case h.node == r.node:
+		refusal = "presence: a message in this node's name from another process dropped (two nodes with one name?)"
 	default:
 		if t, ok := r.told[h.node]; ok && t.epoch == h.epoch {
 			delete(r.told, h.node)
 			back = burial(r, h.node, h.epoch, true)
 		}
-		asks = r.fromPeerLocked(h, rd.b, now)
+		asks, refusal = r.fromPeerLocked(h, rd.b, now)
 	}
 	r.mu.Unlock()
+	if refusal != "" {
+		r.refused(refusal, "node", h.node)
+	}
 	r.ask(asks)
 	if back != nil {
 		r.publish(bus.PresenceDeltaSubject, [][]byte{back})
@@ -90,15 +112,18 @@ func (r *Registry) heard(m *bus.Msg) {
 }
 
 // fromPeerLocked applies another node's delta (or beat), or finds it must
-// ask for its snapshot.
-func (r *Registry) fromPeerLocked(h header, body []byte, now time.Time) []ask {
+// ask for its snapshot; or says why it dropped it.
+func (r *Registry) fromPeerLocked(h header, body []byte, now time.Time) ([]ask, string) {
 	p := r.peers[h.node]
 	if p != nil && p.epoch != h.epoch {
 		if h.epoch < p.epoch {
-			return nil // a late message of an earlier process
+			return nil, "" // a late message of an earlier process
 		}
 		r.buryLocked(h.node, p, now) // restarted: its former members are gone
 		p = nil
+	}
+	if p == nil && len(r.peers)+1 >= r.cfg.MaxNodes {
+		return nil, "presence: a message from a node past --presence-max-nodes dropped"
 	}
 	if p == nil {
 		// A node not known yet: as a process starts, it holds nothing at
@@ -110,29 +135,61 @@ func (r *Registry) fromPeerLocked(h header, body []byte, now time.Time) []ask {
 		}
 	}
 	p.seen = now
-	if len(body) == 0 { // a beat
-		if p.req == 0 && (h.seq > p.seq || (h.seq == p.seq && h.count != p.count)) {
-			return []ask{r.resyncLocked(h.node, p, now)}
-		}
-		return nil
+	if len(body) == 0 {
+		return r.beatLocked(h, p, now), ""
 	}
 	if h.seq <= p.seq && p.req == 0 {
-		return nil // already applied (a snapshot covered it)
+		return nil, "" // already applied (a snapshot covered it)
 	}
-	if p.req != 0 || h.seq != p.seq+1 {
-		var asks []ask
-		if p.req == 0 {
-			asks = append(asks, r.resyncLocked(h.node, p, now))
-		}
-		if len(p.buffered) >= maxBuffered {
-			asks = []ask{r.resyncLocked(h.node, p, now)}
-		}
-		p.buffered = append(p.buffered, buffered{seq: h.seq, body: body})
-		return asks
+	if h.seq == p.seq+1 && p.req == 0 {
+		p.apply(p.lists, &p.count, body)
+		p.seq = h.seq
+		return nil, ""
 	}
-	p.apply(p.lists, &p.count, body)
-	p.seq = h.seq
+	return r.bufferLocked(h, p, body, now)
+}
+
+// beatLocked checks a beat against the copy: a number past the copy's, or
+// the same with another count, shows a lost delta. Two beats in a row
+// behind the copy show a copy ahead of its owner (a snapshot or deltas
+// made up by another NATS client): the copy's later deltas would be taken
+// as already applied forever. One is not enough: a beat sent before a
+// snapshot may come after it.
+func (r *Registry) beatLocked(h header, p *peer, now time.Time) []ask {
+	if p.req != 0 {
+		return nil
+	}
+	if h.seq >= p.seq {
+		p.behind = 0
+	} else if p.behind++; p.behind >= 2 {
+		return []ask{r.resyncLocked(h.node, p, now)}
+	}
+	if h.seq > p.seq || (h.seq == p.seq && h.count != p.count) {
+		return []ask{r.resyncLocked(h.node, p, now)}
+	}
 	return nil
+}
+
+// bufferLocked keeps a delta that came while p's snapshot is asked for,
+// or that shows a gap (then asks for it).
+func (r *Registry) bufferLocked(h header, p *peer, body []byte, now time.Time) ([]ask, string) {
+	var asks []ask
+	if p.req == 0 || len(p.buffered) >= maxBuffered {
+		asks = []ask{r.resyncLocked(h.node, p, now)}
+	}
+	if r.bufBytes+len(body) > maxBufBytes {
+		return asks, "presence: a delta past the buffered bytes' bound dropped (asked again once the snapshot comes)"
+	}
+	p.buffered = append(p.buffered, buffered{seq: h.seq, body: body})
+	p.bufBytes += len(body)
+	r.bufBytes += len(body)
+	return asks, ""
+}
+
+// dropBufferedLocked forgets the deltas kept for p.
+func (r *Registry) dropBufferedLocked(p *peer) {
+	r.bufBytes -= p.bufBytes
+	p.buffered, p.bufBytes = nil, 0
 }
 
 // apply applies a delta's (or a snapshot chunk's) changes to lists.
@@ -164,7 +221,8 @@ func (p *peer) apply(lists map[string]map[string]remote, count *uint64, body []b
 // resyncLocked starts asking node for its snapshot.
 func (r *Registry) resyncLocked(node string, p *peer, now time.Time) ask {
 	r.reqs++
-	p.req, p.reqAt, p.parts, p.snap, p.snapN, p.buffered = r.reqs, now, 0, nil, 0, nil
+	p.req, p.reqAt, p.parts, p.snap, p.snapN, p.behind = r.reqs, now, 0, nil, 0, 0
+	r.dropBufferedLocked(p)
 	return ask{node: node, req: p.req}
 }
 
@@ -191,7 +249,8 @@ func (r *Registry) sayHello() {
 	r.reqs++
 	r.hello = r.reqs
 	for _, p := range r.peers {
-		p.req, p.reqAt, p.parts, p.snap, p.snapN, p.buffered = r.hello, now, 0, nil, 0, nil
+		p.req, p.reqAt, p.parts, p.snap, p.snapN = r.hello, now, 0, nil, 0
+		r.dropBufferedLocked(p)
 	}
 	r.mu.Unlock()
 	r.request(bus.PresenceHelloSubject, r.hello)
@@ -215,6 +274,10 @@ func (r *Registry) snapped(m *bus.Msg) {
 		}
 		if p != nil {
 			r.buryLocked(h.node, p, now)
+		} else if len(r.peers)+1 >= r.cfg.MaxNodes {
+			r.mu.Unlock()
+			r.refused("presence: a snapshot from a node past --presence-max-nodes dropped", "node", h.node)
+			return
 		}
 		p = &peer{epoch: h.epoch, lists: map[string]map[string]remote{}, req: h.req, reqAt: now}
 		r.peers[h.node] = p
@@ -224,7 +287,7 @@ func (r *Registry) snapped(m *bus.Msg) {
 	case h.part != p.parts: // a chunk lost
 		asks = append(asks, r.resyncLocked(h.node, p, now))
 	default:
-		p.seen = now
+		p.seen, p.reqAt = now, now // a large snapshot is not asked again while it comes
 		if p.parts == 0 {
 			p.snap, p.snapN = map[string]map[string]remote{}, 0
 		}
@@ -243,7 +306,8 @@ func (r *Registry) snapped(m *bus.Msg) {
 func (r *Registry) installLocked(node string, p *peer, seq uint64, now time.Time) []ask {
 	p.lists, p.count, p.seq = p.snap, p.snapN, seq
 	buf := p.buffered
-	p.req, p.parts, p.snap, p.snapN, p.buffered = 0, 0, nil, 0, nil
+	p.req, p.parts, p.snap, p.snapN = 0, 0, nil, 0
+	r.dropBufferedLocked(p)
 	for _, d := range buf {
 		if d.seq <= p.seq {
 			continue

@@ -15,8 +15,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultTTL     = 10 * time.Second
-	DefaultMaxList = 1000
+	DefaultTTL      = 10 * time.Second
+	DefaultMaxList  = 1000
+	DefaultMaxNodes = 1024
 )
 
 // Config configures a Registry; its zero value works.
@@ -35,6 +36,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics counts queries and events. Nil: nothing counted.
 	Metrics *metrics.Set
+	// MaxNodes bounds the nodes running presence on one NATS (this one
+	// included) that this node keeps a copy of: messages naming a node past
+	// it are dropped, so names made up by anyone who can publish on NATS
+	// cannot pile up. Default DefaultMaxNodes.
+	MaxNodes int
 	// Node names this node to the others. Default the bus's NodeID
 	// (random per process). A node restarted under the same name is told
 	// apart by its epoch.
@@ -47,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxList <= 0 {
 		c.MaxList = DefaultMaxList
+	}
+	if c.MaxNodes <= 0 {
+		c.MaxNodes = DefaultMaxNodes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -80,6 +89,8 @@ type Registry struct {
 	hello uint64
 	// reqs numbers this node's snapshot requests.
 	reqs uint64
+	// bufBytes is the size of every peer's buffered deltas (maxBufBytes).
+	bufBytes int
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -197,6 +208,12 @@ func (r *Registry) awaitPeers(ctx context.Context, n int) error {
 		case <-poll.C:
 		}
 	}
+}
+
+// refused counts and logs (rate-limited) a message presence dropped.
+func (r *Registry) refused(why string, args ...any) {
+	r.cfg.Metrics.PresenceRejected()
+	r.warn.Warn(why, args...)
 }
 
 // TTL is Config.TTL.

@@ -383,15 +383,19 @@ func TestSnapshotThenBufferedDeltas(t *testing.T) {
 	join := func(id string) change { return change{join: true, prefix: prefix, id: id, at: 1} }
 	leave := func(id string) change { return change{prefix: prefix, id: id} }
 	now := time.Now()
+	var asks []ask
+	take := func(h header, body []byte) {
+		a, refusal := r.fromPeerLocked(h, body, now)
+		if refusal != "" {
+			t.Fatalf("delta %d refused: %s", h.seq, refusal)
+		}
+		asks = append(asks, a...)
+	}
 	r.mu.Lock()
-	h, body := delta(1, join("x"))
-	asks := r.fromPeerLocked(h, body, now)
-	h, body = delta(3, join("z")) // 2 was lost
-	asks = append(asks, r.fromPeerLocked(h, body, now)...)
-	h, body = delta(2, join("y")) // covered by the snapshot, arriving late
-	asks = append(asks, r.fromPeerLocked(h, body, now)...)
-	h, body = delta(4, leave("x"))
-	asks = append(asks, r.fromPeerLocked(h, body, now)...)
+	take(delta(1, join("x")))
+	take(delta(3, join("z"))) // 2 was lost
+	take(delta(2, join("y"))) // covered by the snapshot, arriving late
+	take(delta(4, leave("x")))
 	req := r.peers["a"].req
 	r.mu.Unlock()
 	if len(asks) != 1 || req == 0 {

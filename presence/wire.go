@@ -3,6 +3,8 @@ package presence
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/sockbus/sockbus/bus"
 )
 
 // What a node sends other nodes, in one compact binary form: a kind byte,
@@ -152,7 +154,17 @@ func (r *reader) header() header {
 	default:
 		r.err = errMalformed
 	}
+	if r.err == nil && (!validNode(h.node) || (h.kind == kindBuried && !validNode(h.dead))) {
+		r.err = errMalformed // a name no node has: it would make a subject no node listens on
+	}
 	return h
+}
+
+// validNode reports whether name is a node's name as every node writes it:
+// one subject token, as bus.EncodeToken makes it.
+func validNode(name string) bool {
+	_, err := bus.DecodeToken(name)
+	return err == nil
 }
 
 // next decodes the next change into c (prefix and id as views of the
