@@ -2,6 +2,7 @@ package presence
 
 import (
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
@@ -23,6 +24,9 @@ type owned struct {
 	lost    bool
 	// seq numbers this node's deltas; count at seq is sentCount.
 	seq, sentCount uint64
+	// copies and answered count the snapshots made and the requests
+	// they answered (tests).
+	copies, answered int
 }
 
 type localMember struct {
@@ -248,20 +252,26 @@ func (r *Registry) takeLocked(beat bool) [][]byte {
 	return msgs
 }
 
-func (r *Registry) publish(subject string, msgs [][]byte) {
+// publish sends msgs on subject, and reports whether every one went.
+func (r *Registry) publish(subject string, msgs [][]byte) bool {
 	for _, m := range msgs {
 		if err := r.b.PublishLive(&bus.Msg{Subject: subject, Data: m}); err != nil {
 			if r.ctx.Err() == nil {
 				r.warn.Warn("failed to publish presence", "subject", subject, "err", err)
 			}
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // answerSync sends this node's memberships as they stand at its last
-// delta (the pending changes sent first), in chunks, to the asker.
-func (r *Registry) answerSync(a syncAsk) {
+// delta (the pending changes sent first), in chunks, to the asker, and to
+// every asker whose request waits meanwhile: one copy of the memberships
+// and one encoding for all of them (many nodes starting at once ask
+// together), one answer per asker (its latest request).
+func (r *Registry) answerSync(first syncAsk) {
+	asks := r.waitingAsks(first)
 	r.mu.Lock()
 	deltas := r.takeLocked(false)
 	all := make([]change, 0, r.count)
@@ -270,11 +280,39 @@ func (r *Registry) answerSync(a syncAsk) {
 			all = append(all, change{join: true, prefix: prefix, id: id, user: l.user, at: l.at})
 		}
 	}
-	h := header{kind: kindSnap, node: r.node, epoch: r.epoch, seq: r.seq, count: r.count, req: a.req}
+	h := header{kind: kindSnap, node: r.node, epoch: r.epoch, seq: r.seq, count: r.count}
+	r.copies++
+	r.answered += len(asks)
 	r.mu.Unlock()
 	r.publish(bus.PresenceDeltaSubject, deltas)
-	r.publish(a.reply, batches(all, func(i int, last bool) header {
-		h.part, h.last = uint64(i), last
-		return h
-	}))
+	bodies := chunks(all)
+	for _, a := range asks {
+		h.req = a.req
+		for i, body := range bodies {
+			h.part, h.last = uint64(i), i == len(bodies)-1
+			msg := append(appendHeader(make([]byte, 0, len(body)+64), h), body...)
+			if !r.publish(a.reply, [][]byte{msg}) {
+				break
+			}
+		}
+	}
+}
+
+// waitingAsks is first and the requests queued behind it, one per asker.
+func (r *Registry) waitingAsks(first syncAsk) []syncAsk {
+	asks := []syncAsk{first}
+	for len(asks) < maxSyncAsks {
+		select {
+		case a := <-r.syncAsks:
+			if i := slices.IndexFunc(asks, func(b syncAsk) bool { return b.reply == a.reply }); i >= 0 {
+				asks[i] = a // the asker waits for its latest request only
+			} else {
+				asks = append(asks, a)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	return asks
 }

@@ -130,6 +130,11 @@ func (r *Registry) fromPeerLocked(h header, body []byte, now time.Time) ([]ask, 
 		// sequence 0; one that started earlier shows a gap.
 		p = &peer{epoch: h.epoch, lists: map[string]map[string]remote{}}
 		r.peers[h.node] = p
+		if gap := h.seq > 1 || (len(body) == 0 && h.seq > 0); gap && now.Sub(r.helloAt) < syncWait {
+			// Its answer to this node's hello is on its way: asking again
+			// would make it send its memberships twice.
+			p.req, p.reqAt = r.hello, r.helloAt
+		}
 		if g := r.graves[h.node]; g != nil && g.epoch == h.epoch {
 			delete(r.graves, h.node) // it was only silent: its beats are back
 		}
@@ -247,7 +252,7 @@ func (r *Registry) sayHello() {
 	now := time.Now()
 	r.mu.Lock()
 	r.reqs++
-	r.hello = r.reqs
+	r.hello, r.helloAt = r.reqs, now
 	for _, p := range r.peers {
 		p.req, p.reqAt, p.parts, p.snap, p.snapN = r.hello, now, 0, nil, 0
 		r.dropBufferedLocked(p)

@@ -86,7 +86,8 @@ type Registry struct {
 	sendWake chan struct{}
 	syncAsks chan syncAsk
 	// hello is the request id of this node's last ask to every node.
-	hello uint64
+	hello   uint64
+	helloAt time.Time
 	// reqs numbers this node's snapshot requests.
 	reqs uint64
 	// bufBytes is the size of every peer's buffered deltas (maxBufBytes).
@@ -138,6 +139,10 @@ func Open(ctx context.Context, b *bus.Bus, cfg Config) (*Registry, error) {
 
 func (r *Registry) start(ctx context.Context) error {
 	r.started = time.Now()
+	// A node heard before the hello goes out waits for its answer, rather
+	// than being asked once more.
+	r.reqs++
+	r.hello, r.helloAt = r.reqs, r.started
 	subs := []struct {
 		subject string
 		h       func(*bus.Msg)

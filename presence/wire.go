@@ -198,6 +198,17 @@ type rawChange struct {
 // batches encodes changes as messages of at most maxBatch changes and
 // maxBatchBytes each, every one starting with the header next(i) makes.
 func batches(changes []change, next func(i int, last bool) header) [][]byte {
+	bodies := chunks(changes)
+	out := make([][]byte, len(bodies))
+	for i, body := range bodies {
+		out[i] = append(appendHeader(make([]byte, 0, len(body)+64), next(i, i == len(bodies)-1)), body...)
+	}
+	return out
+}
+
+// chunks encodes changes in runs of at most maxBatch changes and
+// maxBatchBytes each (one empty run for none): the bodies of messages.
+func chunks(changes []change) [][]byte {
 	var out [][]byte
 	for i := 0; i == 0 || len(changes) > 0; i++ {
 		n, size := 0, 0
@@ -205,7 +216,7 @@ func batches(changes []change, next func(i int, last bool) header) [][]byte {
 			size += len(changes[n].prefix) + len(changes[n].id) + len(changes[n].user) + 16
 			n++
 		}
-		b := appendHeader(make([]byte, 0, size+64), next(i, n == len(changes)))
+		b := make([]byte, 0, size)
 		for _, c := range changes[:n] {
 			b = appendChange(b, c)
 		}
