@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/metrics"
@@ -22,12 +21,12 @@ type clientConn struct {
 	srv     *Server
 	session *engine.Session
 
-	mu           sync.Mutex
-	sockets      socketSet            // by namespace name
-	connectTimer *time.Timer          // until the first CONNECT succeeds; then nil (an idle connection keeps no timer)
-	events       *wsedge.TokenBucket  // inbound events; nil: no limit
-	addr         *wsedge.AddressShare // its address's events (Config.AddressEvents); nil: no limit
-	refused      int                  // CONNECTs refused so far (message goroutine only)
+	mu      sync.Mutex
+	sockets socketSet            // by namespace name
+	reapSeq uint64               // its slot in the server's connectReaper, until the first CONNECT succeeds
+	events  *wsedge.TokenBucket  // inbound events; nil: no limit
+	addr    *wsedge.AddressShare // its address's events (Config.AddressEvents); nil: no limit
+	refused int                  // CONNECTs refused so far (message goroutine only)
 	// closedFor: the connection was closed for the client's fault; the
 	// packets still queued behind that one are dropped (message goroutine only).
 	closedFor bool
@@ -41,17 +40,21 @@ func (s *Server) onSession(es *engine.Session) {
 	c := &clientConn{srv: s, session: es,
 		events: wsedge.NewTokenBucket(s.cfg.EventsPerSecond, s.cfg.EventBurst),
 		addr:   s.cfg.AddressEvents.Acquire(es.Handshake().RemoteAddr)}
-	c.connectTimer = time.AfterFunc(s.cfg.ConnectTimeout, func() {
-		c.mu.Lock()
-		idle := c.sockets.len() == 0
-		c.mu.Unlock()
-		if idle {
-			es.Close(ReasonForcedClose)
-		}
-	})
+	c.reapSeq = s.reaper.add(c)
 	es.OnMessage(c.onMessage)
 	es.OnClose(c.onClose)
 	es.OnUpgrade(c.onUpgrade)
+}
+
+// connectTimedOut closes the connection if it joined no namespace within
+// Config.ConnectTimeout (the server's connectReaper calls it).
+func (c *clientConn) connectTimedOut() {
+	c.mu.Lock()
+	idle := c.sockets.len() == 0
+	c.mu.Unlock()
+	if idle {
+		c.session.Close(ReasonForcedClose)
+	}
 }
 
 func (c *clientConn) send(frames ...*outq.Frame) {
@@ -201,9 +204,7 @@ func (c *clientConn) onUpgrade() {
 func (c *clientConn) onClose(reason string) {
 	c.srv.cfg.AddressEvents.Release(c.addr)
 	c.mu.Lock()
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-	}
+	c.srv.reaper.forget(c.reapSeq)
 	socks := c.sockets.list()
 	c.sockets.clear()
 	c.mu.Unlock()

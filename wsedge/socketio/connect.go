@@ -196,11 +196,8 @@ func (c *clientConn) connected(s *Socket, a attempt, last uint64, replaying bool
 	}
 	c.mu.Lock()
 	c.sockets.put(s)
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-		c.connectTimer = nil
-	}
 	c.mu.Unlock()
+	c.srv.reaper.forget(c.reapSeq)                                                        // an idle connected client holds no slot
 	s.expiry.Set(a.grant.Expires, func() { s.disconnectWith(wsedge.ReasonTokenExpired) }) // a no-op if it left meanwhile
 	body := `{"sid":` + strconv.Quote(s.id)
 	if s.pid != "" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/siotest"
@@ -79,8 +80,9 @@ func TestSocketIOHistoryLargerThanQueueIsPaced(t *testing.T) {
 	}
 }
 
-// Once connected, a client's connection keeps no connect timer: an idle
-// connection should hold nothing it no longer needs (issue 17 item 3).
+// Once connected, a client's connection holds nothing for the connect
+// timeout: its slot in the server's connectReaper is cleared (issue 17
+// item 3: an idle connection should hold nothing it no longer needs).
 func TestConnectedClientKeepsNoConnectTimer(t *testing.T) {
 	b := testutil.StartBus(t, bus.Config{})
 	srv := NewServer(b, Config{})
@@ -93,10 +95,45 @@ func TestConnectedClientKeepsNoConnectTimer(t *testing.T) {
 		t.Fatalf("CONNECT reply %q", p)
 	}
 	s := <-got
-	s.conn.mu.Lock()
-	timer := s.conn.connectTimer
-	s.conn.mu.Unlock()
-	if timer != nil {
-		t.Fatal("a connected client still holds its connect timer")
+	r := srv.reaper
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seq := s.conn.reapSeq; seq >= r.base && seq < r.next && r.q[seq-r.base].c != nil {
+		t.Fatal("a connected client is still in line for the connect timeout")
+	}
+}
+
+// A client that joins no namespace is closed ConnectTimeout after it
+// opened, never before; one that joined is left alone. The reaper's one
+// timer serves both, in the order they opened.
+func TestConnectTimeoutClosesOnlyClientsThatJoinedNothing(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	b := testutil.StartBus(t, bus.Config{})
+	srv := NewServer(b, Config{ConnectTimeout: timeout})
+	url := "http://" + testutil.Serve(t, srv, srv.Close)
+	start := time.Now()
+	silent := siotest.Dial(t, url, "/socket.io/")
+	joined := siotest.Dial(t, url, "/socket.io/")
+	joined.Send(t, "0")
+	if p := joined.NextText(t, wait); !strings.HasPrefix(p, "0{") {
+		t.Fatalf("CONNECT reply %q", p)
+	}
+	select {
+	case _, ok := <-silent.Packets():
+		for ok { // nothing is sent to it; drain until the close
+			_, ok = <-silent.Packets()
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent client is still open 10 s after opening")
+	}
+	if d := time.Since(start); d < timeout {
+		t.Fatalf("the silent client was closed %v after opening, before the %v timeout", d, timeout)
+	}
+	joined.Emit(t, "/", "ping", `"x"`) // still served: its emit is accepted and the connection stays
+	joined.Quiet(t, timeout)
+	select {
+	case <-joined.WS.Closed():
+		t.Fatal("the client that joined a namespace was closed")
+	default:
 	}
 }

@@ -163,6 +163,7 @@ type Server struct {
 	engine      *engine.Server
 	decoder     sio.Decoder
 	saver       *sessionSaver
+	reaper      *connectReaper // Config.ConnectTimeout
 	// observer hears of every socket's life (Observe); nil: nobody.
 	observer  atomic.Pointer[Observer]
 	omu       sync.Mutex
@@ -190,6 +191,7 @@ func NewServer(b *bus.Bus, cfg Config) *Server {
 		static:   map[string]*Namespace{},
 		children: map[string]*Namespace{},
 	}
+	s.reaper = newConnectReaper(cfg.ConnectTimeout)
 	s.storeFailed = func(err error) {
 		if err != nil {
 			s.warn.Warn("event not stored", "err", err)
@@ -325,6 +327,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if err := s.engine.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("failed to close engine: %w", err))
 	}
+	s.reaper.close()
 	if s.saver != nil {
 		s.saver.close(ctx)
 	}
