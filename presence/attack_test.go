@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -511,5 +512,75 @@ func TestManyNodesStartAtOnce(t *testing.T) {
 	// before its hello went out waits for the hello's answer.
 	if answered > starting+starting/4 {
 		t.Fatalf("a answered %d requests from %d starting nodes: want about one each", answered, starting)
+	}
+}
+
+// TestHelloFloodIsBounded: a NATS client floods the hello subject (every
+// node's snapshot, to a reply inbox nobody reads). The node holding
+// 10,000 sockets answers at most maxSyncAsks requests per beat, not one
+// per request, and its changes keep reaching the other node at once.
+func TestHelloFloodIsBounded(t *testing.T) {
+	b, nc := forger(t)
+	const ttl = 4 * time.Second // a beat a second
+	counters := &metrics.Set{}
+	a := openWith(t, b, Config{Node: "a", TTL: ttl, Metrics: counters})
+	c := open(t, b, "c", ttl)
+	defer func() { _ = a.Close(context.Background()) }()
+	defer func() { _ = c.Close(context.Background()) }()
+	ns := Where{Kind: KindIO, Scope: "/chat", Whole: true}
+	for i := range 10_000 {
+		a.Join(ns, fmt.Sprintf("socket-%05d", i), "")
+	}
+	eventually.True(t, 10*time.Second, "c's copy of a", func() bool { return sameCopy(a, c) })
+	a.mu.Lock()
+	before := a.answered
+	a.mu.Unlock()
+	if _, err := nc.SubscribeSync("flood.>"); err != nil { // never read
+		t.Fatal(err)
+	}
+	const flood = 2000 // 40 every 20 ms: about 1 s
+	start := time.Now()
+	half := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond) // the flood's pace, not a sync
+		defer tick.Stop()
+		for i := range flood {
+			if i%40 == 0 {
+				<-tick.C
+			}
+			if err := nc.PublishRequest(bus.PresenceHelloSubject, fmt.Sprintf("flood.%d", i), binary.AppendUvarint(nil, uint64(i+1))); err != nil {
+				done <- err
+				return
+			}
+			if i == flood/2 {
+				close(half)
+			}
+		}
+		done <- nc.Flush()
+	}()
+	<-half
+	joined := time.Now()
+	a.Join(ns, "later", "")
+	eventually.True(t, 10*time.Second, "a's join at c during the flood", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, in := c.peers["a"].lists[ns.mustPrefix(t)]["later"]
+		return in
+	})
+	late := time.Since(joined)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // what a answers meanwhile counts too; a bound, not a sync
+	a.mu.Lock()
+	answered := a.answered - before
+	a.mu.Unlock()
+	elapsed := time.Since(start)
+	allowed := maxSyncAsks * (2 + int(elapsed/a.beatEvery()))
+	t.Logf("%d hellos: a answered %d in %v (allowed %d), %d dropped; a's join reached c after %v", flood, answered, elapsed, allowed, counters.PresenceRejections(), late)
+	if answered > allowed || late > time.Second {
+		t.Fatalf("a answered %d of %d hellos within %v (want at most %d); its join reached c after %v (want within 1s)",
+			answered, flood, elapsed, allowed, late)
 	}
 }

@@ -27,6 +27,7 @@ type owned struct {
 	// copies and answered count the snapshots made and the requests
 	// they answered (tests).
 	copies, answered int
+	answers          answerBudget
 }
 
 type localMember struct {
@@ -181,6 +182,7 @@ func (r *Registry) asked(m *bus.Msg) {
 	select {
 	case r.syncAsks <- syncAsk{reply: m.Reply, req: req}:
 	default:
+		r.refused("presence: snapshot requests past the queue's bound dropped (asked again later)")
 	}
 }
 
@@ -272,6 +274,15 @@ func (r *Registry) publish(subject string, msgs [][]byte) bool {
 // together), one answer per asker (its latest request).
 func (r *Registry) answerSync(first syncAsk) {
 	asks := r.waitingAsks(first)
+	if n := r.answers.take(len(asks), time.Now(), r.beatEvery()); n < len(asks) {
+		for range len(asks) - n - 1 {
+			r.cfg.Metrics.PresenceRejected()
+		}
+		r.refused("presence: snapshot requests past the bound dropped (asked again later)", "dropped", len(asks)-n)
+		if asks = asks[:n]; n == 0 {
+			return
+		}
+	}
 	r.mu.Lock()
 	deltas := r.takeLocked(false)
 	all := make([]change, 0, r.count)
@@ -315,4 +326,28 @@ func (r *Registry) waitingAsks(first syncAsk) []syncAsk {
 		break
 	}
 	return asks
+}
+
+// answerBudget bounds the snapshots a node sends: maxSyncAsks per beat,
+// as many as nodes starting at once need, while a flood of requests (any
+// NATS client can publish them) costs at most that many copies of its
+// memberships on the wire. A request dropped is asked again: a node's
+// tick asks after syncWait, a starting node when it hears the other's beat.
+// Only the sender uses it.
+type answerBudget struct {
+	tokens float64
+	at     time.Time
+}
+
+// take spends up to n answers, and says how many it may send.
+func (b *answerBudget) take(n int, now time.Time, per time.Duration) int {
+	if b.at.IsZero() {
+		b.tokens = maxSyncAsks
+	} else {
+		b.tokens = min(maxSyncAsks, b.tokens+maxSyncAsks*float64(now.Sub(b.at))/float64(per))
+	}
+	b.at = now
+	n = min(n, int(b.tokens))
+	b.tokens -= float64(n)
+	return n
 }
