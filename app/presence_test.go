@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/siotest"
 	"github.com/sockbus/sockbus/internal/wstest"
@@ -70,13 +73,33 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		clients = append(clients, c)
 	}
 	backend := nodes[0].backend(t)
-	if err := backend.Publish("sockbus.io.~.ctl.join", []byte(`["lobby"]`)); err != nil {
-		t.Fatal(err)
+	join := func(who ...string) {
+		t.Helper()
+		m := nats.NewMsg("sockbus.io.~.ctl.join")
+		m.Data = []byte(`["lobby"]`)
+		list, err := bus.EncodeTokenList(who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Header.Set(bus.HeaderRooms, list)
+		if err := backend.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
 	}
-	want := slices.Clone(ids)
-	slices.Sort(want)
+	// Node 0's socket joins first: it is told of joins that come after its
+	// own (each node announces its sockets' joins as it makes them, so a join
+	// made at the same moment on another node may come before it is in).
 	ackID := 0
 	events := make([][]string, len(clients))
+	join(ids[0])
+	eventually.True(t, 10*time.Second, "node 0's socket in lobby", func() bool {
+		ackID++
+		n, _ := memberIDs(t, askPresence(t, clients[0], ackID, `"lobby"`, &events[0]))
+		return n == 1
+	})
+	join(ids[1], ids[2])
+	want := slices.Clone(ids)
+	slices.Sort(want)
 	for i, c := range clients {
 		for _, room := range []string{`"lobby"`, `null`} {
 			eventually.True(t, 10*time.Second, fmt.Sprintf("node %d sees 3 members of %s", i, room), func() bool {
