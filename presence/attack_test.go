@@ -584,3 +584,36 @@ func TestHelloFloodIsBounded(t *testing.T) {
 			answered, flood, elapsed, allowed, late)
 	}
 }
+
+// TestRestartWithClockSetBack: a node restarts under the same name with a
+// clock set back, so its new epoch is below the former process's. The
+// former process has stopped: once it has missed two beats, the new one's
+// messages are taken as the node's, within the TTL, not after the former
+// process is buried for a TTL of silence.
+func TestRestartWithClockSetBack(t *testing.T) {
+	b, nc := forger(t)
+	const ttl = 8 * time.Second
+	a := open(t, b, "a", ttl)
+	defer func() { _ = a.Close(context.Background()) }()
+	lobby := Where{Kind: KindIO, Scope: "/chat", Room: "lobby"}
+	// The former process, its clock an hour ahead: a member, then silence.
+	former := uint64(time.Now().Add(time.Hour).UnixNano())
+	forge(t, nc, bus.PresenceDeltaSubject, forgedDelta("c", former, 1, change{join: true, prefix: lobby.mustPrefix(t), id: "old", at: 1}))
+	eventually.True(t, 5*time.Second, "a lists the former process's member", func() bool {
+		got := ids(t, a, lobby)
+		return len(got) == 1 && got[0] == "old"
+	})
+	stopped := time.Now()
+	c := open(t, b, "c", ttl)
+	defer func() { _ = c.Close(context.Background()) }()
+	c.Join(lobby, "new", "")
+	eventually.True(t, 2*ttl, "a lists the new process's member only", func() bool {
+		got := ids(t, a, lobby)
+		return len(got) == 1 && got[0] == "new"
+	})
+	took := time.Since(stopped)
+	t.Logf("the new process's member listed %v after the former process stopped (TTL %v)", took, ttl)
+	if took >= ttl {
+		t.Fatalf("listed after %v: want within the TTL (%v)", took, ttl)
+	}
+}

@@ -116,10 +116,12 @@ func (r *Registry) heard(m *bus.Msg) {
 func (r *Registry) fromPeerLocked(h header, body []byte, now time.Time) ([]ask, string) {
 	p := r.peers[h.node]
 	if p != nil && p.epoch != h.epoch {
-		if h.epoch < p.epoch {
+		if h.epoch < p.epoch && now.Sub(p.seen) < 2*r.beatEvery() {
 			return nil, "" // a late message of an earlier process
 		}
-		r.buryLocked(h.node, p, now) // restarted: its former members are gone
+		// Restarted (with a clock set back, if its epoch is earlier while
+		// the later one has gone silent): its former members are gone.
+		r.buryLocked(h.node, p, now)
 		p = nil
 	}
 	if p == nil && len(r.peers)+1 >= r.cfg.MaxNodes {
