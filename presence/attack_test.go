@@ -535,7 +535,7 @@ func TestHelloFloodIsBounded(t *testing.T) {
 	a.mu.Lock()
 	before := a.answered
 	a.mu.Unlock()
-	if _, err := nc.SubscribeSync("flood.>"); err != nil { // never read
+	if _, err := nc.SubscribeSync(bus.PresenceSnapSubject("*")); err != nil { // never read
 		t.Fatal(err)
 	}
 	const flood = 2000 // 40 every 20 ms: about 1 s
@@ -549,7 +549,7 @@ func TestHelloFloodIsBounded(t *testing.T) {
 			if i%40 == 0 {
 				<-tick.C
 			}
-			if err := nc.PublishRequest(bus.PresenceHelloSubject, fmt.Sprintf("flood.%d", i), binary.AppendUvarint(nil, uint64(i+1))); err != nil {
+			if err := nc.PublishRequest(bus.PresenceHelloSubject, bus.PresenceSnapSubject(fmt.Sprintf("flood%d", i)), binary.AppendUvarint(nil, uint64(i+1))); err != nil {
 				done <- err
 				return
 			}
@@ -615,5 +615,42 @@ func TestRestartWithClockSetBack(t *testing.T) {
 	t.Logf("the new process's member listed %v after the former process stopped (TTL %v)", took, ttl)
 	if took >= ttl {
 		t.Fatalf("listed after %v: want within the TTL (%v)", took, ttl)
+	}
+}
+
+// TestSnapshotOnlyToPresenceSubjects: a snapshot request whose reply is
+// not a node's snap subject (any subject the asker likes) is dropped: a
+// NATS client cannot have a node publish its memberships there.
+func TestSnapshotOnlyToPresenceSubjects(t *testing.T) {
+	b, nc := forger(t)
+	counters := &metrics.Set{}
+	a := openWith(t, b, Config{Node: "a", TTL: 10 * time.Second, Metrics: counters})
+	defer func() { _ = a.Close(context.Background()) }()
+	a.Join(Where{Kind: KindIO, Scope: "/chat", Room: "lobby"}, "s1", "")
+	elsewhere, err := nc.SubscribeSync("elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := nc.SubscribeSync(bus.PresenceSnapSubject("zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{bus.PresenceHelloSubject, bus.PresenceSyncSubject("a")} {
+		if err := nc.PublishRequest(subject, "elsewhere", []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Answered in order: once this one is answered, the others would have been.
+	if err := nc.PublishRequest(bus.PresenceSyncSubject("a"), bus.PresenceSnapSubject("zz"), []byte{2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := answer.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("no answer on a snap subject: %v", err)
+	}
+	if m, err := elsewhere.NextMsg(10 * time.Millisecond); err == nil {
+		t.Fatalf("a snapshot published on %s", m.Subject)
+	}
+	if n := counters.PresenceRejections(); n != 2 {
+		t.Fatalf("%d drops counted, want 2", n)
 	}
 }

@@ -3,6 +3,7 @@ package presence
 import (
 	"encoding/binary"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
@@ -169,6 +170,9 @@ type syncAsk struct {
 	req   uint64
 }
 
+// snapPrefix starts every node's snap subject.
+var snapPrefix = bus.PresenceSnapSubject("")
+
 // maxSyncAsks bounds the snapshot requests waiting; past it they are
 // dropped (the asker asks again).
 const maxSyncAsks = 64
@@ -177,6 +181,13 @@ const maxSyncAsks = 64
 func (r *Registry) asked(m *bus.Msg) {
 	req, n := binary.Uvarint(m.Data)
 	if m.Reply == "" || n <= 0 {
+		return
+	}
+	if !strings.HasPrefix(m.Reply, snapPrefix) {
+		// Every node asks on its own snap subject: any other reply is a
+		// NATS client's, which would have this node's memberships sent
+		// wherever it likes (a namespace's subjects, say).
+		r.refused("presence: a snapshot request with a reply outside the presence subjects dropped", "reply", m.Reply)
 		return
 	}
 	select {
