@@ -54,6 +54,7 @@ type pendingAck struct {
 	sent    time.Time // last sent; zero while waiting to be (re)sent
 	retryAt time.Time // when a refused publish is resent
 	tries   int       // copies sent
+	conn    uint64    // the connection the last copy went out on (connGen)
 	done    bool      // answered, failed or given up
 }
 
@@ -197,7 +198,7 @@ func (b *Bus) WaitStored(ctx context.Context) error {
 // send (re)sends p under a fresh attempt number; p.from.mu is held.
 func (a *replyMux) send(p *pendingAck, now time.Time) error {
 	p.tries++
-	p.sent, p.retryAt = now, time.Time{}
+	p.sent, p.retryAt, p.conn = now, time.Time{}, a.b.connGen()
 	if p.tries == 1 {
 		p.msg.Reply = p.reply
 	} else {

@@ -216,7 +216,7 @@ func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.tries, p.sent = 1, time.Now()
+	p.tries, p.sent, p.conn = 1, time.Now(), b.connGen() // sent on the current connection
 	s.q = append(s.q, p)
 	return p.msgID[0]
 }

@@ -282,7 +282,7 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 		// No write deadline on the in-process pipe (nats.go's default is a
 		// minute): setting and clearing one armed and stopped a timer on
 		// every flush, and the server's read loop is all a write waits for.
-		opts := append(b.connOptions(name), nats.InProcessServer(ns), nats.ReconnectWait(reconnectWait),
+		opts := append(b.connOptions(name), nats.InProcessServer(b.countDials(name, ns)), nats.ReconnectWait(reconnectWait),
 			nats.FlusherTimeout(0))
 		if cfg.NATSUser != "" {
 			opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
@@ -303,8 +303,13 @@ func startEmbedded(ctx context.Context, cfg Config) (*Bus, error) {
 
 // connOptions are the options of the node's connections in either mode.
 func (b *Bus) connOptions(name string) []nats.Option {
+	buf := nats.DefaultReconnectBufSize
+	if name == nodeConnName {
+		buf = -1 // publishes fail while reconnecting, none overtakes a lost one (order.go)
+	}
 	return []nats.Option{
 		nats.Name(name),
+		nats.ReconnectBufSize(buf),
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) { b.disconnected(nc, name, err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { b.reconnected(name) }),

@@ -3,9 +3,12 @@ package bus
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/sockbus/sockbus/internal/ratelog"
@@ -36,6 +39,7 @@ type connState struct {
 	closing     atomic.Bool   // Close began: losses are expected
 	disconnects atomic.Uint64 // either connection lost
 	downSince   atomic.Int64  // unix nanos the node's connection was lost; 0: connected
+	dials       atomic.Uint64 // connections the node's connection opened (connGen)
 	warn        atomic.Pointer[ratelog.Logger]
 }
 
@@ -101,3 +105,43 @@ func (b *Bus) Alive() error {
 // ReadConn is the connection history reads go over (package replay), apart
 // from the node's own connection (see readConnName).
 func (b *Bus) ReadConn() *nats.Conn { return b.rc }
+
+// connGen changes whenever the node's connection opens a new connection to
+// its NATS: a publish sent under another value went out on a connection
+// that is gone, and may have been lost with it (order.go). nats.go dials
+// before anything can be published on the new connection; one atomic load.
+func (b *Bus) connGen() uint64 { return b.conn.dials.Load() }
+
+// inProcessDials counts the node connection's connections to the embedded
+// server (connGen).
+type inProcessDials struct {
+	ns    *server.Server
+	dials *atomic.Uint64
+}
+
+func (d inProcessDials) InProcessConn() (net.Conn, error) {
+	d.dials.Add(1)
+	return d.ns.InProcessConn()
+}
+
+// countDials is ns as the in-process server of the connection name.
+func (b *Bus) countDials(name string, ns *server.Server) nats.InProcessConnProvider {
+	if name != nodeConnName {
+		return ns
+	}
+	return inProcessDials{ns: ns, dials: &b.conn.dials}
+}
+
+// dialer is nats.go's default dialer for an external NATS, counting the
+// node connection's connections (connGen). nats.go keeps its own dial
+// logic (timeout per resolved address, TLS) with a *net.Dialer only.
+func (b *Bus) dialer(name string, timeout time.Duration) nats.Option {
+	d := &net.Dialer{Timeout: timeout}
+	if name == nodeConnName {
+		d.Control = func(string, string, syscall.RawConn) error {
+			b.conn.dials.Add(1)
+			return nil
+		}
+	}
+	return nats.Dialer(d) //nolint:staticcheck // see above
+}

@@ -102,7 +102,8 @@ func startExternal(ctx context.Context, cfg Config) (*Bus, error) {
 	b := &Bus{cfg: cfg, log: cfg.Logger, nodeID: "edge-" + randid.Hex(12)}
 	b.dial = func(name string) (*nats.Conn, error) {
 		opts := append(b.connOptions(name), auth...)
-		return nats.Connect(cfg.External.URL, append(opts, nats.Timeout(cfg.ReadyTimeout))...)
+		opts = append(opts, nats.Timeout(cfg.ReadyTimeout), b.dialer(name, cfg.ReadyTimeout))
+		return nats.Connect(cfg.External.URL, opts...)
 	}
 	nc, err := b.dial(nodeConnName)
 	if err != nil {

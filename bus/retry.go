@@ -51,7 +51,8 @@ func transient(err error) bool {
 	switch {
 	case errors.Is(err, errRetry), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoHeartbeat),
-		errors.Is(err, jetstream.ErrNoStreamResponse):
+		errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrReconnectBufExceeded): // the node's connection is reconnecting (connOptions)
 		return true
 	case errors.As(err, &apiErr):
 		// 10008: JetStream system temporarily unavailable (no meta leader yet).
