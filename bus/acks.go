@@ -30,6 +30,12 @@ const (
 	// to a leader that died. The message id makes the resend harmless if
 	// the first copy was stored after all.
 	attemptTimeout = 2 * time.Second
+	// holdAfter holds a sender's later publishes back while its first one
+	// has been unanswered this long (normal answers take milliseconds): it
+	// may have been lost on a cluster route that drops and comes back
+	// (nats-server redials a route after 1 s) while the stream keeps its
+	// leader; sent then, the later ones would be stored before its resend.
+	holdAfter = 500 * time.Millisecond
 	// firstBackoff and maxBackoff space the resends of a publish refused
 	// because its stream has no leader (503 no responders, 10008).
 	firstBackoff = 50 * time.Millisecond

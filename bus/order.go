@@ -27,12 +27,16 @@ import (
 // connection lost is resent before anything later goes out on the new one
 // (TestSenderKeepsOrderThroughExternalReconnect).
 //
-// Known limit: in a cluster, a publish lost on the route between this
-// node's server and the stream leader's (the route dropped and came back
-// while the stream kept its leader, and this node's own connection stayed)
-// is noticed only by its attempt timeout; a later publish that reaches the
-// leader before then can be stored first. (A crash's election outlasts the
-// attempt timeout: there the later ones are refused and wait.)
+// A publish lost on a cluster route between this node's server and the
+// stream leader's, when the route drops and comes back while the stream
+// keeps its leader (nats-server redials a route after 1 s), would otherwise
+// be noticed only by its attempt timeout: so while the first unfinished
+// publish has been unanswered for holdAfter (500 ms; answers normally take
+// milliseconds), later ones are held back, not sent, until it is answered
+// or resent and stored (TestSenderKeepsOrderThroughRouteDrop). Known limit:
+// a route that comes back within holdAfter can still let a later publish
+// overtake a lost one. A crash's election outlasts the attempt timeout:
+// there the later ones are refused and wait.
 //
 // The zero value is ready; one Sender per client (a stall holds back all
 // its publishes, nobody else's).
@@ -41,6 +45,7 @@ type Sender struct {
 	q       []*pendingAck // in publish order; q[head:] holds every unfinished one
 	head    int
 	stalled bool
+	held    bool // later publishes wait: the first went unanswered for holdAfter
 }
 
 // PublishBy stores msg in s's order without asking for an acknowledgement:
@@ -89,15 +94,18 @@ func (s *Sender) publish(a *replyMux, msg nats.Msg, live string, cb ackCallback,
 		return err
 	}
 	now := time.Now()
-	if !s.stalled {
-		if h := s.first(); h != nil && h.conn != a.b.connGen() {
+	if h := s.first(); h != nil && !s.stalled {
+		if h.conn != a.b.connGen() {
 			s.q = append(s.q, p)
 			s.stall(now)
 			s.resendFirst(a, now)
 			return nil
 		}
+		if now.Sub(h.sent) >= holdAfter {
+			s.held = true
+		}
 	}
-	if s.stalled {
+	if s.stalled || s.held {
 		s.q = append(s.q, p) // sent once the publishes before it are stored
 		return nil
 	}
@@ -139,7 +147,7 @@ func (s *Sender) first() *pendingAck {
 			s.q = s.q[:0]
 		}
 		s.head = 0
-		s.stalled = false
+		s.stalled, s.held = false, false
 		return nil
 	}
 	return s.q[s.head]
@@ -166,8 +174,11 @@ func (s *Sender) answer(a *replyMux, p *pendingAck, attempt int, ack Stored, err
 		live = liveCopy(p, ack)
 	}
 	cb := s.finish(a, p)
-	if s.stalled && wasHead {
+	switch {
+	case s.stalled && wasHead:
 		s.resume(a, now)
+	case s.held && wasHead:
+		s.release(a, now)
 	}
 	s.mu.Unlock()
 	if live != nil {
@@ -213,7 +224,7 @@ func (s *Sender) refused(p *pendingAck, now time.Time) {
 // resend at; s.mu is held and there is a first one. Copies of the others
 // that are in flight are sent again after it, whatever became of them.
 func (s *Sender) stall(at time.Time) {
-	s.stalled = true
+	s.stalled, s.held = true, false
 	for _, p := range s.q[s.head:] {
 		p.sent, p.retryAt = time.Time{}, time.Time{}
 	}
@@ -239,6 +250,22 @@ func (s *Sender) resume(a *replyMux, now time.Time) {
 	}
 }
 
+// release sends the publishes a held sender kept back, in order, once the
+// one it waited on was answered; those already sent stay in flight; s.mu
+// is held.
+func (s *Sender) release(a *replyMux, now time.Time) {
+	s.held = false
+	for _, p := range s.q[s.head:] {
+		if p.done || !p.sent.IsZero() {
+			continue
+		}
+		if err := a.send(p, now); err != nil && unsent(err) {
+			s.stall(now.Add(firstBackoff))
+			return
+		}
+	}
+}
+
 // tick is the sweep's visit: it gives up publishes out of time, stalls the
 // sender on a publish unanswered for attemptTimeout or sent on a connection
 // lost since, and resends the one a
@@ -257,6 +284,9 @@ func (s *Sender) tick(a *replyMux, now time.Time) {
 		}
 		if s.stalled && due(h, now) {
 			s.resendFirst(a, now)
+		}
+		if s.held && h.sent.IsZero() {
+			s.release(a, now) // the ones it waited on were given up
 		}
 	}
 	s.mu.Unlock()

@@ -1,0 +1,126 @@
+package bus
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/loopback"
+	"github.com/sockbus/sockbus/internal/natstest"
+)
+
+// TestSenderKeepsOrderThroughRouteDrop: in a three-server NATS cluster whose
+// routes all pass through TCP proxies, an edge publishes to a stream led by
+// another server; the routes into the leader's server swallow five of a
+// sender's publishes, then drop and come back (nats-server redials after
+// 1 s) while the stream keeps its leader and the edge its connection. The
+// fifteen the sender publishes once the routes are back are stored after
+// the five's resends, each once: they were held back because the first of
+// the five went unanswered for holdAfter.
+func TestSenderKeepsOrderThroughRouteDrop(t *testing.T) {
+	addrs := loopback.FreeAddrs(t, 3)
+	var proxies []*cutProxy
+	for _, a := range addrs {
+		proxies = append(proxies, startCutProxy(t, a))
+	}
+	var purls []string
+	for _, p := range proxies {
+		purls = append(purls, "nats-route://"+p.ln.Addr().String())
+	}
+	servers := make([]*server.Server, 3)
+	for i := range servers {
+		servers[i] = natstest.Start(t, "", func(o *server.Options) {
+			o.ServerName = "ext" + strconv.Itoa(i)
+			o.Cluster.Name = "ext"
+			host, port, _ := strings.Cut(addrs[i], ":")
+			o.Cluster.Host = host
+			o.Cluster.Port, _ = strconv.Atoi(port)
+			o.Cluster.Advertise = proxies[i].ln.Addr().String()
+			o.Routes = server.RoutesFromStr(strings.Join(purls, ","))
+		})
+	}
+	a := startExternalBus(t, servers[0].ClientURL(), func(c *Config) { c.ReadyTimeout = time.Minute })
+	ctx := context.Background()
+	subject := ChannelSubject("order")
+	st0, err := a.js.Stream(ctx, streamOf(t, a, subject).Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := st0.CachedInfo()
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		t.Fatalf("stream %s has no leader: %+v", info.Config.Name, info.Cluster)
+	}
+	leader, _ := strconv.Atoi(strings.TrimPrefix(info.Cluster.Leader, "ext"))
+	pub := (leader + 1) % 3
+	b := startExternalBus(t, servers[pub].ClientURL(), func(c *Config) { c.ReadyTimeout = time.Minute })
+	cfg := streamOf(t, b, subject)
+	const before, lost, during = 10, 5, 15
+	const n = before + lost + during
+	s := &Sender{}
+	results := make(chan storedResult, n)
+	publish := func(i int) {
+		t.Helper()
+		m := &Msg{Subject: subject, Data: []byte("event-" + strconv.Itoa(i) + ";")}
+		if err := b.PublishStoredBy(s, m, func(err error) { results <- storedResult{i: i, err: err} }); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	wait := func(k int) {
+		t.Helper()
+		for range k {
+			select {
+			case r := <-results:
+				if r.err != nil {
+					t.Fatalf("event %d: %v", r.i, r.err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("events not acked")
+			}
+		}
+	}
+	for i := range before {
+		publish(i)
+	}
+	wait(before)
+	r0, rl := servers[pub].NumRoutes(), servers[leader].NumRoutes()
+	proxies[leader].swallow()
+	for i := before; i < before+lost; i++ {
+		publish(i)
+	}
+	last := []byte("event-" + strconv.Itoa(before+lost-1) + ";")
+	eventually.True(t, 10*time.Second, "the lost publishes are on the route", func() bool { return proxies[leader].holds(last) })
+	proxies[leader].sever()
+	eventually.True(t, 10*time.Second, "the routes drop", func() bool { return servers[pub].NumRoutes() < r0 })
+	eventually.True(t, 10*time.Second, "the routes are back", func() bool {
+		return servers[pub].NumRoutes() == r0 && servers[leader].NumRoutes() == rl
+	})
+	for i := before + lost; i < n; i++ {
+		publish(i)
+	}
+	wait(lost + during)
+	st, err := b.js.Stream(ctx, cfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().State.Msgs; got != n {
+		t.Fatalf("stream holds %d messages, want %d (each once)", got, n)
+	}
+	var order []string
+	for seq := uint64(1); seq <= n; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, string(m.Data))
+	}
+	for i, v := range order {
+		if v != "event-"+strconv.Itoa(i)+";" {
+			t.Fatalf("stored out of the sender's order: %q", order)
+		}
+	}
+}
