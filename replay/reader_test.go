@@ -379,15 +379,8 @@ func TestSinceManyThroughConsumer(t *testing.T) {
 // answers as a bucket without a leader, no responders) is retried and lands
 // once the bucket is back, within the caller's bound.
 func TestSessionsRideOutNoLeader(t *testing.T) {
-	b := startBus(t, bus.HistoryConfig{})
 	ctx := context.Background()
-	st, err := OpenSessions(ctx, b, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.JetStream().DeleteKeyValue(ctx, SessionsBucket); err != nil {
-		t.Fatal(err)
-	}
+	st, restore := sessionsBucketGone(t)
 	saved := make(chan error, 1)
 	go func() {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -400,9 +393,7 @@ func TestSessionsRideOutNoLeader(t *testing.T) {
 		t.Fatalf("Save returned %v while the bucket was gone", err)
 	case <-time.After(outage): // the outage itself: nothing to poll for
 	}
-	if _, err := OpenSessions(ctx, b, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	select {
 	case err := <-saved:
 		if err != nil {

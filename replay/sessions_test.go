@@ -41,9 +41,10 @@ func TestSaveManyStoresEveryRecord(t *testing.T) {
 	}
 }
 
-// A batch written while the bucket is gone is not reported saved: its
-// writes are retried (as Save's) until the bucket is back, and land.
-func TestSaveManyRidesOutNoLeader(t *testing.T) {
+// sessionsBucketGone opens the sessions store on a fresh bus, then deletes
+// its bucket as an outage would; restore brings the bucket back.
+func sessionsBucketGone(t *testing.T) (st *Sessions, restore func()) {
+	t.Helper()
 	b := startBus(t, bus.HistoryConfig{})
 	ctx := context.Background()
 	st, err := OpenSessions(ctx, b, time.Minute)
@@ -53,6 +54,19 @@ func TestSaveManyRidesOutNoLeader(t *testing.T) {
 	if err := b.JetStream().DeleteKeyValue(ctx, SessionsBucket); err != nil {
 		t.Fatal(err)
 	}
+	return st, func() {
+		t.Helper()
+		if _, err := OpenSessions(ctx, b, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A batch written while the bucket is gone is not reported saved: its
+// writes are retried (as Save's) until the bucket is back, and land.
+func TestSaveManyRidesOutNoLeader(t *testing.T) {
+	ctx := context.Background()
+	st, restore := sessionsBucketGone(t)
 	pids := []string{"pid-a", "pid-b", "pid-c"}
 	records := [][]byte{[]byte(`{"sid":"a"}`), []byte(`{"sid":"b"}`), []byte(`{"sid":"c"}`)}
 	saved := make(chan []error, 1)
@@ -66,9 +80,7 @@ func TestSaveManyRidesOutNoLeader(t *testing.T) {
 		t.Fatalf("SaveMany returned %v while the bucket was gone", errs)
 	case <-time.After(sessionAttempt + 200*time.Millisecond): // the outage itself
 	}
-	if _, err := OpenSessions(ctx, b, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	select {
 	case errs := <-saved:
 		for i, err := range errs {
