@@ -43,6 +43,28 @@ func (r *Registry) crash() {
 	r.wg.Wait()
 }
 
+// recordEvents keeps every presence event published on b, in order;
+// events returns a copy of those seen so far.
+func recordEvents(t *testing.T, b *bus.Bus) (events func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	sub, err := b.Subscribe(bus.PresenceEvents, func(m *bus.Msg) {
+		mu.Lock()
+		seen = append(seen, m.Subject+" "+string(m.Data))
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
 func count(t *testing.T, r *Registry, w Where) (int, []Member) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -184,17 +206,7 @@ func TestSweeperTakesOver(t *testing.T) {
 func TestDropThenBackIsSilent(t *testing.T) {
 	b := testutil.StartBus(t, bus.Config{})
 	const ttl = time.Second
-	var mu sync.Mutex
-	var seen []string
-	sub, err := b.Subscribe(bus.PresenceEvents, func(m *bus.Msg) {
-		mu.Lock()
-		seen = append(seen, m.Subject+" "+string(m.Data))
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
+	events := recordEvents(t, b)
 	a, c := open(t, b, "a", ttl), open(t, b, "c", ttl)
 	defer func() { _ = a.Close(context.Background()) }()
 	defer func() { _ = c.Close(context.Background()) }()
@@ -202,9 +214,7 @@ func TestDropThenBackIsSilent(t *testing.T) {
 	a.Join(lobby, "s1", "")
 	a.Join(lobby, "s2", "")
 	eventually.True(t, 5*time.Second, "two joined events", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(seen) == 2
+		return len(events()) == 2
 	})
 	// A client takes longer to come back than a delta to reach c.
 	eventually.True(t, 5*time.Second, "c sees both", func() bool { n, _ := count(t, c, lobby); return n == 2 })
@@ -212,14 +222,10 @@ func TestDropThenBackIsSilent(t *testing.T) {
 	a.Leave(lobby, "s2", "", true)
 	c.Join(lobby, "s1", "") // s1 recovers on node c
 	eventually.True(t, 5*ttl, "s2 left after the TTL", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(seen) == 3
+		return len(events()) == 3
 	})
 	time.Sleep(ttl) // a wrong left for s1 would come within this
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != 3 || seen[2] != `sockbus.presence.io.~.left {"room":"lobby","id":"s2","user":null}` {
+	if seen := events(); len(seen) != 3 || seen[2] != `sockbus.presence.io.~.left {"room":"lobby","id":"s2","user":null}` {
 		t.Fatalf("events %q, want two joins and s2's leave only", seen)
 	}
 	if n, m := count(t, c, lobby); n != 1 || m[0].ID != "s1" {

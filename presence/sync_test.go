@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -254,22 +253,7 @@ func FuzzReader(f *testing.F) {
 func TestTakenForDeadComesBack(t *testing.T) {
 	b := testutil.StartBus(t, bus.Config{})
 	const ttl = time.Second
-	var mu sync.Mutex
-	var seen []string
-	sub, err := b.Subscribe(bus.PresenceEvents, func(m *bus.Msg) {
-		mu.Lock()
-		seen = append(seen, m.Subject+" "+string(m.Data))
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	events := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(seen)
-	}
+	events := recordEvents(t, b)
 	a, c := open(t, b, "a", ttl), open(t, b, "c", ttl)
 	defer func() { _ = a.Close(context.Background()) }()
 	defer func() { _ = c.Close(context.Background()) }()
@@ -336,31 +320,10 @@ func TestConvergesUnderChurnAndLoss(t *testing.T) {
 		}
 	}
 	t.Logf("%d deltas lost", lost)
-	same := func(x, y *Registry) bool {
-		x.mu.Lock()
-		defer x.mu.Unlock()
-		y.mu.Lock()
-		defer y.mu.Unlock()
-		p := y.peers[x.node]
-		if p == nil || p.req != 0 || p.count != x.count || len(p.lists) != len(x.local) {
-			return false
-		}
-		for prefix, list := range x.local {
-			if len(p.lists[prefix]) != len(list) {
-				return false
-			}
-			for id, l := range list {
-				if m, in := p.lists[prefix][id]; !in || m.user != l.user || m.at != l.at {
-					return false
-				}
-			}
-		}
-		return true
-	}
 	for _, x := range nodes {
 		for _, y := range nodes {
 			if x != y {
-				eventually.True(t, 4*ttl+syncWait, y.node+"'s copy of "+x.node, func() bool { return same(x, y) })
+				eventually.True(t, 4*ttl+syncWait, y.node+"'s copy of "+x.node, func() bool { return sameCopy(x, y) })
 			}
 		}
 	}
