@@ -221,6 +221,33 @@ func publishLost(t *testing.T, b *Bus, s *Sender, msg *nats.Msg, fn func(error))
 	return p.msgID[0]
 }
 
+// storedInOrder checks that the stream holds n messages, each once, the
+// i-th stored being want(i): one sender's publishes in its order.
+func storedInOrder(t *testing.T, b *Bus, stream string, n int, want func(i int) string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := b.js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().State.Msgs; got != uint64(n) {
+		t.Fatalf("stream holds %d messages, want %d (each once)", got, n)
+	}
+	var order []string
+	for seq := uint64(1); seq <= uint64(n); seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, string(m.Data))
+	}
+	for i, v := range order {
+		if v != want(i) {
+			t.Fatalf("stored out of the sender's order: %q", order)
+		}
+	}
+}
+
 // TestSenderKeepsOrderThroughResends: the leader crash of issue 15 in one
 // process. The first of a sender's publishes is lost in flight (no answer
 // ever), the stream then has no leader (deleted: answered 503 like a stream
@@ -267,26 +294,7 @@ func TestSenderKeepsOrderThroughResends(t *testing.T) {
 			t.Fatal("events not acked after the stream came back")
 		}
 	}
-	st, err := b.js.Stream(ctx, cfg.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := st.CachedInfo().State.Msgs; got != n {
-		t.Fatalf("stream holds %d messages, want %d (each once)", got, n)
-	}
-	var order []string
-	for seq := uint64(1); seq <= n; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		order = append(order, string(m.Data))
-	}
-	for i, v := range order {
-		if v != strconv.Itoa(i) {
-			t.Fatalf("stored out of the sender's order: %v", order)
-		}
-	}
+	storedInOrder(t, b, cfg.Name, n, strconv.Itoa)
 	if s.first() != nil || s.stalled {
 		t.Fatalf("sender keeps %d publishes (stalled %v) after all were answered", len(s.q)-s.head, s.stalled)
 	}

@@ -147,24 +147,20 @@ func TestSenderKeepsOrderThroughExternalReconnect(t *testing.T) {
 	t.Run("after reconnecting", func(t *testing.T) { senderThroughReconnect(t, true) })
 }
 
-func senderThroughReconnect(t *testing.T, after bool) {
-	ns := natstest.Start(t, "")
-	proxy := startCutProxy(t, ns.Addr().String())
-	b := startExternalBus(t, proxy.url())
-	subject := ChannelSubject("order")
-	cfg := streamOf(t, b, subject)
-	const before, lost, during = 10, 5, 15
-	const n = before + lost + during
+// orderedPublisher publishes event i (eventData(i)) on subject from one
+// Sender, stored with an ack; wait takes k acks and fails on an error, or
+// when none comes within 20 s.
+func orderedPublisher(t *testing.T, b *Bus, subject string, n int) (publish func(i int), wait func(k int)) {
 	s := &Sender{}
 	results := make(chan storedResult, n)
-	publish := func(i int) {
+	publish = func(i int) {
 		t.Helper()
-		m := &Msg{Subject: subject, Data: []byte("event-" + strconv.Itoa(i) + ";")}
+		m := &Msg{Subject: subject, Data: []byte(eventData(i))}
 		if err := b.PublishStoredBy(s, m, func(err error) { results <- storedResult{i: i, err: err} }); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
-	wait := func(k int) {
+	wait = func(k int) {
 		t.Helper()
 		for range k {
 			select {
@@ -177,6 +173,20 @@ func senderThroughReconnect(t *testing.T, after bool) {
 			}
 		}
 	}
+	return publish, wait
+}
+
+func eventData(i int) string { return "event-" + strconv.Itoa(i) + ";" }
+
+func senderThroughReconnect(t *testing.T, after bool) {
+	ns := natstest.Start(t, "")
+	proxy := startCutProxy(t, ns.Addr().String())
+	b := startExternalBus(t, proxy.url())
+	subject := ChannelSubject("order")
+	cfg := streamOf(t, b, subject)
+	const before, lost, during = 10, 5, 15
+	const n = before + lost + during
+	publish, wait := orderedPublisher(t, b, subject, n)
 	for i := range before {
 		publish(i)
 	}
@@ -186,7 +196,7 @@ func senderThroughReconnect(t *testing.T, after bool) {
 	for i := before; i < before+lost; i++ {
 		publish(i)
 	}
-	last := []byte("event-" + strconv.Itoa(before+lost-1) + ";")
+	last := []byte(eventData(before + lost - 1))
 	eventually.True(t, 10*time.Second, "the lost publishes left the bus", func() bool { return proxy.holds(last) })
 	if after {
 		// At once, well within the lost publishes' attempt timeout.
@@ -203,27 +213,7 @@ func senderThroughReconnect(t *testing.T, after bool) {
 	}
 	wait(lost + during)
 
-	ctx := context.Background()
-	st, err := b.js.Stream(ctx, cfg.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := st.CachedInfo().State.Msgs; got != n {
-		t.Fatalf("stream holds %d messages, want %d (each once)", got, n)
-	}
-	var order []string
-	for seq := uint64(1); seq <= n; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		order = append(order, string(m.Data))
-	}
-	for i, v := range order {
-		if v != "event-"+strconv.Itoa(i)+";" {
-			t.Fatalf("stored out of the sender's order: %q", order)
-		}
-	}
+	storedInOrder(t, b, cfg.Name, n, eventData)
 }
 
 // TestPublishByWhileReconnecting: emits without an ack made while the

@@ -61,28 +61,7 @@ func TestSenderKeepsOrderThroughRouteDrop(t *testing.T) {
 	cfg := streamOf(t, b, subject)
 	const before, lost, during = 10, 5, 15
 	const n = before + lost + during
-	s := &Sender{}
-	results := make(chan storedResult, n)
-	publish := func(i int) {
-		t.Helper()
-		m := &Msg{Subject: subject, Data: []byte("event-" + strconv.Itoa(i) + ";")}
-		if err := b.PublishStoredBy(s, m, func(err error) { results <- storedResult{i: i, err: err} }); err != nil {
-			t.Fatalf("publish %d: %v", i, err)
-		}
-	}
-	wait := func(k int) {
-		t.Helper()
-		for range k {
-			select {
-			case r := <-results:
-				if r.err != nil {
-					t.Fatalf("event %d: %v", r.i, r.err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("events not acked")
-			}
-		}
-	}
+	publish, wait := orderedPublisher(t, b, subject, n)
 	for i := range before {
 		publish(i)
 	}
@@ -92,7 +71,7 @@ func TestSenderKeepsOrderThroughRouteDrop(t *testing.T) {
 	for i := before; i < before+lost; i++ {
 		publish(i)
 	}
-	last := []byte("event-" + strconv.Itoa(before+lost-1) + ";")
+	last := []byte(eventData(before + lost - 1))
 	eventually.True(t, 10*time.Second, "the lost publishes are on the route", func() bool { return proxies[leader].holds(last) })
 	proxies[leader].sever()
 	eventually.True(t, 10*time.Second, "the routes drop", func() bool { return servers[pub].NumRoutes() < r0 })
@@ -103,24 +82,5 @@ func TestSenderKeepsOrderThroughRouteDrop(t *testing.T) {
 		publish(i)
 	}
 	wait(lost + during)
-	st, err := b.js.Stream(ctx, cfg.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := st.CachedInfo().State.Msgs; got != n {
-		t.Fatalf("stream holds %d messages, want %d (each once)", got, n)
-	}
-	var order []string
-	for seq := uint64(1); seq <= n; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		order = append(order, string(m.Data))
-	}
-	for i, v := range order {
-		if v != "event-"+strconv.Itoa(i)+";" {
-			t.Fatalf("stored out of the sender's order: %q", order)
-		}
-	}
+	storedInOrder(t, b, cfg.Name, n, eventData)
 }
