@@ -2,21 +2,15 @@ package channels
 
 import (
 	"bufio"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/idlemem"
 	"github.com/sockbus/sockbus/internal/testutil"
 )
 
@@ -48,18 +42,7 @@ func TestIdleChannelMemory(t *testing.T) {
 		runIdleClients(t, spec)
 		return
 	}
-	if os.Getenv(idleServerEnv) == "" {
-		godebug := os.Getenv("GODEBUG")
-		if godebug != "" {
-			godebug += ","
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestIdleChannelMemory$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), idleServerEnv+"=1", "GODEBUG="+godebug+"adaptivestackstart=0")
-		out, err := cmd.CombinedOutput()
-		t.Logf("measuring process:\n%s", out)
-		if err != nil {
-			t.Fatalf("the measuring process failed: %v", err)
-		}
+	if idlemem.InChild(t, "TestIdleChannelMemory", idleServerEnv) {
 		return
 	}
 	stackMax := maxIdleStackPerConn
@@ -73,44 +56,13 @@ func TestIdleChannelMemory(t *testing.T) {
 	defer stop()
 	addr := testutil.Serve(t, ch, ch.Close)
 
-	before := idleMemStats()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleChannelMemory$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", idleClientEnv, addr, idleConns))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("failed to start the client process: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close() // the clients hang up and exit
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case line := <-ready:
-		if strings.TrimSpace(line) != "ready" {
-			t.Fatalf("client process: %q", line)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("client process not ready after 2 minutes")
-	}
+	before := idlemem.Stats()
+	idlemem.StartClients(t, "TestIdleChannelMemory", idleClientEnv, addr, idleConns)
 	eventually.True(t, 30*time.Second, "every message handled", func() bool { return got.Load() == idleConns })
 	// The handler goroutines parked for the next message are the node's,
 	// not the connections' (at most 128): let them go first.
 	ch.handlers.Close()
-	after := idleMemStats()
+	after := idlemem.Stats()
 	stack := float64(after.StackInuse-before.StackInuse) / idleConns
 	heap := float64(after.HeapAlloc-before.HeapAlloc) / idleConns
 	t.Logf("per idle channel connection: %.0f B stack, %.0f B heap (%d connections, race=%v)", stack, heap, idleConns, raceEnabled)
@@ -119,53 +71,13 @@ func TestIdleChannelMemory(t *testing.T) {
 	}
 }
 
-// idleMemStats reads the runtime's figures once garbage and pooled buffers
-// are gone (sync.Pool keeps its contents for one GC).
-func idleMemStats() runtime.MemStats {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m
-}
-
-// runIdleClients is the client process: n connections to /ws/idle on
-// addr from bare sockets (no goroutine per connection), each sends one
-// masked text frame; it prints "ready" and holds them until stdin closes.
+// runIdleClients is the client process: n connections to /ws/idle, each
+// sends one masked text frame.
 func runIdleClients(t *testing.T, spec string) {
-	addr, nStr, _ := strings.Cut(spec, ",")
-	n, err := strconv.Atoi(nStr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := make([]net.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	}()
-	req := "GET /ws/idle HTTP/1.1\r\nHost: " + addr +
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	for range n {
-		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		conns = append(conns, c)
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("upgrade: %v %v", resp, err)
-		}
+	idlemem.Clients(t, spec, "/ws/idle", func(c net.Conn, _ *bufio.Reader) {
 		// "hi", a masked text frame (zero mask).
 		if _, err := c.Write([]byte{0x81, 0x82, 0, 0, 0, 0, 'h', 'i'}); err != nil {
 			t.Fatalf("write: %v", err)
 		}
-		_ = c.SetDeadline(time.Time{})
-	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	})
 }

@@ -3,21 +3,16 @@ package engine
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sockbus/sockbus/internal/eventually"
+	"github.com/sockbus/sockbus/internal/idlemem"
 )
 
 // idleClientEnv makes the test binary a client process (see runIdleClients):
@@ -64,18 +59,7 @@ func TestIdleWebSocketMemory(t *testing.T) {
 		runIdleClients(t, spec)
 		return
 	}
-	if os.Getenv(idleServerEnv) == "" {
-		godebug := os.Getenv("GODEBUG")
-		if godebug != "" {
-			godebug += ","
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestIdleWebSocketMemory$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), idleServerEnv+"=1", "GODEBUG="+godebug+"adaptivestackstart=0")
-		out, err := cmd.CombinedOutput()
-		t.Logf("measuring process:\n%s", out)
-		if err != nil {
-			t.Fatalf("the measuring process failed: %v", err)
-		}
+	if idlemem.InChild(t, "TestIdleWebSocketMemory", idleServerEnv) {
 		return
 	}
 	heapMax, stackMax := maxIdleHeapPerConn, maxIdleStackPerConn
@@ -98,39 +82,8 @@ func TestIdleWebSocketMemory(t *testing.T) {
 		hs.Close()
 	})
 
-	before := idleMemStats()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleWebSocketMemory$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", idleClientEnv, hs.Listener.Addr(), idleConns))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("failed to start the client process: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close() // the clients hang up and exit
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case line := <-ready:
-		if strings.TrimSpace(line) != "ready" {
-			t.Fatalf("client process: %q", line)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("client process not ready after 2 minutes")
-	}
+	before := idlemem.Stats()
+	idlemem.StartClients(t, "TestIdleWebSocketMemory", idleClientEnv, hs.Listener.Addr().String(), idleConns)
 	eventually.True(t, 30*time.Second, "every session opened",
 		func() bool { return opened.Load() == idleConns })
 	eventually.True(t, 30*time.Second, "every message received",
@@ -139,7 +92,7 @@ func TestIdleWebSocketMemory(t *testing.T) {
 	// The handler goroutines parked for the next message are the node's,
 	// not the sessions' (at most maxIdleHandlers): let them go first.
 	srv.handlers.Close()
-	after := idleMemStats()
+	after := idlemem.Stats()
 	heap := float64(after.HeapAlloc-before.HeapAlloc) / idleConns
 	stack := float64(after.StackInuse-before.StackInuse) / idleConns
 	t.Logf("per idle WebSocket session: %.0f B heap, %.0f B stack (%d sessions, race=%v)", heap, stack, idleConns, raceEnabled)
@@ -151,49 +104,10 @@ func TestIdleWebSocketMemory(t *testing.T) {
 	}
 }
 
-// idleMemStats reads the runtime's figures once garbage and pooled buffers
-// are gone (sync.Pool keeps its contents for one GC).
-func idleMemStats() runtime.MemStats {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m
-}
-
-// runIdleClients is the child process: it opens n WebSocket sessions on
-// addr with bare sockets (no goroutine per connection), reads each open
-// packet, sends a pong and a message, prints "ready" and holds them until
-// its stdin closes.
+// runIdleClients is the child process: n WebSocket sessions, each reads
+// its open packet and sends a pong and a message.
 func runIdleClients(t *testing.T, spec string) {
-	addr, nStr, _ := strings.Cut(spec, ",")
-	n, err := strconv.Atoi(nStr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := make([]net.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	}()
-	req := "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: " + addr +
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	for range n {
-		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		conns = append(conns, c)
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("upgrade: %v %v", resp, err)
-		}
+	idlemem.Clients(t, spec, "/engine.io/?EIO=4&transport=websocket", func(c net.Conn, br *bufio.Reader) {
 		// The open packet: an unmasked text frame, "0{...}".
 		hdr := make([]byte, 2)
 		if _, err := io.ReadFull(br, hdr); err != nil || hdr[0] != 0x81 {
@@ -215,8 +129,5 @@ func runIdleClients(t *testing.T, spec string) {
 		if _, err := c.Write([]byte{0x81, 0x81, 0, 0, 0, 0, '3', 0x81, 0x83, 0, 0, 0, 0, '4', 'h', 'i'}); err != nil {
 			t.Fatalf("write: %v", err)
 		}
-		_ = c.SetDeadline(time.Time{})
-	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	})
 }
