@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockbus/sockbus/bus"
+	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/testutil"
 )
 
@@ -56,7 +57,7 @@ func BenchmarkPresenceJoinLeave(b *testing.B) {
 		ra.Join(w, id, "")
 		ra.Leave(w, id, "", false)
 	}
-	for {
+	eventually.True(b, time.Minute, "b caught up with a's joins and leaves", func() bool {
 		ra.mu.Lock()
 		seq, pending := ra.seq, len(ra.pending)
 		ra.mu.Unlock()
@@ -64,10 +65,7 @@ func BenchmarkPresenceJoinLeave(b *testing.B) {
 		p := rb.peers["a"]
 		caught := p != nil && p.seq == seq && p.count == 0
 		rb.mu.Unlock()
-		if left.Load() == int64(b.N) && pending == 0 && caught {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return left.Load() == int64(b.N) && pending == 0 && caught
+	})
 	b.ReportMetric(float64((cpuNow()-start).Microseconds())/float64(b.N), "cpu-µs/op")
 }
