@@ -310,17 +310,7 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 // what one edge stores reaches another edge connected to another server.
 func TestExternalNATSCluster(t *testing.T) {
 	routes := loopback.FreeAddrs(t, 3)
-	servers := make([]*server.Server, 3)
-	for i := range servers {
-		servers[i] = natstest.Start(t, "", func(o *server.Options) {
-			o.ServerName = "ext" + strconv.Itoa(i)
-			o.Cluster.Name = "ext"
-			host, port, _ := strings.Cut(routes[i], ":")
-			o.Cluster.Host = host
-			o.Cluster.Port, _ = strconv.Atoi(port)
-			o.Routes = server.RoutesFromStr("nats-route://" + strings.Join(routes, ",nats-route://"))
-		})
-	}
+	servers := startExtCluster(t, routes, routes)
 	a := startExternalBus(t, servers[0].ClientURL(), func(c *Config) { c.Replicas, c.ReadyTimeout = 3, time.Minute })
 	b := startExternalBus(t, servers[2].ClientURL(), func(c *Config) { c.Replicas, c.ReadyTimeout = 3, time.Minute })
 	for _, s := range append(a.layout.shared, a.layout.own["io.chat"]) {
@@ -355,4 +345,30 @@ func TestExternalNATSCluster(t *testing.T) {
 			t.Fatal("an event stored through server 0 never reached the edge on server 2")
 		}
 	}
+}
+
+// startExtCluster starts three NATS servers clustered as "ext": server i
+// listens for routes on listen[i] and is reached by the others at
+// reach[i] (its own address, or a proxy in front of it).
+func startExtCluster(t *testing.T, listen, reach []string) []*server.Server {
+	t.Helper()
+	urls := make([]string, len(reach))
+	for i, r := range reach {
+		urls[i] = "nats-route://" + r
+	}
+	servers := make([]*server.Server, len(listen))
+	for i := range servers {
+		servers[i] = natstest.Start(t, "", func(o *server.Options) {
+			o.ServerName = "ext" + strconv.Itoa(i)
+			o.Cluster.Name = "ext"
+			host, port, _ := strings.Cut(listen[i], ":")
+			o.Cluster.Host = host
+			o.Cluster.Port, _ = strconv.Atoi(port)
+			if reach[i] != listen[i] {
+				o.Cluster.Advertise = reach[i]
+			}
+			o.Routes = server.RoutesFromStr(strings.Join(urls, ","))
+		})
+	}
+	return servers
 }

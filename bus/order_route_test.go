@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/sockbus/sockbus/internal/eventually"
 	"github.com/sockbus/sockbus/internal/loopback"
-	"github.com/sockbus/sockbus/internal/natstest"
 )
 
 // TestSenderKeepsOrderThroughRouteDrop: in a three-server NATS cluster whose
@@ -28,22 +25,11 @@ func TestSenderKeepsOrderThroughRouteDrop(t *testing.T) {
 	for _, a := range addrs {
 		proxies = append(proxies, startCutProxy(t, a))
 	}
-	var purls []string
+	var reach []string
 	for _, p := range proxies {
-		purls = append(purls, "nats-route://"+p.ln.Addr().String())
+		reach = append(reach, p.ln.Addr().String())
 	}
-	servers := make([]*server.Server, 3)
-	for i := range servers {
-		servers[i] = natstest.Start(t, "", func(o *server.Options) {
-			o.ServerName = "ext" + strconv.Itoa(i)
-			o.Cluster.Name = "ext"
-			host, port, _ := strings.Cut(addrs[i], ":")
-			o.Cluster.Host = host
-			o.Cluster.Port, _ = strconv.Atoi(port)
-			o.Cluster.Advertise = proxies[i].ln.Addr().String()
-			o.Routes = server.RoutesFromStr(strings.Join(purls, ","))
-		})
-	}
+	servers := startExtCluster(t, addrs, reach)
 	a := startExternalBus(t, servers[0].ClientURL(), func(c *Config) { c.ReadyTimeout = time.Minute })
 	ctx := context.Background()
 	subject := ChannelSubject("order")
