@@ -275,9 +275,9 @@ func (b *Bus) WebhookQueue(receiver string, p int) (*WebhookQueue, error) {
 var ErrNoWebhook = errors.New("bus: no webhook event waiting")
 
 // ErrWebhookQueueMoving is Next's answer when the server that held the
-// queue is stopping, or the queue has no leader to answer (a peer's
-// shutdown in a rolling restart): it moves to another node; ask again
-// shortly.
+// queue is stopping, the queue has no leader to answer, or its leader
+// changed while the request waited (a peer's shutdown in a rolling
+// restart): it moves to another node; ask again shortly.
 var ErrWebhookQueueMoving = errors.New("bus: the webhook queue's server is stopping")
 
 // Next waits for the queue's next event until ctx ends (give it a
@@ -288,7 +288,8 @@ func (q *WebhookQueue) Next(ctx context.Context) (*WebhookMsg, error) {
 	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return nil, ErrNoWebhook
 	}
-	if errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders) {
+	if errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrConsumerLeadershipChanged) {
 		return nil, fmt.Errorf("%w: %w", ErrWebhookQueueMoving, err)
 	}
 	if err != nil {
